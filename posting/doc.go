@@ -1,0 +1,185 @@
+// Package posting defines the Posting, the typed message that rwanda
+// channels send over multicast and unicast transports, together with its
+// compact, versioned binary encoding.
+//
+// A [Posting] is a body (any Go value) plus a small header: the stream it
+// belongs to, a [Media] class, a [Kind] (one-way [Message], or [Request],
+// [Reply] and [Fault] for request/reply exchanges), and fields the channel
+// fills in when sending (sequence number, sender id, send time) or that
+// control delivery (time to live, correlation id, reply-to member).
+//
+// # Usage
+//
+// Register the body types you exchange, once per process, under names that
+// are the same on every peer:
+//
+//	type Chat struct {
+//		From, Text string
+//	}
+//
+//	func init() { posting.Register[Chat]("example.com/chat.Chat") }
+//
+// Build postings with [New] and options, and encode them with
+// [Posting.MarshalBinary] or, to reuse a buffer, [Posting.AppendBinary]:
+//
+//	p := posting.New(&Chat{From: "ann", Text: "hi"},
+//		posting.WithStream("lobby"), posting.WithMedia(posting.Text),
+//		posting.WithTTL(5*time.Second))
+//	buf, err := p.AppendBinary(buf[:0])
+//
+// Decode with [Decode] or [Posting.UnmarshalBinary] and switch on the body:
+//
+//	q, err := posting.Decode(buf)
+//	if err != nil {
+//		return err // malformed input; errors.Is(err, posting.ErrMalformed) etc.
+//	}
+//	switch body := q.Body.(type) {
+//	case *Chat: // the sender pushed a *Chat
+//	case posting.Raw: // unknown type, or bytes that did not decode
+//		log.Printf("cannot decode %s: %v", body.Type, body.Err)
+//	}
+//
+// # Bodies
+//
+// nil, []byte and string bodies travel as raw bytes, without reflection or
+// msgpack, and decode as nil, []byte and string. A decoded []byte body is
+// never nil (an empty one is []byte{}), and is a copy of the input.
+//
+// Every other body is encoded with github.com/vmihailenco/msgpack/v5 (so
+// msgpack struct tags apply, and structs are encoded as maps keyed by field
+// name unless they use `msgpack:",as_array"`; map keys are sorted, so equal
+// maps encode to equal bytes) and is tagged with a wire type name:
+//
+//   - for types registered with [Register], the registered name;
+//   - for other types, the reflect.Type.String form of the type, such as
+//     "main.Chat". A receiver can register a compatible type under that
+//     name to decode such bodies.
+//
+// A pointer body *T is encoded as T and carries a pointer flag; the
+// receiver gets back the shape the sender pushed: T for a T, *T for a *T,
+// and a nil *T for a nil *T. Only one level of pointer is removed: a **T
+// body is tagged with the name of *T, which cannot be registered.
+//
+// The names "bool", "int", "int64", "uint64", "float64", "[]string",
+// "map[string]interface {}" and "[]interface {}" are registered in advance
+// and decode as those Go types. Values inside []any and map[string]any
+// bodies decode as msgpack decodes them into interface values (for
+// example, a small int becomes an int8).
+//
+// Before msgpack sees a body, its structure is checked: it must be exactly
+// one msgpack value, nested at most 10000 levels deep, whose every array,
+// map, string, binary and extension length fits in the bytes that follow.
+// This matters because the msgpack library sizes allocations from declared
+// lengths (six hostile bytes can make it allocate 4 GiB); after the check,
+// the number of elements any decode allocates is bounded by the body size.
+//
+// A msgpack body whose type name is not registered in the receiver, or whose
+// bytes fail that check or do not decode as the registered type (including
+// bytes left over after the value), is not an error: the posting decodes, and its Body is a
+// [Raw] holding the type name, the msgpack bytes, the pointer flag and the
+// reason in Raw.Err. [Raw.Decode] unmarshals the bytes later, and a posting
+// whose body is a Raw re-encodes its body verbatim, so relays can forward
+// bodies they do not understand.
+//
+// # Wire format, version 1
+//
+// All multi-byte integers are little-endian. "uvarint" is the unsigned
+// LEB128 varint of [encoding/binary.AppendUvarint], which decoders require
+// to be minimally encoded (at most 10 bytes, no redundant trailing zero
+// groups).
+//
+//	offset  size  field
+//	0       1     version: 1. Decoders reject any other value with ErrVersion.
+//	1       1     flags:
+//	                bit 0 (0x01) Stream present
+//	                bit 1 (0x02) TTL present
+//	                bit 2 (0x04) Correlation present
+//	                bit 3 (0x08) ReplyTo present
+//	                bit 4 (0x10) Sent present
+//	                bit 5 (0x20) Seq present
+//	                bit 6 (0x40) Sender present
+//	                bit 7 (0x80) body was a pointer (*T); only with body encoding 3
+//	2       1     class: media<<4 | kind<<2 | body encoding
+//	                bits 7-4 media: 0 data, 1 audio, 2 video, 3 text, 4 image,
+//	                         5 control; 6-15 are rejected
+//	                bits 3-2 kind: 0 message, 1 request, 2 reply, 3 fault
+//	                bits 1-0 body encoding: 0 nil, 1 bytes, 2 string, 3 msgpack
+//
+// Then, each only if its flag is set, in this order:
+//
+//	Seq          uvarint, nonzero
+//	Sender       8 bytes (uint64), nonzero
+//	Sent         8 bytes (int64 Unix nanoseconds; any value, 0 is the epoch)
+//	TTL          uvarint nanoseconds, 1..2^63-1
+//	Correlation  uvarint, nonzero
+//	ReplyTo      8 bytes (uint64), nonzero
+//	Stream       1 length byte (1..255), then that many bytes
+//
+// Then, only if the body encoding is 3 (msgpack):
+//
+//	type name    1 length byte (1..255), then that many bytes
+//
+// Finally the body, which is all remaining bytes:
+//
+//	encoding 0 (nil)      no bytes; any remaining byte is an error
+//	encoding 1 (bytes)    the []byte, verbatim (may be empty)
+//	encoding 2 (string)   the string, verbatim (may be empty, need not be UTF-8)
+//	encoding 3 (msgpack)  one msgpack value; 0xc0 (msgpack nil) with the
+//	                      pointer flag means a nil *T
+//
+// A field is present exactly when it is set: a zero Seq, Sender,
+// Correlation, ReplyTo or TTL, an empty Stream and a zero Sent time are
+// omitted, and decoders reject a present Seq, Sender, TTL, Correlation,
+// ReplyTo or Stream holding zero or the empty string (a present Sent of 0
+// is the Unix epoch, which is not the zero time.Time).
+// Together with the minimal varints this makes the header canonical: every
+// Posting has exactly one header encoding, and a decoded Posting re-encodes
+// to the same header bytes. Bodies of encodings 0 to 2, and Raw bodies,
+// re-encode to the same bytes too; a decoded msgpack value re-encodes to an
+// equal value, but not necessarily to the same bytes (msgpack admits several
+// encodings of most values).
+//
+// The smallest encoding, a Message with a nil body and no fields set, is
+// the three bytes 01 00 00. A Data Message on stream "s" with Seq 1 and the
+// []byte body "hi" is 01 21 01 01 01 73 68 69.
+//
+// # Errors
+//
+// Decoding never panics. Header problems are reported as *[DecodeError]
+// values that carry the byte offset and a reason and wrap [ErrVersion],
+// [ErrTruncated] or [ErrMalformed], so errors.Is works. Encoding reports
+// invalid header fields with errors wrapping [ErrInvalid], and returns the
+// msgpack error for bodies msgpack cannot encode (channels, functions, ...).
+//
+// # Concurrency
+//
+// The type registry is safe for concurrent use; lookups, which happen for
+// every msgpack body encoded or decoded, are lock-free reads of an immutable
+// snapshot, and [Register] replaces the snapshot. Encoding and decoding
+// functions keep no shared state beyond pooled msgpack encoders and
+// decoders, and may be called from any number of goroutines. A Posting
+// itself is a plain struct: do not modify it, or its Body, while another
+// goroutine uses it.
+//
+// # Limitations
+//
+//   - The encoding is not self-delimiting: the body extends to the end of the
+//     input, so a datagram cut short inside a []byte or string body decodes
+//     as a shorter body. Framing and integrity are the transport's job.
+//   - Stream names and type names are limited to 255 bytes.
+//   - Sent is carried as int64 Unix nanoseconds (years 1678 to 2262); the
+//     monotonic clock reading and the location are not carried.
+//   - Type names are matched exactly; nothing checks that two peers
+//     registered compatible Go types under the same name. msgpack decoding
+//     is lenient (unknown struct fields are skipped, missing ones keep their
+//     zero value), which helps evolving types but can hide mismatches.
+//   - Unregistered bodies of generic types may have reflect names longer
+//     than 255 bytes; register such types under shorter names.
+//   - Bodies must not contain reference cycles; msgpack would recurse
+//     without end.
+//   - Decoding a msgpack body into a value type T costs two allocations (the
+//     value and its interface box) plus msgpack's own; *T costs one plus
+//     msgpack's. A []byte body costs its copy and its interface box. Stream
+//     names are interned in a small fixed-size cache, so postings of busy
+//     streams usually decode without allocating the name.
+package posting
