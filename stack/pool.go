@@ -1,0 +1,110 @@
+package stack
+
+import (
+	"math/bits"
+	"sync"
+	"sync/atomic"
+)
+
+// Buffer size classes: 2 KiB, 4 KiB, ... 2 MiB. Larger packets get a buffer
+// of their own that is left to the garbage collector.
+const (
+	minClassShift = 11
+	numClasses    = 11
+	maxPooled     = 1 << (minClassShift + numClasses - 1)
+)
+
+// Pool recycles packets and their buffers by size class. It keeps count of
+// the packets handed out and not yet released, which is how tests find
+// leaks. A Pool is safe for concurrent use. The zero Pool is not usable; call
+// [NewPool].
+type Pool struct {
+	classes     [numClasses]sync.Pool
+	outstanding atomic.Int64
+	grown       atomic.Uint64
+}
+
+var defaultPool = NewPool()
+
+// DefaultPool returns the process-wide pool used when a [Config] names none.
+func DefaultPool() *Pool { return defaultPool }
+
+// NewPool returns an empty pool.
+func NewPool() *Pool { return &Pool{} }
+
+// Get returns an empty packet with at least headroom bytes of headroom, room
+// for size bytes of payload, and tailroom bytes reserved for trailers after
+// it. The packet holds one reference.
+func (pl *Pool) Get(headroom, size, tailroom int) *Packet {
+	if headroom < 0 || size < 0 || tailroom < 0 {
+		panic("stack: Pool.Get with a negative size")
+	}
+	return pl.get(headroom, size, tailroom)
+}
+
+// FromBytes returns a packet holding a copy of b after headroom bytes of
+// headroom.
+func (pl *Pool) FromBytes(headroom int, b []byte) *Packet {
+	p := pl.Get(headroom, len(b), 0)
+	p.tail = p.head + copy(p.buf[p.head:], b)
+	return p
+}
+
+// Outstanding is the number of packets taken from the pool and not yet
+// released. A stack that has been closed and drained should leave it where it
+// found it.
+func (pl *Pool) Outstanding() int64 { return pl.outstanding.Load() }
+
+// Grown counts the times a packet had to move to a larger buffer because a
+// layer pushed more header or trailer than the room it was given. Layers that
+// declare their [Layer.Overhead] correctly keep it at zero.
+func (pl *Pool) Grown() uint64 { return pl.grown.Load() }
+
+func (pl *Pool) get(headroom, size, tailroom int) *Packet {
+	need := headroom + size + tailroom
+	var p *Packet
+	if c := classOf(need); c >= 0 {
+		if v := pl.classes[c].Get(); v != nil {
+			p = v.(*Packet)
+		} else {
+			p = &Packet{buf: make([]byte, 1<<(minClassShift+c)), class: int8(c)}
+		}
+		p.pool = pl
+	} else {
+		p = &Packet{buf: make([]byte, need), class: -1, pool: pl}
+	}
+	p.head, p.tail, p.reserve = headroom, headroom, tailroom
+	p.Meta = Meta{}
+	p.refs.Store(1)
+	pl.outstanding.Add(1)
+	return p
+}
+
+// buffer returns a fresh buffer of at least n bytes and its class.
+func (pl *Pool) buffer(n int) ([]byte, int8) {
+	if c := classOf(n); c >= 0 {
+		return make([]byte, 1<<(minClassShift+c)), int8(c)
+	}
+	return make([]byte, n), -1
+}
+
+func (pl *Pool) put(p *Packet) {
+	pl.outstanding.Add(-1)
+	if p.class < 0 || p.buf == nil {
+		return
+	}
+	p.Meta = Meta{}
+	pl.classes[p.class].Put(p)
+}
+
+// classOf returns the smallest class holding n bytes, or -1 when n is larger
+// than any class.
+func classOf(n int) int {
+	if n > maxPooled {
+		return -1
+	}
+	if n <= 1<<minClassShift {
+		return 0
+	}
+	return bits.Len(uint(n-1)) - minClassShift
+}
