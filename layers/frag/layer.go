@@ -1,0 +1,168 @@
+package frag
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rwanda-go/rwanda/stack"
+)
+
+// ErrTooLarge is returned by Down for a parcel larger than Config.Max.
+var ErrTooLarge = errors.New("frag: parcel too large")
+
+// Layer splits parcels larger than the room under the MTU into fragments
+// and reassembles them at the receiver, delivering each parcel whole or not
+// at all. Create one with [New] (or from a QoS string through the registry);
+// a Layer serves one stack.
+type Layer struct {
+	stack.Base
+	cfg     Config
+	frag    int // payload bytes per fragment
+	whole   int // largest parcel sent in one packet
+	next    uint32
+	r       *reassembler
+	timerAt time.Time
+}
+
+// New returns a frag layer with the given configuration.
+func New(cfg Config) (*Layer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Layer{cfg: cfg}, nil
+}
+
+// Name returns "frag".
+func (l *Layer) Name() string { return "frag" }
+
+// Overhead is the fragment header's length.
+func (l *Layer) Overhead() int { return HeaderLen }
+
+// Capabilities declares fragmentation.
+func (l *Layer) Capabilities() stack.Capabilities {
+	return stack.Capabilities{Provides: []stack.Capability{stack.CapFragmentation}}
+}
+
+// Config returns the layer's configuration.
+func (l *Layer) Config() Config { return l.cfg }
+
+// FragmentSize is the payload of each fragment but the last, known once the
+// layer is bound.
+func (l *Layer) FragmentSize() int { return l.frag }
+
+// Bind works out the fragment size from the MTU and the headers below, and
+// refuses an MTU that leaves less than [MinFragment] bytes per fragment.
+func (l *Layer) Bind(b stack.Binding) error {
+	mtu := b.MTU
+	if l.cfg.MTU > 0 {
+		if l.cfg.MTU > b.MTU {
+			return fmt.Errorf("mtu %d exceeds the stack's MTU of %d", l.cfg.MTU, b.MTU)
+		}
+		mtu = l.cfg.MTU
+	}
+	room := mtu - b.Below - HeaderLen
+	if room < MinFragment {
+		return fmt.Errorf("mtu %d leaves %d bytes per fragment after %d bytes of headers below and %d of its own; at least %d are needed",
+			mtu, room, b.Below, HeaderLen, MinFragment)
+	}
+	l.frag = min(room, MaxFragmentSize)
+	l.whole = mtu - b.Below - WholeLen
+	if n := (l.cfg.Max + int64(l.frag) - 1) / int64(l.frag); n > MaxFragments {
+		return fmt.Errorf("max %d would need %d fragments of %d bytes, more than %d: raise mtu or lower max",
+			l.cfg.Max, n, l.frag, MaxFragments)
+	}
+	l.r = newReassembler(l.cfg, b.Pool, b.Memory, func(reason string, n uint64) {
+		for range n {
+			b.Drop(nil, reason)
+		}
+	})
+	return l.Base.Bind(b)
+}
+
+// Down sends a parcel whole when it fits, else as fragments.
+func (l *Layer) Down(p *stack.Packet) error {
+	n := p.Len()
+	if n <= l.whole {
+		p.Push(WholeLen)[0] = kindWhole
+		return l.Base.Down(p)
+	}
+	defer p.Release()
+	if int64(n) > l.cfg.Max {
+		l.Binding().Drop(nil, dropTooLarge)
+		return fmt.Errorf("%w: %d bytes, max %d", ErrTooLarge, n, l.cfg.Max)
+	}
+	b := l.Binding()
+	count := (n + l.frag - 1) / l.frag
+	h := Header{Parcel: l.next, Count: uint16(count), Size: uint16(l.frag)}
+	l.next++
+	data := p.Bytes()
+	for i := range count {
+		chunk := data[i*l.frag : min((i+1)*l.frag, n)]
+		q := b.NewPacket(len(chunk))
+		q.Meta = p.Meta
+		q.Append(chunk)
+		h.Index = uint16(i)
+		h.put(q.Push(HeaderLen))
+		if err := l.Base.Down(q); err != nil {
+			return err
+		}
+	}
+	b.Count("parcels-split", 1)
+	b.Count("fragments-sent", uint64(count))
+	return nil
+}
+
+// Up passes whole parcels on and reassembles fragments; malformed packets
+// are dropped and counted.
+func (l *Layer) Up(p *stack.Packet) error {
+	b := l.Binding()
+	h, whole, err := Decode(p.Bytes())
+	if err != nil {
+		b.Drop(p, dropMalformed)
+		return nil
+	}
+	if whole {
+		p.Consume(WholeLen)
+		return l.Base.Up(p)
+	}
+	p.Consume(HeaderLen)
+	done := l.r.add(h, p, b.Now())
+	l.arm()
+	if done == nil {
+		return nil
+	}
+	b.Count("parcels-reassembled", 1)
+	return l.Base.Up(done)
+}
+
+// OnTimer expires incomplete parcels.
+func (l *Layer) OnTimer(now time.Time) {
+	l.timerAt = time.Time{}
+	l.r.expire(now)
+	l.arm()
+}
+
+// arm keeps the stack timer at the oldest incomplete parcel's expiry.
+func (l *Layer) arm() {
+	if d := l.r.deadline(); !d.Equal(l.timerAt) {
+		l.timerAt = d
+		l.Binding().SetTimer(d)
+	}
+}
+
+// Incomplete is the number of parcels waiting for fragments.
+func (l *Layer) Incomplete() int {
+	if l.r == nil {
+		return 0
+	}
+	return len(l.r.parts)
+}
+
+// Close discards incomplete parcels and returns their memory.
+func (l *Layer) Close() error {
+	if l.r != nil {
+		l.r.close()
+	}
+	return nil
+}
