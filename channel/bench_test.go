@@ -1,0 +1,195 @@
+package channel
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rwanda-go/rwanda/posting"
+)
+
+// BenchmarkPushUnicast pushes postings over UDP on loopback to a receiver
+// in the same process and reports delivered postings per second and the
+// datagrams they took. The stack is the default ("frag", best effort).
+func BenchmarkPushUnicast(b *testing.B) {
+	for _, size := range []int{64, 1 << 10, 64 << 10} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			port := freePortTB(b)
+			rx, err := Open(context.Background(), fmt.Sprintf("bench://:%d", port))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer rx.Close()
+			var got atomic.Int64
+			rx.SubscribeFunc(func(*posting.Posting) { got.Add(1) })
+			tx, err := Open(context.Background(), fmt.Sprintf("bench://127.0.0.1:%d", port), WithBlockingPush())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer tx.Close()
+			body := make([]byte, size)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if err := tx.Push(ctx, posting.New(body)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			// Let the last datagrams arrive before counting.
+			deadline := time.Now().Add(2 * time.Second)
+			for got.Load() < int64(b.N) && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			st := tx.Stats()
+			b.ReportMetric(float64(got.Load())/float64(b.N), "delivered/op")
+			b.ReportMetric(float64(st.Sent.Datagrams)/float64(b.N), "datagrams/op")
+		})
+	}
+}
+
+// BenchmarkRoundTrip measures a ping-pong over UDP on loopback between two
+// channels in one process: the echo side answers from SubscribeFunc.
+func BenchmarkRoundTrip(b *testing.B) {
+	for _, size := range []int{64, 1 << 10} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			port := freePortTB(b)
+			echo, err := Open(context.Background(), fmt.Sprintf("bench://:%d", port))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer echo.Close()
+			echo.SubscribeFunc(func(p *posting.Posting) {
+				echo.Push(context.Background(), posting.New(p.Body))
+			})
+			cli, err := Open(context.Background(), fmt.Sprintf("bench://127.0.0.1:%d", port))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cli.Close()
+			back := make(chan struct{}, 1)
+			cli.SubscribeFunc(func(*posting.Posting) { back <- struct{}{} })
+			body := make([]byte, size)
+			ctx := context.Background()
+			// Warm up: the first round trip builds the stacks.
+			cli.Push(ctx, posting.New(body))
+			<-back
+			lat := make([]time.Duration, 0, 1<<16)
+			b.ReportAllocs()
+			for b.Loop() {
+				t0 := time.Now()
+				if err := cli.Push(ctx, posting.New(body)); err != nil {
+					b.Fatal(err)
+				}
+				select {
+				case <-back:
+				case <-time.After(time.Second):
+					b.Fatal("lost a round trip")
+				}
+				if len(lat) < cap(lat) {
+					lat = append(lat, time.Since(t0))
+				}
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1000, "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1000, "p99-µs")
+		})
+	}
+}
+
+// BenchmarkSendPath measures what bundling small postings into shared
+// datagrams and sending runs of datagrams with GSO are worth: each on and
+// off, 64-byte and 1 KiB postings, unicast on loopback.
+func BenchmarkSendPath(b *testing.B) {
+	for _, size := range []int{64, 1 << 10} {
+		for _, mode := range []struct {
+			name        string
+			bundle, gso bool
+		}{{"bundle+gso", true, true}, {"bundle", true, false}, {"gso", false, true}, {"neither", false, false}} {
+			b.Run(fmt.Sprintf("%dB/%s", size, mode.name), func(b *testing.B) {
+				port := freePortTB(b)
+				rx, err := Open(context.Background(), fmt.Sprintf("bench://:%d", port))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer rx.Close()
+				var got atomic.Int64
+				rx.SubscribeFunc(func(*posting.Posting) { got.Add(1) })
+				tx, err := Open(context.Background(), fmt.Sprintf("bench://127.0.0.1:%d", port), WithBlockingPush())
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer tx.Close()
+				tx.out.noBundle = !mode.bundle
+				tx.tr.(*udpTransport).conn.SetGSO(mode.gso)
+				body := make([]byte, size)
+				ctx := context.Background()
+				b.SetBytes(int64(size))
+				for b.Loop() {
+					if err := tx.Push(ctx, posting.New(body)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				deadline := time.Now().Add(2 * time.Second)
+				for got.Load() < int64(b.N) && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
+				b.ReportMetric(float64(got.Load())/float64(b.N), "delivered/op")
+				b.ReportMetric(float64(tx.Stats().Sent.Datagrams)/float64(b.N), "datagrams/op")
+			})
+		}
+	}
+}
+
+// BenchmarkRoundTripRawUDP is the baseline for BenchmarkRoundTrip: the same
+// ping-pong with plain net.UDPConn sockets, the echo on its own goroutine.
+func BenchmarkRoundTripRawUDP(b *testing.B) {
+	for _, size := range []int{64, 1 << 10} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			srv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer srv.Close()
+			cli, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cli.Close()
+			go func() {
+				buf := make([]byte, 64<<10)
+				for {
+					n, from, err := srv.ReadFromUDPAddrPort(buf)
+					if err != nil {
+						return
+					}
+					srv.WriteToUDPAddrPort(buf[:n], from)
+				}
+			}()
+			to := srv.LocalAddr().(*net.UDPAddr).AddrPort()
+			body := make([]byte, size)
+			in := make([]byte, 64<<10)
+			lat := make([]time.Duration, 0, 1<<16)
+			for b.Loop() {
+				t0 := time.Now()
+				cli.WriteToUDPAddrPort(body, to)
+				cli.SetReadDeadline(time.Now().Add(time.Second))
+				if _, _, err := cli.ReadFromUDPAddrPort(in); err != nil {
+					b.Fatal(err)
+				}
+				if len(lat) < cap(lat) {
+					lat = append(lat, time.Since(t0))
+				}
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1000, "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1000, "p99-µs")
+		})
+	}
+}

@@ -1,0 +1,1201 @@
+package channel
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rwanda-go/rwanda/posting"
+	"github.com/rwanda-go/rwanda/registry"
+	"github.com/rwanda-go/rwanda/stack"
+
+	// The built-in layers, so QoS strings and profiles can name them.
+	_ "github.com/rwanda-go/rwanda/layers/frag"
+)
+
+// Handler answers a Pull request. Returning an error sends a Fault whose
+// text the puller gets as a *RemoteError.
+type Handler func(ctx context.Context, req *posting.Posting) (*posting.Posting, error)
+
+// Channel is an open channel: see the package documentation. All methods
+// are safe for concurrent use.
+type Channel struct {
+	addr     *Address
+	cfg      config
+	qos      string // canonical QoS of streams without their own
+	id       uint64
+	clock    stack.Clock
+	log      *slog.Logger
+	pool     *stack.Pool
+	mem      *stack.Budget
+	tr       transport
+	rec      *recorder
+	stackMTU int
+	remote   netip.AddrPort // the unicast peer named by the URL, if any
+	out      *outbox
+	ctx      context.Context
+	cancel   context.CancelFunc
+
+	mu         sync.Mutex
+	closed     bool
+	streams    map[streamKey]*outStream
+	byID       map[uint32]*outStream
+	nextID     uint32
+	flows      map[flowKey]*inFlow
+	peers      map[uint64]*peer
+	pulls      map[uint64]pending
+	handler    Handler
+	serverSeen chan struct{} // closed and replaced when a serving member appears
+	rr         int           // round robin among servers
+	maint      stack.Timer
+	dsts       []netip.AddrPort // scratch for resolve, used by the one writer
+
+	subsMu sync.Mutex
+	subs   atomic.Pointer[[]*Subscription]
+
+	corr     atomic.Uint64
+	serveSem chan struct{}
+	wg       sync.WaitGroup
+
+	dropsMu sync.Mutex
+	drops   map[string]uint64
+	sent    traffic
+	recvd   traffic
+	held    atomic.Uint64 // data frames held for a late announcement
+}
+
+type traffic struct{ datagrams, bytes, postings atomic.Uint64 }
+
+type streamKey struct {
+	name   string
+	target uint64 // 0: to everyone
+}
+
+type flowKey struct {
+	sender uint64
+	stream uint32
+}
+
+type pending struct {
+	reply  chan *posting.Posting
+	server uint64
+}
+
+// outStream is one stream this member sends, with its stack.
+type outStream struct {
+	ch       *Channel
+	key      streamKey
+	id       uint32
+	epoch    uint32
+	qos      string
+	st       *stack.Stack
+	seq      atomic.Uint64
+	postings atomic.Uint64
+	bytes    atomic.Uint64
+	lastUse  atomic.Int64 // clock nanoseconds
+}
+
+// inFlow is one (remote sender, stream) this member receives, with the
+// mirror stack.
+type inFlow struct {
+	ch       *Channel
+	sender   uint64
+	id       uint32
+	name     string
+	qos      string
+	st       *stack.Stack
+	postings atomic.Uint64
+	bytes    atomic.Uint64
+	lastUse  atomic.Int64
+}
+
+// peer is another member of the channel.
+type peer struct {
+	id        uint64
+	addr      netip.AddrPort
+	lastSeen  time.Time
+	serves    bool
+	streams   map[uint32]*streamInfo
+	lastQuery time.Time
+	held      []heldFrame
+	heldBytes int
+}
+
+type streamInfo struct {
+	announcement
+	refused error // the policy or the registry refused it
+}
+
+// heldFrame is a data frame that arrived before its stream's announcement
+// (a late joiner): it is kept, bounded, and replayed when the announcement
+// comes, instead of being lost.
+type heldFrame struct {
+	stream  uint32
+	payload []byte
+	at      time.Time
+}
+
+const (
+	maxStreamsPerPeer = 1024
+	maxHeldFrames     = 64      // per member
+	maxHeldBytes      = 1 << 20 // per member
+)
+
+// Open opens the channel named by rawURL (see [Address] for the forms).
+// ctx bounds only the opening (name resolution); the channel lives until
+// Close.
+func Open(ctx context.Context, rawURL string, opts ...Option) (*Channel, error) {
+	addr, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, fmt.Errorf("channel: %w", err)
+		}
+	}
+	c := &Channel{
+		addr: addr, cfg: cfg, clock: cfg.clock, pool: stack.NewPool(),
+		mem:     stack.NewBudget(cfg.memory),
+		streams: make(map[streamKey]*outStream), byID: make(map[uint32]*outStream),
+		flows: make(map[flowKey]*inFlow), peers: make(map[uint64]*peer),
+		pulls: make(map[uint64]pending), serverSeen: make(chan struct{}),
+		serveSem: make(chan struct{}, cfg.serveLimit), drops: make(map[string]uint64),
+	}
+	c.log = cfg.logger
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.log = c.log.With("channel", addr.Raw)
+	c.id = randomID()
+	c.corr.Store(randomID() >> 1)
+	empty := []*Subscription{}
+	c.subs.Store(&empty)
+
+	// The QoS: the URL's, or WithQoS, never two different ones.
+	qos := DefaultQoS
+	switch {
+	case addr.QoS != "" && cfg.qosSet:
+		a, b := registry.MustParse(addr.QoS), registry.MustParse(cfg.qos)
+		if !a.Equal(b) {
+			return nil, &URLError{URL: rawURL, Param: "qos", Reason: fmt.Sprintf("conflicts with WithQoS(%q)", cfg.qos), Err: ErrBadURL}
+		}
+		qos = addr.QoS
+	case addr.QoS != "":
+		qos = addr.QoS
+	case cfg.qosSet:
+		qos = cfg.qos
+	}
+	if c.qos, err = c.resolveQoS(qos); err != nil {
+		return nil, err
+	}
+	for name, q := range cfg.streamQoS {
+		if cfg.streamQoS[name], err = c.resolveQoS(q); err != nil {
+			return nil, fmt.Errorf("channel: stream %q: %w", name, err)
+		}
+	}
+	if cfg.iface != "" {
+		if addr.Iface != "" && addr.Iface != cfg.iface {
+			return nil, &URLError{URL: rawURL, Param: "iface", Reason: fmt.Sprintf("conflicts with WithInterface(%q)", cfg.iface), Err: ErrBadURL}
+		}
+		addr.Iface = cfg.iface
+	}
+
+	switch addr.Transport {
+	case Mem:
+		c.tr = openMem(addr.Name)
+	case File:
+		if c.rec, err = openRecorder(c, addr); err != nil {
+			return nil, err
+		}
+	case Multicast, Unicast:
+		if c.tr, c.remote, err = openUDP(ctx, addr); err != nil {
+			return nil, err
+		}
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if c.rec != nil {
+		return c, nil
+	}
+	c.stackMTU = addr.MTU - dgramHeaderLen - maxFrameHeader
+	c.out = newOutbox(c, addr.MTU, cfg.sendQueue)
+	c.wg.Go(func() { c.tr.serve(c.receive) })
+	c.hello(everyone, helloAsk)
+	c.out.flushNow(true)
+	c.mu.Lock()
+	c.maint = c.clock.AfterFunc(cfg.announce, c.maintain)
+	c.mu.Unlock()
+	return c, nil
+}
+
+func randomID() uint64 {
+	var b [8]byte
+	for {
+		rand.Read(b[:])
+		if id := binary.BigEndian.Uint64(b[:]); id != 0 {
+			return id
+		}
+	}
+}
+
+// resolveQoS checks a QoS string against the registry and the receive
+// policy and returns its canonical form.
+func (c *Channel) resolveQoS(qos string) (string, error) {
+	spec, err := c.cfg.registry.Resolve(qos)
+	if err != nil {
+		return "", fmt.Errorf("channel: %w", err)
+	}
+	s := spec.String()
+	if len(s) > maxQoSLen {
+		return "", fmt.Errorf("channel: QoS string of %d bytes is too long (at most %d)", len(s), maxQoSLen)
+	}
+	return s, nil
+}
+
+// ID is this member's id: random per channel instance, carried in every
+// datagram and in the Sender of received postings.
+func (c *Channel) ID() uint64 { return c.id }
+
+// Address returns the parsed URL.
+func (c *Channel) Address() *Address { return c.addr }
+
+// LocalAddr is the address the channel receives on (zero for file://).
+func (c *Channel) LocalAddr() netip.AddrPort {
+	if c.tr == nil {
+		return netip.AddrPort{}
+	}
+	return c.tr.localAddr()
+}
+
+// QoS returns the canonical QoS string of a stream.
+func (c *Channel) QoS(stream string) string {
+	if q, ok := c.cfg.streamQoS[stream]; ok {
+		return q
+	}
+	return c.qos
+}
+
+// Push sends a posting on the channel. It fills in p's Sender, Seq and
+// Sent. It does not wait for the network: when the send queue is full it
+// returns ErrBackpressure at once, or, with WithBlockingPush, waits for
+// room until ctx is done. Errors from the stack (a posting larger than
+// frag's max, say) are returned as they are.
+func (c *Channel) Push(ctx context.Context, p *posting.Posting) error {
+	if p == nil {
+		return errors.New("channel: Push of a nil posting")
+	}
+	if p.Kind != posting.Message {
+		return fmt.Errorf("channel: Push of a %v posting; use Pull for requests", p.Kind)
+	}
+	if c.rec != nil {
+		return c.rec.push(p)
+	}
+	return c.push(ctx, p, 0)
+}
+
+// push sends p on its stream to target (0: everyone).
+func (c *Channel) push(ctx context.Context, p *posting.Posting, target uint64) error {
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("channel: %w", err)
+	}
+	os, err := c.stream(p.Stream, target)
+	if err != nil {
+		return err
+	}
+	if c.out.full() {
+		if !c.cfg.blockingPush {
+			c.countDrop("backpressure")
+			return ErrBackpressure
+		}
+		if err := c.out.waitRoom(ctx); err != nil {
+			return err
+		}
+	}
+	now := c.clock.Now()
+	p.Sender = c.id
+	p.Seq = os.seq.Add(1)
+	p.Sent = now
+	// The flow carries the stream and the sender: leave them out.
+	q := *p
+	q.Stream, q.Sender = "", 0
+	pk := os.st.NewPacket(sizeHint(p))
+	if err := pk.AppendWith(q.AppendBinary); err != nil {
+		pk.Release()
+		return fmt.Errorf("channel: %w", err)
+	}
+	n := pk.Len()
+	pk.Meta.Media = p.Media
+	pk.Meta.Deadline = p.Deadline()
+	c.out.direct.Add(1)
+	err = os.st.Down(pk)
+	c.out.direct.Add(-1)
+	c.out.flushNow(true)
+	if err != nil {
+		return err
+	}
+	os.lastUse.Store(now.UnixNano())
+	os.postings.Add(1)
+	os.bytes.Add(uint64(n))
+	c.sent.postings.Add(1)
+	return nil
+}
+
+// sizeHint guesses the encoded size of p, so the packet's buffer is big
+// enough the first time.
+func sizeHint(p *posting.Posting) int {
+	const header = 64
+	switch b := p.Body.(type) {
+	case []byte:
+		return header + len(b)
+	case string:
+		return header + len(b)
+	}
+	return 256
+}
+
+// stream returns the outgoing stream for (name, target), creating it and
+// announcing it on first use.
+func (c *Channel) stream(name string, target uint64) (*outStream, error) {
+	key := streamKey{name, target}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if os := c.streams[key]; os != nil {
+		c.mu.Unlock()
+		return os, nil
+	}
+	if len(c.streams) >= c.cfg.maxFlows {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("channel: %d streams open; too many", len(c.streams))
+	}
+	c.nextID++
+	os := &outStream{ch: c, key: key, id: c.nextID, qos: c.QoS(name)}
+	c.mu.Unlock()
+
+	layers, err := c.cfg.registry.Build(os.qos, registry.Env{Key: c.cfg.key, Channel: c.addr.Raw})
+	if err != nil {
+		return nil, fmt.Errorf("channel: stream %q: %w", name, err)
+	}
+	os.st, err = stack.New(stack.Config{
+		Layers: layers, Wire: stack.HandlerFunc(os.wire), Deliver: stack.HandlerFunc(c.unexpected),
+		Flush: c.out.flushHook, Events: c.onEvent, Clock: c.clock, Pool: c.pool, Memory: c.mem,
+		MTU: c.stackMTU, Logger: c.log,
+		Flow: stack.Flow{Stream: name, Role: stack.Sender, Local: c.id, Remote: target, Multicast: c.addr.IsMulticast()},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("channel: stream %q: %w", name, err)
+	}
+	c.mu.Lock()
+	if old := c.streams[key]; old != nil || c.closed {
+		c.mu.Unlock()
+		os.st.Close()
+		if old == nil {
+			return nil, ErrClosed
+		}
+		return old, nil
+	}
+	c.streams[key] = os
+	c.byID[os.id] = os
+	c.mu.Unlock()
+	c.announce(os, c.streamDst(os))
+	return os, nil
+}
+
+// streamDst is where a stream's frames go.
+func (c *Channel) streamDst(os *outStream) uint64 { return c.dstFor(os.key.target) }
+
+// dstFor maps a member to an outbox destination: on multicast everything
+// goes to the group.
+func (c *Channel) dstFor(member uint64) uint64 {
+	if c.addr.IsMulticast() {
+		return everyone
+	}
+	return member
+}
+
+// wire is a stream stack's Wire: each packet becomes a DATA (or DATA_TO)
+// frame.
+func (os *outStream) wire(pk *stack.Packet) error {
+	c := os.ch
+	typ, target, dst := byte(frameData), uint64(0), os.key.target
+	if os.key.target != 0 {
+		typ, target = frameDataTo, os.key.target
+	} else if pk.Meta.Peer != 0 {
+		dst = pk.Meta.Peer // a packet for one member (a retransmission)
+	}
+	var scratch [maxFrameHeader]byte
+	hdr := appendDataHeader(scratch[:0], typ, target, os.id, pk.Len())
+	c.out.add(c.dstFor(dst), hdr, pk.Bytes())
+	pk.Release()
+	return nil
+}
+
+// unexpected receives packets that reach the top of a sender's stack: a
+// layer there passed up something that is not a posting.
+func (c *Channel) unexpected(pk *stack.Packet) error {
+	pk.Release()
+	c.countDrop("unexpected")
+	return nil
+}
+
+func (c *Channel) onEvent(e stack.Event) {
+	c.log.Debug("layer event", "layer", e.Layer, "kind", e.Kind, "seq", e.Seq, "detail", e.Detail)
+}
+
+// announce queues an ANNOUNCE of os for dst.
+func (c *Channel) announce(os *outStream, dst uint64) {
+	a := announcement{stream: os.id, epoch: os.epoch, target: os.key.target, name: os.key.name, qos: os.qos}
+	var scratch [64]byte
+	c.out.add(dst, appendAnnounce(scratch[:0], a), nil)
+}
+
+// hello queues a HELLO for dst.
+func (c *Channel) hello(dst uint64, flags byte) {
+	c.mu.Lock()
+	if c.handler != nil {
+		flags |= helloServes
+	}
+	c.mu.Unlock()
+	var b [2]byte
+	c.out.add(dst, appendHello(b[:0], flags), nil)
+}
+
+// resolve returns the transport addresses of an outbox destination,
+// appended to the writer's scratch slice.
+func (c *Channel) resolve(dst uint64) []netip.AddrPort {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.dsts[:0]
+	switch {
+	case c.tr.reachAll() && (dst == everyone || c.addr.IsMulticast()):
+		out = append(out, netip.AddrPort{})
+	case dst == everyone:
+		for _, p := range c.peers {
+			if p.addr.IsValid() {
+				out = append(out, p.addr)
+			}
+		}
+		if c.remote.IsValid() && !slices.Contains(out, c.remote) {
+			out = append(out, c.remote)
+		}
+	default:
+		if p := c.peers[dst]; p != nil && p.addr.IsValid() {
+			out = append(out, p.addr)
+		} else {
+			c.countDropLocked("no-route")
+		}
+	}
+	c.dsts = out
+	return out
+}
+
+// sendRun writes one run of n datagrams to a destination.
+func (c *Channel) sendRun(run []byte, seg int, dst netip.AddrPort, n int) {
+	if err := c.tr.send(run, seg, dst); err != nil {
+		c.countDrop("send-error")
+		c.log.Debug("send failed", "to", dst, "err", err)
+		return
+	}
+	c.sent.datagrams.Add(uint64(n))
+	c.sent.bytes.Add(uint64(len(run)))
+}
+
+// receive handles one datagram from the transport (the reader goroutine).
+func (c *Channel) receive(d []byte, from netip.AddrPort) {
+	c.recvd.datagrams.Add(1)
+	c.recvd.bytes.Add(uint64(len(d)))
+	sender, frames, err := parseDgramHeader(d)
+	if err != nil {
+		c.countDrop("malformed")
+		return
+	}
+	if sender == c.id {
+		return // our own multicast, looped back
+	}
+	now := c.clock.Now()
+	pr := c.touchPeer(sender, from, now)
+	if pr == nil {
+		return
+	}
+	r := frameReader{b: frames}
+	c.out.direct.Add(1)
+	defer func() {
+		c.out.direct.Add(-1)
+		c.out.flushNow(true)
+	}()
+	for {
+		f, ok, err := r.next()
+		if err != nil {
+			c.countDrop("malformed")
+			return
+		}
+		if !ok {
+			return
+		}
+		switch f.typ {
+		case frameData:
+			c.data(sender, f.stream, f.payload, now)
+		case frameDataTo:
+			if f.target == c.id {
+				c.data(sender, f.stream, f.payload, now)
+			}
+		case frameFeedback:
+			if f.target == c.id {
+				c.feedback(sender, f)
+			}
+		case frameAnnounce:
+			if f.target == 0 || f.target == c.id {
+				for _, h := range c.learnStream(sender, f) {
+					c.data(sender, h.stream, h.payload, now)
+				}
+			}
+		case frameQuery:
+			if f.target == c.id {
+				c.answerQuery(sender, f.stream)
+			}
+		case frameHello:
+			c.learnHello(sender, f.flags)
+		}
+	}
+}
+
+// touchPeer records that sender was heard from at addr.
+func (c *Channel) touchPeer(sender uint64, from netip.AddrPort, now time.Time) *peer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	p := c.peers[sender]
+	if p == nil {
+		if len(c.peers) >= c.cfg.maxPeers {
+			c.evictPeerLocked()
+		}
+		p = &peer{id: sender, streams: make(map[uint32]*streamInfo)}
+		c.peers[sender] = p
+	}
+	p.addr, p.lastSeen = from, now
+	return p
+}
+
+// evictPeerLocked forgets the member heard from least recently.
+func (c *Channel) evictPeerLocked() {
+	var oldest *peer
+	for _, p := range c.peers {
+		if oldest == nil || p.lastSeen.Before(oldest.lastSeen) {
+			oldest = p
+		}
+	}
+	if oldest != nil {
+		c.countDropLocked("evicted-peer")
+		c.forgetPeerLocked(oldest.id)
+	}
+}
+
+// forgetPeerLocked removes a member and closes its flows. Closing a stack
+// under c.mu is safe: no code holding a stack's lock takes c.mu.
+func (c *Channel) forgetPeerLocked(id uint64) {
+	delete(c.peers, id)
+	for k, fl := range c.flows {
+		if k.sender == id {
+			delete(c.flows, k)
+			fl.st.Close()
+		}
+	}
+}
+
+// learnStream records an announcement and returns the data frames held
+// for the stream while it was unknown.
+func (c *Channel) learnStream(sender uint64, f frame) []heldFrame {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.peers[sender]
+	if p == nil {
+		return nil
+	}
+	if old := p.streams[f.stream]; old != nil {
+		return nil // stream ids are immutable: nothing new
+	}
+	if len(p.streams) >= maxStreamsPerPeer {
+		c.countDropLocked("too-many-streams")
+		return nil
+	}
+	si := &streamInfo{announcement: announcement{stream: f.stream, epoch: f.epoch, target: f.target, name: string(f.name), qos: string(f.qos)}}
+	spec, err := c.cfg.registry.Resolve(si.qos)
+	if err == nil {
+		err = c.cfg.policy.check(spec)
+	}
+	si.refused = err
+	if err != nil {
+		c.log.Warn("refusing announced stream", "sender", fmt.Sprintf("%016x", sender), "stream", si.name, "qos", si.qos, "err", err)
+	}
+	p.streams[f.stream] = si
+	var out []heldFrame
+	kept := p.held[:0]
+	for _, h := range p.held {
+		if h.stream == f.stream {
+			out = append(out, h)
+			p.heldBytes -= len(h.payload)
+		} else {
+			kept = append(kept, h)
+		}
+	}
+	clear(p.held[len(kept):])
+	p.held = kept
+	return out
+}
+
+func (c *Channel) learnHello(sender uint64, flags byte) {
+	c.mu.Lock()
+	p := c.peers[sender]
+	if p == nil {
+		c.mu.Unlock()
+		return
+	}
+	if flags&helloBye != 0 {
+		c.forgetPeerLocked(sender)
+		c.mu.Unlock()
+		return
+	}
+	if flags&helloServes != 0 && !p.serves {
+		close(c.serverSeen)
+		c.serverSeen = make(chan struct{})
+	}
+	p.serves = flags&helloServes != 0
+	c.mu.Unlock()
+	if flags&helloAsk != 0 {
+		c.hello(c.dstFor(sender), 0)
+	}
+}
+
+func (c *Channel) answerQuery(sender uint64, stream uint32) {
+	c.mu.Lock()
+	var list []*outStream
+	for _, os := range c.streams {
+		if (stream == 0 || os.id == stream) && (os.key.target == 0 || os.key.target == sender) {
+			list = append(list, os)
+		}
+	}
+	c.mu.Unlock()
+	for _, os := range list {
+		c.announce(os, c.dstFor(sender))
+	}
+}
+
+// data passes a DATA frame's payload up its flow's stack.
+func (c *Channel) data(sender uint64, stream uint32, payload []byte, now time.Time) {
+	fl := c.flow(sender, stream, payload, now)
+	if fl == nil {
+		return
+	}
+	pk := c.pool.FromBytes(0, payload)
+	pk.Meta.Peer = sender
+	fl.lastUse.Store(now.UnixNano())
+	fl.bytes.Add(uint64(len(payload)))
+	fl.st.Up(pk)
+}
+
+// feedback passes a FEEDBACK frame up the stack of our stream it names.
+func (c *Channel) feedback(sender uint64, f frame) {
+	c.mu.Lock()
+	os := c.byID[f.stream]
+	c.mu.Unlock()
+	if os == nil {
+		c.countDrop("unknown-stream")
+		return
+	}
+	pk := c.pool.FromBytes(0, f.payload)
+	pk.Meta.Peer = sender
+	os.st.Up(pk)
+}
+
+// flow returns the receiving flow for (sender, stream), building its stack
+// from the announcement, or nil when it cannot: refused (counted), or not
+// announced yet, in which case the payload is held for when the
+// announcement comes (bounded; beyond the bound it is dropped and counted)
+// and the sender is asked to announce.
+func (c *Channel) flow(sender uint64, id uint32, payload []byte, now time.Time) *inFlow {
+	key := flowKey{sender, id}
+	c.mu.Lock()
+	if fl := c.flows[key]; fl != nil {
+		c.mu.Unlock()
+		return fl
+	}
+	p := c.peers[sender]
+	if p == nil {
+		c.mu.Unlock()
+		return nil
+	}
+	si := p.streams[id]
+	if si == nil {
+		if len(p.held) < maxHeldFrames && p.heldBytes+len(payload) <= maxHeldBytes {
+			p.held = append(p.held, heldFrame{stream: id, payload: slices.Clone(payload), at: now})
+			p.heldBytes += len(payload)
+			c.held.Add(1)
+		} else {
+			c.countDropLocked("unannounced")
+		}
+		ask := now.Sub(p.lastQuery) >= c.cfg.announce/4
+		if ask {
+			p.lastQuery = now
+		}
+		c.mu.Unlock()
+		if ask {
+			var b [16]byte
+			c.out.add(c.dstFor(sender), appendQuery(b[:0], sender, id), nil)
+		}
+		return nil
+	}
+	if si.refused != nil {
+		c.countDropLocked("policy")
+		c.mu.Unlock()
+		return nil
+	}
+	if len(c.flows) >= c.cfg.maxFlows {
+		c.evictFlowLocked()
+	}
+	c.mu.Unlock()
+
+	fl := &inFlow{ch: c, sender: sender, id: id, name: si.name, qos: si.qos}
+	layers, err := c.cfg.registry.Build(si.qos, registry.Env{Key: c.cfg.key, Channel: c.addr.Raw})
+	if err == nil {
+		fl.st, err = stack.New(stack.Config{
+			Layers: layers, Wire: stack.HandlerFunc(fl.wire), Deliver: stack.HandlerFunc(fl.deliver),
+			Flush: c.out.flushHook, Events: c.onEvent, Clock: c.clock, Pool: c.pool, Memory: c.mem,
+			MTU: c.stackMTU, Logger: c.log,
+			Flow: stack.Flow{Stream: si.name, Role: stack.Receiver, Local: c.id, Remote: sender, Multicast: c.addr.IsMulticast()},
+		})
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		si.refused = err
+		c.countDropLocked("policy")
+		c.log.Warn("cannot build announced stack", "sender", fmt.Sprintf("%016x", sender), "stream", si.name, "qos", si.qos, "err", err)
+		return nil
+	}
+	if c.closed || c.peers[sender] == nil {
+		fl.st.Close()
+		return nil
+	}
+	c.flows[key] = fl
+	return fl
+}
+
+func (c *Channel) evictFlowLocked() {
+	var oldest *inFlow
+	var key flowKey
+	for k, fl := range c.flows {
+		if oldest == nil || fl.lastUse.Load() < oldest.lastUse.Load() {
+			oldest, key = fl, k
+		}
+	}
+	if oldest != nil {
+		delete(c.flows, key)
+		c.countDropLocked("evicted-flow")
+		oldest.st.Close()
+	}
+}
+
+// wire is a receiving stack's Wire: packets going down are feedback for the
+// sender's stream.
+func (fl *inFlow) wire(pk *stack.Packet) error {
+	c := fl.ch
+	var scratch [maxFrameHeader]byte
+	hdr := appendDataHeader(scratch[:0], frameFeedback, fl.sender, fl.id, pk.Len())
+	c.out.add(c.dstFor(fl.sender), hdr, pk.Bytes())
+	pk.Release()
+	return nil
+}
+
+// deliver decodes a posting that reached the top of a receiving stack.
+func (fl *inFlow) deliver(pk *stack.Packet) error {
+	c := fl.ch
+	p, err := posting.Decode(pk.Bytes())
+	pk.Release()
+	if err != nil {
+		c.countDrop("bad-posting")
+		return nil
+	}
+	p.Sender, p.Stream = fl.sender, fl.name
+	fl.postings.Add(1)
+	c.recvd.postings.Add(1)
+	c.dispatch(p)
+	return nil
+}
+
+// dispatch hands a received posting to whoever wants it.
+func (c *Channel) dispatch(p *posting.Posting) {
+	switch p.Kind {
+	case posting.Reply, posting.Fault:
+		c.mu.Lock()
+		w, ok := c.pulls[p.Correlation]
+		c.mu.Unlock()
+		if !ok || w.server != p.Sender {
+			c.countDrop("stray-reply")
+			return
+		}
+		select {
+		case w.reply <- p:
+		default:
+			c.countDrop("stray-reply")
+		}
+	case posting.Request:
+		c.serveRequest(p)
+	default:
+		for _, s := range *c.subs.Load() {
+			s.offer(p)
+		}
+	}
+}
+
+func (c *Channel) countDrop(reason string) {
+	c.dropsMu.Lock()
+	c.drops[reason]++
+	c.dropsMu.Unlock()
+}
+
+// countDropLocked is countDrop for callers holding c.mu (the drops have
+// their own lock; the name marks the call sites).
+func (c *Channel) countDropLocked(reason string) { c.countDrop(reason) }
+
+// Subscribe returns a subscription to the channel's postings that match
+// opts, with a bounded queue (see Queue).
+func (c *Channel) Subscribe(opts ...SubOption) (*Subscription, error) {
+	return c.subscribe(nil, opts)
+}
+
+// SubscribeFunc calls f for each matching posting, on the goroutine that
+// received it: the lowest-latency path. f must not block (a blocked f
+// stalls the channel's receiving); it may be called concurrently for
+// postings of different senders. Use Subscribe when the consumer may be
+// slow.
+func (c *Channel) SubscribeFunc(f func(*posting.Posting), opts ...SubOption) (*Subscription, error) {
+	if f == nil {
+		return nil, errors.New("channel: SubscribeFunc with a nil func")
+	}
+	return c.subscribe(f, opts)
+}
+
+func (c *Channel) subscribe(f func(*posting.Posting), opts []SubOption) (*Subscription, error) {
+	sc := subConfig{queue: c.cfg.subQueue, overflow: DropOldest}
+	for _, o := range opts {
+		if err := o(&sc); err != nil {
+			return nil, err
+		}
+	}
+	s := &Subscription{ch: c, cfg: sc, fn: f, done: make(chan struct{})}
+	if f == nil {
+		s.q = make(chan *posting.Posting, sc.queue)
+	}
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	c.subsMu.Lock()
+	list := append(slices.Clone(*c.subs.Load()), s)
+	c.subs.Store(&list)
+	c.subsMu.Unlock()
+	if c.rec != nil {
+		c.rec.replay(s)
+	}
+	return s, nil
+}
+
+func (c *Channel) removeSub(s *Subscription) {
+	c.subsMu.Lock()
+	defer c.subsMu.Unlock()
+	list := slices.DeleteFunc(slices.Clone(*c.subs.Load()), func(x *Subscription) bool { return x == s })
+	c.subs.Store(&list)
+}
+
+// Serve makes this member answer Pull requests with h, and says so to the
+// other members. A channel has one handler; Serve again replaces it.
+// Handlers run on their own goroutines, at most 64 at once; beyond that a
+// request is answered with a Fault saying the server is busy.
+func (c *Channel) Serve(h Handler) error {
+	if h == nil {
+		return errors.New("channel: Serve with a nil handler")
+	}
+	if c.rec != nil {
+		return fmt.Errorf("%w: Serve on a file:// channel", ErrUnsupported)
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.handler = h
+	c.mu.Unlock()
+	c.hello(everyone, 0)
+	c.out.flushNow(true)
+	return nil
+}
+
+func (c *Channel) serveRequest(req *posting.Posting) {
+	c.mu.Lock()
+	h := c.handler
+	closed := c.closed
+	if !closed && h != nil {
+		c.wg.Add(1)
+	}
+	c.mu.Unlock()
+	if closed {
+		return
+	}
+	if h == nil {
+		c.reply(req, nil, errors.New("this member does not serve requests"))
+		return
+	}
+	select {
+	case c.serveSem <- struct{}{}:
+	default:
+		c.wg.Done()
+		c.countDrop("server-busy")
+		c.reply(req, nil, errors.New("server busy"))
+		return
+	}
+	go func() {
+		defer c.wg.Done()
+		defer func() { <-c.serveSem }()
+		rep, err := h(c.ctx, req)
+		c.reply(req, rep, err)
+	}()
+}
+
+// reply sends the answer to req back to its sender.
+func (c *Channel) reply(req, rep *posting.Posting, err error) {
+	if rep == nil {
+		rep = posting.New(nil)
+	}
+	rep.Kind = posting.Reply
+	if err != nil {
+		rep = posting.New(err.Error(), posting.WithKind(posting.Fault))
+	}
+	rep.Correlation = req.Correlation
+	rep.Stream = req.Stream
+	rep.ReplyTo = 0
+	if perr := c.push(c.ctx, rep, req.Sender); perr != nil && !errors.Is(perr, ErrClosed) {
+		c.log.Debug("reply failed", "to", fmt.Sprintf("%016x", req.Sender), "err", perr)
+	}
+}
+
+// Pull sends req to a member that serves requests and waits for its reply:
+// two-way and blocking, like RPC. It fills in req's Kind, Correlation and
+// ReplyTo. When no member is known to serve, Pull waits up to twice the
+// announce interval for one to say hello, then returns ErrNoServer. When ctx
+// has no deadline, WithPullTimeout bounds the wait (ErrTimeout). A handler
+// error arrives as a *RemoteError.
+func (c *Channel) Pull(ctx context.Context, req *posting.Posting) (*posting.Posting, error) {
+	if req == nil {
+		return nil, errors.New("channel: Pull of a nil posting")
+	}
+	if c.rec != nil {
+		return nil, fmt.Errorf("%w: Pull on a file:// channel", ErrUnsupported)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.pullTimeout)
+		defer cancel()
+	}
+	server, err := c.pickServer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	corr := c.corr.Add(1)
+	w := pending{reply: make(chan *posting.Posting, 1), server: server}
+	c.mu.Lock()
+	c.pulls[corr] = w
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pulls, corr)
+		c.mu.Unlock()
+	}()
+	req.Kind, req.Correlation, req.ReplyTo = posting.Request, corr, c.id
+	if err := c.push(ctx, req, server); err != nil {
+		return nil, err
+	}
+	select {
+	case rep := <-w.reply:
+		if rep.Kind == posting.Fault {
+			msg, _ := rep.Body.(string)
+			return nil, &RemoteError{Server: rep.Sender, Message: msg}
+		}
+		return rep, nil
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%w: no reply from member %016x: %w", ErrTimeout, server, ctx.Err())
+		}
+		return nil, ctx.Err()
+	case <-c.ctx.Done():
+		return nil, ErrClosed
+	}
+}
+
+// pickServer chooses a live member that serves requests, waiting for one
+// to say hello when none is known.
+func (c *Channel) pickServer(ctx context.Context) (uint64, error) {
+	var expired chan struct{}
+	for asked := false; ; asked = true {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return 0, ErrClosed
+		}
+		var servers []uint64
+		for id, p := range c.peers {
+			if p.serves {
+				servers = append(servers, id)
+			}
+		}
+		if len(servers) > 0 {
+			slices.Sort(servers)
+			c.rr++
+			id := servers[c.rr%len(servers)]
+			c.mu.Unlock()
+			return id, nil
+		}
+		seen := c.serverSeen
+		c.mu.Unlock()
+		if !asked {
+			c.hello(everyone, helloAsk)
+			c.out.flushNow(true)
+			expired = make(chan struct{})
+			t := c.clock.AfterFunc(2*c.cfg.announce, func() { close(expired) })
+			defer t.Stop()
+		}
+		select {
+		case <-seen:
+		case <-expired:
+			return 0, ErrNoServer
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%w: %w", ErrNoServer, ctx.Err())
+		case <-c.ctx.Done():
+			return 0, ErrClosed
+		}
+	}
+}
+
+// maintain runs every announce interval: hello, re-announce, forget the
+// silent.
+func (c *Channel) maintain() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	now := c.clock.Now()
+	for id, p := range c.peers {
+		if now.Sub(p.lastSeen) > 5*c.cfg.announce {
+			c.forgetPeerLocked(id)
+			continue
+		}
+		// Frames held for an announcement that never came.
+		kept := p.held[:0]
+		for _, h := range p.held {
+			if now.Sub(h.at) > 2*c.cfg.announce {
+				c.countDropLocked("unannounced")
+				p.heldBytes -= len(h.payload)
+				continue
+			}
+			kept = append(kept, h)
+		}
+		clear(p.held[len(kept):])
+		p.held = kept
+	}
+	var idle []*outStream
+	list := make([]*outStream, 0, len(c.streams))
+	for k, os := range c.streams {
+		if k.target != 0 && now.UnixNano()-os.lastUse.Load() > int64(30*c.cfg.announce) {
+			delete(c.streams, k)
+			delete(c.byID, os.id)
+			idle = append(idle, os)
+			continue
+		}
+		list = append(list, os)
+	}
+	c.maint = c.clock.AfterFunc(c.cfg.announce, c.maintain)
+	c.mu.Unlock()
+	for _, os := range idle {
+		os.st.Close()
+	}
+	c.hello(everyone, 0)
+	for _, os := range list {
+		c.announce(os, c.streamDst(os))
+	}
+	c.out.flushNow(true)
+}
+
+// Close leaves the channel: it says goodbye, writes what is queued, stops
+// its goroutines and waits for them, closes the stacks, and ends the
+// subscriptions. Pulls in progress return ErrClosed. It is idempotent.
+func (c *Channel) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	if c.maint != nil {
+		c.maint.Stop()
+	}
+	c.mu.Unlock()
+	var errs []error
+	if c.rec != nil {
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		c.cancel()
+		c.rec.close()
+	} else {
+		c.hello(everyone, helloBye)
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		c.cancel()
+		c.out.close()
+		errs = append(errs, c.tr.close())
+	}
+	c.wg.Wait()
+	if c.rec != nil {
+		errs = append(errs, c.rec.closeFile())
+	}
+	c.mu.Lock()
+	streams := slices.Collect(maps.Values(c.streams))
+	flows := slices.Collect(maps.Values(c.flows))
+	clear(c.streams)
+	clear(c.byID)
+	clear(c.flows)
+	c.mu.Unlock()
+	for _, os := range streams {
+		os.st.Close()
+	}
+	for _, fl := range flows {
+		fl.st.Close()
+	}
+	c.subsMu.Lock()
+	subs := *c.subs.Load()
+	empty := []*Subscription{}
+	c.subs.Store(&empty)
+	c.subsMu.Unlock()
+	for _, s := range subs {
+		s.mu.Lock()
+		s.endLocked(ErrClosed)
+		s.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,81 @@
+// Package channel is the API applications import: URL-named channels that
+// carry postings over IP multicast, UDP unicast, an in-process hub or a
+// recording file, each stream through a protocol stack built from a QoS
+// string.
+//
+//	ch, err := channel.Open(ctx, "classroom://239.7.7.7:7400?iface=eth0&qos=frag")
+//	defer ch.Close()
+//
+//	err = ch.Push(ctx, posting.New(Chat{From: "ana", Text: "hi"}, posting.WithStream("chat")))
+//
+//	sub, err := ch.Subscribe(channel.Media(posting.Text))
+//	for p := range sub.Postings() { msg := p.Body.(Chat) ... }
+//
+//	ch.Serve(func(ctx context.Context, req *posting.Posting) (*posting.Posting, error) { ... })
+//	reply, err := ch.Pull(ctx, posting.New(Query{Since: 42}))
+//
+// # URLs
+//
+// The scheme is the application's namespace; the host picks the transport
+// (see [Address]): a multicast group joins the group (several processes on
+// one host share it), a unicast address talks to that peer, an empty host
+// listens (scheme://:7400), mem://name is an in-process hub, and
+// file:///path records what is pushed and replays it to subscribers.
+// Query parameters — qos, iface, ttl, loop, mtu, listen, replay — are
+// checked strictly: an unknown parameter or a bad value is an error naming
+// it. On multicast the library follows the OS default interface unless
+// iface= (or [WithInterface]) names one.
+//
+// # Streams and stacks
+//
+// Every posting belongs to a stream (posting.WithStream; "" is the default
+// stream). A sender runs one stack per outgoing stream, built from the
+// channel's QoS string ([WithQoS], qos=, [WithStreamQoS]) by the layer
+// registry. It announces each stream — its id, name and canonical QoS
+// string — in-band before the first data and again every announce
+// interval, and on request, so late joiners can decode. A receiver builds
+// the mirror stack per (remote sender, stream) from the announcement,
+// checked against its receive [Policy]. Member ids are random per channel
+// instance.
+//
+// # The wire
+//
+// A datagram holds a small header (magic, version, sender id) and frames:
+// stream data, feedback for a sender's stream (acknowledgements), stream
+// announcements, queries and hellos; the layout is documented in wire.go.
+// Small postings share datagrams; runs of full datagrams leave in one UDP
+// GSO call where the kernel supports it, and arrive through GRO and
+// recvmmsg. When the send path is idle, Push writes on the caller's
+// goroutine with no hand-off; a caller pushing in a loop has its postings
+// bundled and written by the channel's writer goroutine. Malformed,
+// truncated and foreign datagrams are dropped and counted in [Stats], never
+// a panic.
+//
+// # Delivery
+//
+// [Channel.Subscribe] gives a bounded queue with an explicit overflow
+// policy (drop oldest, drop newest, or fail), counted;
+// [Channel.SubscribeFunc] calls a function on the receiving goroutine, the
+// lowest-latency path. A slow queued subscriber never stalls the others or
+// the receiver. Postings delivered to several subscribers are shared: treat
+// them as read-only.
+//
+// [Channel.Pull] is a blocking request to a member that called
+// [Channel.Serve]; "nobody serves" ([ErrNoServer]) and timeouts
+// ([ErrTimeout]) are errors of their own.
+//
+// # Concurrency and lifetime
+//
+// A Channel is safe for concurrent use. It runs one reader goroutine per
+// socket and one writer goroutine, and handlers of Serve on goroutines of
+// their own; [Channel.Close] stops and waits for all of them. Timers
+// (announcements, and the stacks' retransmissions and expiries) run from
+// the clock given with [WithClock].
+//
+// # Limitations
+//
+// On multicast channels, traffic for one member (replies, feedback) is sent
+// to the group with the member's id, and the others skip it. Until the
+// reliability layers land, every stack is best effort: the default QoS is
+// "frag".
+package channel

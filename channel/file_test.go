@@ -1,0 +1,133 @@
+package channel
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rwanda-go/rwanda/posting"
+	"github.com/rwanda-go/rwanda/stack"
+)
+
+func TestFileRecordReplay(t *testing.T) {
+	checkGoroutines(t)
+	path := filepath.Join(t.TempDir(), "lesson.rw")
+	rec := open(t, "file://"+path)
+	ctx := context.Background()
+	for i := range 5 {
+		must(t, rec.Push(ctx, posting.New(chat{From: "ana", N: i}, posting.WithStream("chat"), posting.WithMedia(posting.Text))))
+	}
+	must(t, rec.Push(ctx, posting.New([]byte("frame"), posting.WithStream("video"), posting.WithMedia(posting.Video))))
+	must(t, rec.Close())
+
+	// A new channel on the same file replays the recording to each subscriber.
+	play := open(t, "file://"+path+"?replay=fast")
+	all, _ := play.Subscribe(Queue(1, DropNewest)) // replay waits for a slow reader, never drops
+	text, _ := play.Subscribe(Media(posting.Text))
+	for i := range 5 {
+		p := next(t, all)
+		if c := p.Body.(chat); c.N != i || p.Stream != "chat" || p.Seq != uint64(i+1) || p.Sender != rec.ID() {
+			t.Fatalf("replayed %v", p)
+		}
+		if next(t, text).Body.(chat).N != i {
+			t.Fatal("filtered replay")
+		}
+	}
+	if p := next(t, all); string(p.Body.([]byte)) != "frame" || p.Media != posting.Video {
+		t.Fatalf("last %v", p)
+	}
+	// It follows what is pushed afterwards.
+	must(t, play.Push(ctx, posting.New("live")))
+	if p := next(t, all); p.Body.(string) != "live" {
+		t.Fatalf("live %v", p)
+	}
+	if all.Stats().Dropped != 0 {
+		t.Fatal("replay dropped postings")
+	}
+	if _, err := play.Pull(ctx, posting.New("q")); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("Pull on file: %v", err)
+	}
+}
+
+func TestFileReplayRealtime(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "paced.rw")
+	clock := stack.NewManualClock(time.Time{})
+	rec := open(t, "file://"+path, WithClock(clock))
+	ctx := context.Background()
+	for i, gap := range []time.Duration{0, 100 * time.Millisecond, 400 * time.Millisecond} {
+		clock.Advance(gap)
+		must(t, rec.Push(ctx, posting.New(i)))
+	}
+	rec.Close()
+
+	play := open(t, "file://"+path+"?replay=realtime", WithClock(clock))
+	sub, _ := play.Subscribe()
+	if p := next(t, sub); p.Body.(int) != 0 {
+		t.Fatal("first")
+	}
+	waitTimer(t, clock)
+	clock.Advance(99 * time.Millisecond)
+	expectNone(t, sub)
+	clock.Advance(time.Millisecond)
+	if p := next(t, sub); p.Body.(int) != 1 {
+		t.Fatal("second")
+	}
+	waitTimer(t, clock)
+	clock.Advance(399 * time.Millisecond)
+	expectNone(t, sub)
+	clock.Advance(time.Millisecond)
+	if p := next(t, sub); p.Body.(int) != 2 {
+		t.Fatal("third")
+	}
+}
+
+// waitTimer waits until the replay goroutine has scheduled its next timer.
+func waitTimer(t *testing.T, c *stack.ManualClock) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Pending() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no timer scheduled")
+		}
+		time.Sleep(time.Millisecond) // waiting on another goroutine
+	}
+}
+
+func expectNone(t *testing.T, s *Subscription) {
+	t.Helper()
+	select {
+	case p := <-s.Postings():
+		t.Fatalf("unexpected %v", p)
+	case <-time.After(20 * time.Millisecond):
+	}
+}
+
+func TestFileTornTailAndForeignFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "torn.rw")
+	rec := open(t, "file://"+path)
+	must(t, rec.Push(context.Background(), posting.New("whole")))
+	rec.Close()
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.Write([]byte{50, 1, 2, 3}) // a record cut short
+	f.Close()
+	play := open(t, "file://"+path)
+	sub, _ := play.Subscribe()
+	if p := next(t, sub); p.Body.(string) != "whole" {
+		t.Fatal(p)
+	}
+	must(t, play.Push(context.Background(), posting.New("after")))
+	if p := next(t, sub); p.Body.(string) != "after" {
+		t.Fatalf("push after a torn tail: %v", p)
+	}
+
+	foreign := filepath.Join(dir, "foreign.txt")
+	os.WriteFile(foreign, []byte("hello world, not a recording"), 0o644)
+	if _, err := Open(context.Background(), "file://"+foreign); err == nil || !strings.Contains(err.Error(), "not a rwanda recording") {
+		t.Fatalf("foreign file: %v", err)
+	}
+}

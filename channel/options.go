@@ -1,0 +1,278 @@
+package channel
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/rwanda-go/rwanda/posting"
+	"github.com/rwanda-go/rwanda/registry"
+	"github.com/rwanda-go/rwanda/stack"
+)
+
+// Errors returned by channels.
+var (
+	// ErrClosed: the channel or subscription is closed.
+	ErrClosed = errors.New("channel: closed")
+	// ErrBackpressure: Push found the send queue full (see WithBlockingPush).
+	ErrBackpressure = errors.New("channel: send queue full")
+	// ErrNoServer: Pull found no member serving requests.
+	ErrNoServer = errors.New("channel: no member serves requests")
+	// ErrTimeout: Pull got no reply in time.
+	ErrTimeout = errors.New("channel: request timed out")
+	// ErrSlowConsumer: a subscription with the FailSlow policy fell behind.
+	ErrSlowConsumer = errors.New("channel: slow consumer")
+	// ErrUnsupported: the operation does not apply to this kind of channel.
+	ErrUnsupported = errors.New("channel: not supported on this channel")
+	// ErrPolicy: an announced stack is refused by the receive policy.
+	ErrPolicy = errors.New("channel: stack refused by receive policy")
+)
+
+// RemoteError is the error a Pull returns when the server's handler
+// failed: its text travels back in a Fault posting.
+type RemoteError struct {
+	Server  uint64 // the member that answered
+	Message string
+}
+
+func (e *RemoteError) Error() string {
+	return fmt.Sprintf("channel: member %016x: %s", e.Server, e.Message)
+}
+
+// Policy is what a receiver accepts of the stacks senders announce. A
+// stream whose announced stack fails the policy is not received (its
+// packets are dropped and counted under "policy").
+type Policy struct {
+	// Allow lists the layer names a stack may use; empty allows every
+	// registered layer.
+	Allow []string
+	// Require lists layer names every stack must contain.
+	Require []string
+}
+
+// check returns why spec breaks the policy, or nil.
+func (p Policy) check(spec registry.Spec) error {
+	have := make([]string, len(spec.Layers))
+	for i, l := range spec.Layers {
+		have[i] = l.Name
+		if len(p.Allow) > 0 && !slices.Contains(p.Allow, l.Name) {
+			return fmt.Errorf("%w: layer %s is not allowed", ErrPolicy, l.Name)
+		}
+	}
+	for _, r := range p.Require {
+		if !slices.Contains(have, r) {
+			return fmt.Errorf("%w: layer %s is required", ErrPolicy, r)
+		}
+	}
+	return nil
+}
+
+// DefaultQoS is the stack of streams when neither the URL nor WithQoS
+// names one. It will become "reliable" once the reliability layers land.
+const DefaultQoS = "frag"
+
+type config struct {
+	qos          string
+	qosSet       bool
+	streamQoS    map[string]string
+	key          []byte
+	clock        stack.Clock
+	logger       *slog.Logger
+	iface        string
+	sendQueue    int
+	blockingPush bool
+	policy       Policy
+	registry     *registry.Registry
+	announce     time.Duration
+	pullTimeout  time.Duration
+	memory       int64
+	subQueue     int
+	maxFlows     int
+	maxPeers     int
+	serveLimit   int
+}
+
+func defaultConfig() config {
+	return config{
+		clock:       stack.SystemClock,
+		sendQueue:   4 << 20,
+		registry:    registry.Default(),
+		announce:    time.Second,
+		pullTimeout: 5 * time.Second,
+		memory:      256 << 20,
+		subQueue:    1024,
+		maxFlows:    4096,
+		maxPeers:    4096,
+		serveLimit:  64,
+	}
+}
+
+// Option configures a channel at Open. Options check their arguments: a bad
+// one makes Open fail with an error naming it.
+type Option func(*config) error
+
+// WithQoS sets the QoS string of the channel's streams (see package
+// registry for the grammar). It conflicts with a different qos= in the URL.
+func WithQoS(qos string) Option {
+	return func(c *config) error {
+		if _, err := registry.Parse(qos); err != nil {
+			return fmt.Errorf("WithQoS: %w", err)
+		}
+		c.qos, c.qosSet = qos, true
+		return nil
+	}
+}
+
+// WithStreamQoS sets the QoS string of one stream, overriding the
+// channel's.
+func WithStreamQoS(stream, qos string) Option {
+	return func(c *config) error {
+		if len(stream) > posting.MaxStreamLen {
+			return fmt.Errorf("WithStreamQoS: stream name of %d bytes (at most %d)", len(stream), posting.MaxStreamLen)
+		}
+		if _, err := registry.Parse(qos); err != nil {
+			return fmt.Errorf("WithStreamQoS(%q): %w", stream, err)
+		}
+		if c.streamQoS == nil {
+			c.streamQoS = make(map[string]string)
+		}
+		c.streamQoS[stream] = qos
+		return nil
+	}
+}
+
+// WithKey makes the channel keyed: layers that need a secret (encrypt)
+// derive theirs from it. The key is copied; it is never logged.
+func WithKey(key []byte) Option {
+	return func(c *config) error {
+		if len(key) < 16 {
+			return fmt.Errorf("WithKey: a key of %d bytes is too short (at least 16)", len(key))
+		}
+		c.key = slices.Clone(key)
+		return nil
+	}
+}
+
+// WithClock sets the clock that drives the channel's timers and stacks;
+// tests pass a *stack.ManualClock.
+func WithClock(clock stack.Clock) Option {
+	return func(c *config) error {
+		if clock == nil {
+			return errors.New("WithClock: nil clock")
+		}
+		c.clock = clock
+		return nil
+	}
+}
+
+// WithLogger sets where the channel logs (default: nowhere).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		c.logger = l
+		return nil
+	}
+}
+
+// WithInterface names the network interface for multicast (like iface= in
+// the URL; the URL wins if both are given and differ, with an error).
+func WithInterface(name string) Option {
+	return func(c *config) error {
+		if name == "" {
+			return errors.New("WithInterface: empty name")
+		}
+		c.iface = name
+		return nil
+	}
+}
+
+// WithSendQueue bounds the bytes waiting to be written (default 4 MiB).
+// When it is full, Push returns ErrBackpressure, or blocks with
+// WithBlockingPush.
+func WithSendQueue(bytes int) Option {
+	return func(c *config) error {
+		if bytes < 64<<10 {
+			return fmt.Errorf("WithSendQueue: %d bytes is too small (at least 64 KiB)", bytes)
+		}
+		c.sendQueue = bytes
+		return nil
+	}
+}
+
+// WithBlockingPush makes Push wait, until its context is done, for room in
+// a full send queue instead of returning ErrBackpressure.
+func WithBlockingPush() Option {
+	return func(c *config) error {
+		c.blockingPush = true
+		return nil
+	}
+}
+
+// WithReceivePolicy restricts the stacks the channel accepts from senders.
+func WithReceivePolicy(p Policy) Option {
+	return func(c *config) error {
+		c.policy = p
+		return nil
+	}
+}
+
+// WithRegistry builds stacks from r instead of registry.Default().
+func WithRegistry(r *registry.Registry) Option {
+	return func(c *config) error {
+		if r == nil {
+			return errors.New("WithRegistry: nil registry")
+		}
+		c.registry = r
+		return nil
+	}
+}
+
+// WithAnnounceInterval sets how often the channel re-announces its streams
+// and says hello (default 1 s). Members silent for five intervals are
+// forgotten.
+func WithAnnounceInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Millisecond || d > time.Hour {
+			return fmt.Errorf("WithAnnounceInterval: %v out of range 1ms..1h", d)
+		}
+		c.announce = d
+		return nil
+	}
+}
+
+// WithPullTimeout bounds a Pull whose context has no deadline (default 5 s).
+func WithPullTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("WithPullTimeout: %v must be positive", d)
+		}
+		c.pullTimeout = d
+		return nil
+	}
+}
+
+// WithMemory bounds the bytes all the channel's stacks may hold in buffers
+// (reassembly, retransmission), default 256 MiB.
+func WithMemory(bytes int64) Option {
+	return func(c *config) error {
+		if bytes < 1<<20 {
+			return fmt.Errorf("WithMemory: %d bytes is too small (at least 1 MiB)", bytes)
+		}
+		c.memory = bytes
+		return nil
+	}
+}
+
+// WithLimits bounds the incoming flows (remote sender × stream) and the
+// members the channel tracks (defaults 4096 each); beyond them the least
+// recently active are forgotten.
+func WithLimits(flows, peers int) Option {
+	return func(c *config) error {
+		if flows < 1 || peers < 1 {
+			return fmt.Errorf("WithLimits: %d flows, %d peers: both must be positive", flows, peers)
+		}
+		c.maxFlows, c.maxPeers = flows, peers
+		return nil
+	}
+}

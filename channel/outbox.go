@@ -1,0 +1,304 @@
+package channel
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The outbox bundles frames into datagrams and writes them.
+//
+// One send syscall costs about 7 µs here, so small frames share datagrams,
+// and runs of equal-size datagrams leave in one GSO call. Frames go into a
+// train per destination; a datagram that ends within mtu/8 of the MTU is
+// padded to the full MTU so that trains stay equal-size for GSO.
+//
+// Who writes: when the send path has been idle (no write ended within the
+// last coalesceWindow), the goroutine that queued the frames writes them
+// itself at once: the lowest latency, no hand-off. A pusher that comes
+// back sooner than that is pushing in a loop; its frames queue up and the
+// writer goroutine sends whatever has accumulated in one go while the
+// pusher keeps encoding. Only one goroutine writes at a time, so datagrams
+// leave in the order their frames were queued.
+const coalesceWindow = 5 * time.Microsecond
+
+// everyone is the destination of frames for all members.
+const everyone uint64 = 0
+
+type train struct {
+	dst  uint64
+	buf  []byte
+	ends []int // end offset of each closed datagram
+	open int   // start of the open datagram in buf, or -1
+}
+
+type outbox struct {
+	ch     *Channel
+	mtu    int
+	sender uint64
+	limit  int
+
+	mu        sync.Mutex
+	trains    []*train // in order of first use since the last take
+	byDst     map[uint64]*train
+	free      []*train
+	queued    int
+	busy      bool
+	lastEnd   time.Time
+	closed    bool
+	spaceWait chan struct{} // closed and replaced when room frees up
+
+	direct atomic.Int32 // goroutines inside a stack call that will flush
+
+	// noBundle puts every frame in a datagram of its own: a knob for
+	// measuring what bundling is worth (benchmarks only).
+	noBundle bool
+	kick   chan struct{}
+	done   chan struct{}
+	exited chan struct{}
+}
+
+func newOutbox(ch *Channel, mtu int, limit int) *outbox {
+	o := &outbox{
+		ch: ch, mtu: mtu, sender: ch.id, limit: limit,
+		byDst:     make(map[uint64]*train),
+		spaceWait: make(chan struct{}),
+		kick:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
+		exited:    make(chan struct{}),
+	}
+	go o.writer()
+	return o
+}
+
+// add queues one frame for dst: hdr (already encoded) then payload.
+func (o *outbox) add(dst uint64, hdr, payload []byte) {
+	n := len(hdr) + len(payload)
+	o.mu.Lock()
+	t := o.byDst[dst]
+	if t == nil {
+		t = o.newTrain(dst)
+	}
+	if t.open >= 0 && (o.noBundle || len(t.buf)-t.open+n > o.mtu) {
+		o.closeDatagram(t)
+	}
+	if t.open < 0 {
+		t.open = len(t.buf)
+		t.buf = appendDgramHeader(t.buf, o.sender)
+		o.queued += dgramHeaderLen
+	}
+	t.buf = append(t.buf, hdr...)
+	t.buf = append(t.buf, payload...)
+	o.queued += n
+	o.mu.Unlock()
+}
+
+// full reports whether the queue is over its limit.
+func (o *outbox) full() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.queued >= o.limit
+}
+
+// waitRoom blocks until the queue is under its limit or ctx is done.
+func (o *outbox) waitRoom(ctx context.Context) error {
+	for {
+		o.mu.Lock()
+		if o.closed {
+			o.mu.Unlock()
+			return ErrClosed
+		}
+		if o.queued < o.limit {
+			o.mu.Unlock()
+			return nil
+		}
+		w := o.spaceWait
+		o.mu.Unlock()
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (o *outbox) newTrain(dst uint64) *train {
+	var t *train
+	if n := len(o.free); n > 0 {
+		t, o.free = o.free[n-1], o.free[:n-1]
+	} else {
+		t = &train{}
+	}
+	t.dst, t.buf, t.ends, t.open = dst, t.buf[:0], t.ends[:0], -1
+	o.byDst[dst] = t
+	o.trains = append(o.trains, t)
+	return t
+}
+
+// closeDatagram ends t's open datagram, padding it to the MTU when that
+// costs little, so runs of datagrams have one size for GSO.
+func (o *outbox) closeDatagram(t *train) {
+	if t.open < 0 {
+		return
+	}
+	l := len(t.buf) - t.open
+	if pad := o.mtu - l; pad > 0 && pad <= o.mtu/8 {
+		t.buf = append(t.buf, framePad)
+		t.buf = append(t.buf, make([]byte, pad-1)...)
+		o.queued += pad
+	}
+	t.ends = append(t.ends, len(t.buf))
+	t.open = -1
+}
+
+// flushNow writes what is queued: on this goroutine when the path is idle
+// and direct is allowed, else by waking the writer goroutine.
+func (o *outbox) flushNow(direct bool) {
+	o.mu.Lock()
+	if o.queued == 0 || o.busy {
+		o.mu.Unlock()
+		return
+	}
+	if !direct || time.Since(o.lastEnd) < coalesceWindow {
+		o.mu.Unlock()
+		o.wake()
+		return
+	}
+	o.busy = true
+	batch := o.takeLocked()
+	o.mu.Unlock()
+	o.write(batch)
+	o.finish(batch)
+}
+
+// flushHook is the stacks' Flush hook: frames queued by a timer, with no
+// goroutine about to flush, wake the writer.
+func (o *outbox) flushHook() {
+	if o.direct.Load() == 0 {
+		o.wake()
+	}
+}
+
+func (o *outbox) wake() {
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+}
+
+// takeLocked hands over the queued trains, their open datagrams closed.
+func (o *outbox) takeLocked() []*train {
+	batch := o.trains
+	for _, t := range batch {
+		o.closeDatagram(t)
+		delete(o.byDst, t.dst)
+	}
+	o.trains = nil
+	o.queued = 0
+	return batch
+}
+
+// finish recycles a written batch and lets waiting pushers in.
+func (o *outbox) finish(batch []*train) {
+	o.mu.Lock()
+	for _, t := range batch {
+		if len(o.free) < 32 && cap(t.buf) <= 1<<20 {
+			o.free = append(o.free, t)
+		}
+	}
+	o.busy = false
+	o.lastEnd = time.Now() // a performance heuristic, not protocol time
+	more := o.queued > 0
+	close(o.spaceWait)
+	o.spaceWait = make(chan struct{})
+	o.mu.Unlock()
+	if more {
+		o.wake()
+	}
+}
+
+// writer is the goroutine that writes when pushers are busy.
+func (o *outbox) writer() {
+	defer close(o.exited)
+	for {
+		select {
+		case <-o.kick:
+		case <-o.done:
+			return
+		}
+		for {
+			o.mu.Lock()
+			if o.queued == 0 || o.busy {
+				o.mu.Unlock()
+				break
+			}
+			o.busy = true
+			batch := o.takeLocked()
+			o.mu.Unlock()
+			o.write(batch)
+			o.finish(batch)
+		}
+	}
+}
+
+// write sends each train as runs of equal-size datagrams (a shorter last
+// one allowed), one transport call per run and destination.
+func (o *outbox) write(batch []*train) {
+	for _, t := range batch {
+		dsts := o.ch.resolve(t.dst)
+		start := 0
+		for i := 0; i < len(t.ends); {
+			seg := t.ends[i] - start
+			j := i + 1
+			prev := t.ends[i]
+			for j < len(t.ends) {
+				l := t.ends[j] - prev
+				if l > seg {
+					break
+				}
+				prev = t.ends[j]
+				j++
+				if l < seg {
+					break
+				}
+			}
+			run := t.buf[start:prev]
+			if j-i == 1 {
+				seg = 0
+			}
+			for _, d := range dsts {
+				o.ch.sendRun(run, seg, d, j-i)
+			}
+			start, i = prev, j
+		}
+	}
+}
+
+// close stops the writer after writing what is queued.
+func (o *outbox) close() {
+	o.flushNow(true)
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return
+	}
+	o.closed = true
+	close(o.spaceWait)
+	o.spaceWait = make(chan struct{})
+	o.mu.Unlock()
+	close(o.done)
+	<-o.exited
+	// A flush may have been left to the writer just before it stopped.
+	o.mu.Lock()
+	batch := []*train(nil)
+	if !o.busy && o.queued > 0 {
+		o.busy = true
+		batch = o.takeLocked()
+	}
+	o.mu.Unlock()
+	if batch != nil {
+		o.write(batch)
+		o.finish(batch)
+	}
+}

@@ -1,0 +1,255 @@
+package channel
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rwanda-go/rwanda/posting"
+)
+
+// Overflow is what a subscription does when its queue is full.
+type Overflow uint8
+
+const (
+	// DropOldest discards the oldest queued posting to make room (the
+	// default: live media wants the latest).
+	DropOldest Overflow = iota
+	// DropNewest discards the posting that does not fit.
+	DropNewest
+	// FailSlow ends the subscription with ErrSlowConsumer.
+	FailSlow
+)
+
+func (o Overflow) String() string {
+	switch o {
+	case DropOldest:
+		return "drop-oldest"
+	case DropNewest:
+		return "drop-newest"
+	case FailSlow:
+		return "fail"
+	}
+	return fmt.Sprintf("Overflow(%d)", o)
+}
+
+// SubOption selects what a subscription receives and how it queues.
+type SubOption func(*subConfig) error
+
+type subConfig struct {
+	media    []posting.Media
+	streams  []string
+	queue    int
+	overflow Overflow
+}
+
+// Media keeps only postings of the given media classes.
+func Media(m ...posting.Media) SubOption {
+	return func(c *subConfig) error {
+		for _, x := range m {
+			if !x.Valid() {
+				return fmt.Errorf("channel: Media: invalid media class %d", x)
+			}
+		}
+		c.media = append(c.media, m...)
+		return nil
+	}
+}
+
+// Streams keeps only postings of the named streams.
+func Streams(names ...string) SubOption {
+	return func(c *subConfig) error {
+		c.streams = append(c.streams, names...)
+		return nil
+	}
+}
+
+// Queue sets the subscription's queue length (default 1024 postings) and
+// what happens when it is full (default DropOldest). Drops are counted in
+// the subscription's and the channel's stats.
+func Queue(n int, overflow Overflow) SubOption {
+	return func(c *subConfig) error {
+		if n < 1 || n > 1<<20 {
+			return fmt.Errorf("channel: Queue: length %d out of range 1..%d", n, 1<<20)
+		}
+		if overflow > FailSlow {
+			return fmt.Errorf("channel: Queue: unknown overflow policy %d", overflow)
+		}
+		c.queue, c.overflow = n, overflow
+		return nil
+	}
+}
+
+// Subscription receives the postings of a channel that match its options.
+// Postings are shared between subscriptions: treat them as read-only.
+type Subscription struct {
+	ch   *Channel
+	cfg  subConfig
+	fn   func(*posting.Posting) // SubscribeFunc; nil for queued subscriptions
+	q    chan *posting.Posting
+	mu   sync.Mutex // serialises senders on q with Close
+	done chan struct{}
+	err  error // why it ended, under mu
+
+	pushers int // blocking senders (replay) in flight, under mu
+
+	delivered atomic.Uint64
+	dropped   atomic.Uint64
+	closed    atomic.Bool
+}
+
+// SubStats are a subscription's counters.
+type SubStats struct {
+	Delivered uint64 // postings handed to the subscriber (queued or called)
+	Dropped   uint64 // postings dropped by the overflow policy
+	Queued    int    // postings waiting in the queue now
+}
+
+func (s *Subscription) matches(p *posting.Posting) bool {
+	if len(s.cfg.media) > 0 && !slices.Contains(s.cfg.media, p.Media) {
+		return false
+	}
+	if len(s.cfg.streams) > 0 && !slices.Contains(s.cfg.streams, p.Stream) {
+		return false
+	}
+	return true
+}
+
+// offer hands p to the subscription without blocking. It is called by the
+// channel's delivery goroutines, never under a channel lock.
+func (s *Subscription) offer(p *posting.Posting) {
+	if s.closed.Load() || !s.matches(p) {
+		return
+	}
+	if s.fn != nil {
+		s.delivered.Add(1)
+		s.fn(p)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return
+	}
+	select {
+	case s.q <- p:
+		s.delivered.Add(1)
+		return
+	default:
+	}
+	switch s.cfg.overflow {
+	case DropNewest:
+		s.dropped.Add(1)
+		s.ch.countDrop("slow-consumer")
+	case DropOldest:
+		select {
+		case <-s.q:
+			s.dropped.Add(1)
+			s.ch.countDrop("slow-consumer")
+		default:
+		}
+		select {
+		case s.q <- p:
+			s.delivered.Add(1)
+		default: // the reader raced us; count the new one dropped
+			s.dropped.Add(1)
+			s.ch.countDrop("slow-consumer")
+		}
+	case FailSlow:
+		s.dropped.Add(1)
+		s.ch.countDrop("slow-consumer")
+		s.endLocked(ErrSlowConsumer)
+	}
+}
+
+// Next returns the next posting, waiting until one arrives, ctx is done or
+// the subscription ends. After the end it returns the reason: ErrClosed,
+// or ErrSlowConsumer for a FailSlow subscription that fell behind.
+func (s *Subscription) Next(ctx context.Context) (*posting.Posting, error) {
+	if s.fn != nil {
+		return nil, fmt.Errorf("%w: Next on a SubscribeFunc subscription", ErrUnsupported)
+	}
+	select {
+	case p, ok := <-s.q:
+		if ok {
+			return p, nil
+		}
+		return nil, s.Err()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Postings returns the subscription's queue as a channel, closed when the
+// subscription ends (then Err says why). It is nil for SubscribeFunc
+// subscriptions.
+func (s *Subscription) Postings() <-chan *posting.Posting { return s.q }
+
+// Err returns why the subscription ended, or nil while it is live.
+func (s *Subscription) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Stats returns the subscription's counters.
+func (s *Subscription) Stats() SubStats {
+	return SubStats{Delivered: s.delivered.Load(), Dropped: s.dropped.Load(), Queued: len(s.q)}
+}
+
+// Close ends the subscription; postings still queued can be read from
+// Postings until it is drained. It is idempotent.
+func (s *Subscription) Close() error {
+	s.ch.removeSub(s)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endLocked(ErrClosed)
+	return nil
+}
+
+func (s *Subscription) endLocked(err error) {
+	if s.closed.Swap(true) {
+		return
+	}
+	s.err = err
+	close(s.done)
+	if s.q != nil && s.pushers == 0 {
+		close(s.q) // else the last blocking sender closes it
+	}
+}
+
+// push delivers p waiting for room in the queue (replay never drops); it
+// reports false when the subscription has ended.
+func (s *Subscription) push(p *posting.Posting) bool {
+	if s.fn != nil {
+		if s.closed.Load() {
+			return false
+		}
+		s.delivered.Add(1)
+		s.fn(p)
+		return true
+	}
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return false
+	}
+	s.pushers++
+	s.mu.Unlock()
+	ok := false
+	select {
+	case s.q <- p:
+		ok = true
+		s.delivered.Add(1)
+	case <-s.done:
+	}
+	s.mu.Lock()
+	s.pushers--
+	if s.pushers == 0 && s.closed.Load() {
+		close(s.q)
+	}
+	s.mu.Unlock()
+	return ok
+}

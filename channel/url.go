@@ -1,0 +1,357 @@
+package channel
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/rwanda-go/rwanda/registry"
+)
+
+// Transport is how a channel's URL is carried.
+type Transport uint8
+
+const (
+	// Multicast: the host is an IP multicast group (224.0.0.0/4, ff00::/8).
+	Multicast Transport = iota + 1
+	// Unicast: the host is a peer's address (point-to-point UDP), or empty
+	// for a listening side (udp://:7400).
+	Unicast
+	// Mem: mem://name, an in-process hub for tests and embedding.
+	Mem
+	// File: file:///path records postings and replays them.
+	File
+)
+
+func (t Transport) String() string {
+	switch t {
+	case Multicast:
+		return "multicast"
+	case Unicast:
+		return "unicast"
+	case Mem:
+		return "mem"
+	case File:
+		return "file"
+	}
+	return fmt.Sprintf("Transport(%d)", t)
+}
+
+// ReplayMode says how a file:// channel replays its recording.
+type ReplayMode uint8
+
+const (
+	// ReplayFast delivers recorded postings as fast as subscribers take them.
+	ReplayFast ReplayMode = iota
+	// ReplayRealtime spaces recorded postings as they were sent.
+	ReplayRealtime
+)
+
+func (m ReplayMode) String() string {
+	if m == ReplayRealtime {
+		return "realtime"
+	}
+	return "fast"
+}
+
+// Default MTUs: the UDP payload of a 1500-byte Ethernet frame.
+const (
+	DefaultMTU4   = 1472  // IPv4: 1500 − 20 IP − 8 UDP
+	DefaultMTU6   = 1452  // IPv6: 1500 − 40 IP − 8 UDP
+	DefaultMTUMem = 65507 // mem://: the largest UDP payload
+	minMTU        = 256
+	maxMTU        = 65507
+)
+
+// Address is a parsed channel URL.
+//
+//	scheme://239.7.7.7:7400?qos=reliable&iface=eth0&ttl=4   multicast group
+//	scheme://[ff15::7]:7400                                 IPv6 multicast group
+//	scheme://10.0.0.5:7400?listen=:7401                     unicast peer (bind 7401)
+//	scheme://:7400  (or ?listen=:7400 with no host)          listening side
+//	mem://name                                              in-process hub
+//	file:///var/rec/lesson.rw?replay=realtime               record and replay
+//
+// The scheme is the application's namespace and is free, except "mem" and
+// "file", which are reserved. Query parameters: qos, iface, ttl, loop, mtu,
+// listen, replay; any other is an error.
+type Address struct {
+	Raw       string
+	Scheme    string
+	Transport Transport
+	// Group is the multicast group and port (Multicast).
+	Group netip.AddrPort
+	// Host and Port name the peer of a Unicast channel; Host is empty for a
+	// listening side. Host may be a name, resolved when the channel opens.
+	Host string
+	Port uint16
+	// Listen is the local address a Unicast channel binds (zero: any
+	// address, ephemeral port).
+	Listen netip.AddrPort
+	// Name of a Mem hub; Path of a File recording.
+	Name string
+	Path string
+	// QoS is the qos parameter as given (syntax checked), or "".
+	QoS string
+	// Iface is the interface for multicast ("" lets the OS choose).
+	Iface string
+	// TTL is the multicast TTL / hop limit (default 1: the local network).
+	TTL int
+	// Loop delivers multicast to other sockets of this host (default true).
+	Loop bool
+	// MTU is the largest datagram payload (defaults by transport).
+	MTU int
+	// Replay is the replay mode of a File channel.
+	Replay ReplayMode
+}
+
+// URLError reports a bad channel URL or parameter.
+type URLError struct {
+	URL    string
+	Param  string // the offending query parameter, if any
+	Reason string
+	Err    error
+}
+
+func (e *URLError) Error() string {
+	if e.Param != "" {
+		return fmt.Sprintf("channel: url %q: parameter %s: %s", e.URL, e.Param, e.Reason)
+	}
+	return fmt.Sprintf("channel: url %q: %s", e.URL, e.Reason)
+}
+
+// Unwrap returns the underlying error.
+func (e *URLError) Unwrap() error { return e.Err }
+
+// ErrBadURL is wrapped by every *URLError.
+var ErrBadURL = errors.New("channel: bad URL")
+
+var schemeRE = regexp.MustCompile(`^[a-z][a-z0-9+.-]{0,31}$`)
+var memNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// ParseURL parses and checks a channel URL without touching the network.
+func ParseURL(raw string) (*Address, error) {
+	bad := func(param, format string, a ...any) (*Address, error) {
+		return nil, &URLError{URL: raw, Param: param, Reason: fmt.Sprintf(format, a...), Err: ErrBadURL}
+	}
+	if len(raw) > 2048 {
+		return bad("", "longer than 2048 bytes")
+	}
+	i := strings.Index(raw, "://")
+	if i <= 0 {
+		return bad("", "want scheme://host:port (for example app://239.7.7.7:7400)")
+	}
+	if !schemeRE.MatchString(strings.ToLower(raw[:i])) {
+		return bad("", "invalid scheme %q: letters, digits, '+', '-', '.', starting with a letter", raw[:i])
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return bad("", "%v", err)
+	}
+	if u.Scheme == "" || !strings.Contains(raw, "://") {
+		return bad("", "want scheme://host:port (for example app://239.7.7.7:7400)")
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if !schemeRE.MatchString(scheme) {
+		return bad("", "invalid scheme %q", u.Scheme)
+	}
+	if u.User != nil {
+		return bad("", "user information is not allowed")
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return bad("", "a fragment (#...) is not allowed")
+	}
+	a := &Address{Raw: raw, Scheme: scheme, TTL: 1, Loop: true}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return bad("", "query: %v", err)
+	}
+
+	switch scheme {
+	case "mem":
+		a.Transport = Mem
+		if u.Port() != "" || !memNameRE.MatchString(u.Host) || (u.Path != "" && u.Path != "/") {
+			return bad("", "want mem://name with a name of letters, digits, '_', '.', '-'")
+		}
+		a.Name = u.Host
+	case "file":
+		a.Transport = File
+		if u.Host != "" {
+			return bad("", "want file:///absolute/path (no host)")
+		}
+		if u.Path == "" || !strings.HasPrefix(u.Path, "/") || strings.HasSuffix(u.Path, "/") {
+			return bad("", "want file:///absolute/path to a file")
+		}
+		a.Path = filepath.Clean(u.Path)
+	default:
+		if u.Path != "" && u.Path != "/" {
+			return bad("", "a path is not allowed on a network channel")
+		}
+		if u.Opaque != "" {
+			return bad("", "want scheme://host:port")
+		}
+		host, portStr := u.Hostname(), u.Port()
+		if strings.HasSuffix(u.Host, ":") {
+			return bad("", "missing port")
+		}
+		var port uint16
+		if portStr != "" {
+			n, err := strconv.ParseUint(portStr, 10, 16)
+			if err != nil || n == 0 {
+				return bad("", "port %q must be 1..65535", portStr)
+			}
+			port = uint16(n)
+		}
+		ip, ipErr := netip.ParseAddr(host)
+		switch {
+		case host == "":
+			a.Transport = Unicast // listening side
+			if port != 0 {
+				a.Listen = netip.AddrPortFrom(netip.IPv4Unspecified(), port)
+			}
+		case ipErr == nil && ip.Zone() != "":
+			return bad("", "zones are not allowed in the host; name the interface with iface=")
+		case ipErr == nil && ip.Unmap().IsMulticast():
+			if port == 0 {
+				return bad("", "a multicast group needs a port")
+			}
+			a.Transport = Multicast
+			a.Group = netip.AddrPortFrom(ip.Unmap(), port)
+		case ipErr == nil && ip.IsUnspecified():
+			if port == 0 {
+				return bad("", "a listening side needs a port")
+			}
+			a.Transport = Unicast
+			a.Listen = netip.AddrPortFrom(ip.Unmap(), port)
+		default:
+			if ipErr != nil && !validHostname(host) {
+				return bad("", "host %q is neither an IP address nor a host name", host)
+			}
+			if port == 0 {
+				return bad("", "a unicast peer needs a port")
+			}
+			a.Transport = Unicast
+			a.Host, a.Port = host, port
+			if ipErr == nil {
+				a.Host = ip.Unmap().String()
+			}
+		}
+	}
+
+	// Query parameters, strictly.
+	for key, vals := range q {
+		if len(vals) != 1 {
+			return bad(key, "given %d times", len(vals))
+		}
+		v := vals[0]
+		switch key {
+		case "qos":
+			if _, err := registry.Parse(v); err != nil {
+				return bad(key, "%v", err)
+			}
+			a.QoS = v
+		case "iface":
+			if a.Transport != Multicast {
+				return bad(key, "only for multicast channels")
+			}
+			if v == "" || len(v) > 15 || strings.ContainsAny(v, "/ \t") {
+				return bad(key, "invalid interface name %q", v)
+			}
+			a.Iface = v
+		case "ttl":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 255 {
+				return bad(key, "want 0..255, got %q", v)
+			}
+			if a.Transport != Multicast {
+				return bad(key, "only for multicast channels")
+			}
+			a.TTL = n
+		case "loop":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return bad(key, "want true or false, got %q", v)
+			}
+			if a.Transport != Multicast {
+				return bad(key, "only for multicast channels")
+			}
+			a.Loop = b
+		case "mtu":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < minMTU || n > maxMTU {
+				return bad(key, "want %d..%d bytes, got %q", minMTU, maxMTU, v)
+			}
+			a.MTU = n
+		case "listen":
+			if a.Transport != Unicast {
+				return bad(key, "only for unicast channels")
+			}
+			ap, err := parseListen(v)
+			if err != nil {
+				return bad(key, "%v", err)
+			}
+			a.Listen = ap
+		case "replay":
+			if a.Transport != File {
+				return bad(key, "only for file:// channels")
+			}
+			switch v {
+			case "fast":
+				a.Replay = ReplayFast
+			case "realtime":
+				a.Replay = ReplayRealtime
+			default:
+				return bad(key, "want fast or realtime, got %q", v)
+			}
+		default:
+			return bad(key, "unknown parameter (known: qos, iface, ttl, loop, mtu, listen, replay)")
+		}
+	}
+	if a.Transport == Unicast && a.Host == "" && a.Listen.Port() == 0 {
+		return bad("", "a listening side needs a port (scheme://:7400)")
+	}
+	if a.MTU == 0 {
+		switch {
+		case a.Transport == Mem || a.Transport == File:
+			a.MTU = DefaultMTUMem
+		case a.Group.Addr().Is6() || a.Listen.Addr().Is6() || strings.Contains(a.Host, ":"):
+			a.MTU = DefaultMTU6
+		default:
+			a.MTU = DefaultMTU4
+		}
+	}
+	return a, nil
+}
+
+func parseListen(v string) (netip.AddrPort, error) {
+	if strings.HasPrefix(v, ":") {
+		v = "0.0.0.0" + v
+	}
+	ap, err := netip.ParseAddrPort(v)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("want [address]:port, got %q", v)
+	}
+	if ap.Addr().Zone() != "" {
+		return netip.AddrPort{}, errors.New("zones are not allowed; name the interface with iface=")
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+}
+
+var hostnameRE = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$`)
+
+func validHostname(h string) bool { return len(h) <= 253 && hostnameRE.MatchString(h) }
+
+// String returns the URL as given.
+func (a *Address) String() string { return a.Raw }
+
+// IsMulticast reports whether the channel is a multicast group.
+func (a *Address) IsMulticast() bool { return a.Transport == Multicast }
