@@ -54,9 +54,9 @@ type outbox struct {
 	// noBundle puts every frame in a datagram of its own: a knob for
 	// measuring what bundling is worth (benchmarks only).
 	noBundle bool
-	kick   chan struct{}
-	done   chan struct{}
-	exited chan struct{}
+	kick     chan struct{}
+	done     chan struct{}
+	exited   chan struct{}
 }
 
 func newOutbox(ch *Channel, mtu int, limit int) *outbox {
