@@ -82,6 +82,11 @@ type Flow struct {
 	Local     uint64 // this channel member's id
 	Remote    uint64 // the remote member (the sender, for a Receiver stack); 0 when not known
 	Multicast bool   // the channel is a multicast group
+	// PointToPoint says the flow has exactly one receiver (a stream
+	// addressed to one member, or a unicast channel to one peer), so
+	// per-receiver acknowledgements make sense; otherwise a sender may
+	// have many receivers and reliability works by NAKs.
+	PointToPoint bool
 }
 
 // Event is something a layer reports to the stack's owner: an unrecoverable
@@ -124,8 +129,21 @@ type Binding struct {
 	// Logger is the stack's logger (never nil).
 	Logger *slog.Logger
 
-	s   *Stack
-	own int // this layer's own overhead
+	s     *Stack
+	own   int     // this layer's own overhead
+	below []Layer // the layers below this one
+}
+
+// HasBelow reports whether a layer below this one provides c (as declared
+// through [Capable]): an ordering layer waits for gaps to fill only when a
+// reliable layer is below it.
+func (b Binding) HasBelow(c Capability) bool {
+	for _, l := range b.below {
+		if CapabilitiesOf(l).Has(c) {
+			return true
+		}
+	}
+	return false
 }
 
 // Now is the stack clock's current time.

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"encoding/binary"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +19,17 @@ const (
 	FlagRetransmit
 	// FlagBestEffort asks the layers below not to retransmit the packet.
 	FlagBestEffort
+	// FlagSkip marks a packet a sequencing layer passes up to say that
+	// the sequence numbers Meta.Seq to Meta.Seq+n−1 will never arrive
+	// (their data was abandoned or is unrecoverable); see [NewSkip] and
+	// [Packet.Skip]. An ordering layer releases what waits behind them and
+	// consumes the marker; other layers pass it up or release it, and it
+	// never reaches the application.
+	FlagSkip
+	// FlagOverheard marks feedback a receiver's stack gets that another
+	// receiver sent to the same sender (multicast): it lets a receiver
+	// suppress a NAK someone else already sent.
+	FlagOverheard
 )
 
 // Meta is the fixed metadata a packet carries through a stack. It is plain
@@ -36,6 +48,29 @@ type Meta struct {
 	Media posting.Media
 	// Flags holds per-packet bits.
 	Flags Flags
+}
+
+// NewSkip returns a skip marker (see [FlagSkip]) for the n sequence numbers
+// starting at first, from pool.
+func NewSkip(pool *Pool, first, n uint64) *Packet {
+	p := pool.get(0, binary.MaxVarintLen64, 0)
+	p.Meta.Flags = FlagSkip
+	p.Meta.Seq = first
+	p.tail = p.head + len(binary.AppendUvarint(p.buf[p.head:p.head], n))
+	return p
+}
+
+// Skip returns the range a skip marker covers: its first sequence number
+// and how many. ok is false when p is not a well-formed skip marker.
+func (p *Packet) Skip() (first, n uint64, ok bool) {
+	if p.Meta.Flags&FlagSkip == 0 {
+		return 0, 0, false
+	}
+	n, k := binary.Uvarint(p.Bytes())
+	if k <= 0 || k != p.Len() || n == 0 {
+		return 0, 0, false
+	}
+	return p.Meta.Seq, n, true
 }
 
 // Mark is a saved view of a packet's bytes, see [Packet.Mark].

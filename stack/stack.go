@@ -187,6 +187,7 @@ func newStack(cfg Config) (*Stack, error) {
 			Clock: s.clock, MTU: s.mtu, Below: below[i], Index: i,
 			Pool: s.pool, Memory: cfg.Memory, Flow: s.flow,
 			Logger: logger.With("layer", s.names[i]), s: s, own: l.Overhead(),
+			below: s.layers[i+1:],
 		}
 		if i+1 < n {
 			b.Down = HandlerFunc(s.layers[i+1].Down)
@@ -250,6 +251,33 @@ func (s *Stack) Up(p *Packet) error {
 // layers' overhead and room for size bytes of payload, from the stack's pool.
 func (s *Stack) NewPacket(size int) *Packet {
 	return s.pool.get(s.overhead, size, s.overhead)
+}
+
+// Roomer is implemented by layers that queue packets and can run out of
+// room (a sliding window waiting for acknowledgements).
+type Roomer interface {
+	// Room is how many more payload bytes the layer will take without
+	// growing its queue past its limit. It is advisory: a layer still
+	// accepts what it is given (a parcel is never split by a refusal), so
+	// callers check Room before sending and wait for an event of kind
+	// "room" when it is zero.
+	Room() int
+}
+
+// Room is the smallest Room of the layers that implement [Roomer], or -1
+// when none does (no limit).
+func (s *Stack) Room() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	room := -1
+	for _, l := range s.layers {
+		if r, ok := l.(Roomer); ok {
+			if n := max(r.Room(), 0); room < 0 || n < room {
+				room = n
+			}
+		}
+	}
+	return room
 }
 
 // Overhead is the summed overhead of all layers: the headroom of packets
@@ -343,8 +371,13 @@ func (s *Stack) toWire(p *Packet) error {
 }
 
 // toApp is the top layer's Up handler: it queues the packet for delivery
-// outside the lock.
+// outside the lock. Skip markers no layer consumed stop here: they are for
+// ordering layers, never for the application.
 func (s *Stack) toApp(p *Packet) error {
+	if p.Meta.Flags&FlagSkip != 0 {
+		p.Release()
+		return nil
+	}
 	s.counters.delivered++
 	s.pending = append(s.pending, p)
 	return nil

@@ -24,6 +24,11 @@ type Options struct {
 	Sizes []int
 	// Seed for the garbage inputs; default 1.
 	Seed uint64
+	// GarbageMayDerail is for layers whose state forged input can
+	// legitimately move (sequence numbers with no authentication below
+	// them): after the garbage, the suite checks only that nothing
+	// panicked or leaked, and runs the round trip on a fresh pair.
+	GarbageMayDerail bool
 }
 
 // TestLayer runs the conformance suite against the layer made by f. The
@@ -36,7 +41,8 @@ type Options struct {
 //   - Headroom: no packet had to grow, so the layer's declared Overhead
 //     covers what it adds, and nothing left the stack over the MTU.
 //   - Garbage: random, truncated and bit-flipped packets fed to B's Up
-//     never panic, and the layer still works afterwards.
+//     never panic, and the layer still works afterwards (unless
+//     Options.GarbageMayDerail says forged input may move its state).
 //   - NoLeaks: after the stacks close, every packet is back in the pool.
 //   - Close: Close on a layer that was never bound, and a second Close
 //     after the stack's, return without panicking.
@@ -131,6 +137,13 @@ func TestLayer(t *testing.T, f Factory, opts Options) {
 		p.Clock.Advance(time.Minute)
 		p.Link.Flush()
 		p.GotB.Take() // whatever garbage happened to decode
+		if opts.GarbageMayDerail {
+			p.Close()
+			if n := p.Pool.Outstanding(); n != 0 {
+				t.Fatalf("%d packets not released after garbage", n)
+			}
+			p = mustPair(t, []stack.Layer{build(t)}, []stack.Layer{build(t)}, opts)
+		}
 		roundTrip(t, p, opts.Sizes)
 	})
 
