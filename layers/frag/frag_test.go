@@ -323,3 +323,24 @@ type pad struct {
 
 func (p *pad) Name() string  { return "pad" }
 func (p *pad) Overhead() int { return p.n }
+
+func TestIncompleteParcelDroppedAtItsDeadline(t *testing.T) {
+	p, _, b := newPair(t, DefaultConfig(), stacktest.PairConfig{MTU: 500})
+	p.Send(data(2000, 1), stack.Meta{})
+	q := p.Link.Queued(stacktest.AtoB)
+	p.Link.Close()
+	deadline := p.Clock.Now().Add(100 * time.Millisecond)
+	for _, f := range q[:4] { // the last fragment never comes
+		pk := p.Pool.FromBytes(0, f)
+		pk.Meta.Deadline = deadline
+		p.B.Up(pk)
+	}
+	p.Clock.Advance(99 * time.Millisecond)
+	if b.Incomplete() != 1 {
+		t.Fatal("dropped before its deadline")
+	}
+	p.Clock.Advance(time.Millisecond)
+	if b.Incomplete() != 0 || drops(p.B, dropObsolete) != 1 {
+		t.Fatalf("incomplete %d, obsolete %d", b.Incomplete(), drops(p.B, dropObsolete))
+	}
+}

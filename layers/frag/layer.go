@@ -117,6 +117,10 @@ func (l *Layer) Down(p *stack.Packet) error {
 // are dropped and counted.
 func (l *Layer) Up(p *stack.Packet) error {
 	b := l.Binding()
+	if p.Meta.Flags&stack.FlagSkip != 0 {
+		p.Release() // a skip marker no order layer consumed: nothing to reassemble
+		return nil
+	}
 	h, whole, err := Decode(p.Bytes())
 	if err != nil {
 		b.Drop(p, dropMalformed)

@@ -14,6 +14,7 @@ const (
 	dropNoMemory  = "no-memory" // no budget left even after evicting older parcels
 	dropEvicted   = "evicted"   // incomplete parcel pushed out for a newer one (counted per parcel)
 	dropExpired   = "expired"   // incomplete parcel timed out (counted per parcel)
+	dropObsolete  = "obsolete"  // incomplete parcel past its deadline (counted per parcel)
 	dropClosed    = "closed"    // incomplete parcel discarded at Close (counted per parcel)
 	recentParcels = 64          // completed parcel ids remembered to drop late duplicates
 )
@@ -26,7 +27,8 @@ type partial struct {
 	buf      *stack.Packet
 	last     int // payload length of the last fragment, once held
 	meta     stack.Meta
-	expires  time.Time
+	expires  time.Time // Timeout after the first fragment
+	obsolete time.Time // the parcel's deadline, from its fragments' metadata; zero: none
 	reserved int64
 	older    *partial // toward the oldest
 	newer    *partial // toward the newest
@@ -47,6 +49,7 @@ type reassembler struct {
 	recent         [recentParcels]uint32
 	recentN        int
 	free           []*partial
+	soonest        time.Time // earliest obsolete among the partials (may be stale-early)
 
 	drops  func(reason string, n uint64) // counts drops
 	reasmd uint64                        // parcels completed
@@ -78,6 +81,12 @@ func (r *reassembler) add(h Header, p *stack.Packet, now time.Time) *stack.Packe
 		}
 		pt = r.newPartial(h, size, now)
 		pt.meta = p.Meta
+		if d := p.Meta.Deadline; !d.IsZero() {
+			pt.obsolete = d
+			if r.soonest.IsZero() || d.Before(r.soonest) {
+				r.soonest = d
+			}
+		}
 	} else if h.Count != pt.h.Count || h.Size != pt.h.Size {
 		r.drops(dropMalformed, 1)
 		return nil
@@ -149,7 +158,7 @@ func (r *reassembler) newPartial(h Header, size int64, now time.Time) *partial {
 	} else {
 		pt.have = make([]uint64, words)
 	}
-	pt.h, pt.got, pt.last, pt.reserved = h, 0, 0, size
+	pt.h, pt.got, pt.last, pt.reserved, pt.obsolete = h, 0, 0, size, time.Time{}
 	pt.expires = now.Add(r.cfg.Timeout)
 	pt.buf = r.pool.Get(0, int(size), 0)
 	pt.buf.Extend(int(size))
@@ -190,21 +199,41 @@ func (r *reassembler) remove(pt *partial) {
 	}
 }
 
-// expire drops incomplete parcels whose time is up and returns the next
-// expiry, or the zero time.
+// expire drops incomplete parcels whose time is up: Timeout after their
+// first fragment, or their deadline (the posting's time to obsolescence),
+// whichever comes first. It returns the next expiry, or the zero time.
 func (r *reassembler) expire(now time.Time) time.Time {
 	for r.oldest != nil && !r.oldest.expires.After(now) {
 		r.drops(dropExpired, 1)
 		r.remove(r.oldest)
 	}
+	if !r.soonest.IsZero() && !r.soonest.After(now) {
+		r.soonest = time.Time{}
+		for pt := r.oldest; pt != nil; {
+			next := pt.newer
+			switch {
+			case pt.obsolete.IsZero():
+			case !pt.obsolete.After(now):
+				r.drops(dropObsolete, 1)
+				r.remove(pt)
+			case r.soonest.IsZero() || pt.obsolete.Before(r.soonest):
+				r.soonest = pt.obsolete
+			}
+			pt = next
+		}
+	}
 	return r.deadline()
 }
 
-// deadline is when the oldest incomplete parcel expires (they all live for
-// the same Timeout, so the oldest expires first), or the zero time.
+// deadline is the next expiry: the oldest parcel's timeout (they all live
+// for the same Timeout, so the oldest goes first) or the earliest deadline,
+// or the zero time.
 func (r *reassembler) deadline() time.Time {
 	if r.oldest == nil {
 		return time.Time{}
+	}
+	if !r.soonest.IsZero() && r.soonest.Before(r.oldest.expires) {
+		return r.soonest
 	}
 	return r.oldest.expires
 }
