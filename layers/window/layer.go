@@ -1,0 +1,185 @@
+package window
+
+import (
+	"time"
+
+	"github.com/rwanda-go/rwanda/stack"
+)
+
+// Layer is the sliding window. One Layer serves one stack: a sender's
+// stack uses its sending half (and takes feedback from below), a
+// receiver's stack its receiving half.
+type Layer struct {
+	stack.Base
+	cfg     Config
+	snd     sender
+	rcv     receiver
+	timerAt time.Time
+	m       msg
+	scratch []byte
+}
+
+// New returns a window layer with the given configuration.
+func New(cfg Config) (*Layer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Layer{cfg: cfg, scratch: make([]byte, 0, maxControl)}, nil
+}
+
+// Name returns "window".
+func (l *Layer) Name() string { return "window" }
+
+// Overhead is the longest DATA header.
+func (l *Layer) Overhead() int { return maxDataHeader }
+
+// Capabilities: sequence numbers always; reliability unless best effort.
+func (l *Layer) Capabilities() stack.Capabilities {
+	c := stack.Capabilities{Provides: []stack.Capability{stack.CapSequenced}}
+	if l.cfg.Mode == Reliable {
+		c.Provides = append(c.Provides, stack.CapReliable)
+	}
+	return c
+}
+
+// Config returns the layer's configuration.
+func (l *Layer) Config() Config { return l.cfg }
+
+// Bind picks the feedback mode from the flow and checks that control
+// messages fit under the MTU.
+func (l *Layer) Bind(b stack.Binding) error {
+	if err := l.Base.Bind(b); err != nil {
+		return err
+	}
+	if room := b.Room(); room < maxControl+1 {
+		return errRoom(room)
+	}
+	nak := l.cfg.Feedback == Nak || l.cfg.Feedback == Auto && !b.Flow.PointToPoint
+	l.snd.init(l, nak)
+	l.rcv.init(l)
+	return nil
+}
+
+// Down numbers a packet and sends it when the window has room (else it
+// waits in the queue; see Room).
+func (l *Layer) Down(p *stack.Packet) error {
+	now := l.Binding().Now()
+	err := l.snd.send(p, now)
+	l.end()
+	return err
+}
+
+// Up handles data and heartbeats from a sender, and feedback from
+// receivers.
+func (l *Layer) Up(p *stack.Packet) error {
+	b := l.Binding()
+	n, err := decode(p.Bytes(), &l.m)
+	if err != nil {
+		b.Drop(p, "malformed")
+		return nil
+	}
+	now := b.Now()
+	switch l.m.typ {
+	case msgData:
+		p.Consume(n)
+		l.rcv.onData(p, &l.m, now)
+		p = nil
+	case msgSync:
+		l.rcv.onSync(&l.m, now)
+	case msgSkip:
+		l.rcv.onSkip(&l.m, now)
+	case msgAck:
+		l.snd.onAck(p.Meta.Peer, &l.m, now)
+	case msgStatus:
+		l.snd.onStatus(p.Meta.Peer, &l.m, now)
+	case msgNak:
+		if p.Meta.Flags&stack.FlagOverheard != 0 {
+			l.rcv.onOverheardNak(&l.m, now)
+		} else {
+			l.snd.onNak(p.Meta.Peer, &l.m, now)
+		}
+	}
+	if p != nil {
+		p.Release()
+	}
+	l.end()
+	return nil
+}
+
+// OnTimer runs the retransmission, heartbeat, acknowledgement, NAK and
+// status timers.
+func (l *Layer) OnTimer(now time.Time) {
+	l.timerAt = time.Time{}
+	l.snd.onTimer(now)
+	l.rcv.onTimer(now)
+	l.end()
+}
+
+// end finishes every call: queued SKIPs go out and the timer is re-armed.
+func (l *Layer) end() {
+	l.snd.flushSkips()
+	t := l.snd.deadline()
+	if d := l.rcv.deadline(); !d.IsZero() && (t.IsZero() || d.Before(t)) {
+		t = d
+	}
+	if !t.Equal(l.timerAt) {
+		l.timerAt = t
+		l.Binding().SetTimer(t)
+	}
+}
+
+// control sends a control message the window built.
+func (l *Layer) control(b []byte) {
+	pk := l.Binding().NewPacket(len(b))
+	pk.Append(b)
+	pk.Meta.Flags = stack.FlagControl
+	l.Base.Down(pk)
+}
+
+// Room is how many more bytes the sender's queue takes (stack.Roomer).
+func (l *Layer) Room() int { return l.snd.room() }
+
+// Close releases retained and queued packets.
+func (l *Layer) Close() error {
+	l.snd.close()
+	return nil
+}
+
+// State is a snapshot of the window, for tests and monitoring.
+type State struct {
+	Feedback Feedback
+	// Sender.
+	Next, Floor  uint64 // next number to send; oldest retained
+	InFlight     int    // packets sent and not acknowledged or lost
+	Queued       int    // packets waiting for room
+	QueuedBytes  int
+	Cwnd         float64 // congestion window, packets (ack mode)
+	Ssthresh     float64
+	Rwnd         int // the receiver's advertised window
+	SRTT, RTTVar time.Duration
+	RTO          time.Duration // including backoff
+	MinRTT       time.Duration
+	Backoff      int // RTO doublings since the last progress
+	InRecovery   bool
+	Receivers    int // receivers heard from (nak mode)
+	// Receiver.
+	RcvNext, RcvHigh uint64 // everything below RcvNext is had or skipped; RcvHigh is one past the highest had
+}
+
+// State returns a snapshot of the window. Call it only when no packet is
+// in flight through the stack (tests on a ManualClock).
+func (l *Layer) State() State {
+	s, r := &l.snd, &l.rcv
+	fb := Ack
+	if s.nak {
+		fb = Nak
+	}
+	return State{
+		Feedback: fb, Next: s.nxt, Floor: s.una, InFlight: s.pipe,
+		Queued: len(s.queue) - s.qhead, QueuedBytes: s.queuedBytes,
+		Cwnd: s.cwnd, Ssthresh: s.ssthresh, Rwnd: s.rwnd,
+		SRTT: s.srtt, RTTVar: s.rttvar, RTO: s.currentRTO(), MinRTT: s.minRTT,
+		Backoff: s.backoff, InRecovery: s.inRecovery, Receivers: len(s.receivers),
+		RcvNext: r.next, RcvHigh: r.high,
+	}
+}

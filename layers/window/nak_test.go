@@ -1,0 +1,248 @@
+package window
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/rwanda-go/rwanda/layers/order"
+	"github.com/rwanda-go/rwanda/stack"
+	"github.com/rwanda-go/rwanda/stack/stacktest"
+)
+
+type group struct {
+	t  *testing.T
+	g  *stacktest.Group
+	id uint32
+}
+
+func newGroup(t *testing.T, n int, cfg Config) *group {
+	t.Helper()
+	g, err := stacktest.NewGroup(t, n, func() []stack.Layer {
+		w, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, _ := order.New(order.DefaultConfig())
+		return []stack.Layer{o, w}
+	}, stacktest.GroupConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &group{t: t, g: g}
+}
+
+func (g *group) send(n int, meta stack.Meta) {
+	g.t.Helper()
+	for range n {
+		pk := g.g.Sender.NewPacket(4)
+		binary.BigEndian.PutUint32(pk.Extend(4), g.id)
+		g.id++
+		pk.Meta = meta
+		if err := g.g.Sender.Down(pk); err != nil {
+			g.t.Fatal(err)
+		}
+	}
+}
+
+func (g *group) got(i int) []uint32 {
+	var out []uint32
+	for _, d := range g.g.Got[i].Take() {
+		out = append(out, binary.BigEndian.Uint32(d.Bytes))
+	}
+	return out
+}
+
+// run advances time in small steps, delivering everything at each step.
+func (g *group) run(d, step time.Duration) {
+	for end := g.g.Clock.Now().Add(d); g.g.Clock.Now().Before(end); {
+		g.g.Flush()
+		g.g.Clock.Advance(step)
+	}
+	g.g.Flush()
+}
+
+func (g *group) window(s *stack.Stack) *Layer { return s.Layers()[1].(*Layer) }
+
+func dataSeq(b []byte) (uint32, bool) {
+	if len(b) < 6 || b[0] != msgData {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(b[2:]), true
+}
+
+// loseData returns a filter that loses the data packets with the given
+// sequence offsets (from the ISN) on every transmission for the first
+// `times` transmissions.
+func loseData(isn uint32, times int, offsets ...uint32) stacktest.Filter {
+	seen := map[uint32]int{}
+	set := map[uint32]bool{}
+	for _, o := range offsets {
+		set[isn+o] = true
+	}
+	return func(_ stacktest.Direction, _ int, b []byte) int {
+		if s, ok := dataSeq(b); ok && set[s] {
+			seen[s]++
+			if seen[s] <= times {
+				return 0
+			}
+		}
+		return 1
+	}
+}
+
+func TestNakNoLossFreesBuffer(t *testing.T) {
+	g := newGroup(t, 3, DefaultConfig())
+	g.send(100, stack.Meta{})
+	g.run(200*time.Millisecond, time.Millisecond)
+	for i := range 3 {
+		inOrder(t, g.got(i), 100)
+	}
+	st := g.window(g.g.Sender).State()
+	if st.Feedback != Nak || st.Receivers != 3 || st.Floor != st.Next {
+		t.Fatalf("sender state %+v: receivers' status should free the buffer", st)
+	}
+	if n := counter(g.g.Sender, "retransmits"); n != 0 {
+		t.Fatalf("%d retransmits without loss", n)
+	}
+}
+
+func TestNakSuppression(t *testing.T) {
+	cfg := DefaultConfig()
+	g := newGroup(t, 3, cfg)
+	// All three receivers lose packet 5 once.
+	for i := range 3 {
+		g.g.SetFilter(i, loseData(cfg.ISN, 1, 5))
+	}
+	g.send(10, stack.Meta{})
+	g.run(100*time.Millisecond, 100*time.Microsecond)
+	for i := range 3 {
+		inOrder(t, g.got(i), 10)
+	}
+	naks, suppressed := uint64(0), uint64(0)
+	for _, r := range g.g.Receivers {
+		naks += counter(r, "naks")
+		suppressed += counter(r, "naks-suppressed")
+	}
+	// One NAK, heard by the others, stands for all three.
+	if naks != 1 || suppressed != 2 {
+		t.Fatalf("%d NAKs sent, %d suppressed; want 1 and 2", naks, suppressed)
+	}
+	if n := counter(g.g.Sender, "retransmits"); n != 1 {
+		t.Fatalf("%d repairs, want 1", n)
+	}
+}
+
+func TestNakTailLossFoundByHeartbeat(t *testing.T) {
+	cfg := DefaultConfig()
+	g := newGroup(t, 2, cfg)
+	g.g.SetFilter(1, loseData(cfg.ISN, 1, 4)) // receiver 1 loses the last packet
+	g.send(5, stack.Meta{})
+	g.g.Flush()
+	if len(g.got(1)) != 4 {
+		t.Fatal("setup")
+	}
+	g.run(3*cfg.Heartbeat, time.Millisecond)
+	if got := g.got(1); len(got) != 1 || got[0] != 4 {
+		t.Fatalf("receiver 1 got %v after the heartbeat", got)
+	}
+	if counter(g.g.Sender, "heartbeats") == 0 {
+		t.Fatal("no heartbeat")
+	}
+}
+
+func TestNakUnrecoverableGap(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Size = 16
+	g := newGroup(t, 2, cfg)
+	// Receiver 1 loses packet 2 every time, and its feedback never gets
+	// through: the sender does not know it exists, frees its buffer on
+	// receiver 0's status, and the packet is gone.
+	g.g.SetFilter(1, loseData(cfg.ISN, 1000, 2))
+	g.g.SetFeedbackFilter(1, func(stacktest.Direction, int, []byte) int { return 0 })
+	g.send(40, stack.Meta{})
+	g.run(time.Second, time.Millisecond)
+	got := g.got(1)
+	if len(got) != 39 {
+		t.Fatalf("receiver 1 got %d: %v", len(got), got)
+	}
+	for i, v := range got {
+		want := uint32(i)
+		if i >= 2 {
+			want++
+		}
+		if v != want {
+			t.Fatalf("delivery %d is %d", i, v)
+		}
+	}
+	var ev []stack.Event
+	for _, e := range g.g.Events[1].Take() {
+		if e.Kind == "unrecoverable-gap" {
+			ev = append(ev, e)
+		}
+	}
+	if len(ev) != 1 {
+		t.Fatalf("want one unrecoverable-gap event, got %+v", ev)
+	}
+	inOrder(t, g.got(0), 40)
+}
+
+func TestNakGivesUpAfterLimit(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.NakLimit = 3
+	g := newGroup(t, 1, cfg)
+	// The repair never arrives, but the sender keeps the packet (the
+	// receiver's status pins it): after NakLimit NAKs the receiver gives up.
+	g.g.SetFilter(0, loseData(cfg.ISN, 1000, 1))
+	g.send(3, stack.Meta{})
+	g.run(5*time.Second, 5*time.Millisecond)
+	if got := g.got(0); len(got) != 2 || got[0] != 0 || got[1] != 2 {
+		t.Fatalf("got %v", got)
+	}
+	if n := counter(g.g.Receivers[0], "naks"); n != 3 {
+		t.Fatalf("%d NAKs, want 3", n)
+	}
+	if counter(g.g.Receivers[0], "unrecoverable") != 1 {
+		t.Fatal("gap not given up")
+	}
+}
+
+func TestNakSemiReliable(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.TTL = 50 * time.Millisecond
+	g := newGroup(t, 2, cfg)
+	g.g.SetFilter(0, loseData(cfg.ISN, 1000, 3))
+	g.send(10, stack.Meta{})
+	g.run(300*time.Millisecond, time.Millisecond)
+	got := g.got(0)
+	if len(got) != 9 {
+		t.Fatalf("receiver 0 got %v", got)
+	}
+	for _, v := range got {
+		if v == 3 {
+			t.Fatal("delivered the abandoned packet")
+		}
+	}
+	inOrder(t, g.got(1), 10)
+	if counter(g.g.Receivers[0], "unrecoverable") != 1 || counter(g.g.Sender, "expired") == 0 {
+		t.Fatalf("skipped %d, expired %d", counter(g.g.Receivers[0], "unrecoverable"), counter(g.g.Sender, "expired"))
+	}
+}
+
+func TestNakBufferFullWaitsForReceivers(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Size, cfg.InitialWnd = 8, 8
+	g := newGroup(t, 1, cfg)
+	g.send(1, stack.Meta{})
+	g.g.Flush() // the receiver says hello with its status
+	g.send(40, stack.Meta{})
+	st := g.window(g.g.Sender).State()
+	if st.Next-st.Floor > 8 || st.Queued == 0 {
+		t.Fatalf("the buffer bounds what is out: %+v", st)
+	}
+	g.run(500*time.Millisecond, time.Millisecond)
+	inOrder(t, g.got(0), 41)
+	if counter(g.g.Sender, "evicted") != 0 {
+		t.Fatal("evicted while a receiver was listening")
+	}
+}

@@ -1,0 +1,466 @@
+package window
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/rwanda-go/rwanda/stack"
+)
+
+// receiver is the receiving half of the window: duplicate suppression,
+// acknowledgements (ack mode) or NAKs and status (nak mode), and skip
+// markers for what will never come. Packets go up as they arrive; an order
+// layer above puts them in sequence.
+type receiver struct {
+	l   *Layer
+	cfg Config
+
+	started    bool
+	nak        bool // the sender runs nak mode
+	bestEffort bool
+	base       uint64
+	next       uint64   // everything below is had or skipped
+	high       uint64   // one past the highest number had
+	newest     uint64   // the last data packet received (echoed in acks)
+	have       []uint64 // bitmap over the window, bit seq%Size
+
+	// Ack mode.
+	ackAt   time.Time
+	pending int
+
+	// Nak mode.
+	rng         *rand.Rand
+	nakAt       time.Time
+	nakLow      uint64
+	nakTries    int
+	statusAt    time.Time
+	statusGap   time.Duration // grows while nothing new arrives
+	statusNext  uint64        // next at the last status
+	sinceStatus int
+
+	spans []span
+}
+
+func (r *receiver) init(l *Layer) {
+	r.l, r.cfg = l, l.cfg
+	r.base = 1<<32 + uint64(l.cfg.ISN)
+	r.have = make([]uint64, (l.cfg.Size+63)/64)
+	seed := uint64(l.cfg.Seed) ^ l.Binding().Flow.Local
+	r.rng = rand.New(rand.NewPCG(seed, 0x77696e646f77))
+}
+
+func (r *receiver) bit(seq uint64) (int, uint64) {
+	i := seq % uint64(r.cfg.Size)
+	return int(i / 64), 1 << (i % 64)
+}
+
+func (r *receiver) has(seq uint64) bool {
+	w, b := r.bit(seq)
+	return r.have[w]&b != 0
+}
+
+func (r *receiver) set(seq uint64) {
+	w, b := r.bit(seq)
+	r.have[w] |= b
+}
+
+func (r *receiver) unset(seq uint64) {
+	w, b := r.bit(seq)
+	r.have[w] &^= b
+}
+
+// start fixes where the flow begins. A receiver of a point-to-point flow,
+// or of a stream whose beginning the sender still holds, starts at the
+// sender's floor and recovers everything from there; a late joiner of a
+// multicast stream starts with the first number it sees.
+func (r *receiver) start(seq, floor uint64, nak bool, now time.Time) {
+	r.started, r.nak = true, nak
+	if !nak || uint32(floor) == r.cfg.ISN {
+		r.next = floor
+	} else {
+		r.next = seq
+	}
+	r.high = r.next
+	// Tell the ordering layer where the sequence begins.
+	r.up(stack.NewSkip(r.l.Binding().Pool, r.next-1, 1))
+	if nak {
+		r.sendStatus(now)
+	}
+}
+
+func (r *receiver) up(p *stack.Packet) { r.l.Base.Up(p) }
+
+// onData handles a DATA packet whose header is consumed.
+func (r *receiver) onData(p *stack.Packet, m *msg, now time.Time) {
+	b := r.l.Binding()
+	nak := m.flags&flagNak != 0
+	if !r.started {
+		seq := unwrap(r.base, m.seq)
+		r.start(seq, seq-uint64(m.seq-m.floor), nak, now)
+	}
+	r.bestEffort = m.flags&flagBestEffort != 0
+	seq := unwrap(r.next, m.seq)
+	size := uint64(r.cfg.Size)
+	switch {
+	case seq < r.next:
+		r.newest = seq
+		b.Drop(p, "duplicate")
+		r.dupAck(now)
+		return
+	case seq >= r.next+size:
+		switch {
+		case r.bestEffort:
+			r.slide(seq - size + 1)
+		case r.nak:
+			// The sender has moved on past our oldest gap, so it no longer
+			// keeps that data for us: give the gap up and make room.
+			r.giveUp(seq-size+1, now)
+		default:
+			b.Drop(p, "beyond-window") // the sender ignored our window
+			return
+		}
+	case r.has(seq):
+		r.newest = seq
+		b.Drop(p, "duplicate")
+		r.dupAck(now)
+		return
+	}
+	r.set(seq)
+	r.newest = seq
+	inOrder := seq == r.next
+	if seq >= r.high {
+		r.high = seq + 1
+	}
+	r.advance()
+	p.Meta.Seq = seq
+	if m.ttl > 0 {
+		p.Meta.Deadline = now.Add(m.ttl)
+	}
+	b.Count("received", 1)
+	switch {
+	case r.bestEffort:
+	case !r.nak:
+		if !inOrder || r.next < r.high {
+			r.sendAck(now)
+		} else if r.pending++; r.pending >= r.cfg.AckEvery {
+			r.sendAck(now)
+		} else if r.ackAt.IsZero() {
+			r.ackAt = now.Add(r.cfg.AckDelay)
+		}
+	default:
+		if r.sinceStatus++; r.sinceStatus >= max(r.cfg.Size/4, 1) {
+			r.sendStatus(now)
+		}
+		if r.next < r.high {
+			r.scheduleNak(now)
+		} else {
+			r.nakAt, r.nakTries = time.Time{}, 0 // nothing missing any more
+		}
+	}
+	r.up(p)
+}
+
+// giveUp declares everything missing below n unrecoverable.
+func (r *receiver) giveUp(n uint64, now time.Time) {
+	if lost := r.missing(r.next, n); lost > 0 {
+		r.l.Binding().Emit(stack.Event{Kind: "unrecoverable-gap", Seq: r.next,
+			Detail: fmt.Sprintf("%d packets below %d: the sender moved on", lost, n)})
+	}
+	r.skip(r.next, n, "unrecoverable")
+}
+
+// dupAck answers a duplicate in ack mode: the sender may have missed our
+// acknowledgement.
+func (r *receiver) dupAck(now time.Time) {
+	if !r.nak && !r.bestEffort {
+		r.sendAck(now)
+	}
+}
+
+// advance moves next over what is had.
+func (r *receiver) advance() {
+	for r.next < r.high && r.has(r.next) {
+		r.unset(r.next)
+		r.next++
+	}
+}
+
+// slide moves the window of a best-effort flow to n, forgetting what
+// never came (nothing will).
+func (r *receiver) slide(n uint64) {
+	if n <= r.next {
+		return
+	}
+	b := r.l.Binding()
+	if n-r.next >= uint64(r.cfg.Size) {
+		// A jump past the whole window: everything in it goes.
+		had := uint64(0)
+		for seq := r.next; seq < r.high && seq < r.next+uint64(r.cfg.Size); seq++ {
+			if r.has(seq) {
+				had++
+			}
+		}
+		b.Count("lost", n-r.next-had)
+		clear(r.have)
+		r.next, r.high = n, max(r.high, n)
+		return
+	}
+	for ; r.next < n; r.next++ {
+		if !r.has(r.next) {
+			b.Count("lost", 1)
+		}
+		r.unset(r.next)
+	}
+	r.high = max(r.high, r.next)
+}
+
+// skip marks [from, to) as never coming: each missing number is had from
+// now on, and skip markers go up so an ordering layer can move on.
+func (r *receiver) skip(from, to uint64, reason string) {
+	from = max(from, r.next)
+	if to <= from {
+		return
+	}
+	lim := r.next + uint64(r.cfg.Size)
+	if to <= lim {
+		r.skipIn(from, to, reason)
+		r.high = max(r.high, to)
+		r.advance()
+		return
+	}
+	// Part of it lies beyond the window: skip what is inside, then jump.
+	b := r.l.Binding()
+	if from < lim {
+		r.skipIn(from, lim, reason)
+	}
+	jump := max(from, lim)
+	b.Count(reason, to-jump)
+	r.up(stack.NewSkip(b.Pool, jump, to-jump))
+	clear(r.have)
+	r.next, r.high = to, max(r.high, to)
+}
+
+func (r *receiver) skipIn(from, to uint64, reason string) {
+	b := r.l.Binding()
+	var run uint64
+	for seq := from; seq < to; seq++ {
+		if r.has(seq) {
+			if run > 0 {
+				r.up(stack.NewSkip(b.Pool, seq-run, run))
+				run = 0
+			}
+			continue
+		}
+		r.set(seq)
+		run++
+		b.Count(reason, 1)
+	}
+	if run > 0 {
+		r.up(stack.NewSkip(b.Pool, to-run, run))
+	}
+}
+
+// onSync handles the sender's heartbeat (nak mode).
+func (r *receiver) onSync(m *msg, now time.Time) {
+	if !r.started {
+		next := unwrap(r.base, m.seq)
+		floor := next - uint64(m.seq-m.floor)
+		if uint32(floor) == r.cfg.ISN {
+			r.start(floor, floor, true, now)
+		} else {
+			r.start(next, floor, true, now)
+		}
+	}
+	next := unwrap(r.next, m.seq)
+	floor := next - uint64(m.seq-m.floor)
+	if floor > r.next {
+		lost := r.missing(r.next, floor)
+		if lost > 0 {
+			r.l.Binding().Emit(stack.Event{Kind: "unrecoverable-gap", Seq: r.next,
+				Detail: fmt.Sprintf("%d packets below %d are gone from the sender", lost, floor)})
+		}
+		r.skip(r.next, floor, "unrecoverable")
+	}
+	if next > r.high && next <= r.next+uint64(r.cfg.Size) {
+		r.high = next // a loss at the tail: ask for it
+		r.scheduleNak(now)
+	}
+}
+
+// missing counts the numbers in [from, to) not had (within the window).
+func (r *receiver) missing(from, to uint64) uint64 {
+	n := uint64(0)
+	for seq := from; seq < to && seq < r.next+uint64(r.cfg.Size); seq++ {
+		if seq >= r.high || !r.has(seq) {
+			n++
+		}
+	}
+	if lim := r.next + uint64(r.cfg.Size); to > lim {
+		n += to - lim
+	}
+	return n
+}
+
+// onSkip handles numbers the sender abandoned.
+func (r *receiver) onSkip(m *msg, now time.Time) {
+	if !r.started {
+		return
+	}
+	for _, sp := range m.spans {
+		from := unwrap(r.next, sp.from)
+		to := from + uint64(sp.to-sp.from)
+		if to <= r.next || from >= r.next+uint64(r.cfg.Size) {
+			continue
+		}
+		r.skip(from, to, "skipped")
+	}
+	if !r.nak {
+		r.sendAck(now)
+	}
+}
+
+// sendAck sends a cumulative and selective acknowledgement.
+func (r *receiver) sendAck(now time.Time) {
+	r.pending, r.ackAt = 0, time.Time{}
+	r.spans = r.spans[:0]
+	in := false
+	var from uint64
+	for seq := r.next; seq < r.high && len(r.spans) < maxRanges; seq++ {
+		h := r.has(seq)
+		switch {
+		case h && !in:
+			in, from = true, seq
+		case !h && in:
+			in = false
+			r.spans = append(r.spans, span{uint32(from), uint32(seq)})
+		}
+	}
+	if in && len(r.spans) < maxRanges {
+		r.spans = append(r.spans, span{uint32(from), uint32(r.high)})
+	}
+	rwnd := uint64(r.cfg.Size) - (r.high - r.next)
+	r.l.Binding().Count("acks", 1)
+	r.l.control(appendAck(r.l.scratch[:0], uint32(r.next), uint16(min(rwnd, 65535)), uint32(r.newest), r.spans))
+}
+
+// sendStatus reports how far the receiver has everything. Status goes out
+// every Status interval while data arrives, and less often (down to four
+// times per receiver timeout) while the flow is idle.
+func (r *receiver) sendStatus(now time.Time) {
+	if r.next != r.statusNext || r.statusGap == 0 {
+		r.statusGap = r.cfg.Status
+	} else {
+		// Idle: slow down, but keep several reports within the sender's
+		// receiver timeout, so a lost one or two do not make it forget us.
+		r.statusGap = min(2*r.statusGap, max(r.cfg.RcvTimeout/4, r.cfg.Status))
+	}
+	r.statusNext = r.next
+	r.sinceStatus = 0
+	r.statusAt = now.Add(r.statusGap)
+	r.l.control(appendStatus(r.l.scratch[:0], uint32(r.next)))
+}
+
+// scheduleNak arms a NAK after a random delay, so that one receiver's NAK
+// (heard by the others) can stand for all of them.
+func (r *receiver) scheduleNak(now time.Time) {
+	if !r.nakAt.IsZero() {
+		return
+	}
+	r.nakAt = now.Add(time.Duration(r.rng.Int64N(int64(r.cfg.NakDelay) + 1)))
+}
+
+// gaps lists the missing ranges in [next, high).
+func (r *receiver) gaps() []span {
+	r.spans = r.spans[:0]
+	in := false
+	var from uint64
+	for seq := r.next; seq < r.high && len(r.spans) < maxRanges; seq++ {
+		h := r.has(seq)
+		switch {
+		case !h && !in:
+			in, from = true, seq
+		case h && in:
+			in = false
+			r.spans = append(r.spans, span{uint32(from), uint32(seq)})
+		}
+	}
+	if in && len(r.spans) < maxRanges {
+		r.spans = append(r.spans, span{uint32(from), uint32(r.high)})
+	}
+	return r.spans
+}
+
+// onNakTimer sends a NAK for what is still missing, backing off, and
+// gives up a gap after NakLimit tries.
+func (r *receiver) onNakTimer(now time.Time) {
+	r.nakAt = time.Time{}
+	gaps := r.gaps()
+	if len(gaps) == 0 {
+		r.nakTries = 0
+		return
+	}
+	low := unwrap(r.next, gaps[0].from)
+	if low == r.nakLow {
+		r.nakTries++
+	} else {
+		r.nakLow, r.nakTries = low, 1
+	}
+	b := r.l.Binding()
+	if r.nakTries > r.cfg.NakLimit {
+		hi := low + uint64(gaps[0].to-gaps[0].from)
+		b.Emit(stack.Event{Kind: "unrecoverable-gap", Seq: low,
+			Detail: fmt.Sprintf("%d packets from %d not repaired after %d NAKs", hi-low, low, r.cfg.NakLimit)})
+		r.skip(low, hi, "unrecoverable")
+		r.nakTries = 0
+		if r.next < r.high {
+			r.scheduleNak(now)
+		}
+		return
+	}
+	b.Count("naks", 1)
+	r.l.control(appendNak(r.l.scratch[:0], gaps))
+	r.nakAt = now.Add(r.cfg.NakRetry << min(r.nakTries-1, 6))
+}
+
+// onOverheardNak suppresses our pending NAK when another receiver already
+// asked for our lowest missing packet.
+func (r *receiver) onOverheardNak(m *msg, now time.Time) {
+	if !r.started || !r.nak || r.nakAt.IsZero() || r.next >= r.high {
+		return
+	}
+	low := r.next
+	for low < r.high && r.has(low) {
+		low++
+	}
+	for _, sp := range m.spans {
+		from := unwrap(r.next, sp.from)
+		if low >= from && low < from+uint64(sp.to-sp.from) {
+			r.nakAt = now.Add(r.cfg.NakRetry)
+			r.l.Binding().Count("naks-suppressed", 1)
+			return
+		}
+	}
+}
+
+func (r *receiver) onTimer(now time.Time) {
+	if !r.ackAt.IsZero() && !now.Before(r.ackAt) {
+		r.sendAck(now)
+	}
+	if !r.nakAt.IsZero() && !now.Before(r.nakAt) {
+		r.onNakTimer(now)
+	}
+	if r.nak && !r.statusAt.IsZero() && !now.Before(r.statusAt) {
+		r.sendStatus(now)
+	}
+}
+
+func (r *receiver) deadline() time.Time {
+	var t time.Time
+	for _, d := range []time.Time{r.ackAt, r.nakAt, r.statusAt} {
+		if !d.IsZero() && (t.IsZero() || d.Before(t)) {
+			t = d
+		}
+	}
+	return t
+}

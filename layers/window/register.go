@@ -1,0 +1,83 @@
+package window
+
+import (
+	"github.com/rwanda-go/rwanda/registry"
+	"github.com/rwanda-go/rwanda/stack"
+)
+
+// Info describes the layer and its parameters to the registry.
+func Info() registry.Info {
+	d := DefaultConfig()
+	return registry.Info{
+		Summary: "sliding window: numbers packets and retransmits them (selective acks and congestion control point to point, NAKs on multicast), with timed obsolescence",
+		Params: []registry.ParamInfo{
+			{Name: "mode", Kind: registry.IdentParam, Default: "reliable", Choices: []string{"reliable", "besteffort"}, Doc: "reliable retransmits (until a packet's deadline, if it has one); besteffort never does"},
+			{Name: "feedback", Kind: registry.IdentParam, Default: "auto", Choices: []string{"auto", "ack", "nak"}, Doc: "ack for one receiver, nak for many; auto picks by the flow"},
+			{Name: "size", Kind: registry.IntParam, Default: "1024", Doc: "window in packets"},
+			{Name: "queue", Kind: registry.SizeParam, Default: "4MiB", Doc: "bytes waiting for the window before the sender reports no room"},
+			{Name: "ttl", Kind: registry.DurationParam, Doc: "time to obsolescence for postings without one; unset: fully reliable"},
+			{Name: "isn", Kind: registry.IntParam, Default: "1", Doc: "first sequence number"},
+			{Name: "ackdelay", Kind: registry.DurationParam, Default: d.AckDelay.String(), Doc: "longest wait before acknowledging in-order data"},
+			{Name: "ackevery", Kind: registry.IntParam, Default: "8", Doc: "acknowledge at least every this many packets"},
+			{Name: "rto", Kind: registry.DurationParam, Default: d.InitialRTO.String(), Doc: "initial retransmission timeout"},
+			{Name: "minrto", Kind: registry.DurationParam, Default: d.MinRTO.String(), Doc: "smallest retransmission timeout"},
+			{Name: "maxrto", Kind: registry.DurationParam, Default: d.MaxRTO.String(), Doc: "largest retransmission timeout, backoff included"},
+			{Name: "iw", Kind: registry.IntParam, Default: "10", Doc: "initial congestion window, packets"},
+			{Name: "anticipate", Kind: registry.BoolParam, Default: "true", Doc: "hold or cut the window when the RTT rises well above its minimum"},
+			{Name: "nakdelay", Kind: registry.DurationParam, Default: d.NakDelay.String(), Doc: "NAKs wait a random time up to this"},
+			{Name: "nakretry", Kind: registry.DurationParam, Default: d.NakRetry.String(), Doc: "wait before repeating a NAK (doubles)"},
+			{Name: "naklimit", Kind: registry.IntParam, Default: "16", Doc: "NAKs for one gap before it is declared unrecoverable"},
+			{Name: "status", Kind: registry.DurationParam, Default: d.Status.String(), Doc: "how often receivers report status"},
+			{Name: "heartbeat", Kind: registry.DurationParam, Default: d.Heartbeat.String(), Doc: "first heartbeat after the sender goes idle"},
+			{Name: "rcvtimeout", Kind: registry.DurationParam, Default: d.RcvTimeout.String(), Doc: "a silent receiver is forgotten after this"},
+			{Name: "holdoff", Kind: registry.DurationParam, Default: d.Holdoff.String(), Doc: "a packet is repaired at most once per holdoff"},
+			{Name: "seed", Kind: registry.IntParam, Doc: "seeds the random NAK delays (mixed with the member id)"},
+		},
+		Capabilities: stack.Capabilities{Provides: []stack.Capability{stack.CapSequenced, stack.CapReliable}},
+	}
+}
+
+func build(_ registry.Env, p *registry.Params) (stack.Layer, error) {
+	c := DefaultConfig()
+	if p.Ident("mode") == "besteffort" {
+		c.Mode = BestEffort
+	}
+	switch p.Ident("feedback") {
+	case "ack":
+		c.Feedback = Ack
+	case "nak":
+		c.Feedback = Nak
+	}
+	size, isn, every, iw, limit := p.Int("size"), p.Int("isn"), p.Int("ackevery"), p.Int("iw"), p.Int("naklimit")
+	switch {
+	case size < 4 || size > 1<<16:
+		return nil, p.Errorf("size", "size %d out of range 4..65536", size)
+	case isn < 0 || isn > 1<<32-1:
+		return nil, p.Errorf("isn", "isn %d out of range 0..%d", isn, uint32(1<<32-1))
+	case every < 1 || every > 1<<16:
+		return nil, p.Errorf("ackevery", "ackevery %d out of range 1..65536", every)
+	case iw < 1 || iw > size:
+		return nil, p.Errorf("iw", "iw %d out of range 1..size", iw)
+	case limit < 1 || limit > 1000:
+		return nil, p.Errorf("naklimit", "naklimit %d out of range 1..1000", limit)
+	case p.Size("queue") > 1<<30:
+		return nil, p.Errorf("queue", "queue %d is larger than 1GiB", p.Size("queue"))
+	}
+	c.Size, c.ISN, c.AckEvery, c.InitialWnd, c.NakLimit = int(size), uint32(isn), int(every), int(iw), int(limit)
+	c.Queue = int(p.Size("queue"))
+	c.TTL = p.Duration("ttl")
+	c.AckDelay, c.InitialRTO, c.MinRTO, c.MaxRTO = p.Duration("ackdelay"), p.Duration("rto"), p.Duration("minrto"), p.Duration("maxrto")
+	c.Anticipate = p.Bool("anticipate")
+	c.NakDelay, c.NakRetry, c.Status = p.Duration("nakdelay"), p.Duration("nakretry"), p.Duration("status")
+	c.Heartbeat, c.RcvTimeout, c.Holdoff = p.Duration("heartbeat"), p.Duration("rcvtimeout"), p.Duration("holdoff")
+	c.Seed = p.Int("seed")
+	if err := c.Validate(); err != nil {
+		return nil, p.Errorf("", "%v", err)
+	}
+	return New(c)
+}
+
+// Builder returns the layer's builder.
+func Builder() registry.Builder { return registry.NewBuilder(Info(), build) }
+
+func init() { registry.Register("window", Builder()) }
