@@ -20,6 +20,9 @@ import (
 
 	// The built-in layers, so QoS strings and profiles can name them.
 	_ "github.com/rwanda-go/rwanda/layers/frag"
+	_ "github.com/rwanda-go/rwanda/layers/impair"
+	_ "github.com/rwanda-go/rwanda/layers/order"
+	_ "github.com/rwanda-go/rwanda/layers/window"
 )
 
 // Handler answers a Pull request. Returning an error sends a Fault whose
@@ -68,6 +71,7 @@ type Channel struct {
 
 	dropsMu sync.Mutex
 	drops   map[string]uint64
+	events  map[string]uint64
 	sent    traffic
 	recvd   traffic
 	held    atomic.Uint64 // data frames held for a late announcement
@@ -102,6 +106,8 @@ type outStream struct {
 	postings atomic.Uint64
 	bytes    atomic.Uint64
 	lastUse  atomic.Int64 // clock nanoseconds
+	roomMu   sync.Mutex
+	roomCh   chan struct{} // closed and replaced when the stack has room again
 }
 
 // inFlow is one (remote sender, stream) this member receives, with the
@@ -116,6 +122,41 @@ type inFlow struct {
 	postings atomic.Uint64
 	bytes    atomic.Uint64
 	lastUse  atomic.Int64
+	skew     *skewEstimate // the sender's (shared by its flows)
+}
+
+// skewEstimate removes the clock offset between a sender and this member
+// without synchronised clocks: the smallest (arrival − send time) seen
+// recently, over the sender's hellos (which carry its clock and leave at
+// once) and its postings, is the offset plus the shortest one-way delay,
+// so a posting's age is its (arrival − send time) less that minimum. A
+// posting older than its TTL is obsolete. The minimum is kept over two
+// 10-second epochs so a drifting clock is followed.
+type skewEstimate struct {
+	mu        sync.Mutex
+	cur, prev time.Duration
+	epoch     time.Time
+	have      bool
+}
+
+const skewEpoch = 10 * time.Second
+
+// age returns how long ago, corrected for clock offset, a posting sent at
+// sent was sent, and folds the sample into the estimate.
+func (e *skewEstimate) age(now, sent time.Time) time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	off := now.Sub(sent)
+	if !e.have || now.Sub(e.epoch) >= skewEpoch {
+		if e.have {
+			e.prev = e.cur
+		} else {
+			e.prev = off
+		}
+		e.cur, e.epoch, e.have = off, now, true
+	}
+	e.cur = min(e.cur, off)
+	return off - min(e.cur, e.prev)
 }
 
 // peer is another member of the channel.
@@ -128,6 +169,7 @@ type peer struct {
 	lastQuery time.Time
 	held      []heldFrame
 	heldBytes int
+	skew      skewEstimate // this member's clock against ours, from its hellos and postings
 }
 
 type streamInfo struct {
@@ -170,7 +212,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Channel, error) 
 		streams: make(map[streamKey]*outStream), byID: make(map[uint32]*outStream),
 		flows: make(map[flowKey]*inFlow), peers: make(map[uint64]*peer),
 		pulls: make(map[uint64]pending), serverSeen: make(chan struct{}),
-		serveSem: make(chan struct{}, cfg.serveLimit), drops: make(map[string]uint64),
+		serveSem: make(chan struct{}, cfg.serveLimit), drops: make(map[string]uint64), events: make(map[string]uint64),
 	}
 	c.log = cfg.logger
 	if c.log == nil {
@@ -229,7 +271,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Channel, error) 
 	}
 	c.stackMTU = addr.MTU - dgramHeaderLen - maxFrameHeader
 	c.out = newOutbox(c, addr.MTU, cfg.sendQueue)
-	c.wg.Go(func() { c.tr.serve(c.receive) })
+	c.wg.Go(c.read)
 	c.hello(everyone, helloAsk)
 	c.out.flushNow(true)
 	c.mu.Lock()
@@ -321,6 +363,9 @@ func (c *Channel) push(ctx context.Context, p *posting.Posting, target uint64) e
 			return err
 		}
 	}
+	if err := c.roomFor(ctx, os); err != nil {
+		return err
+	}
 	now := c.clock.Now()
 	p.Sender = c.id
 	p.Seq = os.seq.Add(1)
@@ -381,7 +426,7 @@ func (c *Channel) stream(name string, target uint64) (*outStream, error) {
 		return nil, fmt.Errorf("channel: %d streams open; too many", len(c.streams))
 	}
 	c.nextID++
-	os := &outStream{ch: c, key: key, id: c.nextID, qos: c.QoS(name)}
+	os := &outStream{ch: c, key: key, id: c.nextID, qos: c.QoS(name), roomCh: make(chan struct{})}
 	c.mu.Unlock()
 
 	layers, err := c.cfg.registry.Build(os.qos, registry.Env{Key: c.cfg.key, Channel: c.addr.Raw})
@@ -390,9 +435,10 @@ func (c *Channel) stream(name string, target uint64) (*outStream, error) {
 	}
 	os.st, err = stack.New(stack.Config{
 		Layers: layers, Wire: stack.HandlerFunc(os.wire), Deliver: stack.HandlerFunc(c.unexpected),
-		Flush: c.out.flushHook, Events: c.onEvent, Clock: c.clock, Pool: c.pool, Memory: c.mem,
+		Flush: c.out.flushHook, Events: os.event, Clock: c.clock, Pool: c.pool, Memory: c.mem,
 		MTU: c.stackMTU, Logger: c.log,
-		Flow: stack.Flow{Stream: name, Role: stack.Sender, Local: c.id, Remote: target, Multicast: c.addr.IsMulticast()},
+		Flow: stack.Flow{Stream: name, Role: stack.Sender, Local: c.id, Remote: target, Multicast: c.addr.IsMulticast(),
+			PointToPoint: target != 0 || c.remote.IsValid() && c.addr.Transport == Unicast},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("channel: stream %q: %w", name, err)
@@ -450,8 +496,55 @@ func (c *Channel) unexpected(pk *stack.Packet) error {
 	return nil
 }
 
-func (c *Channel) onEvent(e stack.Event) {
-	c.log.Debug("layer event", "layer", e.Layer, "kind", e.Kind, "seq", e.Seq, "detail", e.Detail)
+// event handles an event of an outgoing stream's stack.
+func (os *outStream) event(e stack.Event) {
+	if e.Kind == "room" {
+		os.roomMu.Lock()
+		close(os.roomCh)
+		os.roomCh = make(chan struct{})
+		os.roomMu.Unlock()
+		return
+	}
+	os.ch.report(Event{Kind: e.Kind, Stream: os.key.name, Member: os.key.target, Layer: e.Layer, Seq: e.Seq, Detail: e.Detail, At: e.At})
+}
+
+// event handles an event of an incoming flow's stack.
+func (fl *inFlow) event(e stack.Event) {
+	fl.ch.report(Event{Kind: e.Kind, Stream: fl.name, Member: fl.sender, Layer: e.Layer, Seq: e.Seq, Detail: e.Detail, At: e.At})
+}
+
+// report counts an event, logs it and hands it to WithEvents' function.
+func (c *Channel) report(e Event) {
+	c.dropsMu.Lock()
+	c.events[e.Kind]++
+	c.dropsMu.Unlock()
+	c.log.Info("stream event", "kind", e.Kind, "stream", e.Stream, "member", fmt.Sprintf("%016x", e.Member), "layer", e.Layer, "detail", e.Detail)
+	if f := c.cfg.onEvent; f != nil {
+		f(e)
+	}
+}
+
+// roomFor waits until os's stack has room (or reports ErrBackpressure).
+func (c *Channel) roomFor(ctx context.Context, os *outStream) error {
+	for {
+		os.roomMu.Lock()
+		wait := os.roomCh
+		os.roomMu.Unlock()
+		if os.st.Room() != 0 {
+			return nil
+		}
+		if !c.cfg.blockingPush {
+			c.countDrop("backpressure")
+			return ErrBackpressure
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.ctx.Done():
+			return ErrClosed
+		}
+	}
 }
 
 // announce queues an ANNOUNCE of os for dst.
@@ -468,8 +561,8 @@ func (c *Channel) hello(dst uint64, flags byte) {
 		flags |= helloServes
 	}
 	c.mu.Unlock()
-	var b [2]byte
-	c.out.add(dst, appendHello(b[:0], flags), nil)
+	var b [10]byte
+	c.out.add(dst, appendHello(b[:0], flags, c.clock.Now()), nil)
 }
 
 // resolve returns the transport addresses of an outbox destination,
@@ -530,11 +623,6 @@ func (c *Channel) receive(d []byte, from netip.AddrPort) {
 		return
 	}
 	r := frameReader{b: frames}
-	c.out.direct.Add(1)
-	defer func() {
-		c.out.direct.Add(-1)
-		c.out.flushNow(true)
-	}()
 	for {
 		f, ok, err := r.next()
 		if err != nil {
@@ -554,6 +642,8 @@ func (c *Channel) receive(d []byte, from netip.AddrPort) {
 		case frameFeedback:
 			if f.target == c.id {
 				c.feedback(sender, f)
+			} else {
+				c.overheard(sender, f)
 			}
 		case frameAnnounce:
 			if f.target == 0 || f.target == c.id {
@@ -566,9 +656,32 @@ func (c *Channel) receive(d []byte, from netip.AddrPort) {
 				c.answerQuery(sender, f.stream)
 			}
 		case frameHello:
+			if f.clock != 0 {
+				pr.skew.age(now, time.Unix(0, f.clock))
+			}
 			c.learnHello(sender, f.flags)
 		}
 	}
+}
+
+// read is the reader goroutine. What the stacks answer to a batch of
+// datagrams read at once (acknowledgements, repairs) leaves together when
+// the batch is done, written from this goroutine.
+func (c *Channel) read() {
+	inBatch := false
+	c.tr.serve(func(d []byte, from netip.AddrPort) {
+		if !inBatch {
+			inBatch = true
+			c.out.direct.Add(1)
+		}
+		c.receive(d, from)
+	}, func() {
+		if inBatch {
+			inBatch = false
+			c.out.direct.Add(-1)
+			c.out.flushNow(true)
+		}
+	})
 }
 
 // touchPeer records that sender was heard from at addr.
@@ -721,6 +834,22 @@ func (c *Channel) feedback(sender uint64, f frame) {
 	os.st.Up(pk)
 }
 
+// overheard passes feedback another receiver sent to a sender we also
+// receive from up that flow's stack, marked overheard: on multicast, one
+// receiver's NAK stands for the others'.
+func (c *Channel) overheard(from uint64, f frame) {
+	c.mu.Lock()
+	fl := c.flows[flowKey{f.target, f.stream}]
+	c.mu.Unlock()
+	if fl == nil {
+		return
+	}
+	pk := c.pool.FromBytes(0, f.payload)
+	pk.Meta.Peer = from
+	pk.Meta.Flags |= stack.FlagOverheard
+	fl.st.Up(pk)
+}
+
 // flow returns the receiving flow for (sender, stream), building its stack
 // from the announcement, or nil when it cannot: refused (counted), or not
 // announced yet, in which case the payload is held for when the
@@ -768,14 +897,15 @@ func (c *Channel) flow(sender uint64, id uint32, payload []byte, now time.Time) 
 	}
 	c.mu.Unlock()
 
-	fl := &inFlow{ch: c, sender: sender, id: id, name: si.name, qos: si.qos}
+	fl := &inFlow{ch: c, sender: sender, id: id, name: si.name, qos: si.qos, skew: &p.skew}
 	layers, err := c.cfg.registry.Build(si.qos, registry.Env{Key: c.cfg.key, Channel: c.addr.Raw})
 	if err == nil {
 		fl.st, err = stack.New(stack.Config{
 			Layers: layers, Wire: stack.HandlerFunc(fl.wire), Deliver: stack.HandlerFunc(fl.deliver),
-			Flush: c.out.flushHook, Events: c.onEvent, Clock: c.clock, Pool: c.pool, Memory: c.mem,
+			Flush: c.out.flushHook, Events: fl.event, Clock: c.clock, Pool: c.pool, Memory: c.mem,
 			MTU: c.stackMTU, Logger: c.log,
-			Flow: stack.Flow{Stream: si.name, Role: stack.Receiver, Local: c.id, Remote: sender, Multicast: c.addr.IsMulticast()},
+			Flow: stack.Flow{Stream: si.name, Role: stack.Receiver, Local: c.id, Remote: sender, Multicast: c.addr.IsMulticast(),
+				PointToPoint: si.target != 0},
 		})
 	}
 	c.mu.Lock()
@@ -823,6 +953,11 @@ func (fl *inFlow) wire(pk *stack.Packet) error {
 // deliver decodes a posting that reached the top of a receiving stack.
 func (fl *inFlow) deliver(pk *stack.Packet) error {
 	c := fl.ch
+	if d := pk.Meta.Deadline; !d.IsZero() && c.clock.Now().After(d) {
+		pk.Release() // it became obsolete on its way up
+		c.countDrop("obsolete")
+		return nil
+	}
 	p, err := posting.Decode(pk.Bytes())
 	pk.Release()
 	if err != nil {
@@ -830,6 +965,10 @@ func (fl *inFlow) deliver(pk *stack.Packet) error {
 		return nil
 	}
 	p.Sender, p.Stream = fl.sender, fl.name
+	if p.TTL > 0 && !p.Sent.IsZero() && fl.skew.age(c.clock.Now(), p.Sent) > p.TTL {
+		c.countDrop("obsolete") // its time to obsolescence ran out on the way
+		return nil
+	}
 	fl.postings.Add(1)
 	c.recvd.postings.Add(1)
 	c.dispatch(p)

@@ -13,7 +13,7 @@ import (
 // of stream 1 (QoS "frag") and one DATA frame carrying a whole posting.
 func validDatagram(sender uint64, body string) []byte {
 	b := appendDgramHeader(nil, sender)
-	b = appendHello(b, helloServes)
+	b = appendHello(b, helloServes, time.Unix(1, 0))
 	b = appendAnnounce(b, announcement{stream: 1, name: "s", qos: "frag"})
 	p := posting.New(body)
 	enc, _ := p.MarshalBinary()

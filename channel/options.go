@@ -70,8 +70,8 @@ func (p Policy) check(spec registry.Spec) error {
 }
 
 // DefaultQoS is the stack of streams when neither the URL nor WithQoS
-// names one. It will become "reliable" once the reliability layers land.
-const DefaultQoS = "frag"
+// names one: every posting delivered once, in order (frag/order/window).
+const DefaultQoS = "reliable"
 
 type config struct {
 	qos          string
@@ -89,6 +89,7 @@ type config struct {
 	pullTimeout  time.Duration
 	memory       int64
 	subQueue     int
+	onEvent      func(Event)
 	maxFlows     int
 	maxPeers     int
 	serveLimit   int
@@ -273,6 +274,28 @@ func WithLimits(flows, peers int) Option {
 			return fmt.Errorf("WithLimits: %d flows, %d peers: both must be positive", flows, peers)
 		}
 		c.maxFlows, c.maxPeers = flows, peers
+		return nil
+	}
+}
+
+// Event is something a stream's stack reports: an unrecoverable gap in a
+// received stream, a seed an impairment layer chose, and so on.
+type Event struct {
+	Kind   string // e.g. "unrecoverable-gap"
+	Stream string
+	Member uint64 // the remote sender of a received stream, or the target of a sent one (0: everyone)
+	Layer  string // the reporting layer
+	Seq    uint64 // the sequence number concerned, if any
+	Detail string
+	At     time.Time
+}
+
+// WithEvents has f called for each event of the channel's stacks (they
+// are also counted in Stats and logged). f is called on the channel's
+// goroutines and must not block.
+func WithEvents(f func(Event)) Option {
+	return func(c *config) error {
+		c.onEvent = f
 		return nil
 	}
 }

@@ -16,6 +16,7 @@ type Stats struct {
 	Received Traffic           // what it received (datagrams and bytes before any check)
 	Drops    map[string]uint64 // datagrams, frames and postings dropped, by reason
 	Held     uint64            // data frames held until their stream's late announcement
+	Events   map[string]uint64 // the stacks' events, by kind (see WithEvents)
 	Streams  []StreamStats     // outgoing streams
 	Flows    []FlowStats       // incoming (sender, stream) flows
 	Peers    []PeerInfo        // members heard from
@@ -70,6 +71,7 @@ func (c *Channel) Stats() Stats {
 	}
 	c.dropsMu.Lock()
 	st.Drops = maps.Clone(c.drops)
+	st.Events = maps.Clone(c.events)
 	c.dropsMu.Unlock()
 	c.mu.Lock()
 	streams := slices.Collect(maps.Values(c.streams))

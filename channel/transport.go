@@ -17,10 +17,11 @@ type transport interface {
 	// reachAll reports whether one send to the zero dst reaches every
 	// member (multicast, mem); unicast channels send to each peer.
 	reachAll() bool
-	// serve reads datagrams and hands each to recv until the transport is
-	// closed; it runs on a goroutine of its own and returns when closed.
-	// recv must not keep the slice.
-	serve(recv func(d []byte, from netip.AddrPort))
+	// serve reads datagrams and hands each to recv, calling done after
+	// each batch read at once, until the transport is closed; it runs on a
+	// goroutine of its own and returns when closed. recv must not keep the
+	// slice.
+	serve(recv func(d []byte, from netip.AddrPort), done func())
 	// localAddr is the address the transport receives on.
 	localAddr() netip.AddrPort
 	// close stops serve and releases the transport. It is idempotent.
@@ -136,7 +137,7 @@ func (e *memEndpoint) deliver(d []byte, from netip.AddrPort) {
 	}
 }
 
-func (e *memEndpoint) serve(recv func([]byte, netip.AddrPort)) {
+func (e *memEndpoint) serve(recv func([]byte, netip.AddrPort), done func()) {
 	var batch []memDatagram
 	for {
 		e.mu.Lock()
@@ -156,6 +157,7 @@ func (e *memEndpoint) serve(recv func([]byte, netip.AddrPort)) {
 			recv(d.b, d.from)
 			batch[i] = memDatagram{}
 		}
+		done()
 	}
 }
 

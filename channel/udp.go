@@ -84,7 +84,7 @@ func (t *udpTransport) send(run []byte, seg int, dst netip.AddrPort) error {
 	return t.conn.WriteTo(run, seg, dst)
 }
 
-func (t *udpTransport) serve(recv func([]byte, netip.AddrPort)) {
+func (t *udpTransport) serve(recv func([]byte, netip.AddrPort), done func()) {
 	msgs := make([]udpio.Message, 8)
 	for i := range msgs {
 		msgs[i].Buf = make([]byte, 64<<10)
@@ -106,6 +106,7 @@ func (t *udpTransport) serve(recv func([]byte, netip.AddrPort)) {
 				recv(d, m.From)
 			}
 		}
+		done()
 	}
 }
 

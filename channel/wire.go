@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // The datagram format, version 1. Every datagram a channel sends:
@@ -29,7 +30,9 @@ import (
 //	            build the stream's stack
 //	5 QUERY     target 8, stream uvarint (0: all): asks target to announce
 //	6 HELLO     flags 1: bit 0 serves Pull requests, bit 1 please answer
-//	            with your HELLO, bit 2 leaving
+//	            with your HELLO, bit 2 leaving; then the sender's clock,
+//	            8 bytes of Unix nanoseconds, from which receivers estimate
+//	            the clock offset (see skewEstimate)
 //
 // Stream ids are per sender and start at 1; a stream gets a new id when its
 // stack changes (a new epoch). Payload lengths are at most 65535.
@@ -147,7 +150,9 @@ func appendQuery(b []byte, target uint64, stream uint32) []byte {
 	return binary.AppendUvarint(b, uint64(stream))
 }
 
-func appendHello(b []byte, flags byte) []byte { return append(b, frameHello, flags) }
+func appendHello(b []byte, flags byte, now time.Time) []byte {
+	return binary.BigEndian.AppendUint64(append(b, frameHello, flags), uint64(now.UnixNano()))
+}
 
 // frame is one decoded frame. Byte slices alias the datagram.
 type frame struct {
@@ -159,6 +164,7 @@ type frame struct {
 	name    []byte
 	qos     []byte
 	flags   byte
+	clock   int64 // HELLO: the sender's Unix nanoseconds
 }
 
 // frameReader walks the frames of a datagram.
@@ -284,11 +290,12 @@ func (r *frameReader) next() (f frame, ok bool, err error) {
 		}
 		f.stream = uint32(s)
 	case frameHello:
-		if len(r.b) < 1 {
+		if len(r.b) < 9 {
 			return frame{}, false, malformed("truncated hello")
 		}
 		f.flags = r.b[0]
-		r.b = r.b[1:]
+		f.clock = int64(binary.BigEndian.Uint64(r.b[1:]))
+		r.b = r.b[9:]
 		if f.flags&^helloKnown != 0 {
 			return frame{}, false, malformed("unknown hello flags %#x", f.flags)
 		}

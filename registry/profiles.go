@@ -1,15 +1,19 @@
 package registry
 
-// The built-in profiles. Their layers arrive with the reliability issue
-// (window, order): until those layers are registered, resolving a profile
-// that names them fails with ErrUnknownLayer rather than quietly giving
-// less than its name promises.
+// The built-in profiles. Their layers live in the packages under layers/
+// (frag, order, window), which register themselves when imported; the
+// channel package imports them all.
 var builtinProfiles = []Profile{
-	{Name: "none", QoS: "", Doc: "no layers: one posting per datagram, best effort, no fragmentation"},
-	{Name: "reliable", QoS: "frag/order/window", Doc: "every posting delivered once, in order, retransmitted until acknowledged"},
-	{Name: "media", QoS: "frag/order/window", Doc: "frames delivered whole and in order, retransmitted only while they can still arrive before their TTL"},
-	{Name: "realtime", QoS: "frag/order/window", Doc: "best effort and ordered: late packets are dropped, never waited for"},
-	{Name: "bulk", QoS: "frag/window", Doc: "large transfers: big windows and fragmentation, reliable"},
+	{Name: "none", QoS: "",
+		Doc: "no layers: one posting per datagram, best effort, no fragmentation"},
+	{Name: "reliable", QoS: "frag/order/window",
+		Doc: "every posting delivered once and in order, retransmitted until acknowledged (a posting's own TTL still makes it semi-reliable)"},
+	{Name: "media", QoS: "frag/order/window(ttl=200ms)",
+		Doc: "frames delivered whole and in order; a frame is retransmitted only while it can still arrive within its TTL (200ms unless the posting says otherwise), then skipped"},
+	{Name: "realtime", QoS: "frag/order/window(mode=besteffort)",
+		Doc: "best effort and ordered: never retransmitted, late packets dropped rather than waited for"},
+	{Name: "bulk", QoS: "frag/window(size=4096,queue=16MiB)",
+		Doc: "large transfers: a big window and queue, fragmentation, reliable; parcels are delivered as they complete, not ordered"},
 }
 
 func init() {
