@@ -220,9 +220,15 @@ func BenchmarkReliable(b *testing.B) {
 	}
 }
 
-func benchGoodput(b *testing.B, size int, qos string) {
+func benchGoodput(b *testing.B, size int, qos string) { benchGoodputMTU(b, size, qos, 0) }
+
+func benchGoodputMTU(b *testing.B, size int, qos string, mtu int) {
 	port := freePortTB(b)
-	rx, err := Open(context.Background(), fmt.Sprintf("bench://:%d", port))
+	q := ""
+	if mtu > 0 {
+		q = fmt.Sprintf("?mtu=%d", mtu)
+	}
+	rx, err := Open(context.Background(), fmt.Sprintf("bench://:%d%s", port, q))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -232,7 +238,7 @@ func benchGoodput(b *testing.B, size int, qos string) {
 		got.Add(1)
 		last.Store(time.Now().UnixNano())
 	})
-	tx, err := Open(context.Background(), fmt.Sprintf("bench://127.0.0.1:%d", port), WithQoS(qos), WithBlockingPush())
+	tx, err := Open(context.Background(), fmt.Sprintf("bench://127.0.0.1:%d%s", port, q), WithQoS(qos), WithBlockingPush())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -271,4 +277,17 @@ func benchGoodput(b *testing.B, size int, qos string) {
 		b.ReportMetric(float64(retx)/float64(sent), "retx/packet")
 	}
 	b.ReportMetric(float64(st.Sent.Bytes)/(float64(delivered)*float64(size)), "wire/delivered")
+}
+
+// BenchmarkReliableJumbo is BenchmarkReliable's 64 KiB case on a path with
+// a larger MTU (jumbo frames, or loopback), where a parcel takes fewer,
+// larger datagrams.
+func BenchmarkReliableJumbo(b *testing.B) {
+	for _, mtu := range []int{9000, 65000} {
+		for _, c := range []struct{ name, qos string }{{"empty", "frag"}, {"reliable", "reliable"}} {
+			b.Run(fmt.Sprintf("64KiB/mtu%d/%s", mtu, c.name), func(b *testing.B) {
+				benchGoodputMTU(b, 64<<10, c.qos, mtu)
+			})
+		}
+	}
 }

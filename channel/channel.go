@@ -382,7 +382,7 @@ func (c *Channel) push(ctx context.Context, p *posting.Posting, target uint64) e
 	pk.Meta.Media = p.Media
 	pk.Meta.Deadline = p.Deadline()
 	c.out.direct.Add(1)
-	err = os.st.Down(pk)
+	err = os.st.DownAt(pk, now)
 	c.out.direct.Add(-1)
 	c.out.flushNow(true)
 	if err != nil {
@@ -605,8 +605,11 @@ func (c *Channel) sendRun(run []byte, seg int, dst netip.AddrPort, n int) {
 	c.sent.bytes.Add(uint64(len(run)))
 }
 
-// receive handles one datagram from the transport (the reader goroutine).
-func (c *Channel) receive(d []byte, from netip.AddrPort) {
+// receive handles one datagram from the transport.
+func (c *Channel) receive(d []byte, from netip.AddrPort) { c.receiveAt(d, from, c.clock.Now()) }
+
+// receiveAt handles one datagram read at now (the reader goroutine).
+func (c *Channel) receiveAt(d []byte, from netip.AddrPort, now time.Time) {
 	c.recvd.datagrams.Add(1)
 	c.recvd.bytes.Add(uint64(len(d)))
 	sender, frames, err := parseDgramHeader(d)
@@ -617,7 +620,6 @@ func (c *Channel) receive(d []byte, from netip.AddrPort) {
 	if sender == c.id {
 		return // our own multicast, looped back
 	}
-	now := c.clock.Now()
 	pr := c.touchPeer(sender, from, now)
 	if pr == nil {
 		return
@@ -641,9 +643,9 @@ func (c *Channel) receive(d []byte, from netip.AddrPort) {
 			}
 		case frameFeedback:
 			if f.target == c.id {
-				c.feedback(sender, f)
+				c.feedback(sender, f, now)
 			} else {
-				c.overheard(sender, f)
+				c.overheard(sender, f, now)
 			}
 		case frameAnnounce:
 			if f.target == 0 || f.target == c.id {
@@ -669,12 +671,14 @@ func (c *Channel) receive(d []byte, from netip.AddrPort) {
 // the batch is done, written from this goroutine.
 func (c *Channel) read() {
 	inBatch := false
+	var now time.Time
 	c.tr.serve(func(d []byte, from netip.AddrPort) {
 		if !inBatch {
 			inBatch = true
+			now = c.clock.Now() // one reading for the datagrams read at once
 			c.out.direct.Add(1)
 		}
-		c.receive(d, from)
+		c.receiveAt(d, from, now)
 	}, func() {
 		if inBatch {
 			inBatch = false
@@ -817,11 +821,11 @@ func (c *Channel) data(sender uint64, stream uint32, payload []byte, now time.Ti
 	pk.Meta.Peer = sender
 	fl.lastUse.Store(now.UnixNano())
 	fl.bytes.Add(uint64(len(payload)))
-	fl.st.Up(pk)
+	fl.st.UpAt(pk, now)
 }
 
 // feedback passes a FEEDBACK frame up the stack of our stream it names.
-func (c *Channel) feedback(sender uint64, f frame) {
+func (c *Channel) feedback(sender uint64, f frame, now time.Time) {
 	c.mu.Lock()
 	os := c.byID[f.stream]
 	c.mu.Unlock()
@@ -831,13 +835,13 @@ func (c *Channel) feedback(sender uint64, f frame) {
 	}
 	pk := c.pool.FromBytes(0, f.payload)
 	pk.Meta.Peer = sender
-	os.st.Up(pk)
+	os.st.UpAt(pk, now)
 }
 
 // overheard passes feedback another receiver sent to a sender we also
 // receive from up that flow's stack, marked overheard: on multicast, one
 // receiver's NAK stands for the others'.
-func (c *Channel) overheard(from uint64, f frame) {
+func (c *Channel) overheard(from uint64, f frame, now time.Time) {
 	c.mu.Lock()
 	fl := c.flows[flowKey{f.target, f.stream}]
 	c.mu.Unlock()
@@ -847,7 +851,7 @@ func (c *Channel) overheard(from uint64, f frame) {
 	pk := c.pool.FromBytes(0, f.payload)
 	pk.Meta.Peer = from
 	pk.Meta.Flags |= stack.FlagOverheard
-	fl.st.Up(pk)
+	fl.st.UpAt(pk, now)
 }
 
 // flow returns the receiving flow for (sender, stream), building its stack
@@ -958,7 +962,14 @@ func (fl *inFlow) deliver(pk *stack.Packet) error {
 		c.countDrop("obsolete")
 		return nil
 	}
-	p, err := posting.Decode(pk.Bytes())
+	var p *posting.Posting
+	var err error
+	if pk.Len() >= sharedBody && !pk.Shared() {
+		// A large parcel: the posting keeps its buffer rather than a copy.
+		p, err = posting.DecodeShared(pk.Detach())
+	} else {
+		p, err = posting.Decode(pk.Bytes())
+	}
 	pk.Release()
 	if err != nil {
 		c.countDrop("bad-posting")
@@ -974,6 +985,11 @@ func (fl *inFlow) deliver(pk *stack.Packet) error {
 	c.dispatch(p)
 	return nil
 }
+
+// sharedBody is the size from which a received posting keeps its parcel's
+// buffer instead of copying its body out of it (smaller ones copy, so
+// their buffer goes back to the pool).
+const sharedBody = 16 << 10
 
 // dispatch hands a received posting to whoever wants it.
 func (c *Channel) dispatch(p *posting.Posting) {

@@ -23,6 +23,10 @@ import (
 // leave in the order their frames were queued.
 const coalesceWindow = 5 * time.Microsecond
 
+// trainCap is the capacity a new train starts with: enough for a GSO
+// train of 64 full datagrams, so trains seldom grow.
+const trainCap = 64 * 1500
+
 // everyone is the destination of frames for all members.
 const everyone uint64 = 0
 
@@ -47,7 +51,8 @@ type outbox struct {
 	busy      bool
 	lastEnd   time.Time
 	closed    bool
-	spaceWait chan struct{} // closed and replaced when room frees up
+	spaceWait chan struct{} // closed and replaced when room frees up, if waited on
+	waiting   bool          // a pusher waits on spaceWait
 
 	direct atomic.Int32 // goroutines inside a stack call that will flush
 
@@ -114,6 +119,7 @@ func (o *outbox) waitRoom(ctx context.Context) error {
 			return nil
 		}
 		w := o.spaceWait
+		o.waiting = true
 		o.mu.Unlock()
 		select {
 		case <-w:
@@ -128,7 +134,7 @@ func (o *outbox) newTrain(dst uint64) *train {
 	if n := len(o.free); n > 0 {
 		t, o.free = o.free[n-1], o.free[:n-1]
 	} else {
-		t = &train{}
+		t = &train{buf: make([]byte, 0, trainCap)}
 	}
 	t.dst, t.buf, t.ends, t.open = dst, t.buf[:0], t.ends[:0], -1
 	o.byDst[dst] = t
@@ -203,15 +209,18 @@ func (o *outbox) takeLocked() []*train {
 func (o *outbox) finish(batch []*train) {
 	o.mu.Lock()
 	for _, t := range batch {
-		if len(o.free) < 32 && cap(t.buf) <= 1<<20 {
+		if len(o.free) < 32 && cap(t.buf) <= 4*o.limit {
 			o.free = append(o.free, t)
 		}
 	}
 	o.busy = false
 	o.lastEnd = time.Now() // a performance heuristic, not protocol time
 	more := o.queued > 0
-	close(o.spaceWait)
-	o.spaceWait = make(chan struct{})
+	if o.waiting {
+		o.waiting = false
+		close(o.spaceWait)
+		o.spaceWait = make(chan struct{})
+	}
 	o.mu.Unlock()
 	if more {
 		o.wake()

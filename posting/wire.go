@@ -440,7 +440,22 @@ func (p *Posting) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
-func decode(b []byte) (Posting, error) {
+// DecodeShared is [Decode] without the copy: a []byte body, and the Data of
+// a Raw body, alias b. The caller hands b over: it must not change or
+// reuse b afterwards. It is for receivers that own a buffer holding one
+// posting (a reassembled parcel), where copying a large body again would
+// cost more than the rest of the decode.
+func DecodeShared(b []byte) (*Posting, error) {
+	p, err := decodeWith(b, true)
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func decode(b []byte) (Posting, error) { return decodeWith(b, false) }
+
+func decodeWith(b []byte, shared bool) (Posting, error) {
 	var h header
 	if err := decodeHeader(b, &h); err != nil {
 		return Posting{}, err
@@ -452,23 +467,31 @@ func decode(b []byte) (Posting, error) {
 	body := b[h.bodyOff:]
 	switch h.enc {
 	case bodyBytes:
+		if shared {
+			p.Body = body[:len(body):len(body)]
+			break
+		}
 		buf := make([]byte, len(body))
 		copy(buf, body)
 		p.Body = buf
 	case bodyString:
 		p.Body = string(body)
 	case bodyMsgpack:
-		p.Body = decodeBody(h.typeName, body, h.ptr)
+		p.Body = decodeBody(h.typeName, body, h.ptr, shared)
 	}
 	return p, nil
 }
 
 // decodeBody turns a msgpack body into a value of its registered type, or a
 // Raw when that is not possible.
-func decodeBody(name, data []byte, ptr bool) any {
+func decodeBody(name, data []byte, ptr, shared bool) any {
+	keep := cloneBytes
+	if shared {
+		keep = func(b []byte) []byte { return b[:len(b):len(b)] }
+	}
 	ti := lookupName(name)
 	if ti == nil {
-		return Raw{Type: string(name), Data: cloneBytes(data), Pointer: ptr, Err: ErrNotRegistered}
+		return Raw{Type: string(name), Data: keep(data), Pointer: ptr, Err: ErrNotRegistered}
 	}
 	if ptr && len(data) == 1 && data[0] == msgpackNil {
 		return ti.nilPtr
@@ -481,7 +504,7 @@ func decodeBody(name, data []byte, ptr bool) any {
 	if err != nil {
 		return Raw{
 			Type:    ti.name,
-			Data:    cloneBytes(data),
+			Data:    keep(data),
 			Pointer: ptr,
 			Err:     fmt.Errorf("posting: body does not decode as %v (registered as %q): %w", ti.typ, ti.name, err),
 		}

@@ -557,3 +557,32 @@ func TestMsgpackPanicsBecomeErrors(t *testing.T) {
 	// The pools still work afterwards.
 	roundTrip(t, &posting.Posting{Body: chat{From: "x"}}, &posting.Posting{Body: chat{From: "x"}})
 }
+
+func TestDecodeSharedAliases(t *testing.T) {
+	for _, body := range []any{[]byte("shared body bytes"), nil, "a string", 42} {
+		enc, err := posting.New(body, posting.WithStream("s"), posting.WithTTL(time.Second)).MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := posting.Decode(enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := posting.DecodeShared(append([]byte(nil), enc...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(a, b); d != "" {
+			t.Fatalf("Decode and DecodeShared differ for %T: %s", body, d)
+		}
+	}
+	enc, _ := posting.New([]byte("abc")).MarshalBinary()
+	p, _ := posting.DecodeShared(enc)
+	enc[len(enc)-1] = 'X'
+	if string(p.Body.([]byte)) != "abX" {
+		t.Fatalf("body %q does not alias the input", p.Body)
+	}
+	if _, err := posting.DecodeShared(enc[:1]); err == nil {
+		t.Fatal("truncated input accepted")
+	}
+}

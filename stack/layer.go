@@ -146,8 +146,15 @@ func (b Binding) HasBelow(c Capability) bool {
 	return false
 }
 
-// Now is the stack clock's current time.
-func (b Binding) Now() time.Time { return b.Clock.Now() }
+// Now is the stack clock's time. Within one call into the stack (a Down,
+// an Up, a timer) it is read once and stays the same, so layers agree on
+// it and the clock is not read for every layer.
+func (b Binding) Now() time.Time {
+	if b.s != nil && !b.s.now.IsZero() {
+		return b.s.now
+	}
+	return b.Clock.Now()
+}
 
 // Room is how many bytes a packet this layer sends down may hold: MTU less
 // the overhead of the layers below.

@@ -77,6 +77,7 @@ type Stack struct {
 	deadlines []time.Time
 	armed     time.Time
 	timer     Timer
+	now       time.Time // the clock's reading at the start of the current call
 
 	stats    []LayerStats // one per layer, then the stack's own
 	counters struct{ down, up, sent, delivered uint64 }
@@ -215,7 +216,11 @@ func newStack(cfg Config) (*Stack, error) {
 // Down sends a packet from the application through the layers toward the
 // wire. The stack takes ownership of p. Errors are the layers' (or Wire's),
 // such as [ErrTooLarge], or [ErrClosed].
-func (s *Stack) Down(p *Packet) error {
+func (s *Stack) Down(p *Packet) error { return s.DownAt(p, s.clock.Now()) }
+
+// DownAt is Down for a caller that has just read the stack's clock: now is
+// the time the layers see. It saves reading the clock twice on busy paths.
+func (s *Stack) DownAt(p *Packet, now time.Time) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -223,6 +228,7 @@ func (s *Stack) Down(p *Packet) error {
 		return ErrClosed
 	}
 	s.counters.down++
+	s.now = now
 	err := s.entryDown.Handle(p)
 	s.unlockAndDrain()
 	return err
@@ -231,7 +237,10 @@ func (s *Stack) Down(p *Packet) error {
 // Up passes a packet received from the wire up through the layers. The stack
 // takes ownership of p. A non-nil error says why the packet was dropped; it
 // has been counted already, so callers may ignore it.
-func (s *Stack) Up(p *Packet) error {
+func (s *Stack) Up(p *Packet) error { return s.UpAt(p, s.clock.Now()) }
+
+// UpAt is Up for a caller that has just read the stack's clock.
+func (s *Stack) UpAt(p *Packet, now time.Time) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -239,6 +248,7 @@ func (s *Stack) Up(p *Packet) error {
 		return ErrClosed
 	}
 	s.counters.up++
+	s.now = now
 	err := s.entryUp.Handle(p)
 	if err != nil {
 		s.stats[len(s.layers)].drop("error")
@@ -324,8 +334,25 @@ func (s *Stack) Stats() Stats {
 	}
 	for i, ls := range s.stats {
 		st.Layers[i] = LayerStats{Name: ls.Name, Drops: maps.Clone(ls.Drops), Counters: maps.Clone(ls.Counters)}
+		if i < len(s.layers) {
+			if c, ok := s.layers[i].(Counted); ok {
+				for k, v := range c.Counters() {
+					if st.Layers[i].Counters == nil {
+						st.Layers[i].Counters = make(map[string]uint64)
+					}
+					st.Layers[i].Counters[k] += v
+				}
+			}
+		}
 	}
 	return st
+}
+
+// Counted is implemented by layers that keep their busiest counters in
+// fields of their own (cheaper per packet than [Binding.Count]); Stats
+// merges them in. Counters is called with the stack's lock held.
+type Counted interface {
+	Counters() map[string]uint64
 }
 
 // Close closes the layers, application side first, stops the stack's timer
@@ -460,6 +487,7 @@ func (s *Stack) onTimer() {
 	}
 	s.armed = time.Time{}
 	now := s.clock.Now()
+	s.now = now
 	for i, d := range s.deadlines {
 		if d.IsZero() || d.After(now) {
 			continue

@@ -93,12 +93,12 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Mode: Reliable, Feedback: Auto, Size: 1024, Queue: 4 << 20, ISN: 1,
-		AckDelay: 2 * time.Millisecond, AckEvery: 8,
+		AckDelay: 2 * time.Millisecond, AckEvery: 16,
 		InitialRTO: 200 * time.Millisecond, MinRTO: 20 * time.Millisecond, MaxRTO: 10 * time.Second,
 		InitialWnd: 10, Anticipate: true,
-		NakDelay: 5 * time.Millisecond, NakRetry: 20 * time.Millisecond, NakLimit: 16,
+		NakDelay: 2 * time.Millisecond, NakRetry: 20 * time.Millisecond, NakLimit: 16,
 		Status: 50 * time.Millisecond, Heartbeat: 20 * time.Millisecond, RcvTimeout: 2 * time.Second,
-		Holdoff: 5 * time.Millisecond,
+		Holdoff: 2 * time.Millisecond,
 	}
 }
 

@@ -32,7 +32,8 @@ const (
 	// uint64 bounded by maxTTL).
 	maxDataHeader = 1 + 1 + 4 + 5 + 6
 	maxTTL        = 1<<40 - 1 // µs: about 12.7 days
-	maxRanges     = 16        // ranges in one ACK, NAK or SKIP
+	maxRanges     = 64        // ranges in one ACK, NAK or SKIP, when the MTU allows
+	minRanges     = 4         // ranges a control message must be able to carry
 )
 
 var errMalformed = errors.New("window: malformed header")
@@ -223,3 +224,9 @@ func appendSpans(b []byte, spans []span) []byte {
 
 // maxControl is the longest control message.
 const maxControl = 1 + 4 + 2 + 4 + 1 + 8*maxRanges
+
+// controlHeader is a control message without its ranges.
+const controlHeader = 1 + 4 + 2 + 4 + 1
+
+// rangesFor is how many ranges fit in a control message of room bytes.
+func rangesFor(room int) int { return min(maxRanges, (room-controlHeader)/8) }

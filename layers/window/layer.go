@@ -15,8 +15,21 @@ type Layer struct {
 	snd     sender
 	rcv     receiver
 	timerAt time.Time
+	ranges  int // ranges a control message may carry under this MTU
 	m       msg
 	scratch []byte
+	n       struct{ sent, retransmits, received, acks uint64 } // per-packet counters
+}
+
+// Counters reports the per-packet counters (stack.Counted).
+func (l *Layer) Counters() map[string]uint64 {
+	m := make(map[string]uint64, 4)
+	for k, v := range map[string]uint64{"sent": l.n.sent, "retransmits": l.n.retransmits, "received": l.n.received, "acks": l.n.acks} {
+		if v > 0 {
+			m[k] = v
+		}
+	}
+	return m
 }
 
 // New returns a window layer with the given configuration.
@@ -51,9 +64,10 @@ func (l *Layer) Bind(b stack.Binding) error {
 	if err := l.Base.Bind(b); err != nil {
 		return err
 	}
-	if room := b.Room(); room < maxControl+1 {
+	if room := b.Room(); rangesFor(room) < minRanges {
 		return errRoom(room)
 	}
+	l.ranges = rangesFor(b.Room())
 	nak := l.cfg.Feedback == Nak || l.cfg.Feedback == Auto && !b.Flow.PointToPoint
 	l.snd.init(l, nak)
 	l.rcv.init(l)

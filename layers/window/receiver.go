@@ -34,6 +34,8 @@ type receiver struct {
 	nakAt       time.Time
 	nakLow      uint64
 	nakTries    int
+	nakSentAt   time.Time     // when the last NAK left (cleared by the first repair)
+	repairRTT   time.Duration // smoothed time from a NAK to its first repair
 	statusAt    time.Time
 	statusGap   time.Duration // grows while nothing new arrives
 	statusNext  uint64        // next at the last status
@@ -128,6 +130,16 @@ func (r *receiver) onData(p *stack.Packet, m *msg, now time.Time) {
 	}
 	r.set(seq)
 	r.newest = seq
+	if m.flags&flagRetransmit != 0 && !r.nakSentAt.IsZero() {
+		// The first repair after a NAK times the repair loop.
+		sample := now.Sub(r.nakSentAt)
+		if r.repairRTT == 0 {
+			r.repairRTT = sample
+		} else {
+			r.repairRTT = (3*r.repairRTT + sample) / 4
+		}
+		r.nakSentAt = time.Time{}
+	}
 	inOrder := seq == r.next
 	if seq >= r.high {
 		r.high = seq + 1
@@ -137,7 +149,7 @@ func (r *receiver) onData(p *stack.Packet, m *msg, now time.Time) {
 	if m.ttl > 0 {
 		p.Meta.Deadline = now.Add(m.ttl)
 	}
-	b.Count("received", 1)
+	r.l.n.received++
 	switch {
 	case r.bestEffort:
 	case !r.nak:
@@ -152,10 +164,13 @@ func (r *receiver) onData(p *stack.Packet, m *msg, now time.Time) {
 		if r.sinceStatus++; r.sinceStatus >= max(r.cfg.Size/4, 1) {
 			r.sendStatus(now)
 		}
-		if r.next < r.high {
-			r.scheduleNak(now)
-		} else {
+		switch {
+		case r.next >= r.high:
 			r.nakAt, r.nakTries = time.Time{}, 0 // nothing missing any more
+		case m.flags&flagRetransmit != 0 && !r.nakAt.IsZero() && r.nakAt.After(now.Add(r.nakInterval())):
+			r.nakAt = now.Add(r.nakInterval()) // repairs are coming: ask for the rest soon
+		default:
+			r.scheduleNak(now)
 		}
 	}
 	r.up(p)
@@ -326,7 +341,7 @@ func (r *receiver) sendAck(now time.Time) {
 	r.spans = r.spans[:0]
 	in := false
 	var from uint64
-	for seq := r.next; seq < r.high && len(r.spans) < maxRanges; seq++ {
+	for seq := r.next; seq < r.high && len(r.spans) < r.l.ranges; seq++ {
 		h := r.has(seq)
 		switch {
 		case h && !in:
@@ -336,11 +351,11 @@ func (r *receiver) sendAck(now time.Time) {
 			r.spans = append(r.spans, span{uint32(from), uint32(seq)})
 		}
 	}
-	if in && len(r.spans) < maxRanges {
+	if in && len(r.spans) < r.l.ranges {
 		r.spans = append(r.spans, span{uint32(from), uint32(r.high)})
 	}
 	rwnd := uint64(r.cfg.Size) - (r.high - r.next)
-	r.l.Binding().Count("acks", 1)
+	r.l.n.acks++
 	r.l.control(appendAck(r.l.scratch[:0], uint32(r.next), uint16(min(rwnd, 65535)), uint32(r.newest), r.spans))
 }
 
@@ -375,7 +390,7 @@ func (r *receiver) gaps() []span {
 	r.spans = r.spans[:0]
 	in := false
 	var from uint64
-	for seq := r.next; seq < r.high && len(r.spans) < maxRanges; seq++ {
+	for seq := r.next; seq < r.high && len(r.spans) < r.l.ranges; seq++ {
 		h := r.has(seq)
 		switch {
 		case !h && !in:
@@ -385,7 +400,7 @@ func (r *receiver) gaps() []span {
 			r.spans = append(r.spans, span{uint32(from), uint32(seq)})
 		}
 	}
-	if in && len(r.spans) < maxRanges {
+	if in && len(r.spans) < r.l.ranges {
 		r.spans = append(r.spans, span{uint32(from), uint32(r.high)})
 	}
 	return r.spans
@@ -420,7 +435,18 @@ func (r *receiver) onNakTimer(now time.Time) {
 	}
 	b.Count("naks", 1)
 	r.l.control(appendNak(r.l.scratch[:0], gaps))
-	r.nakAt = now.Add(r.cfg.NakRetry << min(r.nakTries-1, 6))
+	r.nakSentAt = now
+	r.nakAt = now.Add(r.nakInterval() << min(r.nakTries-1, 6))
+}
+
+// nakInterval is how long to wait for repairs before asking again: three
+// times the measured NAK-to-repair time, once there is one, and never more
+// than NakRetry.
+func (r *receiver) nakInterval() time.Duration {
+	if r.repairRTT == 0 {
+		return r.cfg.NakRetry
+	}
+	return min(max(3*r.repairRTT, time.Millisecond), r.cfg.NakRetry)
 }
 
 // onOverheardNak suppresses our pending NAK when another receiver already
@@ -436,7 +462,7 @@ func (r *receiver) onOverheardNak(m *msg, now time.Time) {
 	for _, sp := range m.spans {
 		from := unwrap(r.next, sp.from)
 		if low >= from && low < from+uint64(sp.to-sp.from) {
-			r.nakAt = now.Add(r.cfg.NakRetry)
+			r.nakAt = now.Add(r.nakInterval())
 			r.l.Binding().Count("naks-suppressed", 1)
 			return
 		}

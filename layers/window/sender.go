@@ -75,6 +75,7 @@ type sender struct {
 	lastSync  time.Time
 
 	skips []span // abandoned numbers to announce at the end of the call
+	timed int    // retained packets that have a deadline
 }
 
 type rcvInfo struct {
@@ -102,17 +103,24 @@ func unwrap(ref uint64, v uint32) uint64 { return ref + uint64(int64(int32(v-uin
 
 // send takes a packet from the layer above.
 func (s *sender) send(p *stack.Packet, now time.Time) error {
-	b := s.l.Binding()
 	if s.cfg.Mode == BestEffort {
 		seq := s.nxt
 		s.una = seq // nothing is retained: the floor is the packet itself
 		s.nxt++
 		s.push(p, seq, flagBestEffort, time.Time{}, now)
-		b.Count("sent", 1)
+		s.l.n.sent++
 		return s.l.Base.Down(p)
 	}
 	if p.Meta.Deadline.IsZero() && s.cfg.TTL > 0 {
 		p.Meta.Deadline = now.Add(s.cfg.TTL)
+	}
+	if s.qhead == len(s.queue) && s.lostN == 0 && s.canSend(now) && p.Meta.Deadline.IsZero() {
+		// Nothing waits and the window is open: straight out.
+		seq := s.nxt
+		s.nxt++
+		sl := s.slot(seq)
+		*sl = slot{pk: p, mark: p.Mark(), state: slotOut}
+		return s.transmit(seq, sl, now)
 	}
 	s.queue = append(s.queue, p)
 	s.queuedBytes += p.Len()
@@ -170,6 +178,9 @@ func (s *sender) pump(now time.Time) error {
 		s.nxt++
 		sl := s.slot(seq)
 		*sl = slot{pk: p, mark: p.Mark(), state: slotOut, tries: 0, deadline: p.Meta.Deadline}
+		if !sl.deadline.IsZero() {
+			s.timed++
+		}
 		if e := s.transmit(seq, sl, now); e != nil && err == nil {
 			err = e
 		}
@@ -207,13 +218,12 @@ func (s *sender) push(p *stack.Packet, seq uint64, flags byte, deadline time.Tim
 
 // transmit sends (or resends) a retained slot.
 func (s *sender) transmit(seq uint64, sl *slot, now time.Time) error {
-	b := s.l.Binding()
 	var flags byte
 	if sl.tries > 0 {
 		flags |= flagRetransmit
-		b.Count("retransmits", 1)
+		s.l.n.retransmits++
 	} else {
-		b.Count("sent", 1)
+		s.l.n.sent++
 	}
 	if s.heardAt.IsZero() {
 		s.heardAt = now // the grace period before evicting starts with the stream
@@ -296,6 +306,9 @@ func (s *sender) currentRTO() time.Duration {
 // finish drops a slot's packet (acknowledged or abandoned).
 func (s *sender) finish(sl *slot, state uint8) {
 	if sl.pk != nil {
+		if !sl.deadline.IsZero() {
+			s.timed--
+		}
 		sl.pk.Release()
 		sl.pk = nil
 	}
@@ -336,7 +349,7 @@ func (s *sender) addSkip(seq uint64) {
 // flushSkips sends the SKIPs queued during this call.
 func (s *sender) flushSkips() {
 	for len(s.skips) > 0 {
-		n := min(len(s.skips), maxRanges)
+		n := min(len(s.skips), s.l.ranges)
 		s.l.control(appendSkip(s.l.scratch[:0], s.skips[:n]))
 		s.skips = s.skips[n:]
 	}
@@ -753,7 +766,7 @@ func (s *sender) onTimer(now time.Time) {
 // buffer are let go and the heartbeat's floor tells receivers that
 // whatever they lack below it is gone.
 func (s *sender) expire(now time.Time) {
-	if s.cfg.Mode == BestEffort {
+	if s.cfg.Mode == BestEffort || s.timed == 0 {
 		return
 	}
 	if s.nak {
@@ -808,7 +821,7 @@ func (s *sender) deadline() time.Time {
 			}
 		}
 	}
-	for seq := s.una; seq < s.nxt && seq < s.una+64; seq++ {
+	for seq := s.una; s.timed > 0 && seq < s.nxt && seq < s.una+64; seq++ {
 		if sl := s.slot(seq); sl.pk != nil && !sl.deadline.IsZero() {
 			early(sl.deadline)
 			break
@@ -825,6 +838,7 @@ func (s *sender) close() {
 			s.slots[i].pk = nil
 		}
 	}
+	s.timed = 0
 	for _, p := range s.queue[s.qhead:] {
 		p.Release()
 	}
