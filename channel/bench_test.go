@@ -14,7 +14,8 @@ import (
 
 // BenchmarkPushUnicast pushes postings over UDP on loopback to a receiver
 // in the same process and reports delivered postings per second and the
-// datagrams they took. The stack is the default ("frag", best effort).
+// datagrams they took. The stack is "frag" (best effort): this measures
+// the channel's send path, not reliability (see BenchmarkReliable).
 func BenchmarkPushUnicast(b *testing.B) {
 	for _, size := range []int{64, 1 << 10, 64 << 10} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
@@ -26,7 +27,7 @@ func BenchmarkPushUnicast(b *testing.B) {
 			defer rx.Close()
 			var got atomic.Int64
 			rx.SubscribeFunc(func(*posting.Posting) { got.Add(1) })
-			tx, err := Open(context.Background(), fmt.Sprintf("bench://127.0.0.1:%d", port), WithBlockingPush())
+			tx, err := Open(context.Background(), fmt.Sprintf("bench://127.0.0.1:%d", port), WithBlockingPush(), WithQoS("frag"))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -54,52 +55,57 @@ func BenchmarkPushUnicast(b *testing.B) {
 }
 
 // BenchmarkRoundTrip measures a ping-pong over UDP on loopback between two
-// channels in one process: the echo side answers from SubscribeFunc.
+// channels in one process: the echo side answers from SubscribeFunc. The
+// stacks are "none" (nothing but the channel) and the default "reliable".
 func BenchmarkRoundTrip(b *testing.B) {
-	for _, size := range []int{64, 1 << 10} {
-		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
-			port := freePortTB(b)
-			echo, err := Open(context.Background(), fmt.Sprintf("bench://:%d", port))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer echo.Close()
-			echo.SubscribeFunc(func(p *posting.Posting) {
-				echo.Push(context.Background(), posting.New(p.Body))
-			})
-			cli, err := Open(context.Background(), fmt.Sprintf("bench://127.0.0.1:%d", port))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer cli.Close()
-			back := make(chan struct{}, 1)
-			cli.SubscribeFunc(func(*posting.Posting) { back <- struct{}{} })
-			body := make([]byte, size)
-			ctx := context.Background()
-			// Warm up: the first round trip builds the stacks.
-			cli.Push(ctx, posting.New(body))
-			<-back
-			lat := make([]time.Duration, 0, 1<<16)
-			b.ReportAllocs()
-			for b.Loop() {
-				t0 := time.Now()
-				if err := cli.Push(ctx, posting.New(body)); err != nil {
-					b.Fatal(err)
-				}
-				select {
-				case <-back:
-				case <-time.After(time.Second):
-					b.Fatal("lost a round trip")
-				}
-				if len(lat) < cap(lat) {
-					lat = append(lat, time.Since(t0))
-				}
-			}
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1000, "p50-µs")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1000, "p99-µs")
-		})
+	for _, qos := range []string{"none", "reliable"} {
+		for _, size := range []int{64, 1 << 10} {
+			b.Run(fmt.Sprintf("%s/%dB", qos, size), func(b *testing.B) { benchRoundTrip(b, qos, size) })
+		}
 	}
+}
+
+func benchRoundTrip(b *testing.B, qos string, size int) {
+	port := freePortTB(b)
+	echo, err := Open(context.Background(), fmt.Sprintf("bench://:%d", port), WithQoS(qos))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer echo.Close()
+	echo.SubscribeFunc(func(p *posting.Posting) {
+		echo.Push(context.Background(), posting.New(p.Body))
+	})
+	cli, err := Open(context.Background(), fmt.Sprintf("bench://127.0.0.1:%d", port), WithQoS(qos))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cli.Close()
+	back := make(chan struct{}, 1)
+	cli.SubscribeFunc(func(*posting.Posting) { back <- struct{}{} })
+	body := make([]byte, size)
+	ctx := context.Background()
+	// Warm up: the first round trip builds the stacks.
+	cli.Push(ctx, posting.New(body))
+	<-back
+	lat := make([]time.Duration, 0, 1<<16)
+	b.ReportAllocs()
+	for b.Loop() {
+		t0 := time.Now()
+		if err := cli.Push(ctx, posting.New(body)); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-back:
+		case <-time.After(time.Second):
+			b.Fatal("lost a round trip")
+		}
+		if len(lat) < cap(lat) {
+			lat = append(lat, time.Since(t0))
+		}
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1000, "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1000, "p99-µs")
 }
 
 // BenchmarkSendPath measures what bundling small postings into shared
@@ -120,7 +126,7 @@ func BenchmarkSendPath(b *testing.B) {
 				defer rx.Close()
 				var got atomic.Int64
 				rx.SubscribeFunc(func(*posting.Posting) { got.Add(1) })
-				tx, err := Open(context.Background(), fmt.Sprintf("bench://127.0.0.1:%d", port), WithBlockingPush())
+				tx, err := Open(context.Background(), fmt.Sprintf("bench://127.0.0.1:%d", port), WithBlockingPush(), WithQoS("frag"))
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -72,10 +72,23 @@
 // (announcements, and the stacks' retransmissions and expiries) run from
 // the clock given with [WithClock].
 //
+// # Reliability and time
+//
+// Streams use the "reliable" profile unless a QoS string says otherwise:
+// fragmentation, ordering, and a sliding window that acknowledges point to
+// point and NAKs on multicast (see package layers/window). Push waits for
+// the window's room (WithBlockingPush) or reports ErrBackpressure. A
+// posting with a TTL is semi-reliable: it is repaired only while it can
+// still arrive in time, and a receiver never delivers it after its time is
+// up. Receivers judge that without synchronised clocks: members' hellos
+// carry their clock, and the smallest arrival − send time seen from a
+// sender stands for its clock offset plus the shortest one-way delay.
+// Events of the stacks (an unrecoverable gap, say) are counted in Stats,
+// logged, and handed to the function given with WithEvents.
+//
 // # Limitations
 //
 // On multicast channels, traffic for one member (replies, feedback) is sent
-// to the group with the member's id, and the others skip it. Until the
-// reliability layers land, every stack is best effort: the default QoS is
-// "frag".
+// to the group with the member's id, and the others skip it (NAKs are used:
+// other receivers hear them and hold their own).
 package channel

@@ -165,7 +165,7 @@ func runDemo(url string) error {
 		if s.Target != 0 {
 			to = fmt.Sprintf("member %016x", s.Target)
 		}
-		fmt.Printf("  %-7q to %-23s stack %-5s %d postings\n", s.Name, to, s.QoS, s.Postings)
+		fmt.Printf("  %-7q to %-23s stack %-17s %d postings\n", s.Name, to, s.QoS, s.Postings)
 	}
 	return nil
 }

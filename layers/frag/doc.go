@@ -33,7 +33,7 @@
 // stack's clock. Duplicate fragments, fragments of a parcel completed
 // recently, and malformed headers are dropped and counted (see the stack's
 // Stats: drops "duplicate", "malformed", "too-large", "no-memory", and per
-// parcel "evicted", "expired").
+// parcel "evicted", "expired", "obsolete").
 //
 // # Limitations
 //
