@@ -171,6 +171,13 @@ func (o *outbox) flushNow(direct bool) {
 		o.wake()
 		return
 	}
+	o.writeLocked()
+}
+
+// writeLocked takes what is queued and writes it outside the lock. It is
+// called with o.mu held, something queued and no write in progress, and
+// returns with o.mu released.
+func (o *outbox) writeLocked() {
 	o.busy = true
 	batch := o.takeLocked()
 	o.mu.Unlock()
@@ -242,11 +249,7 @@ func (o *outbox) writer() {
 				o.mu.Unlock()
 				break
 			}
-			o.busy = true
-			batch := o.takeLocked()
-			o.mu.Unlock()
-			o.write(batch)
-			o.finish(batch)
+			o.writeLocked()
 		}
 	}
 }
@@ -300,14 +303,9 @@ func (o *outbox) close() {
 	<-o.exited
 	// A flush may have been left to the writer just before it stopped.
 	o.mu.Lock()
-	batch := []*train(nil)
-	if !o.busy && o.queued > 0 {
-		o.busy = true
-		batch = o.takeLocked()
+	if o.busy || o.queued == 0 {
+		o.mu.Unlock()
+		return
 	}
-	o.mu.Unlock()
-	if batch != nil {
-		o.write(batch)
-		o.finish(batch)
-	}
+	o.writeLocked()
 }
