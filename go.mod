@@ -8,4 +8,8 @@ require (
 	golang.org/x/sys v0.49.0
 )
 
-require github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+require (
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
+)

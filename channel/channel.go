@@ -53,6 +53,7 @@ type Channel struct {
 	streams    map[streamKey]*outStream
 	byID       map[uint32]*outStream
 	nextID     uint32
+	instances  atomic.Uint64 // numbers the stacks built (stack.Flow.Instance)
 	flows      map[flowKey]*inFlow
 	peers      map[uint64]*peer
 	pulls      map[uint64]pending
@@ -429,7 +430,7 @@ func (c *Channel) stream(name string, target uint64) (*outStream, error) {
 	os := &outStream{ch: c, key: key, id: c.nextID, qos: c.QoS(name), roomCh: make(chan struct{})}
 	c.mu.Unlock()
 
-	layers, err := c.cfg.registry.Build(os.qos, registry.Env{Key: c.cfg.key, Channel: c.addr.Raw})
+	layers, err := c.cfg.registry.Build(os.qos, c.env())
 	if err != nil {
 		return nil, fmt.Errorf("channel: stream %q: %w", name, err)
 	}
@@ -438,7 +439,8 @@ func (c *Channel) stream(name string, target uint64) (*outStream, error) {
 		Flush: c.out.flushHook, Events: os.event, Clock: c.clock, Pool: c.pool, Memory: c.mem,
 		MTU: c.stackMTU, Logger: c.log,
 		Flow: stack.Flow{Stream: name, Role: stack.Sender, Local: c.id, Remote: target, Multicast: c.addr.IsMulticast(),
-			PointToPoint: target != 0 || c.remote.IsValid() && c.addr.Transport == Unicast},
+			PointToPoint: target != 0 || c.remote.IsValid() && c.addr.Transport == Unicast,
+			ID:           os.id, Instance: c.instances.Add(1)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("channel: stream %q: %w", name, err)
@@ -457,6 +459,11 @@ func (c *Channel) stream(name string, target uint64) (*outStream, error) {
 	c.mu.Unlock()
 	c.announce(os, c.streamDst(os))
 	return os, nil
+}
+
+// env is what the channel gives layer builders.
+func (c *Channel) env() registry.Env {
+	return registry.Env{Keys: c.cfg.keys, Identity: c.cfg.identity, Trusted: c.cfg.trusted, Channel: c.addr.Raw}
 }
 
 // streamDst is where a stream's frames go.
@@ -902,14 +909,14 @@ func (c *Channel) flow(sender uint64, id uint32, payload []byte, now time.Time) 
 	c.mu.Unlock()
 
 	fl := &inFlow{ch: c, sender: sender, id: id, name: si.name, qos: si.qos, skew: &p.skew}
-	layers, err := c.cfg.registry.Build(si.qos, registry.Env{Key: c.cfg.key, Channel: c.addr.Raw})
+	layers, err := c.cfg.registry.Build(si.qos, c.env())
 	if err == nil {
 		fl.st, err = stack.New(stack.Config{
 			Layers: layers, Wire: stack.HandlerFunc(fl.wire), Deliver: stack.HandlerFunc(fl.deliver),
 			Flush: c.out.flushHook, Events: fl.event, Clock: c.clock, Pool: c.pool, Memory: c.mem,
 			MTU: c.stackMTU, Logger: c.log,
 			Flow: stack.Flow{Stream: si.name, Role: stack.Receiver, Local: c.id, Remote: sender, Multicast: c.addr.IsMulticast(),
-				PointToPoint: si.target != 0},
+				PointToPoint: si.target != 0, ID: id, Instance: c.instances.Add(1)},
 		})
 	}
 	c.mu.Lock()

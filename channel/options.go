@@ -3,6 +3,7 @@ package channel
 import (
 	"errors"
 	"fmt"
+	"github.com/rwanda-go/rwanda/keys"
 	"log/slog"
 	"slices"
 	"time"
@@ -77,7 +78,9 @@ type config struct {
 	qos          string
 	qosSet       bool
 	streamQoS    map[string]string
-	key          []byte
+	keys         *keys.Ring
+	identity     *keys.Identity
+	trusted      *keys.Trust
 	clock        stack.Clock
 	logger       *slog.Logger
 	iface        string
@@ -144,14 +147,55 @@ func WithStreamQoS(stream, qos string) Option {
 	}
 }
 
-// WithKey makes the channel keyed: layers that need a secret (encrypt)
-// derive theirs from it. The key is copied; it is never logged.
+// WithKey makes the channel keyed with one key (id 1 in its key ring); see
+// [WithKeyRing]. The key is copied and never logged; it must be at least 16
+// bytes of secret (32 random bytes is right).
 func WithKey(key []byte) Option {
 	return func(c *config) error {
-		if len(key) < 16 {
-			return fmt.Errorf("WithKey: a key of %d bytes is too short (at least 16)", len(key))
+		r, err := keys.NewRing(1, key)
+		if err != nil {
+			return fmt.Errorf("WithKey: a key of %d bytes is too short (at least %d)", len(key), keys.MinKeyLen)
 		}
-		c.key = slices.Clone(key)
+		c.keys = r
+		return nil
+	}
+}
+
+// WithKeyRing makes the channel keyed with the keys of ring, which the
+// application may change while the channel runs to rotate keys (see
+// package keys). A keyed channel authenticates every datagram it sends
+// under the ring's current key and drops, before any parsing, every
+// datagram not authenticated under a key in the ring or seen before; and
+// every stream it sends or accepts carries the encrypt layer.
+func WithKeyRing(ring *keys.Ring) Option {
+	return func(c *config) error {
+		if ring == nil {
+			return fmt.Errorf("WithKeyRing: nil ring")
+		}
+		c.keys = ring
+		return nil
+	}
+}
+
+// WithIdentity sets the key this member signs with (the sign layer).
+func WithIdentity(id *keys.Identity) Option {
+	return func(c *config) error {
+		if id == nil {
+			return fmt.Errorf("WithIdentity: nil identity")
+		}
+		c.identity = id
+		return nil
+	}
+}
+
+// WithTrusted sets the public keys whose signatures the channel accepts
+// (the sign layer drops packets signed by anyone else, and unsigned ones).
+func WithTrusted(t *keys.Trust) Option {
+	return func(c *config) error {
+		if t == nil {
+			return fmt.Errorf("WithTrusted: nil trust set")
+		}
+		c.trusted = t
 		return nil
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/rwanda-go/rwanda/keys"
 	"github.com/rwanda-go/rwanda/stack"
 )
 
@@ -26,9 +27,16 @@ var (
 // Env is what a builder may need beyond its parameters: context of the
 // channel the stack is for.
 type Env struct {
-	// Key is the channel's secret (channel.WithKey); nil when unkeyed.
-	// Layers must never log or print it.
-	Key []byte
+	// Keys is the channel's key ring (channel.WithKey, channel.WithKeyRing);
+	// nil when the channel is unkeyed. Layers derive their keys from it
+	// and never see, log or print the channel keys themselves.
+	Keys *keys.Ring
+	// Identity is the key this member signs with (channel.WithIdentity);
+	// nil when it has none.
+	Identity *keys.Identity
+	// Trusted is the set of public keys whose signatures the channel
+	// accepts (channel.WithTrusted); nil when none was configured.
+	Trusted *keys.Trust
 	// Channel is the channel's URL, for layers that derive per-channel
 	// material (keys, ids) from it.
 	Channel string

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"errors"
+	"github.com/rwanda-go/rwanda/keys"
 	"strings"
 	"testing"
 	"time"
@@ -199,10 +200,14 @@ func TestEnvReachesBuilder(t *testing.T) {
 		got = env
 		return &testLayer{name: "k"}, nil
 	}))
-	if _, err := r.Build("k", Env{Key: []byte("secret"), Channel: "app://239.1.1.1:7"}); err != nil {
+	ring, err := keys.NewRing(3, []byte("0123456789abcdef"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if string(got.Key) != "secret" || got.Channel != "app://239.1.1.1:7" {
+	if _, err := r.Build("k", Env{Keys: ring, Channel: "app://239.1.1.1:7"}); err != nil {
+		t.Fatal(err)
+	}
+	if got.Keys != ring || got.Channel != "app://239.1.1.1:7" {
 		t.Fatalf("env %+v", got)
 	}
 }

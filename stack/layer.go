@@ -87,6 +87,15 @@ type Flow struct {
 	// per-receiver acknowledgements make sense; otherwise a sender may
 	// have many receivers and reliability works by NAKs.
 	PointToPoint bool
+	// ID is the stream's id, unique among the streams of its sender (the
+	// Local member for a Sender stack, Remote for a Receiver stack); 0 when
+	// the stack's owner has no ids.
+	ID uint32
+	// Instance numbers the stacks the Local member has built, so it is
+	// unique among them for the member's lifetime (a rebuilt flow gets a
+	// new one): layers that must never reuse per-stack state across
+	// rebuilds, such as nonce counters, include it in what they derive.
+	Instance uint64
 }
 
 // Event is something a layer reports to the stack's owner: an unrecoverable
