@@ -19,6 +19,7 @@ import (
 	"github.com/rwanda-go/rwanda/stack"
 
 	// The built-in layers, so QoS strings and profiles can name them.
+	_ "github.com/rwanda-go/rwanda/layers/encrypt"
 	_ "github.com/rwanda-go/rwanda/layers/frag"
 	_ "github.com/rwanda-go/rwanda/layers/impair"
 	_ "github.com/rwanda-go/rwanda/layers/order"
@@ -53,6 +54,7 @@ type Channel struct {
 	streams    map[streamKey]*outStream
 	byID       map[uint32]*outStream
 	nextID     uint32
+	auth       *dgramAuth    // keyed channels: datagram authentication
 	instances  atomic.Uint64 // numbers the stacks built (stack.Flow.Instance)
 	flows      map[flowKey]*inFlow
 	peers      map[uint64]*peer
@@ -222,6 +224,14 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Channel, error) 
 	c.log = c.log.With("channel", addr.Raw)
 	c.id = randomID()
 	c.corr.Store(randomID() >> 1)
+	if cfg.keys != nil {
+		// Keyed: every datagram authenticated, every stream encrypted, and
+		// no announced stack accepted without encryption (no downgrade).
+		c.auth = newDgramAuth(cfg.keys, addr.Identity(), c.id, cfg.maxPeers)
+		if !slices.Contains(c.cfg.policy.Require, "encrypt") {
+			c.cfg.policy.Require = append(slices.Clone(c.cfg.policy.Require), "encrypt")
+		}
+	}
 	empty := []*Subscription{}
 	c.subs.Store(&empty)
 
@@ -271,7 +281,10 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Channel, error) 
 		return c, nil
 	}
 	c.stackMTU = addr.MTU - dgramHeaderLen - maxFrameHeader
-	c.out = newOutbox(c, addr.MTU, cfg.sendQueue)
+	if c.auth != nil {
+		c.stackMTU -= authLen
+	}
+	c.out = newOutbox(c, addr.MTU, cfg.sendQueue, c.auth)
 	c.wg.Go(c.read)
 	c.hello(everyone, helloAsk)
 	c.out.flushNow(true)
@@ -297,6 +310,14 @@ func (c *Channel) resolveQoS(qos string) (string, error) {
 	spec, err := c.cfg.registry.Resolve(qos)
 	if err != nil {
 		return "", fmt.Errorf("channel: %w", err)
+	}
+	if c.cfg.keys != nil && !slices.ContainsFunc(spec.Layers, func(l registry.LayerSpec) bool { return l.Name == "encrypt" }) {
+		// A keyed channel encrypts every stream: at the wire side, so that
+		// acknowledgements are protected too.
+		spec.Layers = append(spec.Layers, registry.LayerSpec{Name: "encrypt"})
+		if _, err := c.cfg.registry.Resolve(spec.String()); err != nil {
+			return "", fmt.Errorf("channel: keyed channel: %w", err)
+		}
 	}
 	s := spec.String()
 	if len(s) > maxQoSLen {
@@ -463,7 +484,7 @@ func (c *Channel) stream(name string, target uint64) (*outStream, error) {
 
 // env is what the channel gives layer builders.
 func (c *Channel) env() registry.Env {
-	return registry.Env{Keys: c.cfg.keys, Identity: c.cfg.identity, Trusted: c.cfg.trusted, Channel: c.addr.Raw}
+	return registry.Env{Keys: c.cfg.keys, Identity: c.cfg.identity, Trusted: c.cfg.trusted, Channel: c.addr.Identity()}
 }
 
 // streamDst is where a stream's frames go.
@@ -626,6 +647,21 @@ func (c *Channel) receiveAt(d []byte, from netip.AddrPort, now time.Time) {
 	}
 	if sender == c.id {
 		return // our own multicast, looped back
+	}
+	switch keyed := d[1]&flagAuth != 0; {
+	case c.auth != nil && !keyed:
+		c.countDrop("unauthenticated")
+		return
+	case c.auth == nil && keyed:
+		c.countDrop("keyed") // from a keyed channel; we have no key
+		return
+	case keyed:
+		body, why := c.auth.open(d, sender)
+		if why != "" {
+			c.countDrop(why)
+			return
+		}
+		frames = body[dgramHeaderLen:]
 	}
 	pr := c.touchPeer(sender, from, now)
 	if pr == nil {

@@ -39,9 +39,10 @@ type train struct {
 
 type outbox struct {
 	ch     *Channel
-	mtu    int
+	mtu    int // for frames: the datagram MTU less the trailer, if any
 	sender uint64
 	limit  int
+	auth   *dgramAuth // keyed channels: seals each datagram
 
 	mu        sync.Mutex
 	trains    []*train // in order of first use since the last take
@@ -64,9 +65,12 @@ type outbox struct {
 	exited   chan struct{}
 }
 
-func newOutbox(ch *Channel, mtu int, limit int) *outbox {
+func newOutbox(ch *Channel, mtu int, limit int, auth *dgramAuth) *outbox {
+	if auth != nil {
+		mtu -= authLen
+	}
 	o := &outbox{
-		ch: ch, mtu: mtu, sender: ch.id, limit: limit,
+		ch: ch, mtu: mtu, sender: ch.id, limit: limit, auth: auth,
 		byDst:     make(map[uint64]*train),
 		spaceWait: make(chan struct{}),
 		kick:      make(chan struct{}, 1),
@@ -90,7 +94,11 @@ func (o *outbox) add(dst uint64, hdr, payload []byte) {
 	}
 	if t.open < 0 {
 		t.open = len(t.buf)
-		t.buf = appendDgramHeader(t.buf, o.sender)
+		if o.auth != nil {
+			t.buf = appendKeyedHeader(t.buf, o.sender)
+		} else {
+			t.buf = appendDgramHeader(t.buf, o.sender)
+		}
 		o.queued += dgramHeaderLen
 	}
 	t.buf = append(t.buf, hdr...)
@@ -153,6 +161,10 @@ func (o *outbox) closeDatagram(t *train) {
 		t.buf = append(t.buf, framePad)
 		t.buf = append(t.buf, make([]byte, pad-1)...)
 		o.queued += pad
+	}
+	if o.auth != nil {
+		t.buf = o.auth.seal(t.buf, t.open)
+		o.queued += authLen
 	}
 	t.ends = append(t.ends, len(t.buf))
 	t.open = -1

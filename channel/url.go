@@ -110,6 +110,24 @@ type Address struct {
 	Replay ReplayMode
 }
 
+// Identity names the channel the same way on every member, whatever each
+// member's own URL says about interfaces, ports to listen on or QoS: the
+// scheme and the group (multicast), the scheme and the name (mem), the
+// scheme and the path (file), the scheme alone (unicast, whose two ends
+// name each other). Keys are derived from it, so members of different
+// channels sharing a key still get different keys.
+func (a *Address) Identity() string {
+	switch a.Transport {
+	case Multicast:
+		return a.Scheme + "://" + a.Group.String()
+	case Mem:
+		return "mem://" + a.Name
+	case File:
+		return "file://" + a.Path
+	}
+	return a.Scheme + "://"
+}
+
 // URLError reports a bad channel URL or parameter.
 type URLError struct {
 	URL    string

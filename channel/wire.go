@@ -10,8 +10,9 @@ import (
 // The datagram format, version 1. Every datagram a channel sends:
 //
 //	byte 0      magic 0x52 ('R')
-//	byte 1      version<<4 | flags (version 1; no flags are defined yet,
-//	            and a datagram with an unknown flag is dropped)
+//	byte 1      version<<4 | flags (version 1; flag 0x1: the datagram ends
+//	            with an authentication trailer, see auth.go; a datagram with
+//	            an unknown flag is dropped)
 //	bytes 2-9   the sending member's id, big-endian, never 0
 //	then frames, each a type byte and a body, until the datagram ends or a
 //	PAD frame says the rest is padding:
@@ -79,6 +80,13 @@ func appendDgramHeader(b []byte, sender uint64) []byte {
 	return binary.BigEndian.AppendUint64(b, sender)
 }
 
+// appendKeyedHeader is appendDgramHeader for a datagram that will carry an
+// authentication trailer (see auth.go).
+func appendKeyedHeader(b []byte, sender uint64) []byte {
+	b = append(b, wireMagic, wireVersion<<4|flagAuth)
+	return binary.BigEndian.AppendUint64(b, sender)
+}
+
 // parseDgramHeader returns the sender and the frames after the header.
 func parseDgramHeader(b []byte) (uint64, []byte, error) {
 	if len(b) < dgramHeaderLen {
@@ -90,7 +98,7 @@ func parseDgramHeader(b []byte) (uint64, []byte, error) {
 	if b[1]>>4 != wireVersion {
 		return 0, nil, malformed("version %d", b[1]>>4)
 	}
-	if b[1]&0x0f != 0 {
+	if b[1]&0x0f&^flagAuth != 0 {
 		return 0, nil, malformed("unknown flags %#x", b[1]&0x0f)
 	}
 	sender := binary.BigEndian.Uint64(b[2:])

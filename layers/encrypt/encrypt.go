@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/rwanda-go/rwanda/internal/replay"
 	"github.com/rwanda-go/rwanda/keys"
 	"github.com/rwanda-go/rwanda/stack"
 )
@@ -44,7 +45,7 @@ var ErrNoKeys = errors.New("encrypt: the channel has no key: open it with channe
 
 // Layer is the encrypt layer. Make one with [New].
 type Layer struct {
-	b stack.Binding
+	b        stack.Binding
 	cfg      Config
 	instance uint64
 
@@ -70,7 +71,7 @@ type rxKey struct {
 type rxState struct {
 	aead    cipher.AEAD
 	gen     uint64
-	window  replayWindow
+	window  replay.Window
 	lastUse uint64
 }
 
@@ -258,7 +259,7 @@ func (l *Layer) Up(p *stack.Packet) error {
 			st.aead, st.gen = a, ring.Generation()
 		}
 	}
-	if st != nil && !st.window.fresh(counter) {
+	if st != nil && !st.window.Fresh(counter) {
 		l.b.Drop(p, "replayed")
 		return nil
 	}
@@ -285,7 +286,7 @@ func (l *Layer) Up(p *stack.Packet) error {
 		return nil
 	}
 	if st == nil {
-		st = &rxState{aead: aead, gen: ring.Generation(), window: newReplayWindow(l.cfg.Replay)}
+		st = &rxState{aead: aead, gen: ring.Generation(), window: replay.New(l.cfg.Replay)}
 		if len(l.rx) >= l.cfg.Peers {
 			l.evict()
 		}
@@ -293,7 +294,7 @@ func (l *Layer) Up(p *stack.Packet) error {
 	}
 	l.useClock++
 	st.lastUse = l.useClock
-	st.window.mark(counter)
+	st.window.Mark(counter)
 	p.Consume(off)
 	p.Trim(tagLen)
 	return l.b.Up.Handle(p)

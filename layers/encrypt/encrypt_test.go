@@ -194,7 +194,7 @@ func TestReplayTooOld(t *testing.T) {
 	}
 	q := p.Link.Queued(stacktest.AtoB)
 	p.Link.DeliverAt(stacktest.AtoB, len(q)-1) // the newest first
-	p.Link.Flush()                            // then the rest, oldest first
+	p.Link.Flush()                             // then the rest, oldest first
 	got := p.GotB.Take()
 	old := drops(p.B, "replayed")
 	if len(got)+int(old) != 300 || old < 100 || len(got) < 64 {
