@@ -228,13 +228,13 @@ func BenchmarkReliable(b *testing.B) {
 
 func benchGoodput(b *testing.B, size int, qos string) { benchGoodputMTU(b, size, qos, 0) }
 
-func benchGoodputMTU(b *testing.B, size int, qos string, mtu int) {
+func benchGoodputMTU(b *testing.B, size int, qos string, mtu int, opts ...Option) {
 	port := freePortTB(b)
 	q := ""
 	if mtu > 0 {
 		q = fmt.Sprintf("?mtu=%d", mtu)
 	}
-	rx, err := Open(context.Background(), fmt.Sprintf("bench://:%d%s", port, q))
+	rx, err := Open(context.Background(), fmt.Sprintf("bench://:%d%s", port, q), opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func benchGoodputMTU(b *testing.B, size int, qos string, mtu int) {
 		got.Add(1)
 		last.Store(time.Now().UnixNano())
 	})
-	tx, err := Open(context.Background(), fmt.Sprintf("bench://127.0.0.1:%d%s", port, q), WithQoS(qos), WithBlockingPush())
+	tx, err := Open(context.Background(), fmt.Sprintf("bench://127.0.0.1:%d%s", port, q), append([]Option{WithQoS(qos), WithBlockingPush()}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -293,6 +293,28 @@ func BenchmarkReliableJumbo(b *testing.B) {
 		for _, c := range []struct{ name, qos string }{{"empty", "frag"}, {"reliable", "reliable"}} {
 			b.Run(fmt.Sprintf("64KiB/mtu%d/%s", mtu, c.name), func(b *testing.B) {
 				benchGoodputMTU(b, 64<<10, c.qos, mtu)
+			})
+		}
+	}
+}
+
+// BenchmarkSecure measures what security costs: goodput of the reliable
+// profile plain, and on a keyed channel (every datagram authenticated and
+// every stream encrypted, AES-128-GCM by default, ChaCha20-Poly1305 for
+// CPUs without AES instructions), side by side in one run.
+func BenchmarkSecure(b *testing.B) {
+	key := WithKey([]byte("0123456789abcdef0123456789abcdef"))
+	for _, size := range []int{1 << 10, 64 << 10} {
+		for _, c := range []struct {
+			name, qos string
+			opts      []Option
+		}{
+			{"reliable", "reliable", nil},
+			{"keyed-aes128gcm", "reliable", []Option{key}},
+			{"keyed-chacha20", "reliable/encrypt(suite=chacha20-poly1305)", []Option{key}},
+		} {
+			b.Run(fmt.Sprintf("%dKiB/%s", size>>10, c.name), func(b *testing.B) {
+				benchGoodputMTU(b, size, c.qos, 0, c.opts...)
 			})
 		}
 	}

@@ -55,6 +55,7 @@ type Channel struct {
 	byID       map[uint32]*outStream
 	nextID     uint32
 	auth       *dgramAuth    // keyed channels: datagram authentication
+	announced  int           // streams announced by all peers (under mu)
 	instances  atomic.Uint64 // numbers the stacks built (stack.Flow.Instance)
 	flows      map[flowKey]*inFlow
 	peers      map[uint64]*peer
@@ -767,6 +768,11 @@ func (c *Channel) evictPeerLocked() {
 // forgetPeerLocked removes a member and closes its flows. Closing a stack
 // under c.mu is safe: no code holding a stack's lock takes c.mu.
 func (c *Channel) forgetPeerLocked(id uint64) {
+	if p := c.peers[id]; p != nil {
+		c.announced -= len(p.streams)
+		c.mem.Release(int64(p.heldBytes))
+		p.held, p.heldBytes = nil, 0
+	}
 	delete(c.peers, id)
 	for k, fl := range c.flows {
 		if k.sender == id {
@@ -788,10 +794,13 @@ func (c *Channel) learnStream(sender uint64, f frame) []heldFrame {
 	if old := p.streams[f.stream]; old != nil {
 		return nil // stream ids are immutable: nothing new
 	}
-	if len(p.streams) >= maxStreamsPerPeer {
+	if len(p.streams) >= maxStreamsPerPeer || c.announced >= c.cfg.maxFlows*4 {
+		// Per member and in total: announcements of thousands of streams
+		// by thousands of members cannot grow memory without bound.
 		c.countDropLocked("too-many-streams")
 		return nil
 	}
+	c.announced++
 	si := &streamInfo{announcement: announcement{stream: f.stream, epoch: f.epoch, target: f.target, name: string(f.name), qos: string(f.qos)}}
 	spec, err := c.cfg.registry.Resolve(si.qos)
 	if err == nil {
@@ -808,6 +817,7 @@ func (c *Channel) learnStream(sender uint64, f frame) []heldFrame {
 		if h.stream == f.stream {
 			out = append(out, h)
 			p.heldBytes -= len(h.payload)
+			c.mem.Release(int64(len(h.payload)))
 		} else {
 			kept = append(kept, h)
 		}
@@ -916,7 +926,9 @@ func (c *Channel) flow(sender uint64, id uint32, payload []byte, now time.Time) 
 	}
 	si := p.streams[id]
 	if si == nil {
-		if len(p.held) < maxHeldFrames && p.heldBytes+len(payload) <= maxHeldBytes {
+		// Held frames count against the channel's memory budget too, so a
+		// flood of senders each sending unannounced data stays bounded.
+		if len(p.held) < maxHeldFrames && p.heldBytes+len(payload) <= maxHeldBytes && c.mem.Reserve(int64(len(payload))) {
 			p.held = append(p.held, heldFrame{stream: id, payload: slices.Clone(payload), at: now})
 			p.heldBytes += len(payload)
 			c.held.Add(1)
@@ -1309,6 +1321,7 @@ func (c *Channel) maintain() {
 			if now.Sub(h.at) > 2*c.cfg.announce {
 				c.countDropLocked("unannounced")
 				p.heldBytes -= len(h.payload)
+				c.mem.Release(int64(len(h.payload)))
 				continue
 			}
 			kept = append(kept, h)

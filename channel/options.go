@@ -311,7 +311,9 @@ func WithMemory(bytes int64) Option {
 
 // WithLimits bounds the incoming flows (remote sender × stream) and the
 // members the channel tracks (defaults 4096 each); beyond them the least
-// recently active are forgotten.
+// recently active are forgotten. The streams all members announce are
+// bounded by 4 × flows in total (and 1024 per member); announcements
+// beyond that are dropped and counted ("too-many-streams").
 func WithLimits(flows, peers int) Option {
 	return func(c *config) error {
 		if flows < 1 || peers < 1 {

@@ -23,10 +23,6 @@ import (
 // leave in the order their frames were queued.
 const coalesceWindow = 5 * time.Microsecond
 
-// trainCap is the capacity a new train starts with: enough for a GSO
-// train of 64 full datagrams, so trains seldom grow.
-const trainCap = 64 * 1500
-
 // everyone is the destination of frames for all members.
 const everyone uint64 = 0
 
@@ -142,7 +138,11 @@ func (o *outbox) newTrain(dst uint64) *train {
 	if n := len(o.free); n > 0 {
 		t, o.free = o.free[n-1], o.free[:n-1]
 	} else {
-		t = &train{buf: make([]byte, 0, trainCap)}
+		// Small: a train to a member that gets one small frame (a query,
+		// an ack) must not cost a GSO train's buffer, and there may be a
+		// train for each of thousands of members. Busy trains grow by
+		// append and are recycled through o.free.
+		t = &train{buf: make([]byte, 0, min(o.mtu+authLen, 2048))}
 	}
 	t.dst, t.buf, t.ends, t.open = dst, t.buf[:0], t.ends[:0], -1
 	o.byDst[dst] = t
