@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rwanda-go/rwanda/keys"
 	"github.com/rwanda-go/rwanda/posting"
 )
 
@@ -99,4 +100,48 @@ func TestReceiveValidDatagram(t *testing.T) {
 	if n := c.Stats().Drops["unannounced"]; n != 1 {
 		t.Fatalf("unannounced drops %d", n)
 	}
+}
+
+// FuzzReceiveKeyed feeds a keyed channel arbitrary datagrams, seeded with
+// authentic ones (sealed under the channel's key by made-up members): it
+// must never panic, and nothing but the seeds' own postings may come out,
+// each at most once (a second copy is a replay).
+func FuzzReceiveKeyed(f *testing.F) {
+	ring, _ := keys.NewRing(1, testKey)
+	const url = "mem://fuzz-receive-keyed"
+	addr, _ := ParseURL(url)
+	for i, body := range []string{"one", "two"} {
+		member := uint64(100 + i)
+		auth := newDgramAuth(ring, addr.Identity(), member, 4)
+		b := appendKeyedHeader(nil, member)
+		b = appendHello(b, helloServes, time.Unix(1, 0))
+		b = appendAnnounce(b, announcement{stream: 1, name: "s", qos: "frag"}) // refused: no encrypt
+		f.Add(auth.seal(b, 0))
+		f.Add(auth.seal(appendQuery(appendKeyedHeader(nil, member), 9, 0), 0))
+		f.Add(auth.seal(validDatagram(member, body), 0)) // unkeyed header, keyed trailer
+	}
+	f.Add(validDatagram(7, "plain"))
+	c, err := Open(context.Background(), url, WithKeyRing(ring), WithLimits(64, 64))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer c.Close()
+	sub, _ := c.Subscribe(Queue(16, DropOldest))
+	from := netip.MustParseAddrPort("192.0.2.9:9")
+	f.Fuzz(func(t *testing.T, d []byte) {
+		c.receive(d, from)
+		select {
+		case p := <-sub.Postings():
+			// Every seed announces a stack without encrypt, which a keyed
+			// channel refuses: nothing can be delivered at all.
+			t.Fatalf("delivered %v from %x", p.Body, p.Sender)
+		default:
+		}
+		c.auth.mu.Lock()
+		n := len(c.auth.peers)
+		c.auth.mu.Unlock()
+		if n > 64 {
+			t.Fatalf("%d senders kept", n)
+		}
+	})
 }

@@ -3,6 +3,10 @@ package channel
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -336,4 +340,49 @@ func TestKeyRotationWithoutLoss(t *testing.T) {
 	if d := rx.Stats().Drops; d["unauthenticated"]+d["unknown-key"]+d["replayed"] != 0 {
 		t.Fatalf("drops during rotation: %v", d)
 	}
+}
+
+// TestKeyNeverLogged runs keyed channels with debug logging, a stranger and
+// a downgrade attempt, and checks the log for the key in every encoding.
+func TestKeyNeverLogged(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	url := memURL(t)
+	rx := open(t, url, WithKey(testKey), WithLogger(log))
+	tx := open(t, url, WithKey(testKey), WithLogger(log))
+	stranger := open(t, url, WithKey(otherKey), WithLogger(log))
+	sub, _ := rx.Subscribe()
+	must(t, tx.Push(context.Background(), posting.New("x")))
+	must(t, stranger.Push(context.Background(), posting.New("y")))
+	next(t, sub)
+	waitDrops(t, rx, "unauthenticated", 1)
+	log.Info("ring", "keys", rx.cfg.keys, "opts", fmt.Sprintf("%+v %#v", rx.cfg.keys, rx.cfg.keys))
+	out := buf.String()
+	for _, k := range [][]byte{testKey, otherKey} {
+		for _, enc := range []string{string(k), hex.EncodeToString(k), base64.StdEncoding.EncodeToString(k), fmt.Sprint(k), fmt.Sprintf("%v", k[:8])} {
+			if strings.Contains(out, enc) {
+				t.Fatalf("the log shows key material %q:\n%s", enc, out)
+			}
+		}
+	}
+	if !strings.Contains(out, "keys.Ring{ids: [1], current: 1}") {
+		t.Fatalf("the ring was not logged as a summary:\n%s", out)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
