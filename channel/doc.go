@@ -86,6 +86,35 @@
 // Events of the stacks (an unrecoverable gap, say) are counted in Stats,
 // logged, and handed to the function given with WithEvents.
 //
+// # Keyed channels
+//
+// [WithKey] (or [WithKeyRing], for rotation; see package keys) makes a
+// channel keyed. Every datagram it sends ends with a trailer — key id,
+// a counter, and an AES-GMAC tag over the whole datagram under a key
+// derived for the sending member — and a keyed channel drops, before any
+// further parsing, every datagram without a valid tag under a key in its
+// ring ("unauthenticated", "unknown-key") and every datagram whose counter
+// it has seen from that member or that is too far behind
+// ("replayed"; reordering within 4096 datagrams is accepted). Every stream
+// it sends carries the encrypt layer (appended at the wire side when the
+// QoS string lacks it), and its receive policy requires encrypt in every
+// announced stack, so a member cannot downgrade a stream to plaintext.
+// Unkeyed channels drop keyed datagrams ("keyed"). Strangers' datagrams
+// cost no memory: nothing is kept for a member until one of its datagrams
+// is authentic. Keys never appear in logs or errors.
+//
+// [WithIdentity] and [WithTrusted] give the sign layer its signing key and
+// the public keys it accepts.
+//
+// # Memory under hostile input
+//
+// What the channel keeps for others is bounded: members and flows
+// ([WithLimits]; least recently active evicted), announced streams (1024
+// per member, 4 × flows in all), frames held for streams not yet
+// announced (per member and against the memory budget), and every stack's
+// buffers (reassembly, retransmission) against the budget of [WithMemory].
+// Whatever is refused is counted in [Stats].Drops.
+//
 // # Limitations
 //
 // On multicast channels, traffic for one member (replies, feedback) is sent
