@@ -1,0 +1,173 @@
+// Package sign is the source-authentication layer: a sender signs what its
+// stack sends with its Ed25519 identity, one packet at a time or, to
+// amortise the cost of signing, a batch of packet digests at once; a
+// receiver delivers only packets whose signature verifies under a key in
+// its trust set, for this sender and this stream. Unsigned packets, and
+// packets signed by keys it does not trust, are dropped and counted.
+//
+// Importing the package registers the layer as "sign":
+//
+//	sign(batch=16, delay=2ms, hold=4MiB, packets=1024, timeout=200ms)
+//
+// A sender's stack needs an identity (registry.Env's Identity, set by
+// channel.WithIdentity) and a receiver's stack a set of trusted public keys
+// (registry.Env's Trusted, set by channel.WithTrusted); a stack without
+// them refuses to be built, saying which option is missing. A member that
+// both sends and receives signed streams needs both. The layer provides
+// stack.CapAuthenticated.
+//
+// It belongs at the wire side of a stack, below the layers whose state
+// forged packets could move ("reliable/sign" is frag/order/window/sign):
+// then it signs every packet the window sends, retransmissions included,
+// and the window only ever sees authentic data. Above frag ("sign/frag")
+// it signs whole parcels instead of fragments, one signature per parcel.
+//
+// Because a receiver builds its stack from what the sender announces, a
+// receiver that requires signatures should also refuse streams announced
+// without the layer: channel.WithReceivePolicy(channel.Policy{Require:
+// []string{"sign"}}).
+//
+// # Batches
+//
+// With batch=1 every packet carries its own signature (kind SIGNED): no
+// waiting, 93 bytes at most per packet, and one Ed25519 signature per
+// packet at the sender and one verification per packet at each receiver.
+//
+// With batch>1 packets go out at once with a short header (kind DATA: a
+// sequence number) and the sender keeps the SHA-256 digest of each. After
+// batch packets, or delay after the first of them, it sends one SIG packet
+// listing the digests, signed once. A receiver holds DATA packets until a
+// SIG verifies, then releases those whose digest it lists, in sequence
+// order, and drops the other packets held under those sequence numbers.
+// It remembers the listed digests of packets not arrived yet, so a packet
+// that arrives after its SIG is released at once. Nothing is delivered
+// before a signature over its digest has verified.
+//
+// What a receiver holds is bounded: at most packets packets costing at
+// most hold bytes (each costs its whole buffer plus bookkeeping, so a
+// flood of tiny packets cannot hide behind their length), reserved also
+// from the channel's shared memory budget when the stack has one; the
+// oldest packet is evicted first. Packets still unverified after timeout
+// (a lost SIG) are dropped; digests whose packet does not come within
+// timeout are forgotten (counter "unclaimed"). Batching therefore adds up
+// to delay of latency, and a lost SIG loses its whole batch, which a
+// reliability layer above then repairs.
+//
+// # What a signature binds
+//
+// A signature covers this message, which is never sent as such: each side
+// builds it from what it knows (integers big-endian, fixed size):
+//
+//	15 bytes    "rwanda/sign/v1\x00", so no other use of the key can be confused with it
+//	8 bytes     the sending member's id (Flow.Local at the sender, Flow.Remote at the receiver)
+//	4 bytes     the stream's id (Flow.ID)
+//	8 bytes     the signer's key fingerprint
+//	8 bytes     the sender stack's instance (Flow.Instance at the sender; carried in the packet)
+//	8 bytes     the sequence number of the first packet covered
+//	4 bytes     the number of packets covered
+//	32 × count  the SHA-256 of each packet's payload (the bytes above this layer), in sequence order
+//
+// A signed packet therefore cannot be replayed onto another stream, or as
+// another member's, or as another stack's of the same member: the message
+// the receiver builds differs and the signature fails. A SIGNED packet's
+// signature is the same statement as a SIG of one packet.
+//
+// # Wire format
+//
+// Every packet the layer sends starts with a kind byte whose high nibble
+// 0x5 says "sign, version 1". Integers in headers are big-endian (the
+// fingerprint) or uvarints, which must be in their shortest form: any
+// change to a header either changes what it says (and the signature
+// fails) or makes it malformed.
+//
+//	SIGNED 0x51  one packet with its own signature (batch=1):
+//	    byte 0        0x51
+//	    bytes 1-8     signer fingerprint (keys.Fingerprint)
+//	    uvarint       sender stack instance
+//	    uvarint       sequence number
+//	    64 bytes      Ed25519 signature of the message above (count 1)
+//	    rest          payload
+//
+//	DATA 0x52  one packet of a batch (batch>1):
+//	    byte 0        0x52
+//	    uvarint       sequence number
+//	    rest          payload
+//
+//	SIG 0x53  the signature of a batch (sent after its DATA packets):
+//	    byte 0        0x53
+//	    bytes 1-8     signer fingerprint
+//	    uvarint       sender stack instance
+//	    uvarint       first sequence number
+//	    uvarint       count, 1..1024
+//	    32 × count    the digests, in sequence order
+//	    64 bytes      Ed25519 signature of the message above
+//	    (nothing after)
+//
+//	FEEDBACK 0x54  feedback from a receiver's stack (acks, NAKs):
+//	    byte 0        0x54
+//	    rest          payload, not signed
+//
+// A sender's stack numbers everything it sends from 0, its own control
+// packets included. A SIG goes to the member all its batch's packets were
+// addressed to, if they were, and carries the latest of their deadlines
+// when every one has one (stack.Meta), so a layer below does not keep it
+// longer than its packets. SIG packets are marked stack.FlagControl.
+//
+// The layer declares its longest header as its overhead: 93 bytes with
+// batch=1, 11 with batch>1. A SIG packet holds 95 + 32 × batch bytes at
+// most and must fit in the room under the MTU below the layer; a batch too
+// large for it is refused when the stack is built, naming the largest that
+// fits (about 40 at an Ethernet MTU).
+//
+// # Signers, replay and feedback
+//
+// The first signature that verifies on a flow pins its signer: a packet
+// signed by another key, even a trusted one, is dropped ("wrong-signer").
+// The trust set is consulted for every signature, so a key removed from it
+// is refused from then on. A receiver keeps a window of the last 4096
+// sequence numbers it delivered: a packet delivered before, or older than
+// the window, is dropped ("replay"). A signature from a newer instance of
+// the sender's stack (the sender rebuilt it under the same stream id)
+// starts a new sequence space; one from an older instance is dropped
+// ("stale").
+//
+// Feedback (what a receiver's stack sends down, and what a sender's stack
+// gets from below) is not signed: it passes with its own kind byte.
+// Acknowledgements and NAKs are authenticated by a keyed channel and the
+// encrypt layer, not by this one. A receiver passes up feedback only when
+// the stack marks it overheard (stack.FlagOverheard, another receiver's on
+// multicast); a sender's stack passes up nothing else. Skip markers
+// (stack.FlagSkip) from a layer below pass up untouched: they come from
+// this stack, not from the wire.
+//
+// # Statistics
+//
+// Drops are counted by reason in the stack's statistics: "unsigned" (not a
+// packet of this layer, such as from a sender without it, or feedback on
+// the data path), "malformed", "untrusted", "wrong-signer",
+// "bad-signature", "bad-digest" (a packet whose digest is not the one its
+// verified SIG lists: tampered or forged), "replay", "stale", "duplicate",
+// "expired", "evicted", "too-large" (larger than the whole hold),
+// "no-memory" (the shared budget refused it), "unexpected" (anything but
+// feedback at a sender). Counters: "signed", "data", "sigs" at a sender;
+// "verified" (packets delivered), "signatures" (signatures that verified)
+// and "unclaimed" at a receiver. Events: "signer" when a flow's signer is
+// pinned, "untrusted-signer" the first time a flow sees an untrusted one.
+// [Layer.State] reports what a receiver holds.
+//
+// # Limitations
+//
+// Trust is per key, not per member: any trusted key may sign any member's
+// stream (the first to verify on a flow is pinned). No common clock is
+// assumed, so a receiver that has never heard a sender can be fed a
+// recording of one of its streams; a recording is useless once the sender
+// has been heard on that flow, and channels give members fresh random ids.
+// Verifying costs a receiver about one Ed25519 verification per SIG or
+// SIGNED packet from a trusted fingerprint, forged or not; packets naming
+// an untrusted fingerprint cost nothing. An attacker who can inject
+// packets faster than the sender sends can push genuine packets out of
+// the hold (a keyed channel drops such packets before any layer). A
+// sender stack rebuilt under the same member id, stream id and instance
+// (which channels never do) restarts its sequence numbers and is taken for
+// a replay until they pass the old ones.
+package sign

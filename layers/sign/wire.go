@@ -1,0 +1,197 @@
+package sign
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+
+	"github.com/rwanda-go/rwanda/keys"
+)
+
+// Packet kinds: the first byte of every packet the layer sends. The high
+// nibble (0x5) says "sign, version 1"; the low nibble is the kind.
+const (
+	kindSigned   = 0x51 // one packet with its own signature
+	kindData     = 0x52 // one packet of a batch, signed later by a SIG
+	kindSig      = 0x53 // the signature of a batch of DATA packets
+	kindFeedback = 0x54 // feedback from a receiver (acks, NAKs), not signed
+)
+
+// Sizes of the fixed fields.
+const (
+	// DigestLen is the size of a packet's digest in a SIG packet: SHA-256.
+	DigestLen = sha256.Size
+	// SignatureLen is the size of an Ed25519 signature.
+	SignatureLen = ed25519.SignatureSize
+	fpLen        = 8
+	maxUvarint   = binary.MaxVarintLen64
+	// signedOverhead is the longest SIGNED header: kind, fingerprint,
+	// instance and sequence number (uvarints), signature.
+	signedOverhead = 1 + fpLen + 2*maxUvarint + SignatureLen
+	// dataOverhead is the longest DATA header: kind and sequence number.
+	dataOverhead = 1 + maxUvarint
+	// feedbackOverhead is the FEEDBACK header: the kind byte.
+	feedbackOverhead = 1
+	// sigFixed is the longest SIG packet less its count and digests:
+	// kind, fingerprint, instance and first sequence number, signature.
+	sigFixed = 1 + fpLen + 2*maxUvarint + SignatureLen
+	// MaxBatch is the largest batch a SIG packet may cover.
+	MaxBatch = 1024
+)
+
+// domain starts every signed message, so that a signature made by this
+// layer cannot be taken for one made by any other use of the same key.
+const domain = "rwanda/sign/v1\x00"
+
+// msgPrefixLen is the length of a signed message before its digests.
+const msgPrefixLen = len(domain) + 8 + 4 + fpLen + 8 + 8 + 4
+
+// sigLen is the length of a SIG packet covering count packets with the
+// given instance and first sequence number.
+func sigLen(inst, first uint64, count int) int {
+	return 1 + fpLen + uvarintLen(inst) + uvarintLen(first) + uvarintLen(uint64(count)) + count*DigestLen + SignatureLen
+}
+
+// maxSigLen is the longest SIG packet for a batch of count.
+func maxSigLen(count int) int { return sigFixed + uvarintLen(uint64(count)) + count*DigestLen }
+
+// digest is what a SIG says about one packet: the SHA-256 of the bytes
+// above the layer (the packet without the layer's header).
+func digest(b []byte) [DigestLen]byte { return sha256.Sum256(b) }
+
+// appendMessage appends the message a signature covers for count packets
+// from first: everything that binds the digests to the flow.
+//
+//	domain      "rwanda/sign/v1\x00" (15 bytes)
+//	member      8 bytes: the sending member's id
+//	stream      4 bytes: the stream's id
+//	fingerprint 8 bytes: the signer's key fingerprint
+//	instance    8 bytes: the sender stack's instance
+//	first       8 bytes: the sequence number of the first packet
+//	count       4 bytes: how many packets
+//	digests     count × 32 bytes, in sequence order
+//
+// All integers are big-endian and of fixed size, so two different
+// statements never give the same message.
+func appendMessage(dst []byte, f flowID, fp keys.Fingerprint, inst, first uint64, count int, digests []byte) []byte {
+	dst = append(dst, domain...)
+	dst = binary.BigEndian.AppendUint64(dst, f.member)
+	dst = binary.BigEndian.AppendUint32(dst, f.stream)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(fp))
+	dst = binary.BigEndian.AppendUint64(dst, inst)
+	dst = binary.BigEndian.AppendUint64(dst, first)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(count))
+	return append(dst, digests...)
+}
+
+// flowID is what a signature binds a packet to: its sender and stream.
+type flowID struct {
+	member uint64
+	stream uint32
+}
+
+// uvarint decodes a canonical (shortest) uvarint from b: it returns the
+// value and its length, or n <= 0 when b does not start with one. Refusing
+// longer encodings of the same value keeps the wire format canonical, so
+// that any change to a header either changes what it says or is refused.
+func uvarint(b []byte) (v uint64, n int) {
+	v, n = binary.Uvarint(b)
+	if n <= 0 || n != uvarintLen(v) {
+		return 0, -1
+	}
+	return v, n
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
+
+// sigHeader is a decoded SIGNED or SIG header.
+type sigHeader struct {
+	fp    keys.Fingerprint
+	inst  uint64
+	first uint64 // the sequence number (SIGNED) or the first one (SIG)
+	count int    // 1 for SIGNED
+	// digests are the SIG's digests (aliasing the packet); nil for SIGNED.
+	digests []byte
+	sig     []byte // aliases the packet
+	n       int    // header length (SIGNED: where the payload starts)
+}
+
+// decodeSigned decodes a SIGNED header: kind, fingerprint, instance,
+// sequence number, signature.
+func decodeSigned(b []byte) (h sigHeader, ok bool) {
+	if len(b) < 1+fpLen || b[0] != kindSigned {
+		return h, false
+	}
+	off := 1
+	h.fp = keys.Fingerprint(binary.BigEndian.Uint64(b[off:]))
+	off += fpLen
+	var n int
+	if h.inst, n = uvarint(b[off:]); n <= 0 {
+		return h, false
+	}
+	off += n
+	if h.first, n = uvarint(b[off:]); n <= 0 {
+		return h, false
+	}
+	off += n
+	if len(b)-off < SignatureLen {
+		return h, false
+	}
+	h.sig = b[off : off+SignatureLen]
+	h.count = 1
+	h.n = off + SignatureLen
+	return h, true
+}
+
+// decodeSig decodes a whole SIG packet: kind, fingerprint, instance, first
+// sequence number, count, digests, signature, and nothing after.
+func decodeSig(b []byte) (h sigHeader, ok bool) {
+	if len(b) < 1+fpLen || b[0] != kindSig {
+		return h, false
+	}
+	off := 1
+	h.fp = keys.Fingerprint(binary.BigEndian.Uint64(b[off:]))
+	off += fpLen
+	var n int
+	if h.inst, n = uvarint(b[off:]); n <= 0 {
+		return h, false
+	}
+	off += n
+	if h.first, n = uvarint(b[off:]); n <= 0 {
+		return h, false
+	}
+	off += n
+	count, n := uvarint(b[off:])
+	if n <= 0 || count < 1 || count > MaxBatch || h.first+count-1 < h.first {
+		return h, false
+	}
+	off += n
+	h.count = int(count)
+	if len(b)-off != h.count*DigestLen+SignatureLen {
+		return h, false
+	}
+	h.digests = b[off : off+h.count*DigestLen]
+	off += h.count * DigestLen
+	h.sig = b[off:]
+	h.n = len(b)
+	return h, true
+}
+
+// decodeData decodes a DATA header: kind and sequence number.
+func decodeData(b []byte) (seq uint64, n int, ok bool) {
+	if len(b) < 2 || b[0] != kindData {
+		return 0, 0, false
+	}
+	seq, n = uvarint(b[1:])
+	if n <= 0 {
+		return 0, 0, false
+	}
+	return seq, 1 + n, true
+}
