@@ -19,10 +19,12 @@ import (
 	"github.com/rwanda-go/rwanda/stack"
 
 	// The built-in layers, so QoS strings and profiles can name them.
+	_ "github.com/rwanda-go/rwanda/layers/compress"
 	_ "github.com/rwanda-go/rwanda/layers/encrypt"
 	_ "github.com/rwanda-go/rwanda/layers/frag"
 	_ "github.com/rwanda-go/rwanda/layers/impair"
 	_ "github.com/rwanda-go/rwanda/layers/order"
+	_ "github.com/rwanda-go/rwanda/layers/sign"
 	_ "github.com/rwanda-go/rwanda/layers/window"
 )
 
@@ -54,7 +56,8 @@ type Channel struct {
 	streams    map[streamKey]*outStream
 	byID       map[uint32]*outStream
 	nextID     uint32
-	auth       *dgramAuth    // keyed channels: datagram authentication
+	auth       *dgramAuth // keyed channels: datagram authentication
+	media      [numMedia]mediaProfile
 	announced  int           // streams announced by all peers (under mu)
 	instances  atomic.Uint64 // numbers the stacks built (stack.Flow.Instance)
 	flows      map[flowKey]*inFlow
@@ -86,6 +89,15 @@ type traffic struct{ datagrams, bytes, postings atomic.Uint64 }
 type streamKey struct {
 	name   string
 	target uint64 // 0: to everyone
+	qos    string // media classes with different stacks get a stream each
+}
+
+// numMedia is the number of media classes.
+const numMedia = int(posting.Control) + 1
+
+type mediaProfile struct {
+	qos string        // canonical
+	ttl time.Duration // given to postings without one
 }
 
 type flowKey struct {
@@ -105,6 +117,7 @@ type outStream struct {
 	id       uint32
 	epoch    uint32
 	qos      string
+	media    posting.Media // of the posting that opened it (classes sharing its QoS share it)
 	st       *stack.Stack
 	seq      atomic.Uint64
 	postings atomic.Uint64
@@ -225,6 +238,11 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Channel, error) 
 	c.log = c.log.With("channel", addr.Raw)
 	c.id = randomID()
 	c.corr.Store(randomID() >> 1)
+	if cfg.trusted != nil && !slices.Contains(c.cfg.policy.Require, "sign") {
+		// A channel that names whom it trusts accepts only signed streams:
+		// a sender cannot shed the signature by announcing a stack without it.
+		c.cfg.policy.Require = append(slices.Clone(c.cfg.policy.Require), "sign")
+	}
 	if cfg.keys != nil {
 		// Keyed: every datagram authenticated, every stream encrypted, and
 		// no announced stack accepted without encryption (no downgrade).
@@ -252,6 +270,27 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Channel, error) 
 	}
 	if c.qos, err = c.resolveQoS(qos); err != nil {
 		return nil, err
+	}
+	// Each medium's profile: WithMediaProfile's, else the channel's QoS when
+	// one was given, else the filter table's (falling back to the channel's
+	// when the registry cannot build the table's stack).
+	for m := range c.media {
+		c.media[m] = mediaProfile{qos: c.qos}
+		prof, inTable := cfg.table[posting.Media(m)]
+		switch {
+		case cfg.mediaSet[posting.Media(m)]:
+			q, err := c.resolveQoS(prof.QoS)
+			if err != nil {
+				return nil, fmt.Errorf("channel: media %v: %w", posting.Media(m), err)
+			}
+			c.media[m] = mediaProfile{q, prof.TTL}
+		case inTable && addr.QoS == "" && !cfg.qosSet:
+			if q, err := c.resolveQoS(prof.QoS); err == nil {
+				c.media[m] = mediaProfile{q, prof.TTL}
+			} else {
+				c.log.Debug("media profile not available; using the channel's QoS", "media", posting.Media(m), "qos", prof.QoS, "err", err)
+			}
+		}
 	}
 	for name, q := range cfg.streamQoS {
 		if cfg.streamQoS[name], err = c.resolveQoS(q); err != nil {
@@ -342,10 +381,19 @@ func (c *Channel) LocalAddr() netip.AddrPort {
 	return c.tr.localAddr()
 }
 
-// QoS returns the canonical QoS string of a stream.
-func (c *Channel) QoS(stream string) string {
+// QoS returns the canonical QoS string of a stream's data postings (media
+// class Data); see [Channel.QoSFor].
+func (c *Channel) QoS(stream string) string { return c.QoSFor(stream, posting.Data) }
+
+// QoSFor returns the canonical QoS string of the stack that carries the
+// postings of media class m on a stream: the stream's own (WithStreamQoS),
+// else the medium's profile.
+func (c *Channel) QoSFor(stream string, m posting.Media) string {
 	if q, ok := c.cfg.streamQoS[stream]; ok {
 		return q
+	}
+	if m.Valid() {
+		return c.media[m].qos
 	}
 	return c.qos
 }
@@ -373,7 +421,12 @@ func (c *Channel) push(ctx context.Context, p *posting.Posting, target uint64) e
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("channel: %w", err)
 	}
-	os, err := c.stream(p.Stream, target)
+	m, _ := c.cfg.classifier.Classify(p)
+	p.Media = m
+	if p.TTL == 0 {
+		p.TTL = c.media[m].ttl
+	}
+	os, err := c.stream(p.Stream, target, c.QoSFor(p.Stream, m), m)
 	if err != nil {
 		return err
 	}
@@ -433,8 +486,8 @@ func sizeHint(p *posting.Posting) int {
 
 // stream returns the outgoing stream for (name, target), creating it and
 // announcing it on first use.
-func (c *Channel) stream(name string, target uint64) (*outStream, error) {
-	key := streamKey{name, target}
+func (c *Channel) stream(name string, target uint64, qos string, m posting.Media) (*outStream, error) {
+	key := streamKey{name, target, qos}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -449,7 +502,7 @@ func (c *Channel) stream(name string, target uint64) (*outStream, error) {
 		return nil, fmt.Errorf("channel: %d streams open; too many", len(c.streams))
 	}
 	c.nextID++
-	os := &outStream{ch: c, key: key, id: c.nextID, qos: c.QoS(name), roomCh: make(chan struct{})}
+	os := &outStream{ch: c, key: key, id: c.nextID, qos: qos, media: m, roomCh: make(chan struct{})}
 	c.mu.Unlock()
 
 	layers, err := c.cfg.registry.Build(os.qos, c.env())

@@ -82,7 +82,8 @@ func TestMemPushSubscribe(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 20000) // 320 KB: fragmented
 	must(t, a.Push(ctx, posting.New(chat{From: "ana", Text: "hi", N: 1}, posting.WithStream("lobby"), posting.WithMedia(posting.Text))))
 	must(t, a.Push(ctx, posting.New(big, posting.WithStream("files"))))
-	must(t, a.Push(ctx, posting.New("plain", posting.WithStream("lobby"))))
+	must(t, a.Push(ctx, posting.New(7, posting.WithStream("lobby")))) // data: its own stack when its QoS differs from text's
+	split := a.QoSFor("lobby", posting.Text) != a.QoSFor("lobby", posting.Data)
 
 	p := next(t, all)
 	if c, ok := p.Body.(chat); !ok || c.Text != "hi" || p.Stream != "lobby" || p.Sender != a.ID() || p.Seq != 1 || p.Media != posting.Text {
@@ -92,7 +93,7 @@ func TestMemPushSubscribe(t *testing.T) {
 	if !bytes.Equal(p.Body.([]byte), big) || p.Stream != "files" {
 		t.Fatalf("big posting: %v", p)
 	}
-	if p = next(t, all); p.Body.(string) != "plain" || p.Seq != 2 {
+	if p = next(t, all); p.Body != 7 || split != (p.Seq == 1) || p.Media != posting.Data {
 		t.Fatalf("third: %v", p)
 	}
 	if p = next(t, texts); p.Body.(chat).Text != "hi" {
@@ -104,7 +105,7 @@ func TestMemPushSubscribe(t *testing.T) {
 		t.Fatalf("filter let through %v", p)
 	}
 	st := b.Stats()
-	if st.Received.Postings != 3 || len(st.Flows) != 2 {
+	if flows := map[bool]int{false: 2, true: 3}[split]; st.Received.Postings != 3 || len(st.Flows) != flows {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -115,7 +116,7 @@ func TestMemStatsShowStacks(t *testing.T) {
 	b := open(t, url)
 	sub, _ := b.Subscribe()
 	must(t, a.Push(context.Background(), posting.New(make([]byte, 5000), posting.WithStream("video"))))
-	must(t, a.Push(context.Background(), posting.New("x", posting.WithStream("chat"))))
+	must(t, a.Push(context.Background(), posting.New(1, posting.WithStream("chat"))))
 	next(t, sub)
 	next(t, sub)
 	qos := map[string]string{}

@@ -3,11 +3,13 @@ package channel
 import (
 	"errors"
 	"fmt"
-	"github.com/rwanda-go/rwanda/keys"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
+	"github.com/rwanda-go/rwanda/filter"
+	"github.com/rwanda-go/rwanda/keys"
 	"github.com/rwanda-go/rwanda/posting"
 	"github.com/rwanda-go/rwanda/registry"
 	"github.com/rwanda-go/rwanda/stack"
@@ -78,6 +80,9 @@ type config struct {
 	qos          string
 	qosSet       bool
 	streamQoS    map[string]string
+	classifier   *filter.Classifier
+	table        filter.Table
+	mediaSet     map[posting.Media]bool // profiles given with WithMediaProfile
 	keys         *keys.Ring
 	identity     *keys.Identity
 	trusted      *keys.Trust
@@ -103,6 +108,8 @@ func defaultConfig() config {
 		clock:       stack.SystemClock,
 		sendQueue:   4 << 20,
 		registry:    registry.Default(),
+		classifier:  filter.Default(),
+		table:       filter.DefaultTable(),
 		announce:    time.Second,
 		pullTimeout: 5 * time.Second,
 		memory:      256 << 20,
@@ -143,6 +150,44 @@ func WithStreamQoS(stream, qos string) Option {
 			c.streamQoS = make(map[string]string)
 		}
 		c.streamQoS[stream] = qos
+		return nil
+	}
+}
+
+// WithFilter sets the classifier that assigns a media class to every
+// pushed posting (default filter.Default(): the posting's Media field, the
+// body's declaration, content sniffing).
+func WithFilter(c *filter.Classifier) Option {
+	return func(cfg *config) error {
+		if c == nil {
+			return fmt.Errorf("WithFilter: nil classifier")
+		}
+		cfg.classifier = c
+		return nil
+	}
+}
+
+// WithMediaProfile sets the stack (QoS string) and default time to live of
+// one media class's streams, overriding the channel's QoS and the default
+// table (see package filter) for that class. [WithStreamQoS] still wins
+// for the streams it names.
+func WithMediaProfile(m posting.Media, p filter.Profile) Option {
+	return func(c *config) error {
+		if !m.Valid() {
+			return fmt.Errorf("WithMediaProfile: invalid media %d", uint8(m))
+		}
+		if p.TTL < 0 {
+			return fmt.Errorf("WithMediaProfile(%v): negative TTL %v", m, p.TTL)
+		}
+		if _, err := registry.Parse(p.QoS); err != nil {
+			return fmt.Errorf("WithMediaProfile(%v): %w", m, err)
+		}
+		c.table = maps.Clone(c.table)
+		c.table[m] = p
+		if c.mediaSet == nil {
+			c.mediaSet = make(map[posting.Media]bool)
+		}
+		c.mediaSet[m] = true
 		return nil
 	}
 }
@@ -190,6 +235,8 @@ func WithIdentity(id *keys.Identity) Option {
 
 // WithTrusted sets the public keys whose signatures the channel accepts
 // (the sign layer drops packets signed by anyone else, and unsigned ones).
+// Its receive policy then requires sign in every announced stack, so a
+// sender cannot shed the signature by announcing a stack without it.
 func WithTrusted(t *keys.Trust) Option {
 	return func(c *config) error {
 		if t == nil {

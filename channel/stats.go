@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/rwanda-go/rwanda/posting"
 	"github.com/rwanda-go/rwanda/stack"
 )
 
@@ -33,7 +34,8 @@ type Traffic struct {
 // StreamStats describes one outgoing stream.
 type StreamStats struct {
 	Name     string
-	Target   uint64 // the member it is addressed to, or 0 for everyone
+	Media    posting.Media // the media class that opened it (classes with the same QoS share a stream)
+	Target   uint64        // the member it is addressed to, or 0 for everyone
 	ID       uint32
 	QoS      string // canonical QoS string of its stack
 	Postings uint64
@@ -81,7 +83,7 @@ func (c *Channel) Stats() Stats {
 	}
 	c.mu.Unlock()
 	for _, os := range streams {
-		st.Streams = append(st.Streams, StreamStats{Name: os.key.name, Target: os.key.target, ID: os.id, QoS: os.qos,
+		st.Streams = append(st.Streams, StreamStats{Name: os.key.name, Media: os.media, Target: os.key.target, ID: os.id, QoS: os.qos,
 			Postings: os.postings.Load(), Bytes: os.bytes.Load(), Stack: os.st.Stats()})
 	}
 	for _, fl := range flows {

@@ -41,6 +41,7 @@ type SubOption func(*subConfig) error
 type subConfig struct {
 	media    []posting.Media
 	streams  []string
+	senders  []uint64
 	queue    int
 	overflow Overflow
 }
@@ -62,6 +63,17 @@ func Media(m ...posting.Media) SubOption {
 func Streams(names ...string) SubOption {
 	return func(c *subConfig) error {
 		c.streams = append(c.streams, names...)
+		return nil
+	}
+}
+
+// Senders keeps only postings from the given members: with no other
+// option, one subscription that recomposes all the streams and media of a
+// sender (each stream and medium travels on a stack of its own) in the
+// order they arrive.
+func Senders(ids ...uint64) SubOption {
+	return func(c *subConfig) error {
+		c.senders = append(c.senders, ids...)
 		return nil
 	}
 }
@@ -112,6 +124,9 @@ func (s *Subscription) matches(p *posting.Posting) bool {
 		return false
 	}
 	if len(s.cfg.streams) > 0 && !slices.Contains(s.cfg.streams, p.Stream) {
+		return false
+	}
+	if len(s.cfg.senders) > 0 && !slices.Contains(s.cfg.senders, p.Sender) {
 		return false
 	}
 	return true
