@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/xtaci/kcp-go/v5"
+
+	"github.com/rwanda-go/rwanda/cmd/rwbench/harness"
+)
+
+// kcp-go runs in its documented fast mode (nodelay, 10 ms interval, fast
+// resend after 2 duplicate acks, no congestion control), 1024-segment
+// windows, stream mode; no encryption, no FEC. Postings are framed as a
+// 4-byte little-endian length and the bytes.
+func tuneKCP(s *kcp.UDPSession) {
+	s.SetStreamMode(true)
+	s.SetNoDelay(1, 10, 2, 1)
+	s.SetWindowSize(1024, 1024)
+	s.SetWriteDelay(false)
+	s.SetReadBuffer(4 << 20)
+	s.SetWriteBuffer(4 << 20)
+}
+
+func kcpDial(port string) (*kcp.UDPSession, error) {
+	s, err := kcp.DialWithOptions("127.0.0.1:"+port, nil, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	tuneKCP(s)
+	return s, nil
+}
+
+func frame(size int) []byte {
+	b := make([]byte, 4+size)
+	binary.LittleEndian.PutUint32(b, uint32(size))
+	return b
+}
+
+// kcpThroughput writes postings to a receiver process over one kcp
+// session for d.
+func (p *peers) kcpThroughput(ctx context.Context, size int, d time.Duration) (harness.Sample, error) {
+	c, err := p.child(ctx, "kcp-recv")
+	if err != nil {
+		return harness.Sample{}, err
+	}
+	defer c.Kill()
+	s, err := kcpDial(c.Ready)
+	if err != nil {
+		return harness.Sample{}, err
+	}
+	defer s.Close()
+	msg := frame(size)
+	return harness.Measure(ctx, []*harness.Child{c}, d, func(deadline time.Time) (int64, error) {
+		s.SetWriteDeadline(deadline.Add(30 * time.Second))
+		return sendUntil(size, deadline, func() error {
+			_, err := s.Write(msg)
+			return err
+		})
+	})
+}
+
+// kcpLatency measures round trips to an echo process over one kcp session.
+func (p *peers) kcpLatency(ctx context.Context, size int, d time.Duration) (harness.Sample, error) {
+	c, err := p.child(ctx, "kcp-echo")
+	if err != nil {
+		return harness.Sample{}, err
+	}
+	defer c.Kill()
+	s, err := kcpDial(c.Ready)
+	if err != nil {
+		return harness.Sample{}, err
+	}
+	defer s.Close()
+	msg, in := frame(size), make([]byte, 4+size)
+	s.SetDeadline(time.Now().Add(d + 30*time.Second))
+	cpu0 := harness.CPUTime()
+	lat, err := probe(ctx, d, func() error {
+		if _, err := s.Write(msg); err != nil {
+			return err
+		}
+		_, err := io.ReadFull(s, in)
+		return err
+	})
+	if err != nil {
+		return harness.Sample{}, err
+	}
+	cpu := harness.CPUTime() - cpu0
+	if _, err := c.Stop(ctx, 0, 5*time.Second); err != nil {
+		return harness.Sample{}, err
+	}
+	return latencySample(cpu, lat, 0, size, d)
+}
+
+func childKCP(echo bool, stdin io.Reader, stdout io.Writer) error {
+	l, err := kcp.ListenWithOptions("127.0.0.1:0", nil, 0, 0)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	l.SetReadBuffer(4 << 20)
+	var c harness.Counter
+	go func() {
+		s, err := l.AcceptKCP()
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		tuneKCP(s)
+		r := bufio.NewReaderSize(s, 256<<10)
+		var buf []byte
+		for {
+			if cap(buf) < 4 {
+				buf = make([]byte, 4)
+			}
+			if _, err := io.ReadFull(r, buf[:4]); err != nil {
+				return
+			}
+			n := int(binary.LittleEndian.Uint32(buf))
+			if n > 64<<20 {
+				return
+			}
+			if cap(buf) < 4+n {
+				nb := make([]byte, 4+n)
+				copy(nb, buf[:4])
+				buf = nb
+			}
+			if _, err := io.ReadFull(r, buf[4:4+n]); err != nil {
+				return
+			}
+			if echo {
+				if _, err := s.Write(buf[:4+n]); err != nil {
+					return
+				}
+			} else {
+				c.Add(n)
+			}
+		}
+	}()
+	return harness.Serve(strconv.Itoa(l.Addr().(*net.UDPAddr).Port), &c, stdin, stdout)
+}
