@@ -55,6 +55,8 @@ type Channel struct {
 	closed     bool
 	streams    map[streamKey]*outStream
 	byID       map[uint32]*outStream
+	retired    []*outStream // replaced by Reconfigure, draining
+	streamQoS  atomic.Pointer[map[string]string]
 	nextID     uint32
 	auth       *dgramAuth // keyed channels: datagram authentication
 	media      [numMedia]mediaProfile
@@ -125,6 +127,15 @@ type outStream struct {
 	lastUse  atomic.Int64 // clock nanoseconds
 	roomMu   sync.Mutex
 	roomCh   chan struct{} // closed and replaced when the stack has room again
+
+	// mu is held by a push from the moment it checks that the stream is
+	// current until its posting is in the stack and counted; Reconfigure
+	// takes it to retire the stream at an exact count.
+	mu        sync.Mutex
+	retired   bool
+	retiredAt time.Time
+	prev      uint32 // the stream this one replaced, 0: none
+	prevCount uint64 // postings sent on prev
 }
 
 // inFlow is one (remote sender, stream) this member receives, with the
@@ -140,6 +151,24 @@ type inFlow struct {
 	bytes    atomic.Uint64
 	lastUse  atomic.Int64
 	skew     *skewEstimate // the sender's (shared by its flows)
+	done     atomic.Uint64 // parcels its stack handed up (delivered or not)
+	next     atomic.Pointer[inFlow] // the flow that replaces this one
+	follow   *follow                // when this flow replaces another
+}
+
+// follow holds a replacing flow's postings until the flow it replaces has
+// handed up the postings sent on it before the switch, so that a
+// reconfigured stream's postings arrive in order, none twice.
+type follow struct {
+	prev     uint32
+	count    uint64
+	until    time.Time // give up waiting then
+	mu       sync.Mutex
+	ready    bool
+	released bool
+	draining bool
+	held     []*posting.Posting
+	bytes    int
 }
 
 // skewEstimate removes the clock offset between a sender and this member
@@ -292,11 +321,13 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Channel, error) 
 			}
 		}
 	}
+	sq := make(map[string]string, len(cfg.streamQoS))
 	for name, q := range cfg.streamQoS {
-		if cfg.streamQoS[name], err = c.resolveQoS(q); err != nil {
+		if sq[name], err = c.resolveQoS(q); err != nil {
 			return nil, fmt.Errorf("channel: stream %q: %w", name, err)
 		}
 	}
+	c.streamQoS.Store(&sq)
 	if cfg.iface != "" {
 		if addr.Iface != "" && addr.Iface != cfg.iface {
 			return nil, &URLError{URL: rawURL, Param: "iface", Reason: fmt.Sprintf("conflicts with WithInterface(%q)", cfg.iface), Err: ErrBadURL}
@@ -389,7 +420,7 @@ func (c *Channel) QoS(stream string) string { return c.QoSFor(stream, posting.Da
 // postings of media class m on a stream: the stream's own (WithStreamQoS),
 // else the medium's profile.
 func (c *Channel) QoSFor(stream string, m posting.Media) string {
-	if q, ok := c.cfg.streamQoS[stream]; ok {
+	if q, ok := (*c.streamQoS.Load())[stream]; ok {
 		return q
 	}
 	if m.Valid() {
@@ -426,21 +457,36 @@ func (c *Channel) push(ctx context.Context, p *posting.Posting, target uint64) e
 	if p.TTL == 0 {
 		p.TTL = c.media[m].ttl
 	}
-	os, err := c.stream(p.Stream, target, c.QoSFor(p.Stream, m), m)
-	if err != nil {
-		return err
-	}
-	if c.out.full() {
-		if !c.cfg.blockingPush {
-			c.countDrop("backpressure")
-			return ErrBackpressure
+	for {
+		os, err := c.stream(p.Stream, target, c.QoSFor(p.Stream, m), m)
+		if err != nil {
+			return err
 		}
-		if err := c.out.waitRoom(ctx); err != nil {
+		if retry, err := c.pushOn(ctx, os, p); !retry {
 			return err
 		}
 	}
+}
+
+// pushOn sends p on os; retry says os was retired by Reconfigure meanwhile
+// and p must go on its replacement.
+func (c *Channel) pushOn(ctx context.Context, os *outStream, p *posting.Posting) (retry bool, err error) {
+	if c.out.full() {
+		if !c.cfg.blockingPush {
+			c.countDrop("backpressure")
+			return false, ErrBackpressure
+		}
+		if err := c.out.waitRoom(ctx); err != nil {
+			return false, err
+		}
+	}
 	if err := c.roomFor(ctx, os); err != nil {
-		return err
+		return false, err
+	}
+	os.mu.Lock()
+	defer os.mu.Unlock()
+	if os.retired {
+		return true, nil
 	}
 	now := c.clock.Now()
 	p.Sender = c.id
@@ -452,7 +498,7 @@ func (c *Channel) push(ctx context.Context, p *posting.Posting, target uint64) e
 	pk := os.st.NewPacket(sizeHint(p))
 	if err := pk.AppendWith(q.AppendBinary); err != nil {
 		pk.Release()
-		return fmt.Errorf("channel: %w", err)
+		return false, fmt.Errorf("channel: %w", err)
 	}
 	n := pk.Len()
 	pk.Meta.Media = p.Media
@@ -462,13 +508,13 @@ func (c *Channel) push(ctx context.Context, p *posting.Posting, target uint64) e
 	c.out.direct.Add(-1)
 	c.out.flushNow(true)
 	if err != nil {
-		return err
+		return false, err
 	}
 	os.lastUse.Store(now.UnixNano())
 	os.postings.Add(1)
 	os.bytes.Add(uint64(n))
 	c.sent.postings.Add(1)
-	return nil
+	return false, nil
 }
 
 // sizeHint guesses the encoded size of p, so the packet's buffer is big
@@ -504,21 +550,8 @@ func (c *Channel) stream(name string, target uint64, qos string, m posting.Media
 	c.nextID++
 	os := &outStream{ch: c, key: key, id: c.nextID, qos: qos, media: m, roomCh: make(chan struct{})}
 	c.mu.Unlock()
-
-	layers, err := c.cfg.registry.Build(os.qos, c.env())
-	if err != nil {
-		return nil, fmt.Errorf("channel: stream %q: %w", name, err)
-	}
-	os.st, err = stack.New(stack.Config{
-		Layers: layers, Wire: stack.HandlerFunc(os.wire), Deliver: stack.HandlerFunc(c.unexpected),
-		Flush: c.out.flushHook, Events: os.event, Clock: c.clock, Pool: c.pool, Memory: c.mem,
-		MTU: c.stackMTU, Logger: c.log,
-		Flow: stack.Flow{Stream: name, Role: stack.Sender, Local: c.id, Remote: target, Multicast: c.addr.IsMulticast(),
-			PointToPoint: target != 0 || c.remote.IsValid() && c.addr.Transport == Unicast,
-			ID:           os.id, Instance: c.instances.Add(1)},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("channel: stream %q: %w", name, err)
+	if err := c.buildOut(os); err != nil {
+		return nil, err
 	}
 	c.mu.Lock()
 	if old := c.streams[key]; old != nil || c.closed {
@@ -534,6 +567,102 @@ func (c *Channel) stream(name string, target uint64, qos string, m posting.Media
 	c.mu.Unlock()
 	c.announce(os, c.streamDst(os))
 	return os, nil
+}
+
+// buildOut builds os's stack.
+func (c *Channel) buildOut(os *outStream) error {
+	layers, err := c.cfg.registry.Build(os.qos, c.env())
+	if err != nil {
+		return fmt.Errorf("channel: stream %q: %w", os.key.name, err)
+	}
+	target := os.key.target
+	os.st, err = stack.New(stack.Config{
+		Layers: layers, Wire: stack.HandlerFunc(os.wire), Deliver: stack.HandlerFunc(c.unexpected),
+		Flush: c.out.flushHook, Events: os.event, Clock: c.clock, Pool: c.pool, Memory: c.mem,
+		MTU: c.stackMTU, Logger: c.log,
+		Flow: stack.Flow{Stream: os.key.name, Role: stack.Sender, Local: c.id, Remote: target, Multicast: c.addr.IsMulticast(),
+			PointToPoint: target != 0 || c.remote.IsValid() && c.addr.Transport == Unicast,
+			ID:           os.id, Instance: c.instances.Add(1)},
+	})
+	if err != nil {
+		return fmt.Errorf("channel: stream %q: %w", os.key.name, err)
+	}
+	return nil
+}
+
+// Reconfigure gives a stream a new stack (a QoS string, as for
+// WithStreamQoS) while postings flow. Each of the stream's current stacks
+// is retired at an exact posting count: postings pushed before go on the
+// old stack, which drains (keeps repairing) until it has nothing left,
+// postings pushed after go on a new stack, announced as its successor
+// with that count. Receivers hold the new stack's postings until the old
+// one has handed up its share, so nothing pushed is lost, duplicated or
+// reordered by the switch (unless the old stack itself loses postings, as
+// best effort may: then they wait at most three announce intervals).
+//
+// The new QoS applies to every medium on the stream, as WithStreamQoS
+// does. Reconfigure must not be called from a WithEvents callback.
+func (c *Channel) Reconfigure(stream, qos string) error {
+	q, err := c.resolveQoS(qos)
+	if err != nil {
+		return err
+	}
+	if c.rec != nil {
+		return fmt.Errorf("%w: Reconfigure on a file channel", ErrUnsupported)
+	}
+	// Build the replacements first (outside the lock), then swap.
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	var olds, news []*outStream
+	for k, os := range c.streams {
+		if k.name == stream && k.qos != q {
+			c.nextID++
+			n := &outStream{ch: c, key: streamKey{k.name, k.target, q}, id: c.nextID, epoch: os.epoch + 1, qos: q,
+				media: os.media, prev: os.id, roomCh: make(chan struct{})}
+			olds, news = append(olds, os), append(news, n)
+		}
+	}
+	c.mu.Unlock()
+	for i, n := range news {
+		if err := c.buildOut(n); err != nil {
+			for _, b := range news[:i] {
+				b.st.Close()
+			}
+			return err
+		}
+	}
+	now := c.clock.Now()
+	c.mu.Lock()
+	m := maps.Clone(*c.streamQoS.Load())
+	m[stream] = q
+	c.streamQoS.Store(&m)
+	var announce []*outStream
+	for i, old := range olds {
+		n := news[i]
+		if c.closed || c.streams[old.key] != old || c.streams[n.key] != nil {
+			n.st.Close() // closed, or changed meanwhile
+			continue
+		}
+		old.mu.Lock() // waits for a push in progress on it
+		old.retired, old.retiredAt = true, now
+		n.prevCount = old.postings.Load()
+		n.seq.Store(old.seq.Load())
+		old.mu.Unlock()
+		delete(c.streams, old.key)
+		c.retired = append(c.retired, old)
+		c.streams[n.key] = n
+		c.byID[n.id] = n
+		announce = append(announce, n)
+	}
+	c.mu.Unlock()
+	for _, n := range announce {
+		c.announce(n, c.streamDst(n))
+	}
+	c.out.flushNow(true)
+	return nil
 }
 
 // env is what the channel gives layer builders.
@@ -631,7 +760,7 @@ func (c *Channel) roomFor(ctx context.Context, os *outStream) error {
 
 // announce queues an ANNOUNCE of os for dst.
 func (c *Channel) announce(os *outStream, dst uint64) {
-	a := announcement{stream: os.id, epoch: os.epoch, target: os.key.target, name: os.key.name, qos: os.qos}
+	a := announcement{stream: os.id, epoch: os.epoch, target: os.key.target, name: os.key.name, qos: os.qos, prev: os.prev, count: os.prevCount}
 	var scratch [64]byte
 	c.out.add(dst, appendAnnounce(scratch[:0], a), nil)
 }
@@ -854,7 +983,8 @@ func (c *Channel) learnStream(sender uint64, f frame) []heldFrame {
 		return nil
 	}
 	c.announced++
-	si := &streamInfo{announcement: announcement{stream: f.stream, epoch: f.epoch, target: f.target, name: string(f.name), qos: string(f.qos)}}
+	si := &streamInfo{announcement: announcement{stream: f.stream, epoch: f.epoch, target: f.target, name: string(f.name), qos: string(f.qos),
+		prev: f.prev, count: f.count}}
 	spec, err := c.cfg.registry.Resolve(si.qos)
 	if err == nil {
 		err = c.cfg.policy.check(spec)
@@ -1032,6 +1162,18 @@ func (c *Channel) flow(sender uint64, id uint32, payload []byte, now time.Time) 
 		fl.st.Close()
 		return nil
 	}
+	if si.prev != 0 {
+		// This stream replaces another: hold its postings until the old
+		// flow has handed up its share — unless there is no old flow here
+		// (we joined after the switch) or it already has.
+		f := &follow{prev: si.prev, count: si.count, until: now.Add(3 * c.cfg.announce)}
+		fl.follow = f
+		if old := c.flows[flowKey{sender, si.prev}]; old == nil || old.done.Load() >= si.count {
+			f.ready, f.released = true, true
+		} else {
+			old.next.Store(fl)
+		}
+	}
 	c.flows[key] = fl
 	return fl
 }
@@ -1065,6 +1207,7 @@ func (fl *inFlow) wire(pk *stack.Packet) error {
 // deliver decodes a posting that reached the top of a receiving stack.
 func (fl *inFlow) deliver(pk *stack.Packet) error {
 	c := fl.ch
+	defer fl.handedUp()
 	if d := pk.Meta.Deadline; !d.IsZero() && c.clock.Now().After(d) {
 		pk.Release() // it became obsolete on its way up
 		c.countDrop("obsolete")
@@ -1072,7 +1215,8 @@ func (fl *inFlow) deliver(pk *stack.Packet) error {
 	}
 	var p *posting.Posting
 	var err error
-	if pk.Len() >= sharedBody && !pk.Shared() {
+	n := pk.Len()
+	if n >= sharedBody && !pk.Shared() {
 		// A large parcel: the posting keeps its buffer rather than a copy.
 		p, err = posting.DecodeShared(pk.Detach())
 	} else {
@@ -1090,8 +1234,92 @@ func (fl *inFlow) deliver(pk *stack.Packet) error {
 	}
 	fl.postings.Add(1)
 	c.recvd.postings.Add(1)
+	if f := fl.follow; f != nil {
+		if held, full := f.hold(p, n); held {
+			if full {
+				c.countDrop("reconfigure-overflow") // not a posting: the wait
+				fl.release()
+			}
+			return nil
+		}
+	}
 	c.dispatch(p)
 	return nil
+}
+
+// maxFollowHeld and maxFollowBytes bound what a replacing flow holds for
+// the flow it replaces; beyond them, it stops waiting.
+const (
+	maxFollowHeld  = 1 << 14
+	maxFollowBytes = 64 << 20
+)
+
+// handedUp counts a parcel the flow's stack handed up and releases the
+// flow that replaces this one once this one has handed up its share.
+func (fl *inFlow) handedUp() {
+	n := fl.done.Add(1)
+	if next := fl.next.Load(); next != nil && n >= next.follow.count {
+		if next.follow.setReady() {
+			next.release()
+		}
+	}
+}
+
+// hold keeps p (n bytes encoded) while the flow waits for the one it
+// replaces, and reports whether it did (false: deliver p now) and whether
+// the wait must end because the flow holds too much.
+func (f *follow) hold(p *posting.Posting, n int) (held, full bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.released {
+		return false, false
+	}
+	f.held = append(f.held, p)
+	f.bytes += n
+	if !f.ready && (len(f.held) >= maxFollowHeld || f.bytes >= maxFollowBytes) {
+		f.ready = true
+		return true, true
+	}
+	return true, false
+}
+
+// setReady marks the wait over; it reports whether it was not already.
+func (f *follow) setReady() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ready {
+		return false
+	}
+	f.ready = true
+	return true
+}
+
+// release delivers what the flow held, in order, then lets its postings
+// through. Postings that arrive while it delivers join the end of the line.
+func (fl *inFlow) release() {
+	f := fl.follow
+	for {
+		f.mu.Lock()
+		if f.released || f.draining || !f.ready {
+			f.mu.Unlock()
+			return
+		}
+		batch := f.held
+		f.held = nil
+		if len(batch) == 0 {
+			f.released = true
+			f.mu.Unlock()
+			return
+		}
+		f.draining = true
+		f.mu.Unlock()
+		for _, p := range batch {
+			fl.ch.dispatch(p)
+		}
+		f.mu.Lock()
+		f.draining = false
+		f.mu.Unlock()
+	}
 }
 
 // sharedBody is the size from which a received posting keeps its parcel's
@@ -1383,6 +1611,25 @@ func (c *Channel) maintain() {
 		p.held = kept
 	}
 	var idle []*outStream
+	kept := c.retired[:0]
+	for _, os := range c.retired {
+		// A retired stream goes once it has delivered everything (or after
+		// ten announce intervals, for receivers that never answer).
+		if os.st.Drained() || now.Sub(os.retiredAt) > 10*c.cfg.announce {
+			delete(c.byID, os.id)
+			idle = append(idle, os)
+			continue
+		}
+		kept = append(kept, os)
+	}
+	clear(c.retired[len(kept):])
+	c.retired = kept
+	var waiting []*inFlow
+	for _, fl := range c.flows {
+		if f := fl.follow; f != nil && now.After(f.until) {
+			waiting = append(waiting, fl)
+		}
+	}
 	list := make([]*outStream, 0, len(c.streams))
 	for k, os := range c.streams {
 		if k.target != 0 && now.UnixNano()-os.lastUse.Load() > int64(30*c.cfg.announce) {
@@ -1397,6 +1644,12 @@ func (c *Channel) maintain() {
 	c.mu.Unlock()
 	for _, os := range idle {
 		os.st.Close()
+	}
+	for _, fl := range waiting {
+		if fl.follow.setReady() {
+			c.countDrop("reconfigure-timeout") // the old stream never handed up its share
+			fl.release()
+		}
 	}
 	c.hello(everyone, 0)
 	for _, os := range list {

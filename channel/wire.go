@@ -25,10 +25,13 @@ import (
 //	            on a stream addressed to one member; others skip it
 //	3 FEEDBACK  target 8, stream uvarint, length uvarint, payload: a packet
 //	            from a receiver's stack for the target's stream (acks, NAKs)
-//	4 ANNOUNCE  stream uvarint, epoch uvarint, flags 1 (bit 0: addressed),
-//	            [target 8 if addressed], name length 1 + name, QoS length
-//	            uvarint + canonical QoS string: what a receiver needs to
-//	            build the stream's stack
+//	4 ANNOUNCE  stream uvarint, epoch uvarint, flags 1 (bit 0: addressed,
+//	            bit 1: follows), [target 8 if addressed], [previous stream
+//	            uvarint, count uvarint if follows: this stream replaces
+//	            the previous one (Channel.Reconfigure) after count
+//	            postings], name length 1 + name, QoS length uvarint +
+//	            canonical QoS string: what a receiver needs to build the
+//	            stream's stack
 //	5 QUERY     target 8, stream uvarint (0: all): asks target to announce
 //	6 HELLO     flags 1: bit 0 serves Pull requests, bit 1 please answer
 //	            with your HELLO, bit 2 leaving; then the sender's clock,
@@ -66,6 +69,7 @@ const (
 	helloKnown  = helloServes | helloAsk | helloBye
 
 	announceAddressed = 1 << 0
+	announceFollows   = 1 << 1
 )
 
 // errMalformed is wrapped by datagram decoding errors.
@@ -134,17 +138,28 @@ type announcement struct {
 	target uint64 // 0: to everyone
 	name   string
 	qos    string
+	prev   uint32 // the stream this one replaces (Channel.Reconfigure), 0: none
+	count  uint64 // postings sent on prev before the switch
 }
 
 func appendAnnounce(b []byte, a announcement) []byte {
 	b = append(b, frameAnnounce)
 	b = binary.AppendUvarint(b, uint64(a.stream))
 	b = binary.AppendUvarint(b, uint64(a.epoch))
+	var flags byte
 	if a.target != 0 {
-		b = append(b, announceAddressed)
+		flags |= announceAddressed
+	}
+	if a.prev != 0 {
+		flags |= announceFollows
+	}
+	b = append(b, flags)
+	if a.target != 0 {
 		b = binary.BigEndian.AppendUint64(b, a.target)
-	} else {
-		b = append(b, 0)
+	}
+	if a.prev != 0 {
+		b = binary.AppendUvarint(b, uint64(a.prev))
+		b = binary.AppendUvarint(b, a.count)
 	}
 	b = append(b, byte(len(a.name)))
 	b = append(b, a.name...)
@@ -172,7 +187,9 @@ type frame struct {
 	name    []byte
 	qos     []byte
 	flags   byte
-	clock   int64 // HELLO: the sender's Unix nanoseconds
+	clock   int64  // HELLO: the sender's Unix nanoseconds
+	prev    uint32 // ANNOUNCE: the stream this one follows (0: none)
+	count   uint64 // ANNOUNCE: postings sent on prev before this one
 }
 
 // frameReader walks the frames of a datagram.
@@ -263,7 +280,7 @@ func (r *frameReader) next() (f frame, ok bool, err error) {
 		}
 		f.flags = r.b[0]
 		r.b = r.b[1:]
-		if f.flags&^announceAddressed != 0 {
+		if f.flags&^(announceAddressed|announceFollows) != 0 {
 			return frame{}, false, malformed("unknown announcement flags %#x", f.flags)
 		}
 		if f.flags&announceAddressed != 0 {
@@ -272,6 +289,19 @@ func (r *frameReader) next() (f frame, ok bool, err error) {
 			}
 			if f.target == 0 {
 				return frame{}, false, malformed("target 0")
+			}
+		}
+		if f.flags&announceFollows != 0 {
+			var p uint64
+			if p, err = r.uvarint("previous stream", 1<<32-1); err != nil {
+				return
+			}
+			if p == 0 || p == s {
+				return frame{}, false, malformed("previous stream %d", p)
+			}
+			f.prev = uint32(p)
+			if f.count, err = r.uvarint("count", 1<<63); err != nil {
+				return
 			}
 		}
 		if len(r.b) < 1 {

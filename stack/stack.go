@@ -290,6 +290,26 @@ func (s *Stack) Room() int {
 	return room
 }
 
+// Drainer is implemented by layers that keep packets to send or repair
+// after they were given them (a reliability window): Drained reports that
+// nothing is left, so the stack can be closed without losing anything.
+type Drainer interface {
+	Drained() bool
+}
+
+// Drained reports whether every layer that keeps packets ([Drainer]) has
+// none left to send or repair.
+func (s *Stack) Drained() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.layers {
+		if d, ok := l.(Drainer); ok && !d.Drained() {
+			return false
+		}
+	}
+	return true
+}
+
 // Overhead is the summed overhead of all layers: the headroom of packets
 // made by [Stack.NewPacket].
 func (s *Stack) Overhead() int { return s.overhead }

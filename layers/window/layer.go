@@ -180,6 +180,14 @@ type State struct {
 	RcvNext, RcvHigh uint64 // everything below RcvNext is had or skipped; RcvHigh is one past the highest had
 }
 
+// Drained reports that the sender has nothing queued and nothing
+// unacknowledged (stack.Drainer): everything it was given has arrived, or
+// been given up as its mode allows.
+func (l *Layer) Drained() bool {
+	s := &l.snd
+	return s.una == s.nxt && len(s.queue)-s.qhead == 0
+}
+
 // State returns a snapshot of the window. Call it only when no packet is
 // in flight through the stack (tests on a ManualClock).
 func (l *Layer) State() State {
