@@ -180,8 +180,8 @@ func findBenchModule() string {
 }
 
 // newestSource is the latest modification time of the sources rwpeers is
-// built from: the bench module's Go files, go.mod and go.sum, and the
-// harness package it shares with rwbench.
+// built from: the bench module's Go files (tests aside), go.mod and
+// go.sum, and the harness package it shares with rwbench.
 func newestSource(dir string) (time.Time, error) {
 	var newest time.Time
 	visit := func(root string) error {
@@ -190,7 +190,7 @@ func newestSource(dir string) (time.Time, error) {
 				return err
 			}
 			name := d.Name()
-			if d.IsDir() || !(strings.HasSuffix(name, ".go") || name == "go.mod" || name == "go.sum") {
+			if d.IsDir() || strings.HasSuffix(name, "_test.go") || !(strings.HasSuffix(name, ".go") || name == "go.mod" || name == "go.sum") {
 				return nil
 			}
 			if info, err := d.Info(); err == nil && info.ModTime().After(newest) {

@@ -43,7 +43,13 @@ func writeSVGs(dir string, res *Result) ([]string, error) {
 	if rs := rows("throughput"); len(rs) > 0 {
 		ss := seriesBy(rs, func(r Row) (float64, float64, bool) { return float64(r.Size), r.MBps.Median, r.MBps.Median > 0 })
 		c := newCanvas(760, 480, "Throughput by posting size (MB/s delivered)", sub)
-		c.lineChart(70, 70, 520, 340, logAxis("posting size", sizeLabel), logAxis("MB/s", sig), ss)
+		xa := logAxis("posting size", sizeLabel)
+		for _, r := range rs {
+			if !slices.Contains(xa.at, float64(r.Size)) {
+				xa.at = append(xa.at, float64(r.Size))
+			}
+		}
+		c.lineChart(70, 70, 520, 340, xa, logAxis("MB/s", tick), ss, true)
 		if err := write("throughput.svg", c.String()); err != nil {
 			return files, err
 		}
@@ -67,7 +73,7 @@ func writeSVGs(dir string, res *Result) ([]string, error) {
 			ss = append(ss, s)
 		}
 		c := newCanvas(760, 480, fmt.Sprintf("Round trip, %s postings: CDF", sizeName(small)), sub)
-		c.lineChart(70, 70, 520, 340, logAxis("round trip, µs", sig), linAxis("share of round trips at most this long", 0, 1), ss)
+		c.lineChart(70, 70, 520, 340, logAxis("round trip, µs", tick), linAxis("share of round trips at most this long", 0, 1), ss, true)
 		if err := write("latency-cdf.svg", c.String()); err != nil {
 			return files, err
 		}
@@ -79,14 +85,16 @@ func writeSVGs(dir string, res *Result) ([]string, error) {
 			maxN = max(maxN, float64(r.N))
 		}
 		rate := seriesBy(rs, func(r Row) (float64, float64, bool) { return float64(r.N), r.Rate.Median, true })
-		c.lineChart(70, 70, 360, 340, linAxis("receivers N", 0, maxN), linAxis("postings delivered/s (all receivers)", 0, 0), rate)
+		nAxis := linAxis("receivers N", 0, maxN)
+		nAxis.format = func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+		c.lineChart(70, 70, 340, 340, nAxis, linAxis("postings delivered/s (all receivers)", 0, 0), rate, false)
 		cpu := seriesBy(rs, func(r Row) (float64, float64, bool) {
 			if r.CPUPerPosting == nil {
 				return 0, 0, false
 			}
 			return float64(r.N), r.CPUPerPosting.Median, true
 		})
-		c.lineChart(530, 70, 360, 340, linAxis("receivers N", 0, maxN), linAxis("sender CPU µs per posting sent to all", 0, 0), cpu)
+		c.lineChart(500, 70, 340, 340, nAxis, linAxis("sender CPU µs per posting sent to all", 0, 0), cpu, true)
 		if err := write("fanout.svg", c.String()); err != nil {
 			return files, err
 		}
@@ -136,6 +144,7 @@ type axis struct {
 	label    string
 	log      bool
 	min, max float64
+	at       []float64 // the ticks, if not the axis's own
 	format   func(float64) string
 }
 
@@ -143,10 +152,23 @@ func logAxis(label string, f func(float64) string) axis {
 	return axis{label: label, log: true, format: f}
 }
 func linAxis(label string, lo, hi float64) axis {
-	return axis{label: label, min: lo, max: hi, format: sig}
+	return axis{label: label, min: lo, max: hi, format: human}
 }
 
 func sizeLabel(v float64) string { return sizeName(int(v)) }
+
+// tick writes a tick's value short: 1, 10, 100, 1k, 10k.
+func tick(v float64) string {
+	for _, u := range []struct {
+		div    float64
+		suffix string
+	}{{1e9, "G"}, {1e6, "M"}, {1e3, "k"}, {1, ""}} {
+		if v >= u.div {
+			return strconv.FormatFloat(v/u.div, 'g', 3, 64) + u.suffix
+		}
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}
 
 // fit sets the axis's range from values, when it has none.
 func (a *axis) fit(vs []float64) {
@@ -179,6 +201,9 @@ func (a axis) pos(v float64) float64 {
 // ticks are the values to label.
 func (a axis) ticks() []float64 {
 	var t []float64
+	if a.at != nil {
+		return a.at
+	}
 	if a.log {
 		for v := a.min; v <= a.max*1.0001; v *= 10 {
 			t = append(t, v)
@@ -218,9 +243,9 @@ func newCanvas(w, h int, title, sub string) *canvas {
 func (c *canvas) String() string { return c.Builder.String() + "</svg>\n" }
 
 // lineChart draws series in the box at (x0, y0) of w × h, with axes,
-// ticks and a legend to its right. Systems of rwanda are solid lines, the
-// others dashed.
-func (c *canvas) lineChart(x0, y0, w, h float64, xa, ya axis, ss []series) {
+// ticks and (if legend) a legend to its right. Systems of rwanda are solid
+// lines, the others dashed.
+func (c *canvas) lineChart(x0, y0, w, h float64, xa, ya axis, ss []series, legend bool) {
 	var xs, ys []float64
 	for _, s := range ss {
 		for _, p := range s.pts {
@@ -259,6 +284,9 @@ func (c *canvas) lineChart(x0, y0, w, h float64, xa, ya axis, ss []series) {
 			for _, p := range s.pts {
 				fmt.Fprintf(c, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`+"\n", X(p[0]), Y(p[1]), color)
 			}
+		}
+		if !legend {
+			continue
 		}
 		ly := y0 + 10 + float64(i)*18
 		fmt.Fprintf(c, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"%s/>`+"\n", x0+w+12, ly, x0+w+36, ly, color, dash)
