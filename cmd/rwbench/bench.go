@@ -226,6 +226,7 @@ func (b *bench) run(ctx context.Context) *Result {
 		}
 	}
 	res.Rows = buildRows(jobs)
+	res.Targets = targets(res.Rows)
 	res.Elapsed = time.Since(b.started).Seconds()
 	return res
 }

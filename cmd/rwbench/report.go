@@ -20,6 +20,7 @@ type Result struct {
 	Reps        int      `json:"reps"`
 	Peers       string   `json:"peers"` // what measured the peers, or why they were skipped
 	Rows        []Row    `json:"rows"`
+	Targets     []Target `json:"targets,omitempty"`
 	Skipped     []string `json:"skipped,omitempty"`
 	Errors      []string `json:"errors,omitempty"`
 	Interrupted string   `json:"interrupted,omitempty"`
@@ -317,6 +318,7 @@ func writeTable(w io.Writer, res *Result) error {
 			}
 		}
 	}
+	writeTargets(w, res.Targets)
 	fmt.Fprintln(w)
 	for _, s := range res.Skipped {
 		fmt.Fprintf(w, "skipped: %s\n", s)

@@ -346,3 +346,40 @@ func noChildrenLeft(t *testing.T, bin string) {
 		}
 	}
 }
+
+// TestTargets checks the goals against rows made up for it.
+func TestTargets(t *testing.T) {
+	row := func(test, system string, size, n int, v float64) Row {
+		s := Stat{v, v, v}
+		r := Row{Test: test, System: system, Size: size, N: n, Value: s, Rate: s, MBps: s}
+		if test == "fanout" {
+			r.CPUPerPosting = &Stat{v, v, v}
+		}
+		return r
+	}
+	ts := targets([]Row{
+		row("throughput", "rwanda-reliable", 64, 0, 300), row("throughput", "nats", 64, 0, 100),
+		row("throughput", "rwanda-encrypt", 64, 0, 150),
+		row("latency", "rwanda-reliable", 64, 0, 30), row("latency", "udp", 64, 0, 15), row("latency", "grpc-unary", 64, 0, 150),
+		row("fanout", "rwanda-multicast", 1024, 1, 2), row("fanout", "rwanda-multicast", 1024, 8, 2.2),
+	})
+	want := map[string]struct {
+		ratio float64
+		met   bool
+	}{
+		"reliable 64 B postings/s vs NATS":                                {3, true},
+		"round trip 64 B vs raw UDP":                                      {2, false},
+		"round trip 64 B vs gRPC unary":                                   {0.2, true},
+		"multicast sender CPU per posting, N = 8 vs N = 1 (flat: ≤ 1.25)": {1.1, true},
+		"encrypted vs plain (reliable), 64B postings/s":                   {0.5, false},
+	}
+	if len(ts) != len(want) {
+		t.Errorf("%d targets, want %d: %+v", len(ts), len(want), ts)
+	}
+	for _, tg := range ts {
+		w, ok := want[tg.Goal]
+		if !ok || math.Abs(tg.Ratio-w.ratio) > 1e-9 || tg.Met != w.met {
+			t.Errorf("%+v, want %+v", tg, w)
+		}
+	}
+}
