@@ -16,14 +16,18 @@ import (
 
 	"github.com/rwanda-go/rwanda/posting"
 	"github.com/rwanda-go/rwanda/registry"
+	"github.com/rwanda-go/rwanda/sched"
 	"github.com/rwanda-go/rwanda/stack"
 
 	// The built-in layers, so QoS strings and profiles can name them.
 	_ "github.com/rwanda-go/rwanda/layers/compress"
+	_ "github.com/rwanda-go/rwanda/layers/edf"
 	_ "github.com/rwanda-go/rwanda/layers/encrypt"
+	_ "github.com/rwanda-go/rwanda/layers/fifo"
 	_ "github.com/rwanda-go/rwanda/layers/frag"
 	_ "github.com/rwanda-go/rwanda/layers/impair"
 	_ "github.com/rwanda-go/rwanda/layers/order"
+	_ "github.com/rwanda-go/rwanda/layers/priority"
 	_ "github.com/rwanda-go/rwanda/layers/sign"
 	_ "github.com/rwanda-go/rwanda/layers/window"
 )
@@ -56,6 +60,7 @@ type Channel struct {
 	streams    map[streamKey]*outStream
 	byID       map[uint32]*outStream
 	retired    []*outStream // replaced by Reconfigure, draining
+	link       *linkQueue   // WithLinkRate: the send queue
 	streamQoS  atomic.Pointer[map[string]string]
 	nextID     uint32
 	auth       *dgramAuth // keyed channels: datagram authentication
@@ -136,6 +141,7 @@ type outStream struct {
 	retiredAt time.Time
 	prev      uint32 // the stream this one replaced, 0: none
 	prevCount uint64 // postings sent on prev
+	policy    sched.Policy // in the channel's send queue
 }
 
 // inFlow is one (remote sender, stream) this member receives, with the
@@ -162,7 +168,7 @@ type inFlow struct {
 type follow struct {
 	prev     uint32
 	count    uint64
-	until    time.Time // give up waiting then
+	until    time.Time // give up waiting then (moved on while the old flow progresses)
 	mu       sync.Mutex
 	ready    bool
 	released bool
@@ -356,6 +362,9 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Channel, error) 
 		c.stackMTU -= authLen
 	}
 	c.out = newOutbox(c, addr.MTU, cfg.sendQueue, c.auth)
+	if cfg.linkRate > 0 {
+		c.link = newLinkQueue(c, cfg.linkRate)
+	}
 	c.wg.Go(c.read)
 	c.hello(everyone, helloAsk)
 	c.out.flushNow(true)
@@ -587,6 +596,11 @@ func (c *Channel) buildOut(os *outStream) error {
 	if err != nil {
 		return fmt.Errorf("channel: stream %q: %w", os.key.name, err)
 	}
+	for _, l := range layers {
+		if s, ok := l.(sched.Scheduled); ok {
+			os.policy = s.Policy()
+		}
+	}
 	return nil
 }
 
@@ -598,7 +612,8 @@ func (c *Channel) buildOut(os *outStream) error {
 // with that count. Receivers hold the new stack's postings until the old
 // one has handed up its share, so nothing pushed is lost, duplicated or
 // reordered by the switch (unless the old stack itself loses postings, as
-// best effort may: then they wait at most three announce intervals).
+// best effort may: then they wait until the old stream has made no
+// progress for three announce intervals, at least a second).
 //
 // The new QoS applies to every medium on the stream, as WithStreamQoS
 // does. Reconfigure must not be called from a WithEvents callback.
@@ -694,6 +709,10 @@ func (os *outStream) wire(pk *stack.Packet) error {
 	}
 	var scratch [maxFrameHeader]byte
 	hdr := appendDataHeader(scratch[:0], typ, target, os.id, pk.Len())
+	if c.link != nil {
+		c.link.push(os, c.dstFor(dst), hdr, pk)
+		return nil
+	}
 	c.out.add(c.dstFor(dst), hdr, pk.Bytes())
 	pk.Release()
 	return nil
@@ -1166,7 +1185,7 @@ func (c *Channel) flow(sender uint64, id uint32, payload []byte, now time.Time) 
 		// This stream replaces another: hold its postings until the old
 		// flow has handed up its share — unless there is no old flow here
 		// (we joined after the switch) or it already has.
-		f := &follow{prev: si.prev, count: si.count, until: now.Add(3 * c.cfg.announce)}
+		f := &follow{prev: si.prev, count: si.count, until: now.Add(c.followWait())}
 		fl.follow = f
 		if old := c.flows[flowKey{sender, si.prev}]; old == nil || old.done.Load() >= si.count {
 			f.ready, f.released = true, true
@@ -1258,11 +1277,32 @@ const (
 // flow that replaces this one once this one has handed up its share.
 func (fl *inFlow) handedUp() {
 	n := fl.done.Add(1)
-	if next := fl.next.Load(); next != nil && n >= next.follow.count {
+	next := fl.next.Load()
+	if next == nil {
+		return
+	}
+	if n >= next.follow.count {
 		if next.follow.setReady() {
 			next.release()
 		}
+		return
 	}
+	// The old flow is making progress: its successor waits longer.
+	f := next.follow
+	f.mu.Lock()
+	f.until = fl.ch.clock.Now().Add(fl.ch.followWait())
+	f.mu.Unlock()
+}
+
+// followWait is how long a replacing flow waits for the flow it replaces
+// to make progress before it stops waiting.
+func (c *Channel) followWait() time.Duration { return max(3*c.cfg.announce, time.Second) }
+
+// overdue says whether the wait has run out at now.
+func (f *follow) overdue(now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.ready && now.After(f.until)
 }
 
 // hold keeps p (n bytes encoded) while the flow waits for the one it
@@ -1626,7 +1666,7 @@ func (c *Channel) maintain() {
 	c.retired = kept
 	var waiting []*inFlow
 	for _, fl := range c.flows {
-		if f := fl.follow; f != nil && now.After(f.until) {
+		if f := fl.follow; f != nil && f.overdue(now) {
 			waiting = append(waiting, fl)
 		}
 	}
@@ -1671,6 +1711,9 @@ func (c *Channel) Close() error {
 		c.maint.Stop()
 	}
 	c.mu.Unlock()
+	if c.link != nil {
+		c.link.stop()
+	}
 	var errs []error
 	if c.rec != nil {
 		c.mu.Lock()

@@ -80,6 +80,7 @@ type config struct {
 	qos          string
 	qosSet       bool
 	streamQoS    map[string]string
+	linkRate     int64
 	classifier   *filter.Classifier
 	table        filter.Table
 	mediaSet     map[posting.Media]bool // profiles given with WithMediaProfile
@@ -188,6 +189,23 @@ func WithMediaProfile(m posting.Media, p filter.Profile) Option {
 			c.mediaSet = make(map[posting.Media]bool)
 		}
 		c.mediaSet[m] = true
+		return nil
+	}
+}
+
+// WithLinkRate makes the channel send no faster than bytesPerSecond (the
+// capacity of its link, or its share of it), through a send queue that
+// orders what waits by the policy each stream's stack asks for (the fifo,
+// priority and edf layers; streams without one take turns packet by
+// packet; see package sched). Under EDF, packets that can no longer
+// arrive by their deadline are dropped before they are sent, counted as
+// "late". Without it, the channel sends as fast as the network takes.
+func WithLinkRate(bytesPerSecond int64) Option {
+	return func(c *config) error {
+		if bytesPerSecond < 1000 {
+			return fmt.Errorf("WithLinkRate: %d bytes/s is too low (at least 1000)", bytesPerSecond)
+		}
+		c.linkRate = bytesPerSecond
 		return nil
 	}
 }

@@ -284,3 +284,17 @@ func (rr *roundRobin) pop() Item {
 	}
 	return it
 }
+
+// Summary says in a line what the policy does, for the layers' registry
+// entries.
+func (p Policy) Summary() string {
+	switch p {
+	case FIFO:
+		return "sends the stream's packets first come, first served in the channel's send queue"
+	case Priority:
+		return "sends the stream's packets by media class (control, audio, video, text, image, data) in the channel's send queue"
+	case EDF:
+		return "sends the stream's packets earliest deadline first in the channel's send queue, dropping those that can no longer arrive in time"
+	}
+	return "no scheduling: streams take turns packet by packet"
+}

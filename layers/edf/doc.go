@@ -1,0 +1,7 @@
+// Package edf registers the "edf" layer: a stream whose stack holds it
+// has its packets sent, when its channel's link is the bottleneck
+// (channel.WithLinkRate), under the edf policy of the channel's send
+// queue. See package sched for the policies and how classes mix.
+//
+//	reliable/edf
+package edf

@@ -1,0 +1,7 @@
+// Package priority registers the "priority" layer: a stream whose stack holds it
+// has its packets sent, when its channel's link is the bottleneck
+// (channel.WithLinkRate), under the priority policy of the channel's send
+// queue. See package sched for the policies and how classes mix.
+//
+//	reliable/priority
+package priority
