@@ -139,8 +139,8 @@ type outStream struct {
 	mu        sync.Mutex
 	retired   bool
 	retiredAt time.Time
-	prev      uint32 // the stream this one replaced, 0: none
-	prevCount uint64 // postings sent on prev
+	prev      uint32       // the stream this one replaced, 0: none
+	prevCount uint64       // postings sent on prev
 	policy    sched.Policy // in the channel's send queue
 }
 
@@ -156,8 +156,8 @@ type inFlow struct {
 	postings atomic.Uint64
 	bytes    atomic.Uint64
 	lastUse  atomic.Int64
-	skew     *skewEstimate // the sender's (shared by its flows)
-	done     atomic.Uint64 // parcels its stack handed up (delivered or not)
+	skew     *skewEstimate          // the sender's (shared by its flows)
+	done     atomic.Uint64          // parcels its stack handed up (delivered or not)
 	next     atomic.Pointer[inFlow] // the flow that replaces this one
 	follow   *follow                // when this flow replaces another
 }
