@@ -86,6 +86,21 @@
 // Events of the stacks (an unrecoverable gap, say) are counted in Stats,
 // logged, and handed to the function given with WithEvents.
 //
+// # Media and stacks
+//
+// Push classifies every posting ([WithFilter]; package filter): its Media
+// field, else its body's declaration, else rules and content sniffing. A
+// stream's postings of one medium travel on the stack of that medium's
+// profile (the filter table, [WithMediaProfile]) unless the channel was
+// given one QoS ([WithQoS], qos=) or the stream one ([WithStreamQoS]);
+// media whose stacks are the same share one. [Channel.Reconfigure] swaps a
+// stream's stack while postings flow, announcing the new stack as the
+// successor of the old at an exact posting count; receivers hold the new
+// stack's postings until the old one has handed up its share.
+//
+// [WithLinkRate] paces what the channel sends through a queue ordered by
+// each stream's scheduling layer (fifo, priority, edf; package sched).
+//
 // # Keyed channels
 //
 // [WithKey] (or [WithKeyRing], for rotation; see package keys) makes a
