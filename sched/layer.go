@@ -1,6 +1,7 @@
 package sched
 
 import (
+	"github.com/rwanda-go/rwanda/registry"
 	"github.com/rwanda-go/rwanda/stack"
 )
 
@@ -47,4 +48,13 @@ func (l *Layer) Down(p *stack.Packet) error {
 // its stream.
 type Scheduled interface {
 	Policy() Policy
+}
+
+// Builder returns a registry builder of layers for p, for the packages
+// that register "fifo", "priority" and "edf".
+func Builder(p Policy) registry.Builder {
+	return registry.NewBuilder(registry.Info{
+		Summary:      p.Summary(),
+		Capabilities: stack.Capabilities{Provides: []stack.Capability{stack.CapScheduled}},
+	}, func(registry.Env, *registry.Params) (stack.Layer, error) { return NewLayer(p), nil })
 }
