@@ -23,7 +23,7 @@ func TestLayerConformance(t *testing.T) {
 					return nil, err
 				}
 				return ls[0], nil
-			}, stacktest.Options{Sizes: []int{0, 1, 100, 1500}})
+			}, stacktest.Options{Sizes: []int{0, 1, 100, 1400}})
 		})
 	}
 }
