@@ -61,6 +61,7 @@ type Channel struct {
 	byID       map[uint32]*outStream
 	retired    []*outStream // replaced by Reconfigure, draining
 	link       *linkQueue   // WithLinkRate: the send queue
+	adaptTimer stack.Timer  // WithAdapter
 	streamQoS  atomic.Pointer[map[string]string]
 	nextID     uint32
 	auth       *dgramAuth // keyed channels: datagram authentication
@@ -142,6 +143,8 @@ type outStream struct {
 	prev      uint32       // the stream this one replaced, 0: none
 	prevCount uint64       // postings sent on prev
 	policy    sched.Policy // in the channel's send queue
+	created   time.Time    // when its stack was built
+	original  string       // the QoS before the adapter changed it; "": not changed
 }
 
 // inFlow is one (remote sender, stream) this member receives, with the
@@ -370,6 +373,9 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Channel, error) 
 	c.out.flushNow(true)
 	c.mu.Lock()
 	c.maint = c.clock.AfterFunc(cfg.announce, c.maintain)
+	if cfg.adapter != nil {
+		c.adaptTimer = c.clock.AfterFunc(cfg.adaptEvery, c.adapt)
+	}
 	c.mu.Unlock()
 	return c, nil
 }
@@ -585,6 +591,7 @@ func (c *Channel) buildOut(os *outStream) error {
 		return fmt.Errorf("channel: stream %q: %w", os.key.name, err)
 	}
 	target := os.key.target
+	os.created = c.clock.Now()
 	os.st, err = stack.New(stack.Config{
 		Layers: layers, Wire: stack.HandlerFunc(os.wire), Deliver: stack.HandlerFunc(c.unexpected),
 		Flush: c.out.flushHook, Events: os.event, Clock: c.clock, Pool: c.pool, Memory: c.mem,
@@ -622,6 +629,12 @@ func (c *Channel) Reconfigure(stream, qos string) error {
 	if err != nil {
 		return err
 	}
+	return c.reconfigure(stream, q, "")
+}
+
+// reconfigure is Reconfigure with a canonical QoS; original is what an
+// adapter moved the stream away from ("" for a change by the application).
+func (c *Channel) reconfigure(stream, q, original string) error {
 	if c.rec != nil {
 		return fmt.Errorf("%w: Reconfigure on a file channel", ErrUnsupported)
 	}
@@ -636,7 +649,10 @@ func (c *Channel) Reconfigure(stream, qos string) error {
 		if k.name == stream && k.qos != q {
 			c.nextID++
 			n := &outStream{ch: c, key: streamKey{k.name, k.target, q}, id: c.nextID, epoch: os.epoch + 1, qos: q,
-				media: os.media, prev: os.id, roomCh: make(chan struct{})}
+				media: os.media, prev: os.id, original: original, roomCh: make(chan struct{})}
+			if original == q {
+				n.original = "" // back where it started
+			}
 			olds, news = append(olds, os), append(news, n)
 		}
 	}
@@ -1709,6 +1725,9 @@ func (c *Channel) Close() error {
 	}
 	if c.maint != nil {
 		c.maint.Stop()
+	}
+	if c.adaptTimer != nil {
+		c.adaptTimer.Stop()
 	}
 	c.mu.Unlock()
 	if c.link != nil {

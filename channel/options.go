@@ -81,6 +81,8 @@ type config struct {
 	qosSet       bool
 	streamQoS    map[string]string
 	linkRate     int64
+	adapter      Adapter
+	adaptEvery   time.Duration
 	classifier   *filter.Classifier
 	table        filter.Table
 	mediaSet     map[posting.Media]bool // profiles given with WithMediaProfile

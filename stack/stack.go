@@ -290,6 +290,35 @@ func (s *Stack) Room() int {
 	return room
 }
 
+// Measures are what a measuring layer (layers/monitor) knows of its flow.
+type Measures struct {
+	Rate       float64       // bytes per second arriving at the receiver(s), over recent packets
+	PacketRate float64       // packets per second, likewise
+	Loss       float64       // fraction of packets lost recently, 0 to 1 (the worst receiver's)
+	RTT        time.Duration // round-trip time (the worst receiver's); 0: not known
+	Jitter     time.Duration // interarrival jitter (RFC 3550)
+	Packets    uint64        // packets measured so far
+	Receivers  int           // receivers reporting
+}
+
+// Measurer is implemented by layers that measure their flow.
+type Measurer interface {
+	Measure() Measures
+}
+
+// Measure returns the figures of the first layer that measures the flow
+// ([Measurer]), read under the stack's lock, or false when none does.
+func (s *Stack) Measure() (Measures, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.layers {
+		if m, ok := l.(Measurer); ok {
+			return m.Measure(), true
+		}
+	}
+	return Measures{}, false
+}
+
 // Drainer is implemented by layers that keep packets to send or repair
 // after they were given them (a reliability window): Drained reports that
 // nothing is left, so the stack can be closed without losing anything.
