@@ -56,7 +56,11 @@ func newBench(ctx context.Context, cfg *config, stderr io.Writer) (*bench, error
 		}
 	}
 	_, b.encrypt = registry.Default().Lookup("encrypt")
-	b.peers, b.peerNote = startPeers(ctx, cfg.peers, stderr)
+	if cfg.cmd == "sched" {
+		b.peerNote = "not used (sched measures the send queue alone)"
+	} else {
+		b.peers, b.peerNote = startPeers(ctx, cfg.peers, stderr)
+	}
 	return b, nil
 }
 
@@ -227,6 +231,9 @@ func (b *bench) run(ctx context.Context) *Result {
 	}
 	res.Rows = buildRows(jobs)
 	res.Targets = targets(res.Rows)
+	if b.cfg.cmd == "sched" || b.cfg.cmd == "compare" {
+		res.Sched = runSched()
+	}
 	res.Elapsed = time.Since(b.started).Seconds()
 	return res
 }

@@ -7,6 +7,7 @@
 //	go run ./cmd/rwbench latency      # round trip by size: median, p99, p99.9
 //	go run ./cmd/rwbench fanout       # one sender, N = 1, 4, 8 receiver processes
 //	go run ./cmd/rwbench loss         # goodput of the reliable profile at 0/1/5/20% loss
+//	go run ./cmd/rwbench sched        # the RWANDA scheduling experiment: deadline misses by policy and utilisation
 //
 // Flags (after the subcommand): -duration of each repetition, -reps,
 // -sizes, -n (fan-out receivers), -loss, -fanout-size, -systems (a subset,
@@ -15,6 +16,13 @@
 // (no progress line) and -timeout (the bound on the whole run).
 //
 // # What is measured
+//
+// sched (also part of compare) runs the scheduling experiment of the
+// RWANDA paper on the send queue channels use (package sched) in scaled,
+// simulated time, so it repeats exactly: six clients needing 3, 3, 3, 6,
+// 6 and 6 units of link time every period, no scheduler vs fifo vs
+// priority vs edf, the period swept to vary the utilisation; a job is
+// missed when it leaves the link after its deadline (the next release).
 //
 // Every measurement has its far end — receiver or echo — in a process of
 // its own (rwbench runs itself with a hidden "child" subcommand), and the

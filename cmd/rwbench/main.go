@@ -26,7 +26,7 @@ func main() {
 }
 
 // subcommands lists what rwbench measures, in the order compare runs them.
-var subcommands = []string{"throughput", "latency", "fanout", "loss"}
+var subcommands = []string{"throughput", "latency", "fanout", "loss", "sched"}
 
 // config is what the flags say.
 type config struct {
@@ -58,6 +58,8 @@ subcommands:
   fanout       one sender, N receiver processes: delivered postings/s and
                sender CPU per posting; multicast, unicast, broker
   loss         goodput of the reliable profile at 0/1/5/20% loss
+  sched        the RWANDA scheduling experiment: deadline misses of no
+               scheduler, fifo, priority and edf by utilisation
 
 flags:
 `

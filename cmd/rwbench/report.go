@@ -13,18 +13,19 @@ import (
 
 // Result is everything a run measured; --json prints it as is.
 type Result struct {
-	Command     string   `json:"command"`
-	Date        string   `json:"date"`
-	Machine     Machine  `json:"machine"`
-	Duration    string   `json:"duration"` // of each repetition
-	Reps        int      `json:"reps"`
-	Peers       string   `json:"peers"` // what measured the peers, or why they were skipped
-	Rows        []Row    `json:"rows"`
-	Targets     []Target `json:"targets,omitempty"`
-	Skipped     []string `json:"skipped,omitempty"`
-	Errors      []string `json:"errors,omitempty"`
-	Interrupted string   `json:"interrupted,omitempty"`
-	Elapsed     float64  `json:"elapsed_seconds"`
+	Command     string     `json:"command"`
+	Date        string     `json:"date"`
+	Machine     Machine    `json:"machine"`
+	Duration    string     `json:"duration"` // of each repetition
+	Reps        int        `json:"reps"`
+	Peers       string     `json:"peers"` // what measured the peers, or why they were skipped
+	Rows        []Row      `json:"rows"`
+	Targets     []Target   `json:"targets,omitempty"`
+	Sched       []SchedRow `json:"sched,omitempty"`
+	Skipped     []string   `json:"skipped,omitempty"`
+	Errors      []string   `json:"errors,omitempty"`
+	Interrupted string     `json:"interrupted,omitempty"`
+	Elapsed     float64    `json:"elapsed_seconds"`
 }
 
 // Row is one system in one configuration: medians over repetitions with
@@ -203,6 +204,11 @@ func writeCSV(w io.Writer, res *Result) error {
 			strconv.FormatInt(r.Sent, 10), strconv.FormatInt(r.Delivered, 10), fs(r.P50), fs(r.P99), fs(r.P999),
 			fs(r.CPUPerPosting), fs(r.CPUPerDelivery), fp(r.VsUDP), fp(r.UDP), fp(r.VsBest), r.BestPeer, fp(r.Best)})
 	}
+	for _, r := range res.Sched {
+		cw.Write([]string{"sched", "rwanda-" + r.Policy, "0", "0", "0", "1", fmt.Sprintf("miss_pct@U=%.2f", r.Utilisation),
+			f(r.MissPct), f(r.MissPct), f(r.MissPct), "", "", strconv.Itoa(r.Jobs), strconv.Itoa(r.Jobs - r.Missed),
+			"", "", "", "", "", "", "", "", "", ""})
+	}
 	cw.Flush()
 	return cw.Error()
 }
@@ -318,6 +324,7 @@ func writeTable(w io.Writer, res *Result) error {
 			}
 		}
 	}
+	writeSchedTable(w, res.Sched)
 	writeTargets(w, res.Targets)
 	fmt.Fprintln(w)
 	for _, s := range res.Skipped {

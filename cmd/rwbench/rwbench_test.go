@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -381,5 +382,30 @@ func TestTargets(t *testing.T) {
 		if !ok || math.Abs(tg.Ratio-w.ratio) > 1e-9 || tg.Met != w.met {
 			t.Errorf("%+v, want %+v", tg, w)
 		}
+	}
+}
+
+// TestSched runs the scheduling experiment and checks its figures are
+// consistent and show what scheduling is for.
+func TestSched(t *testing.T) {
+	res := runJSON(t, "sched", "--json")
+	if len(res.Sched) != 4*len(schedUtilisations) {
+		t.Fatalf("%d sched rows", len(res.Sched))
+	}
+	miss := map[string]map[string]float64{}
+	for _, r := range res.Sched {
+		if r.Jobs <= 0 || r.Missed < 0 || r.Missed > r.Jobs || r.MissPct < 0 || r.MissPct > 100 {
+			t.Fatalf("inconsistent row %+v", r)
+		}
+		if d := r.MissPct - 100*float64(r.Missed)/float64(r.Jobs); d > 1e-9 || d < -1e-9 {
+			t.Fatalf("miss %% %.3f is not missed/jobs in %+v", r.MissPct, r)
+		}
+		if miss[r.Policy] == nil {
+			miss[r.Policy] = map[string]float64{}
+		}
+		miss[r.Policy][fmt.Sprintf("%.2f", r.Utilisation)] = r.MissPct
+	}
+	if e, n := miss["edf"]["1.30"], miss["none"]["1.30"]; e >= n {
+		t.Fatalf("at U=1.3 EDF misses %.1f%%, no scheduler %.1f%%", e, n)
 	}
 }
