@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rwanda-go/rwanda/keys"
 	"github.com/rwanda-go/rwanda/posting"
 )
 
@@ -301,9 +302,19 @@ func BenchmarkReliableJumbo(b *testing.B) {
 // BenchmarkSecure measures what security costs: goodput of the reliable
 // profile plain, and on a keyed channel (every datagram authenticated and
 // every stream encrypted, AES-128-GCM by default, ChaCha20-Poly1305 for
-// CPUs without AES instructions), side by side in one run.
+// CPUs without AES instructions), and signed with Ed25519 over batches of
+// packets (each side both sending and verifying), side by side in one run.
 func BenchmarkSecure(b *testing.B) {
 	key := WithKey([]byte("0123456789abcdef0123456789abcdef"))
+	id, err := keys.GenerateIdentity()
+	if err != nil {
+		b.Fatal(err)
+	}
+	trust, err := keys.NewTrust(id.Public())
+	if err != nil {
+		b.Fatal(err)
+	}
+	signed := []Option{WithIdentity(id), WithTrusted(trust)}
 	for _, size := range []int{1 << 10, 64 << 10} {
 		for _, c := range []struct {
 			name, qos string
@@ -312,6 +323,9 @@ func BenchmarkSecure(b *testing.B) {
 			{"reliable", "reliable", nil},
 			{"keyed-aes128gcm", "reliable", []Option{key}},
 			{"keyed-chacha20", "reliable/encrypt(suite=chacha20-poly1305)", []Option{key}},
+			{"signed-batch16", "reliable/sign", signed},
+			{"signed-batch40", "reliable/sign(batch=40)", signed},
+			{"keyed+signed", "reliable/sign(batch=40)", append([]Option{key}, signed...)},
 		} {
 			b.Run(fmt.Sprintf("%dKiB/%s", size>>10, c.name), func(b *testing.B) {
 				benchGoodputMTU(b, size, c.qos, 0, c.opts...)
