@@ -68,7 +68,9 @@
 // holds back, and a channel's Push waits (or reports backpressure) while
 // it is zero. Room is advisory: the layer still accepts what it is given,
 // so a parcel is never split. Once it has reported no room, the layer
-// emits an event of kind "room" when its queue drains below half.
+// emits an event of kind "room" when its queue drains below half. It
+// implements stack.Drainer too: a stack retired by a reconfiguration is
+// not closed while packets still wait in its queue.
 //
 // # Statistics
 //

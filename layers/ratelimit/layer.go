@@ -87,6 +87,10 @@ func (l *Layer) Counters() map[string]uint64 {
 // Pending is the number of packets held back.
 func (l *Layer) Pending() int { return len(l.queue) - l.qhead }
 
+// Drained reports that nothing is held back (stack.Drainer): a stack being
+// retired may be closed without losing what it was given.
+func (l *Layer) Drained() bool { return l.Pending() == 0 }
+
 // Room is how many more bytes the layer holds back before its queue is
 // full (stack.Roomer). A layer that reported no room emits a "room" event
 // once its queue has drained below half.

@@ -320,6 +320,10 @@ func TestRoomAndBackpressure(t *testing.T) {
 	if room := r.s.Room(); room != 6000 {
 		t.Fatalf("room %d after draining 6 packets", room)
 	}
+	r.clock.Advance(time.Second)
+	if !r.s.Drained() || r.s.Room() != 10_000 {
+		t.Fatalf("after a second: drained %v, room %d", r.s.Drained(), r.s.Room())
+	}
 }
 
 // TestNoLeaksAfterClose: packets queued when the stack closes are released,
@@ -329,8 +333,8 @@ func TestNoLeaksAfterClose(t *testing.T) {
 	for range 100 {
 		r.send(900, stack.Meta{})
 	}
-	if r.l.Pending() != 99 {
-		t.Fatalf("%d pending", r.l.Pending())
+	if r.l.Pending() != 99 || r.s.Drained() {
+		t.Fatalf("%d pending, drained %v", r.l.Pending(), r.s.Drained())
 	}
 	if err := r.s.Close(); err != nil {
 		t.Fatal(err)
