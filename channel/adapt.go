@@ -58,7 +58,8 @@ func WithAdapter(a Adapter, every time.Duration) Option {
 //   - when the loss its receivers report reaches Up, a stream without
 //     retransmission moves to its medium's repairing stack (Repair: audio
 //     semi-reliable within 100 ms, video semi-reliable within 200 ms,
-//     everything else reliable), keeping its monitor;
+//     everything else reliable), keeping its monitor and the layers below
+//     it;
 //   - when the loss stays at or under Down for Hold, a moved stream goes
 //     back to the stack it started with.
 //
@@ -117,11 +118,10 @@ func (a LossAdapter) Adapt(s StreamState) (string, string) {
 		if q == "" {
 			q = "reliable"
 		}
-		// Keep what measures the flow, at the wire side as before.
-		for _, l := range spec.Layers {
-			if l.Name == "monitor" {
-				q += "/" + (registry.Spec{Layers: []registry.LayerSpec{l}}).String()
-			}
+		// Keep what measures the flow and everything below it (encrypt,
+		// impair: the path's own layers), at the wire side as before.
+		if i := slices.IndexFunc(spec.Layers, func(l registry.LayerSpec) bool { return l.Name == "monitor" }); i >= 0 {
+			q += "/" + (registry.Spec{Layers: spec.Layers[i:]}).String()
 		}
 		return q, fmt.Sprintf("loss %.1f%% ≥ %.1f%%: repairing", 100*loss, 100*up)
 	case repairs && s.QoS != s.Original && loss <= down && s.Since >= hold:

@@ -34,6 +34,7 @@ type receiver struct {
 	nakAt       time.Time
 	nakLow      uint64
 	nakTries    int
+	nakFirst    time.Time // when the current lowest gap was first NAKed
 	nakSentAt   time.Time     // when the last NAK left (cleared by the first repair)
 	repairRTT   time.Duration // smoothed time from a NAK to its first repair
 	statusAt    time.Time
@@ -407,7 +408,7 @@ func (r *receiver) gaps() []span {
 }
 
 // onNakTimer sends a NAK for what is still missing, backing off, and
-// gives up a gap after NakLimit tries.
+// gives up a gap after NakLimit tries and RcvTimeout since its first NAK.
 func (r *receiver) onNakTimer(now time.Time) {
 	r.nakAt = time.Time{}
 	gaps := r.gaps()
@@ -416,13 +417,22 @@ func (r *receiver) onNakTimer(now time.Time) {
 		return
 	}
 	low := unwrap(r.next, gaps[0].from)
-	if low == r.nakLow {
+	if low == r.nakLow && r.nakTries > 0 {
 		r.nakTries++
 	} else {
-		r.nakLow, r.nakTries = low, 1
+		r.nakLow, r.nakTries, r.nakFirst = low, 1, now
 	}
 	b := r.l.Binding()
 	if r.nakTries > r.cfg.NakLimit {
+		// A sender that no longer has the data says so (a SYNC); NAKs
+		// unanswered mean a sender that is silent — or only slow, paused
+		// or starved of CPU. Give the gap up only once it has gone
+		// unrepaired as long as a sender waits for a silent receiver.
+		if wait := r.nakFirst.Add(r.cfg.RcvTimeout); now.Before(wait) {
+			r.nakTries = r.cfg.NakLimit // stay at the limit: no more NAKs, give up at wait
+			r.nakAt = wait
+			return
+		}
 		hi := low + uint64(gaps[0].to-gaps[0].from)
 		b.Emit(stack.Event{Kind: "unrecoverable-gap", Seq: low,
 			Detail: fmt.Sprintf("%d packets from %d not repaired after %d NAKs", hi-low, low, r.cfg.NakLimit)})
