@@ -80,7 +80,7 @@ type Config struct {
 	// Nak mode.
 	NakDelay   time.Duration // NAKs wait a random time up to this before going out
 	NakRetry   time.Duration // wait before asking again (doubles each time)
-	NakLimit   int           // NAKs for one gap before giving it up as unrecoverable
+	NakLimit   int           // NAKs for one gap before giving it up as unrecoverable (and no sooner than RcvTimeout after the first)
 	Status     time.Duration // how often receivers report their status
 	Heartbeat  time.Duration // first heartbeat after the sender goes idle (doubles up to 1 s)
 	RcvTimeout time.Duration // a receiver not heard from this long is forgotten

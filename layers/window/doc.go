@@ -61,7 +61,8 @@
 // heartbeat to one second) with its next number and its floor, so tail
 // losses are seen and a receiver learns what is gone. A receiver whose gap
 // the sender no longer holds — it fell behind the buffer, or it repeated
-// its NAK naklimit times — skips it and reports an "unrecoverable-gap"
+// its NAK naklimit times over at least rcvtimeout (a slow or paused
+// sender is not a gone one) — skips it and reports an "unrecoverable-gap"
 // event instead of waiting forever. A sender whose buffer is full waits
 // for its receivers; it evicts old packets only when no receiver has been
 // heard from for rcvtimeout.

@@ -34,7 +34,7 @@ type receiver struct {
 	nakAt       time.Time
 	nakLow      uint64
 	nakTries    int
-	nakFirst    time.Time // when the current lowest gap was first NAKed
+	nakFirst    time.Time     // when the current lowest gap was first NAKed
 	nakSentAt   time.Time     // when the last NAK left (cleared by the first repair)
 	repairRTT   time.Duration // smoothed time from a NAK to its first repair
 	statusAt    time.Time
