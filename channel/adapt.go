@@ -63,12 +63,18 @@ func WithAdapter(a Adapter, every time.Duration) Option {
 //   - when the loss stays at or under Down for Hold, a moved stream goes
 //     back to the stack it started with.
 //
+// With ThinVideo, a lossy video stream is not repaired but thinned: rate
+// limited (layer ratelimit) to nine tenths of what its slowest receiver
+// takes, so it stops crowding the path, and its postings that cannot leave
+// before their deadline are dropped at the sender — video goes first.
+//
 // Zero fields take the defaults (Up 2%, Down 0.5%, Hold 2s).
 type LossAdapter struct {
-	Up, Down float64
-	Hold     time.Duration
-	Repair   map[posting.Media]string
-	Registry *registry.Registry // to read stacks; default registry.Default()
+	Up, Down  float64
+	Hold      time.Duration
+	Repair    map[posting.Media]string
+	ThinVideo bool
+	Registry  *registry.Registry // to read stacks; default registry.Default()
 }
 
 // DefaultRepair is LossAdapter's default table of repairing stacks.
@@ -97,6 +103,7 @@ func (a LossAdapter) Adapt(s StreamState) (string, string) {
 	if err != nil {
 		return "", ""
 	}
+	limited := slices.ContainsFunc(spec.Layers, func(l registry.LayerSpec) bool { return l.Name == "ratelimit" })
 	repairs := slices.ContainsFunc(spec.Layers, func(l registry.LayerSpec) bool {
 		if l.Name != "window" {
 			return false
@@ -109,7 +116,24 @@ func (a LossAdapter) Adapt(s StreamState) (string, string) {
 		return true
 	})
 	loss := s.Measures.Loss
+	// below is the stack from the monitor down (the path's own layers).
+	below := ""
+	if i := slices.IndexFunc(spec.Layers, func(l registry.LayerSpec) bool { return l.Name == "monitor" }); i >= 0 {
+		below = "/" + (registry.Spec{Layers: spec.Layers[i:]}).String()
+	}
 	switch {
+	case a.ThinVideo && s.Media == posting.Video && !repairs && !limited && loss >= up && s.Measures.Receivers > 0 && s.Measures.Rate > 0:
+		rate := max(int64(0.9*s.Measures.Rate), 1000)
+		above := spec.Layers
+		if i := slices.IndexFunc(spec.Layers, func(l registry.LayerSpec) bool { return l.Name == "monitor" }); i >= 0 {
+			above = spec.Layers[:i]
+		}
+		q := (registry.Spec{Layers: above}).String()
+		if q != "" {
+			q += "/"
+		}
+		q += fmt.Sprintf("ratelimit(rate=%d)", rate) + below
+		return q, fmt.Sprintf("loss %.1f%% ≥ %.1f%%: thinning video to %d B/s", 100*loss, 100*up, rate)
 	case !repairs && loss >= up && s.Measures.Receivers > 0:
 		q := a.Repair[s.Media]
 		if q == "" {
@@ -120,11 +144,9 @@ func (a LossAdapter) Adapt(s StreamState) (string, string) {
 		}
 		// Keep what measures the flow and everything below it (encrypt,
 		// impair: the path's own layers), at the wire side as before.
-		if i := slices.IndexFunc(spec.Layers, func(l registry.LayerSpec) bool { return l.Name == "monitor" }); i >= 0 {
-			q += "/" + (registry.Spec{Layers: spec.Layers[i:]}).String()
-		}
+		q += below
 		return q, fmt.Sprintf("loss %.1f%% ≥ %.1f%%: repairing", 100*loss, 100*up)
-	case repairs && s.QoS != s.Original && loss <= down && s.Since >= hold:
+	case (repairs || limited) && s.QoS != s.Original && loss <= down && s.Since >= hold:
 		return s.Original, fmt.Sprintf("loss %.2f%% ≤ %.2f%% for %v: back to %s", 100*loss, 100*down, hold, s.Original)
 	}
 	return "", ""
