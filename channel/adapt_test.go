@@ -37,3 +37,22 @@ func TestLossAdapterDecisions(t *testing.T) {
 		}
 	}
 }
+
+func TestLossAdapterThinsVideo(t *testing.T) {
+	a := LossAdapter{ThinVideo: true}
+	q, why := a.Adapt(StreamState{Media: posting.Video, QoS: "frag", Original: "frag",
+		Measures: stack.Measures{Loss: 0.1, Receivers: 1, Rate: 100_000}})
+	if q != "frag/ratelimit(rate=90000)" {
+		t.Fatalf("chose %q (%s)", q, why)
+	}
+	// Audio is repaired, not thinned.
+	if q, _ := a.Adapt(StreamState{Media: posting.Audio, QoS: "frag", Original: "frag",
+		Measures: stack.Measures{Loss: 0.1, Receivers: 1, Rate: 100_000}}); !strings.HasPrefix(q, "frag/order/window") {
+		t.Fatalf("audio: %q", q)
+	}
+	// Back once quiet.
+	if q, _ := a.Adapt(StreamState{Media: posting.Video, QoS: "frag/ratelimit(rate=90000)", Original: "frag",
+		Measures: stack.Measures{Loss: 0, Receivers: 1}, Since: time.Minute}); q != "frag" {
+		t.Fatalf("back: %q", q)
+	}
+}
