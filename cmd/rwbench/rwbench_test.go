@@ -185,8 +185,8 @@ func TestFormats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != len(res.Rows)+1 {
-		t.Fatalf("CSV has %d records for %d rows", len(recs), len(res.Rows))
+	if len(recs) != len(res.Rows)+len(res.Sched)+1 {
+		t.Fatalf("CSV has %d records for %d rows and %d sched rows", len(recs), len(res.Rows), len(res.Sched))
 	}
 	col := map[string]int{}
 	for i, h := range recs[0] {
@@ -231,7 +231,8 @@ func TestFormats(t *testing.T) {
 
 func TestArgs(t *testing.T) {
 	for _, args := range [][]string{
-		{"sched"},
+		{"sched", "--reps", "0"},
+		{"nosuch"},
 		{"throughput", "--sizes", "0"},
 		{"latency", "--duration", "-1s"},
 		{"fanout", "--n", "x"},
