@@ -1,6 +1,7 @@
 package channel
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -26,6 +27,7 @@ import (
 	_ "github.com/rwanda-go/rwanda/layers/fifo"
 	_ "github.com/rwanda-go/rwanda/layers/frag"
 	_ "github.com/rwanda-go/rwanda/layers/impair"
+	_ "github.com/rwanda-go/rwanda/layers/monitor"
 	_ "github.com/rwanda-go/rwanda/layers/order"
 	_ "github.com/rwanda-go/rwanda/layers/priority"
 	_ "github.com/rwanda-go/rwanda/layers/ratelimit"
@@ -666,23 +668,30 @@ func (c *Channel) reconfigure(stream, q, original string) error {
 			return err
 		}
 	}
+	// Hold the old streams (waiting for pushes in progress on them) while
+	// the channel swaps them, so no push lands between the count and the
+	// swap. Lock order: a stream's mu before c.mu, as a push does (its
+	// flush resolves destinations under c.mu); streams in id order.
+	slices.SortFunc(olds, func(a, b *outStream) int { return cmp.Compare(a.id, b.id) })
+	slices.SortFunc(news, func(a, b *outStream) int { return cmp.Compare(a.prev, b.prev) })
+	for _, old := range olds {
+		old.mu.Lock()
+	}
 	now := c.clock.Now()
 	c.mu.Lock()
 	m := maps.Clone(*c.streamQoS.Load())
 	m[stream] = q
 	c.streamQoS.Store(&m)
-	var announce []*outStream
+	var announce, unused []*outStream
 	for i, old := range olds {
 		n := news[i]
-		if c.closed || c.streams[old.key] != old || c.streams[n.key] != nil {
-			n.st.Close() // closed, or changed meanwhile
+		if old.retired || c.closed || c.streams[old.key] != old || c.streams[n.key] != nil {
+			unused = append(unused, n) // closed, or changed meanwhile
 			continue
 		}
-		old.mu.Lock() // waits for a push in progress on it
 		old.retired, old.retiredAt = true, now
 		n.prevCount = old.postings.Load()
 		n.seq.Store(old.seq.Load())
-		old.mu.Unlock()
 		delete(c.streams, old.key)
 		c.retired = append(c.retired, old)
 		c.streams[n.key] = n
@@ -690,6 +699,12 @@ func (c *Channel) reconfigure(stream, q, original string) error {
 		announce = append(announce, n)
 	}
 	c.mu.Unlock()
+	for _, old := range olds {
+		old.mu.Unlock()
+	}
+	for _, n := range unused {
+		n.st.Close()
+	}
 	for _, n := range announce {
 		c.announce(n, c.streamDst(n))
 	}
@@ -765,7 +780,11 @@ func (c *Channel) report(e Event) {
 	c.dropsMu.Lock()
 	c.events[e.Kind]++
 	c.dropsMu.Unlock()
-	c.log.Info("stream event", "kind", e.Kind, "stream", e.Stream, "member", fmt.Sprintf("%016x", e.Member), "layer", e.Layer, "detail", e.Detail)
+	level := slog.LevelInfo
+	if e.Kind == "monitor-report" {
+		level = slog.LevelDebug // every report period: figures, not news
+	}
+	c.log.Log(context.Background(), level, "stream event", "kind", e.Kind, "stream", e.Stream, "member", fmt.Sprintf("%016x", e.Member), "layer", e.Layer, "detail", e.Detail)
 	if f := c.cfg.onEvent; f != nil {
 		f(e)
 	}
