@@ -101,6 +101,10 @@
 // [WithLinkRate] paces what the channel sends through a queue ordered by
 // each stream's scheduling layer (fifo, priority, edf; package sched).
 //
+// [WithAdapter] runs an adaptation policy ([LossAdapter] by default) over
+// the streams whose stacks measure their flow (the monitor layer), and
+// reconfigures them from what they measure.
+//
 // # Keyed channels
 //
 // [WithKey] (or [WithKeyRing], for rotation; see package keys) makes a
