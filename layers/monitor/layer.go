@@ -30,16 +30,15 @@ type Layer struct {
 
 // sender is the sending half: stamping and the receivers' reports.
 type sender struct {
-	seq      uint64
-	packets  uint64
-	bytes    uint64
-	rate     rateWindow
-	peers    map[uint64]*peer
-	reports  uint64 // reports taken
-	foreign  uint64 // reports from other receivers overheard, or reaching a receiver's stack
-	active   bool   // something was sent or heard since the last tick
-	tickAt   time.Time
-	lastTick Report
+	seq     uint64
+	packets uint64
+	bytes   uint64
+	rate    rateWindow
+	peers   map[uint64]*peer
+	reports uint64 // reports taken
+	foreign uint64 // reports from other receivers overheard, or reaching a receiver's stack
+	active  bool   // something was sent or heard since the last tick
+	tickAt  time.Time
 }
 
 // peer is what a sender knows of one receiver.
@@ -65,7 +64,6 @@ type receiver struct {
 	fresh      bool      // data arrived since the last report
 	reportAt   time.Time
 	reports    uint64 // reports sent
-	malformed  uint64
 }
 
 // New returns a monitor layer with the given configuration.

@@ -65,7 +65,7 @@ func Serve(ready string, c *Counter, in io.Reader, out io.Writer) error {
 		return err
 	}
 	sc := bufio.NewScanner(in)
-	for sc.Scan() {
+	if sc.Scan() {
 		want, ok := ParseStop(sc.Text())
 		if !ok {
 			return fmt.Errorf("want \"stop N\", got %q", sc.Text())
