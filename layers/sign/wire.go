@@ -123,24 +123,34 @@ type sigHeader struct {
 	n       int    // header length (SIGNED: where the payload starts)
 }
 
-// decodeSigned decodes a SIGNED header: kind, fingerprint, instance,
-// sequence number, signature.
-func decodeSigned(b []byte) (h sigHeader, ok bool) {
-	if len(b) < 1+fpLen || b[0] != kindSigned {
-		return h, false
+// decodeSigner decodes what SIGNED and SIG packets start with: kind,
+// fingerprint, instance and (first) sequence number; off is where the rest
+// begins.
+func decodeSigner(b []byte, kind byte) (h sigHeader, off int, ok bool) {
+	if len(b) < 1+fpLen || b[0] != kind {
+		return h, 0, false
 	}
-	off := 1
+	off = 1
 	h.fp = keys.Fingerprint(binary.BigEndian.Uint64(b[off:]))
 	off += fpLen
 	var n int
 	if h.inst, n = uvarint(b[off:]); n <= 0 {
-		return h, false
+		return h, 0, false
 	}
 	off += n
 	if h.first, n = uvarint(b[off:]); n <= 0 {
+		return h, 0, false
+	}
+	return h, off + n, true
+}
+
+// decodeSigned decodes a SIGNED header: kind, fingerprint, instance,
+// sequence number, signature.
+func decodeSigned(b []byte) (h sigHeader, ok bool) {
+	h, off, ok := decodeSigner(b, kindSigned)
+	if !ok {
 		return h, false
 	}
-	off += n
 	if len(b)-off < SignatureLen {
 		return h, false
 	}
@@ -153,21 +163,10 @@ func decodeSigned(b []byte) (h sigHeader, ok bool) {
 // decodeSig decodes a whole SIG packet: kind, fingerprint, instance, first
 // sequence number, count, digests, signature, and nothing after.
 func decodeSig(b []byte) (h sigHeader, ok bool) {
-	if len(b) < 1+fpLen || b[0] != kindSig {
+	h, off, ok := decodeSigner(b, kindSig)
+	if !ok {
 		return h, false
 	}
-	off := 1
-	h.fp = keys.Fingerprint(binary.BigEndian.Uint64(b[off:]))
-	off += fpLen
-	var n int
-	if h.inst, n = uvarint(b[off:]); n <= 0 {
-		return h, false
-	}
-	off += n
-	if h.first, n = uvarint(b[off:]); n <= 0 {
-		return h, false
-	}
-	off += n
 	count, n := uvarint(b[off:])
 	if n <= 0 || count < 1 || count > MaxBatch || h.first+count-1 < h.first {
 		return h, false
