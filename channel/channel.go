@@ -31,6 +31,7 @@ import (
 	_ "github.com/rwanda-go/rwanda/layers/order"
 	_ "github.com/rwanda-go/rwanda/layers/priority"
 	_ "github.com/rwanda-go/rwanda/layers/ratelimit"
+	_ "github.com/rwanda-go/rwanda/layers/refresh"
 	_ "github.com/rwanda-go/rwanda/layers/sign"
 	_ "github.com/rwanda-go/rwanda/layers/window"
 )

@@ -18,7 +18,7 @@
 //	audio    realtime, small packets, TTL 100ms  frag(mtu=600)/order/window(mode=besteffort)
 //	video    media                               frag/order/window(ttl=200ms)
 //	text     reliable, compressed                compress/reliable
-//	image    semi-reliable tiles (repaired for 2s)  frag/order/window(ttl=2s)
+//	image    semi-reliable tiles, refreshed         refresh/frag/order/window(ttl=2s)
 //	control  reliable                            reliable
 //	data     reliable                            reliable
 //

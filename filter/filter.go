@@ -274,7 +274,7 @@ func DefaultTable() Table {
 		posting.Audio:   {QoS: "frag(mtu=600)/order/window(mode=besteffort)", TTL: 100 * time.Millisecond},
 		posting.Video:   {QoS: "media"},
 		posting.Text:    {QoS: "compress/reliable"},
-		posting.Image:   {QoS: "frag/order/window(ttl=2s)"},
+		posting.Image:   {QoS: "refresh/frag/order/window(ttl=2s)"},
 		posting.Control: {QoS: "reliable"},
 		posting.Data:    {QoS: "reliable"},
 	}
