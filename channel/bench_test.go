@@ -324,8 +324,8 @@ func BenchmarkSecure(b *testing.B) {
 			{"keyed-aes128gcm", "reliable", []Option{key}},
 			{"keyed-chacha20", "reliable/encrypt(suite=chacha20-poly1305)", []Option{key}},
 			{"signed-batch16", "reliable/sign", signed},
-			{"signed-batch40", "reliable/sign(batch=40)", signed},
-			{"keyed+signed", "reliable/sign(batch=40)", append([]Option{key}, signed...)},
+			{"signed-batch80", "reliable/sign(batch=80)", signed},
+			{"keyed+signed", "reliable/sign(batch=80)", append([]Option{key}, signed...)},
 		} {
 			b.Run(fmt.Sprintf("%dKiB/%s", size>>10, c.name), func(b *testing.B) {
 				benchGoodputMTU(b, size, c.qos, 0, c.opts...)

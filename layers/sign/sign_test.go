@@ -572,11 +572,11 @@ func TestBindErrors(t *testing.T) {
 		!strings.Contains(err.Error(), "channel.WithTrusted") {
 		t.Fatalf("receiver without trust: %v", err)
 	}
-	if err := build(config(id, nil, 64), stack.Sender, 1500); err == nil || !strings.Contains(err.Error(), "at most batch=") {
+	if err := build(config(id, nil, 128), stack.Sender, 1500); err == nil || !strings.Contains(err.Error(), "at most batch=") {
 		t.Fatalf("batch too large for the MTU: %v", err)
 	}
-	if err := build(config(id, nil, 40), stack.Sender, 1500); err != nil {
-		t.Fatalf("batch=40 at 1500: %v", err)
+	if err := build(config(id, nil, 80), stack.Sender, 1500); err != nil {
+		t.Fatalf("batch=80 at 1500: %v", err)
 	}
 	if err := build(config(id, nil, 1), stack.Sender, 120); err != nil {
 		t.Fatalf("batch=1 at a small MTU: %v", err)

@@ -19,8 +19,9 @@ const (
 
 // Sizes of the fixed fields.
 const (
-	// DigestLen is the size of a packet's digest in a SIG packet: SHA-256.
-	DigestLen = sha256.Size
+	// DigestLen is the size of a packet's digest in a SIG packet: SHA-256
+	// cut to 128 bits (see doc.go).
+	DigestLen = 16
 	// SignatureLen is the size of an Ed25519 signature.
 	SignatureLen = ed25519.SignatureSize
 	fpLen        = 8
@@ -55,9 +56,14 @@ func sigLen(inst, first uint64, count int) int {
 // maxSigLen is the longest SIG packet for a batch of count.
 func maxSigLen(count int) int { return sigFixed + uvarintLen(uint64(count)) + count*DigestLen }
 
-// digest is what a SIG says about one packet: the SHA-256 of the bytes
-// above the layer (the packet without the layer's header).
-func digest(b []byte) [DigestLen]byte { return sha256.Sum256(b) }
+// digest is what a SIG says about one packet: the SHA-256, cut to
+// DigestLen bytes, of the bytes above the layer (the packet without the
+// layer's header).
+func digest(b []byte) (d [DigestLen]byte) {
+	h := sha256.Sum256(b)
+	copy(d[:], h[:])
+	return d
+}
 
 // appendMessage appends the message a signature covers for count packets
 // from first: everything that binds the digests to the flow.
@@ -69,7 +75,7 @@ func digest(b []byte) [DigestLen]byte { return sha256.Sum256(b) }
 //	instance    8 bytes: the sender stack's instance
 //	first       8 bytes: the sequence number of the first packet
 //	count       4 bytes: how many packets
-//	digests     count × 32 bytes, in sequence order
+//	digests     count × 16 bytes, in sequence order
 //
 // All integers are big-endian and of fixed size, so two different
 // statements never give the same message.
