@@ -39,10 +39,13 @@ type dgramAuth struct {
 	txGen   uint64
 	tx      cipher.AEAD
 	counter uint64
+	txNonce [12]byte // scratch: a nonce passed to the AEAD would escape
 
-	mu    sync.Mutex
-	peers map[uint64]*authPeer
-	clock uint64
+	// Receiving: under mu.
+	mu      sync.Mutex
+	peers   map[uint64]*authPeer
+	clock   uint64
+	rxNonce [12]byte
 }
 
 type authPeer struct {
@@ -70,10 +73,11 @@ func (a *dgramAuth) derive(id uint8, member uint64) (cipher.AEAD, error) {
 	return cipher.NewGCM(b)
 }
 
-func gmacNonce(counter uint64) [12]byte {
-	var n [12]byte
+// gmacNonce writes the nonce for counter into n (4 zero bytes, then the
+// counter) and returns it.
+func gmacNonce(n *[12]byte, counter uint64) []byte {
 	binary.BigEndian.PutUint64(n[4:], counter)
-	return n
+	return n[:]
 }
 
 // seal appends the trailer to the datagram that starts at buf[start:] and
@@ -90,10 +94,9 @@ func (a *dgramAuth) seal(buf []byte, start int) []byte {
 	a.counter++
 	buf = append(buf, id)
 	buf = binary.BigEndian.AppendUint64(buf, a.counter)
-	n := gmacNonce(a.counter)
 	// The tag is appended after the authenticated bytes: the bytes written
 	// do not overlap the bytes read.
-	return a.tx.Seal(buf, n[:], nil, buf[start:])
+	return a.tx.Seal(buf, gmacNonce(&a.txNonce, a.counter), nil, buf[start:])
 }
 
 // open checks a keyed datagram from sender and returns it without its
@@ -111,10 +114,13 @@ func (a *dgramAuth) open(d []byte, sender uint64) ([]byte, string) {
 	}
 	gen := a.ring.Generation()
 
+	// One critical section: the replay check, the key, the tag, the mark.
+	// Verifying under the lock serialises receivers of one channel, which
+	// is one reader goroutine per socket anyway.
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	p := a.peers[sender]
 	if p != nil && !p.window.Fresh(counter) {
-		a.mu.Unlock()
 		return nil, "replayed"
 	}
 	var aead cipher.AEAD
@@ -125,8 +131,6 @@ func (a *dgramAuth) open(d []byte, sender uint64) ([]byte, string) {
 		}
 		aead = p.keys[id]
 	}
-	a.mu.Unlock()
-
 	if aead == nil {
 		if !a.ring.Has(id) {
 			return nil, "unknown-key"
@@ -136,28 +140,18 @@ func (a *dgramAuth) open(d []byte, sender uint64) ([]byte, string) {
 			return nil, "unknown-key"
 		}
 	}
-	n := gmacNonce(counter)
-	if _, err := aead.Open(nil, n[:], tag, body); err != nil {
+	if _, err := aead.Open(nil, gmacNonce(&a.rxNonce, counter), tag, body); err != nil {
 		return nil, "unauthenticated"
 	}
-
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	p = a.peers[sender]
-	if p == nil {
+	if p == nil { // nothing is kept for a member until it is authentic
 		if len(a.peers) >= a.limit {
 			a.evictLocked()
 		}
 		p = &authPeer{keys: make(map[uint8]cipher.AEAD, 1), gen: gen, window: replay.New(authWindow)}
 		a.peers[sender] = p
 	}
-	if !p.window.Fresh(counter) { // a copy that raced this one in
-		return nil, "replayed"
-	}
 	p.window.Mark(counter)
-	if p.gen == gen {
-		p.keys[id] = aead
-	}
+	p.keys[id] = aead
 	a.clock++
 	p.lastUse = a.clock
 	return body[:len(body)-9], ""

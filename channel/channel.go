@@ -503,8 +503,8 @@ func (c *Channel) pushOn(ctx context.Context, os *outStream, p *posting.Posting)
 		return false, err
 	}
 	os.mu.Lock()
-	defer os.mu.Unlock()
 	if os.retired {
+		os.mu.Unlock()
 		return true, nil
 	}
 	now := c.clock.Now()
@@ -516,6 +516,7 @@ func (c *Channel) pushOn(ctx context.Context, os *outStream, p *posting.Posting)
 	q.Stream, q.Sender = "", 0
 	pk := os.st.NewPacket(sizeHint(p))
 	if err := pk.AppendWith(q.AppendBinary); err != nil {
+		os.mu.Unlock()
 		pk.Release()
 		return false, fmt.Errorf("channel: %w", err)
 	}
@@ -525,12 +526,17 @@ func (c *Channel) pushOn(ctx context.Context, os *outStream, p *posting.Posting)
 	c.out.direct.Add(1)
 	err = os.st.DownAt(pk, now)
 	c.out.direct.Add(-1)
+	if err == nil {
+		os.postings.Add(1) // counted before the stream can be retired
+	}
+	os.mu.Unlock()
+	// The write (a syscall, when the path is idle) happens outside the
+	// stream's lock, so other pushers on the stream are not held up by it.
 	c.out.flushNow(true)
 	if err != nil {
 		return false, err
 	}
 	os.lastUse.Store(now.UnixNano())
-	os.postings.Add(1)
 	os.bytes.Add(uint64(n))
 	c.sent.postings.Add(1)
 	return false, nil

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/rwanda-go/rwanda/stack"
 	"github.com/rwanda-go/rwanda/stack/stacktest"
 )
 
@@ -26,13 +25,9 @@ func BenchmarkSealOpen(b *testing.B) {
 						b.Fatal(err)
 					}
 					p.Link.Step(stacktest.AtoB)
-					for _, d := range p.GotB.Take() {
-						_ = d
-					}
+					p.GotB.Take()
 				}
 			})
 		}
 	}
 }
-
-var _ = stack.Meta{}

@@ -57,6 +57,7 @@ type Layer struct {
 	txAEAD   cipher.AEAD
 	counter  uint64
 	nonce    [24]byte
+	hdr      [HeaderMax]byte // scratch: a header passed to the AEAD would escape
 	rx       map[rxKey]*rxState
 	useClock uint64
 }
@@ -173,8 +174,7 @@ func (l *Layer) Down(p *stack.Packet) error {
 		l.txKeyID, l.txAEAD, l.txGen = int(id), a, ring.Generation()
 	}
 	l.counter++
-	var hb [HeaderMax]byte
-	h := append(hb[:0], version|l.txDir, byte(l.txKeyID))
+	h := append(l.hdr[:0], version|l.txDir, byte(l.txKeyID))
 	if l.txDir == dirFeed {
 		h = binary.BigEndian.AppendUint64(h, l.b.Flow.Local)
 	}
