@@ -186,15 +186,14 @@ func (p *proxy) takeHeld() [][]byte {
 // every delivered posting maps to one datagram the test controls.
 func keyedPair(t *testing.T) (rx, tx *Channel, px *proxy, got chan *posting.Posting) {
 	port := freePort(t)
-	rx = open(t, "ktest://:"+itoa(port), WithKey(testKey))
+	rx = open(t, "ktest://:"+strconv.Itoa(port), WithKey(testKey))
 	px = newProxy(t, port)
-	tx = open(t, "ktest://127.0.0.1:"+itoa(px.port()), WithKey(testKey), WithStreamQoS("raw", "encrypt"))
+	tx = open(t, "ktest://127.0.0.1:"+strconv.Itoa(px.port()), WithKey(testKey), WithStreamQoS("raw", "encrypt"))
 	got = make(chan *posting.Posting, 1000)
 	rx.SubscribeFunc(func(p *posting.Posting) { got <- p })
 	return
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }
 
 func pushRaw(t *testing.T, tx *Channel, v string) {
 	t.Helper()
@@ -312,8 +311,8 @@ func TestKeyRotationWithoutLoss(t *testing.T) {
 	ringRx, _ := keys.NewRing(1, testKey)
 	ringTx, _ := keys.NewRing(1, testKey)
 	port := freePort(t)
-	rx := open(t, "ktest://:"+itoa(port), WithKeyRing(ringRx))
-	tx := open(t, "ktest://127.0.0.1:"+itoa(port), WithKeyRing(ringTx), WithBlockingPush())
+	rx := open(t, "ktest://:"+strconv.Itoa(port), WithKeyRing(ringRx))
+	tx := open(t, "ktest://127.0.0.1:"+strconv.Itoa(port), WithKeyRing(ringTx), WithBlockingPush())
 	const n = 5000
 	col := newCollect(n)
 	rx.SubscribeFunc(col.add)

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/rwanda-go/rwanda/internal/testnet"
 	"github.com/rwanda-go/rwanda/posting"
 	"github.com/rwanda-go/rwanda/stack"
 )
@@ -32,21 +32,7 @@ func memURL(t *testing.T) string {
 }
 
 // checkGoroutines fails t if goroutines started during the test outlive it.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Errorf("goroutines: %d before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(5 * time.Millisecond) // waiting for goroutines to exit, not for time to pass
-		}
-	})
-}
+var checkGoroutines = testnet.CheckGoroutines
 
 func open(t *testing.T, url string, opts ...Option) *Channel {
 	t.Helper()

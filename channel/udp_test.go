@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -14,21 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rwanda-go/rwanda/internal/testnet"
 	"github.com/rwanda-go/rwanda/posting"
 )
 
 // freePort returns a UDP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int { return freePortTB(t) }
-
-func freePortTB(t testing.TB) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
+// freePort and freePortTB return a free UDP port on 127.0.0.1.
+var freePort, freePortTB = testnet.FreePort, testnet.FreePort
 
 // groupURL returns a random administratively scoped group on lo.
 func groupURL(scheme string) string {

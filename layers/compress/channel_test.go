@@ -3,14 +3,13 @@ package compress_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rwanda-go/rwanda/channel"
+	"github.com/rwanda-go/rwanda/internal/testnet"
 	"github.com/rwanda-go/rwanda/layers/compress"
 	"github.com/rwanda-go/rwanda/posting"
 	"github.com/rwanda-go/rwanda/stack"
@@ -93,21 +92,7 @@ func exchange(t *testing.T, urlA, urlB, qos string) channel.StreamStats {
 
 // checkGoroutines fails t if goroutines started during the test outlive
 // it (and its channels, closed by cleanups registered later).
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Errorf("goroutines: %d before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(5 * time.Millisecond) // waiting for goroutines to exit, not for time to pass
-		}
-	})
-}
+var checkGoroutines = testnet.CheckGoroutines
 
 func pushErr(errc chan error) error {
 	select {
@@ -153,15 +138,7 @@ func TestChannelMem(t *testing.T) {
 }
 
 // freePort returns a UDP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
+var freePort = testnet.FreePort
 
 func TestChannelUDP(t *testing.T) {
 	pa, pb := freePort(t), freePort(t)

@@ -13,6 +13,7 @@ import (
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/rwanda-go/rwanda/internal/testnet"
 	"github.com/rwanda-go/rwanda/registry"
 	"github.com/rwanda-go/rwanda/stack"
 	"github.com/rwanda-go/rwanda/stack/stacktest"
@@ -545,13 +546,8 @@ func TestNoGoroutineLeak(t *testing.T) {
 		}
 	}
 	runtime.GC()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("goroutines: %d before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(5 * time.Millisecond) // waiting for goroutines to exit, if any
+	if err := testnet.WaitGoroutines(before, 5*time.Second); err != "" {
+		t.Fatal(err)
 	}
 }
 

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rwanda-go/rwanda/channel"
+	"github.com/rwanda-go/rwanda/internal/testnet"
 	"github.com/rwanda-go/rwanda/posting"
 	"github.com/rwanda-go/rwanda/stack"
 )
@@ -183,12 +183,4 @@ func TestChannelSignedUDP(t *testing.T) {
 }
 
 // freePort returns a UDP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
+var freePort = testnet.FreePort
