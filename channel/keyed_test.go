@@ -194,7 +194,6 @@ func keyedPair(t *testing.T) (rx, tx *Channel, px *proxy, got chan *posting.Post
 	return
 }
 
-
 func pushRaw(t *testing.T, tx *Channel, v string) {
 	t.Helper()
 	must(t, tx.Push(context.Background(), posting.New(v, posting.WithStream("raw"))))
