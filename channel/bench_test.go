@@ -20,39 +20,58 @@ import (
 func BenchmarkPushUnicast(b *testing.B) {
 	for _, size := range []int{64, 1 << 10, 64 << 10} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
-			port := freePortTB(b)
-			rx, err := Open(context.Background(), fmt.Sprintf("bench://:%d", port))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer rx.Close()
-			var got atomic.Int64
-			rx.SubscribeFunc(func(*posting.Posting) { got.Add(1) })
-			tx, err := Open(context.Background(), fmt.Sprintf("bench://127.0.0.1:%d", port), WithBlockingPush(), WithQoS("frag"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer tx.Close()
-			body := make([]byte, size)
-			ctx := context.Background()
 			b.ReportAllocs()
-			b.SetBytes(int64(size))
-			for b.Loop() {
-				if err := tx.Push(ctx, posting.New(body)); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			// Let the last datagrams arrive before counting.
-			deadline := time.Now().Add(2 * time.Second)
-			for got.Load() < int64(b.N) && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
-			}
-			st := tx.Stats()
-			b.ReportMetric(float64(got.Load())/float64(b.N), "delivered/op")
-			b.ReportMetric(float64(st.Sent.Datagrams)/float64(b.N), "datagrams/op")
+			benchPush(b, size, nil)
 		})
 	}
+}
+
+// benchPush pushes postings of size bytes on the "frag" stack from a
+// sender to a receiver on unicast loopback (tune, if not nil, adjusts the
+// sender first) and reports deliveries and datagrams per posting.
+func benchPush(b *testing.B, size int, tune func(tx *Channel)) {
+	var got atomic.Int64
+	tx := benchPair(b, "", func(*posting.Posting) { got.Add(1) }, nil, WithQoS("frag"))
+	if tune != nil {
+		tune(tx)
+	}
+	body := make([]byte, size)
+	ctx := context.Background()
+	b.SetBytes(int64(size))
+	for b.Loop() {
+		if err := tx.Push(ctx, posting.New(body)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	// Let the last datagrams arrive before counting.
+	deadline := time.Now().Add(2 * time.Second)
+	for got.Load() < int64(b.N) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // waiting on the receiving goroutine
+	}
+	b.ReportMetric(float64(got.Load())/float64(b.N), "delivered/op")
+	b.ReportMetric(float64(tx.Stats().Sent.Datagrams)/float64(b.N), "datagrams/op")
+}
+
+// benchPair opens a receiver calling recv for each posting and a sender
+// to it on unicast loopback (query: URL parameters for both; both: options
+// for both; txOpts: the sender's own, besides WithBlockingPush), closed
+// when the benchmark ends, and returns the sender.
+func benchPair(b *testing.B, query string, recv func(*posting.Posting), both []Option, txOpts ...Option) *Channel {
+	port := freePortTB(b)
+	rx, err := Open(context.Background(), fmt.Sprintf("bench://:%d%s", port, query), both...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { rx.Close() })
+	rx.SubscribeFunc(recv)
+	opts := append(append([]Option{WithBlockingPush()}, txOpts...), both...)
+	tx, err := Open(context.Background(), fmt.Sprintf("bench://127.0.0.1:%d%s", port, query), opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { tx.Close() })
+	return tx
 }
 
 // BenchmarkRoundTrip measures a ping-pong over UDP on loopback between two
@@ -119,36 +138,10 @@ func BenchmarkSendPath(b *testing.B) {
 			bundle, gso bool
 		}{{"bundle+gso", true, true}, {"bundle", true, false}, {"gso", false, true}, {"neither", false, false}} {
 			b.Run(fmt.Sprintf("%dB/%s", size, mode.name), func(b *testing.B) {
-				port := freePortTB(b)
-				rx, err := Open(context.Background(), fmt.Sprintf("bench://:%d", port))
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer rx.Close()
-				var got atomic.Int64
-				rx.SubscribeFunc(func(*posting.Posting) { got.Add(1) })
-				tx, err := Open(context.Background(), fmt.Sprintf("bench://127.0.0.1:%d", port), WithBlockingPush(), WithQoS("frag"))
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer tx.Close()
-				tx.out.noBundle = !mode.bundle
-				tx.tr.(*udpTransport).conn.SetGSO(mode.gso)
-				body := make([]byte, size)
-				ctx := context.Background()
-				b.SetBytes(int64(size))
-				for b.Loop() {
-					if err := tx.Push(ctx, posting.New(body)); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.StopTimer()
-				deadline := time.Now().Add(2 * time.Second)
-				for got.Load() < int64(b.N) && time.Now().Before(deadline) {
-					time.Sleep(time.Millisecond)
-				}
-				b.ReportMetric(float64(got.Load())/float64(b.N), "delivered/op")
-				b.ReportMetric(float64(tx.Stats().Sent.Datagrams)/float64(b.N), "datagrams/op")
+				benchPush(b, size, func(tx *Channel) {
+					tx.out.noBundle = !mode.bundle
+					tx.tr.(*udpTransport).conn.SetGSO(mode.gso)
+				})
 			})
 		}
 	}
@@ -230,26 +223,15 @@ func BenchmarkReliable(b *testing.B) {
 func benchGoodput(b *testing.B, size int, qos string) { benchGoodputMTU(b, size, qos, 0) }
 
 func benchGoodputMTU(b *testing.B, size int, qos string, mtu int, opts ...Option) {
-	port := freePortTB(b)
 	q := ""
 	if mtu > 0 {
 		q = fmt.Sprintf("?mtu=%d", mtu)
 	}
-	rx, err := Open(context.Background(), fmt.Sprintf("bench://:%d%s", port, q), opts...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rx.Close()
 	var got, last atomic.Int64
-	rx.SubscribeFunc(func(*posting.Posting) {
+	tx := benchPair(b, q, func(*posting.Posting) {
 		got.Add(1)
 		last.Store(time.Now().UnixNano())
-	})
-	tx, err := Open(context.Background(), fmt.Sprintf("bench://127.0.0.1:%d%s", port, q), append([]Option{WithQoS(qos), WithBlockingPush()}, opts...)...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tx.Close()
+	}, opts, WithQoS(qos))
 	body := make([]byte, size)
 	ctx := context.Background()
 	start := time.Now()
