@@ -159,6 +159,7 @@ func BenchmarkClassify(b *testing.B) {
 		{"bytes-64KiB-binary", posting.New(make([]byte, 64<<10))},
 		{"bytes-1KiB-text", posting.New(bytes.Repeat([]byte("text "), 200))},
 		{"struct", posting.New(note{})},
+		{"string-1KiB-text", posting.New(strings.Repeat("text ", 200))},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
