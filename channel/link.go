@@ -17,8 +17,7 @@ type linkQueue struct {
 	q     *sched.Queue
 	timer stack.Timer
 	at    time.Time // when the timer fires; zero: not armed
-	// ready is the scratch list of frames to write, reused under mu.
-	ready []linkFrame
+	late  func(sched.Item)
 }
 
 type linkFrame struct {
@@ -30,7 +29,7 @@ type linkFrame struct {
 var mediaRank = [numMedia]int{posting.Control: 0, posting.Audio: 1, posting.Video: 2, posting.Text: 3, posting.Image: 4, posting.Data: 5}
 
 func newLinkQueue(c *Channel, rate int64) *linkQueue {
-	return &linkQueue{c: c, q: sched.NewQueue(rate)}
+	return &linkQueue{c: c, q: sched.NewQueue(rate), late: func(sched.Item) { c.countDrop("late") }}
 }
 
 // push queues one frame of os (header and the packet's bytes, copied) and
@@ -58,15 +57,17 @@ func (l *linkQueue) drain() {
 	c := l.c
 	now := c.clock.Now()
 	l.mu.Lock()
-	ready := l.ready[:0]
+	sent := 0
 	var retry time.Time
 	for {
-		it, ok, r := l.q.Pop(now, func(sched.Item) { c.countDrop("late") })
+		it, ok, r := l.q.Pop(now, l.late)
 		if !ok {
 			retry = r
 			break
 		}
-		ready = append(ready, it.Value.(linkFrame))
+		f := it.Value.(linkFrame)
+		c.out.add(f.dst, f.frame, nil)
+		sent++
 	}
 	if !retry.IsZero() && (l.at.IsZero() || retry.Before(l.at)) {
 		if l.timer != nil {
@@ -80,13 +81,8 @@ func (l *linkQueue) drain() {
 			l.drain()
 		})
 	}
-	for _, f := range ready {
-		c.out.add(f.dst, f.frame, nil)
-	}
-	l.ready = ready[:0]
-	clear(ready)
 	l.mu.Unlock()
-	if len(ready) > 0 {
+	if sent > 0 {
 		c.out.flushNow(true)
 	}
 }
