@@ -22,7 +22,7 @@ func TestLossAdapterDecisions(t *testing.T) {
 		{"video repairs", StreamState{Media: posting.Video, QoS: "frag", Original: "frag", Measures: stack.Measures{Loss: 0.05, Receivers: 1}}, "frag/order/window(ttl=200ms)"},
 		{"audio repairs", StreamState{Media: posting.Audio, QoS: be, Original: be, Measures: stack.Measures{Loss: 0.05, Receivers: 2}}, "frag/order/window(ttl=100ms)"},
 		{"data repairs", StreamState{Media: posting.Data, QoS: "frag", Original: "frag", Measures: stack.Measures{Loss: 0.02, Receivers: 1}}, "reliable"},
-		{"monitor kept", StreamState{Media: posting.Data, QoS: "frag/impair(loss=1%)", Original: "frag", Measures: stack.Measures{Loss: 0.2, Receivers: 1}}, "reliable"},
+		{"monitor and below kept", StreamState{Media: posting.Data, QoS: "frag/monitor/impair(loss=1%)", Original: "frag/monitor", Measures: stack.Measures{Loss: 0.2, Receivers: 1}}, "reliable/monitor/impair(loss=1%)"},
 		{"already repairing stays", StreamState{Media: posting.Data, QoS: "reliable", Original: "frag", Measures: stack.Measures{Loss: 0.2, Receivers: 1}, Since: time.Hour}, ""},
 		{"reverts when quiet", StreamState{Media: posting.Data, QoS: "reliable", Original: "frag", Measures: stack.Measures{Loss: 0.001, Receivers: 1}, Since: 3 * time.Second}, "frag"},
 		{"not before hold", StreamState{Media: posting.Data, QoS: "reliable", Original: "frag", Measures: stack.Measures{Loss: 0.001, Receivers: 1}, Since: time.Second}, ""},
