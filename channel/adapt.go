@@ -152,21 +152,13 @@ func (a LossAdapter) Adapt(s StreamState) (string, string) {
 	return "", ""
 }
 
-// adapt runs the adapter over the streams; it reschedules itself.
-func (c *Channel) adapt() {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+// adapt runs the adapter over the outgoing streams (the adapter loop).
+func (c *Channel) adapt(now time.Time) {
+	if c.closed.Load() {
 		return
 	}
-	list := make([]*outStream, 0, len(c.streams))
-	for _, os := range c.streams {
-		list = append(list, os)
-	}
-	c.mu.Unlock()
-	now := c.clock.Now()
 	done := map[string]bool{}
-	for _, os := range list {
+	for _, os := range c.og.current() {
 		if done[os.key.name] {
 			continue
 		}
@@ -191,15 +183,10 @@ func (c *Channel) adapt() {
 			continue
 		}
 		done[os.key.name] = true
-		if err := c.reconfigure(os.key.name, canon, orig); err != nil {
+		if err := c.og.reconfigure(os.key.name, canon, orig); err != nil {
 			c.log.Warn("adaptation failed", "stream", os.key.name, "qos", canon, "err", err)
 			continue
 		}
-		c.report(Event{Kind: "adapted", Stream: os.key.name, Detail: why + " → " + canon, At: now})
+		c.cnt.report(Event{Kind: "adapted", Stream: os.key.name, Detail: why + " → " + canon, At: now})
 	}
-	c.mu.Lock()
-	if !c.closed {
-		c.adaptTimer = c.clock.AfterFunc(c.cfg.adaptEvery, c.adapt)
-	}
-	c.mu.Unlock()
 }

@@ -148,8 +148,8 @@ func (r *recorder) push(p *posting.Posting) error {
 		return fmt.Errorf("channel: recording: %w", err)
 	}
 	r.size += int64(len(rec))
-	r.c.sent.postings.Add(1)
-	r.c.sent.bytes.Add(uint64(len(rec)))
+	r.c.cnt.sent.postings.Add(1)
+	r.c.cnt.sent.bytes.Add(uint64(len(rec)))
 	close(r.grew)
 	r.grew = make(chan struct{})
 	return nil
@@ -190,7 +190,7 @@ func (r *recorder) feed(s *Subscription) {
 		for off < size {
 			n, err := readRecord(br, &buf)
 			if err != nil {
-				r.c.countDrop("bad-record")
+				r.c.cnt.drop("bad-record")
 				r.c.log.Warn("unreadable record; replay stops", "path", r.path, "offset", off, "err", err)
 				return
 			}
@@ -206,7 +206,7 @@ func (r *recorder) feed(s *Subscription) {
 			if !s.matches(p) {
 				continue
 			}
-			r.c.recvd.postings.Add(1)
+			r.c.cnt.recvd.postings.Add(1)
 			if !s.push(p) {
 				return
 			}

@@ -52,9 +52,10 @@ func FuzzReceive(f *testing.F) {
 			}
 			break
 		}
-		c.mu.Lock()
-		np, nf := len(c.peers), len(c.flows)
-		c.mu.Unlock()
+		np := c.members.len()
+		c.in.mu.Lock()
+		nf := len(c.in.flows)
+		c.in.mu.Unlock()
 		if np > 64 || nf > 64 {
 			t.Fatalf("limits broken: %d peers, %d flows", np, nf)
 		}
@@ -93,10 +94,10 @@ func TestReceiveValidDatagram(t *testing.T) {
 	}
 	// Held frames whose announcement never comes expire, counted.
 	c.receive(append(appendDataHeader(appendDgramHeader(nil, 8), frameData, 0, 6, 1), 0), from)
-	c.mu.Lock()
-	c.peers[8].held[0].at = c.peers[8].held[0].at.Add(-time.Hour)
-	c.mu.Unlock()
-	c.maintain()
+	c.in.mu.Lock()
+	c.in.senders[8].held[0].at = c.in.senders[8].held[0].at.Add(-time.Hour)
+	c.in.mu.Unlock()
+	c.maintain(c.clock.Now())
 	if n := c.Stats().Drops["unannounced"]; n != 1 {
 		t.Fatalf("unannounced drops %d", n)
 	}

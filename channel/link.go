@@ -12,7 +12,8 @@ import (
 // linkQueue paces a channel's frames at its link rate (WithLinkRate),
 // ordered by each stream's scheduling policy (package sched).
 type linkQueue struct {
-	c     *Channel
+	clock stack.Clock
+	out   *outbox
 	mu    sync.Mutex
 	q     *sched.Queue
 	timer stack.Timer
@@ -28,8 +29,8 @@ type linkFrame struct {
 // mediaRank orders media classes for the priority policy.
 var mediaRank = [numMedia]int{posting.Control: 0, posting.Audio: 1, posting.Video: 2, posting.Text: 3, posting.Image: 4, posting.Data: 5}
 
-func newLinkQueue(c *Channel, rate int64) *linkQueue {
-	return &linkQueue{c: c, q: sched.NewQueue(rate), late: func(sched.Item) { c.countDrop("late") }}
+func newLinkQueue(clock stack.Clock, out *outbox, cnt *counters, rate int64) *linkQueue {
+	return &linkQueue{clock: clock, out: out, q: sched.NewQueue(rate), late: func(sched.Item) { cnt.drop("late") }}
 }
 
 // push queues one frame of os (header and the packet's bytes, copied) and
@@ -54,8 +55,7 @@ func (l *linkQueue) push(os *outStream, dst uint64, hdr []byte, pk *stack.Packet
 
 // drain writes what the link allows now and arms the timer for the rest.
 func (l *linkQueue) drain() {
-	c := l.c
-	now := c.clock.Now()
+	now := l.clock.Now()
 	l.mu.Lock()
 	sent := 0
 	var retry time.Time
@@ -66,7 +66,7 @@ func (l *linkQueue) drain() {
 			break
 		}
 		f := it.Value.(linkFrame)
-		c.out.add(f.dst, f.frame, nil)
+		l.out.add(f.dst, f.frame, nil)
 		sent++
 	}
 	if !retry.IsZero() && (l.at.IsZero() || retry.Before(l.at)) {
@@ -74,7 +74,7 @@ func (l *linkQueue) drain() {
 			l.timer.Stop()
 		}
 		l.at = retry
-		l.timer = c.clock.AfterFunc(retry.Sub(now), func() {
+		l.timer = l.clock.AfterFunc(retry.Sub(now), func() {
 			l.mu.Lock()
 			l.at = time.Time{}
 			l.mu.Unlock()
@@ -83,7 +83,7 @@ func (l *linkQueue) drain() {
 	}
 	l.mu.Unlock()
 	if sent > 0 {
-		c.out.flushNow(true)
+		l.out.flushNow(true)
 	}
 }
 

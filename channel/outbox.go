@@ -2,6 +2,7 @@ package channel
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,8 +35,11 @@ type train struct {
 }
 
 type outbox struct {
-	ch     *Channel
-	mtu    int // for frames: the datagram MTU less the trailer, if any
+	// resolve gives the addresses of a destination (membership's);
+	// send writes a run of n datagrams to one address.
+	resolve func(dst uint64) []netip.AddrPort
+	send    func(run []byte, seg int, dst netip.AddrPort, n int)
+	mtu     int // for frames: the datagram MTU less the trailer, if any
 	sender uint64
 	limit  int
 	auth   *dgramAuth // keyed channels: seals each datagram
@@ -61,12 +65,15 @@ type outbox struct {
 	exited   chan struct{}
 }
 
-func newOutbox(ch *Channel, mtu int, limit int, auth *dgramAuth) *outbox {
+// newOutbox starts the outbox of member sender for datagrams of mtu bytes,
+// queueing at most limit bytes, sealed by auth when not nil.
+func newOutbox(sender uint64, mtu int, limit int, auth *dgramAuth,
+	resolve func(uint64) []netip.AddrPort, send func([]byte, int, netip.AddrPort, int)) *outbox {
 	if auth != nil {
 		mtu -= authLen
 	}
 	o := &outbox{
-		ch: ch, mtu: mtu, sender: ch.id, limit: limit, auth: auth,
+		resolve: resolve, send: send, mtu: mtu, sender: sender, limit: limit, auth: auth,
 		byDst:     make(map[uint64]*train),
 		spaceWait: make(chan struct{}),
 		kick:      make(chan struct{}, 1),
@@ -270,7 +277,7 @@ func (o *outbox) writer() {
 // one allowed), one transport call per run and destination.
 func (o *outbox) write(batch []*train) {
 	for _, t := range batch {
-		dsts := o.ch.resolve(t.dst)
+		dsts := o.resolve(t.dst)
 		start := 0
 		for i := 0; i < len(t.ends); {
 			seg := t.ends[i] - start
@@ -292,7 +299,7 @@ func (o *outbox) write(batch []*train) {
 				seg = 0
 			}
 			for _, d := range dsts {
-				o.ch.sendRun(run, seg, d, j-i)
+				o.send(run, seg, d, j-i)
 			}
 			start, i = prev, j
 		}

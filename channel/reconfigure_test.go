@@ -52,9 +52,7 @@ func TestReconfigureMidStream(t *testing.T) {
 			deadline := time.Now().Add(20 * time.Second)
 			for {
 				st := tx.Stats().Streams
-				tx.mu.Lock()
-				retired := len(tx.retired)
-				tx.mu.Unlock()
+				retired := tx.og.retiredCount()
 				if len(st) == 1 && st[0].QoS == want && retired == 0 {
 					break
 				}

@@ -1,9 +1,7 @@
 package channel
 
 import (
-	"maps"
 	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/rwanda-go/rwanda/posting"
@@ -64,49 +62,17 @@ type PeerInfo struct {
 
 // Stats returns a snapshot of the channel's counters.
 func (c *Channel) Stats() Stats {
+	k := c.cnt
 	st := Stats{
 		Member:   c.id,
-		Sent:     Traffic{c.sent.datagrams.Load(), c.sent.bytes.Load(), c.sent.postings.Load()},
-		Received: Traffic{c.recvd.datagrams.Load(), c.recvd.bytes.Load(), c.recvd.postings.Load()},
-		Subs:     len(*c.subs.Load()),
-		Held:     c.held.Load(),
+		Sent:     Traffic{k.sent.datagrams.Load(), k.sent.bytes.Load(), k.sent.postings.Load()},
+		Received: Traffic{k.recvd.datagrams.Load(), k.recvd.bytes.Load(), k.recvd.postings.Load()},
+		Subs:     c.subs.len(),
+		Held:     k.held.Load(),
+		Streams:  c.og.stats(),
+		Flows:    c.in.stats(),
+		Peers:    c.members.list(),
 	}
-	c.dropsMu.Lock()
-	st.Drops = maps.Clone(c.drops)
-	st.Events = maps.Clone(c.events)
-	c.dropsMu.Unlock()
-	c.mu.Lock()
-	streams := slices.Collect(maps.Values(c.streams))
-	flows := slices.Collect(maps.Values(c.flows))
-	for _, p := range c.peers {
-		st.Peers = append(st.Peers, PeerInfo{ID: p.id, Addr: p.addr, Serves: p.serves, LastSeen: p.lastSeen})
-	}
-	c.mu.Unlock()
-	for _, os := range streams {
-		st.Streams = append(st.Streams, StreamStats{Name: os.key.name, Media: os.media, Target: os.key.target, ID: os.id, QoS: os.qos,
-			Postings: os.postings.Load(), Bytes: os.bytes.Load(), Stack: os.st.Stats()})
-	}
-	for _, fl := range flows {
-		st.Flows = append(st.Flows, FlowStats{Sender: fl.sender, Stream: fl.name, ID: fl.id, QoS: fl.qos,
-			Postings: fl.postings.Load(), Bytes: fl.bytes.Load(), Stack: fl.st.Stats()})
-	}
-	slices.SortFunc(st.Streams, func(a, b StreamStats) int { return int(a.ID) - int(b.ID) })
-	slices.SortFunc(st.Flows, func(a, b FlowStats) int {
-		if a.Sender != b.Sender {
-			if a.Sender < b.Sender {
-				return -1
-			}
-			return 1
-		}
-		return int(a.ID) - int(b.ID)
-	})
-	slices.SortFunc(st.Peers, func(a, b PeerInfo) int {
-		if a.ID < b.ID {
-			return -1
-		} else if a.ID > b.ID {
-			return 1
-		}
-		return 0
-	})
+	st.Drops, st.Events = k.snapshot()
 	return st
 }

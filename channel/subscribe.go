@@ -97,7 +97,8 @@ func Queue(n int, overflow Overflow) SubOption {
 // Subscription receives the postings of a channel that match its options.
 // Postings are shared between subscriptions: treat them as read-only.
 type Subscription struct {
-	ch   *Channel
+	subs *subscribers // the channel's
+	cnt  *counters    // the channel's
 	cfg  subConfig
 	fn   func(*posting.Posting) // SubscribeFunc; nil for queued subscriptions
 	q    chan *posting.Posting
@@ -157,12 +158,12 @@ func (s *Subscription) offer(p *posting.Posting) {
 	switch s.cfg.overflow {
 	case DropNewest:
 		s.dropped.Add(1)
-		s.ch.countDrop("slow-consumer")
+		s.cnt.drop("slow-consumer")
 	case DropOldest:
 		select {
 		case <-s.q:
 			s.dropped.Add(1)
-			s.ch.countDrop("slow-consumer")
+			s.cnt.drop("slow-consumer")
 		default:
 		}
 		select {
@@ -170,11 +171,11 @@ func (s *Subscription) offer(p *posting.Posting) {
 			s.delivered.Add(1)
 		default: // the reader raced us; count the new one dropped
 			s.dropped.Add(1)
-			s.ch.countDrop("slow-consumer")
+			s.cnt.drop("slow-consumer")
 		}
 	case FailSlow:
 		s.dropped.Add(1)
-		s.ch.countDrop("slow-consumer")
+		s.cnt.drop("slow-consumer")
 		s.endLocked(ErrSlowConsumer)
 	}
 }
@@ -217,7 +218,7 @@ func (s *Subscription) Stats() SubStats {
 // Close ends the subscription; postings still queued can be read from
 // Postings until it is drained. It is idempotent.
 func (s *Subscription) Close() error {
-	s.ch.removeSub(s)
+	s.subs.remove(s)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.endLocked(ErrClosed)
@@ -267,4 +268,53 @@ func (s *Subscription) push(p *posting.Posting) bool {
 	}
 	s.mu.Unlock()
 	return ok
+}
+
+// subscribers is the channel's list of subscriptions: copied on write, so
+// delivering a posting reads it without a lock.
+type subscribers struct {
+	mu   sync.Mutex // serialises writers
+	list atomic.Pointer[[]*Subscription]
+}
+
+func newSubscribers() *subscribers {
+	s := &subscribers{}
+	s.list.Store(&[]*Subscription{})
+	return s
+}
+
+func (ss *subscribers) add(s *Subscription) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	list := append(slices.Clone(*ss.list.Load()), s)
+	ss.list.Store(&list)
+}
+
+func (ss *subscribers) remove(s *Subscription) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	list := slices.DeleteFunc(slices.Clone(*ss.list.Load()), func(x *Subscription) bool { return x == s })
+	ss.list.Store(&list)
+}
+
+// offer hands p to every subscription (each takes what matches).
+func (ss *subscribers) offer(p *posting.Posting) {
+	for _, s := range *ss.list.Load() {
+		s.offer(p)
+	}
+}
+
+func (ss *subscribers) len() int { return len(*ss.list.Load()) }
+
+// end ends every subscription with err and forgets them.
+func (ss *subscribers) end(err error) {
+	ss.mu.Lock()
+	list := *ss.list.Load()
+	ss.list.Store(&[]*Subscription{})
+	ss.mu.Unlock()
+	for _, s := range list {
+		s.mu.Lock()
+		s.endLocked(err)
+		s.mu.Unlock()
+	}
 }

@@ -1,0 +1,462 @@
+package channel
+
+import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rwanda-go/rwanda/posting"
+	"github.com/rwanda-go/rwanda/registry"
+	"github.com/rwanda-go/rwanda/stack"
+)
+
+// incoming is the part of a channel that receives: the streams other
+// members announce, checked against the receive policy; data frames held
+// until their stream's late announcement; one flow per (remote sender,
+// stream) with the mirror stack built from the announcement; a replacing
+// flow's postings held until the flow it follows has handed up its share;
+// and delivery of decoded postings, in order, to deliver.
+//
+// It keeps state only for senders that membership knows (skewOf answers
+// non-nil), and drops it when told the sender is gone (forget).
+type incoming struct {
+	self      uint64
+	cfg       *config // read only
+	env       registry.Env
+	clock     stack.Clock
+	pool      *stack.Pool
+	mem       *stack.Budget
+	log       *slog.Logger
+	mtu       int  // the stacks' MTU
+	multicast bool // feedback and queries go to the group
+	instances *atomic.Uint64
+	out       *outbox                       // feedback and queries
+	skewOf    func(uint64) *skewEstimate    // membership: a member's clock offset, nil for a stranger
+	deliver   func(*posting.Posting)        // decoded postings, in each flow's order
+	cnt       *counters
+
+	mu        sync.Mutex
+	closed    bool
+	senders   map[uint64]*remoteSender
+	flows     map[flowKey]*inFlow
+	announced int // streams announced by all senders
+}
+
+type flowKey struct {
+	sender uint64
+	stream uint32
+}
+
+// remoteSender is what incoming keeps of one member that sends.
+type remoteSender struct {
+	skew      *skewEstimate // membership's, shared by the sender's flows
+	streams   map[uint32]*streamInfo
+	lastQuery time.Time
+	held      []heldFrame
+	heldBytes int
+}
+
+type streamInfo struct {
+	announcement
+	refused error // the policy or the registry refused it
+}
+
+// heldFrame is a data frame that arrived before its stream's announcement
+// (a late joiner): it is kept, bounded, and replayed when the announcement
+// comes, instead of being lost.
+type heldFrame struct {
+	stream  uint32
+	payload []byte
+	at      time.Time
+}
+
+const (
+	maxStreamsPerPeer = 1024
+	maxHeldFrames     = 64      // per member
+	maxHeldBytes      = 1 << 20 // per member
+)
+
+// inFlow is one (remote sender, stream) this member receives, with the
+// mirror stack.
+type inFlow struct {
+	in       *incoming
+	sender   uint64
+	id       uint32
+	name     string
+	qos      string
+	st       *stack.Stack
+	postings atomic.Uint64
+	bytes    atomic.Uint64
+	lastUse  atomic.Int64
+	skew     *skewEstimate          // the sender's (shared by its flows)
+	done     atomic.Uint64          // parcels its stack handed up (delivered or not)
+	next     atomic.Pointer[inFlow] // the flow that replaces this one
+	follow   *follow                // when this flow replaces another
+}
+
+// senderLocked returns the state kept for sender, creating it when
+// membership knows the sender; nil otherwise.
+func (in *incoming) senderLocked(sender uint64) *remoteSender {
+	if rs := in.senders[sender]; rs != nil {
+		return rs
+	}
+	if in.closed {
+		return nil
+	}
+	skew := in.skewOf(sender)
+	if skew == nil {
+		return nil
+	}
+	rs := &remoteSender{skew: skew, streams: make(map[uint32]*streamInfo)}
+	in.senders[sender] = rs
+	return rs
+}
+
+// announce records a stream's announcement and passes up the data frames
+// held for it while it was unknown.
+func (in *incoming) announce(sender uint64, f frame, now time.Time) {
+	for _, h := range in.learn(sender, f) {
+		in.data(sender, h.stream, h.payload, now)
+	}
+}
+
+// learn records an announcement and returns the data frames held for the
+// stream while it was unknown.
+func (in *incoming) learn(sender uint64, f frame) []heldFrame {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	rs := in.senderLocked(sender)
+	if rs == nil {
+		return nil
+	}
+	if old := rs.streams[f.stream]; old != nil {
+		return nil // stream ids are immutable: nothing new
+	}
+	if len(rs.streams) >= maxStreamsPerPeer || in.announced >= in.cfg.maxFlows*4 {
+		// Per member and in total: announcements of thousands of streams
+		// by thousands of members cannot grow memory without bound.
+		in.cnt.drop("too-many-streams")
+		return nil
+	}
+	in.announced++
+	si := &streamInfo{announcement: announcement{stream: f.stream, epoch: f.epoch, target: f.target, name: string(f.name), qos: string(f.qos),
+		prev: f.prev, count: f.count}}
+	spec, err := in.cfg.registry.Resolve(si.qos)
+	if err == nil {
+		err = in.cfg.policy.check(spec)
+	}
+	si.refused = err
+	if err != nil {
+		in.log.Warn("refusing announced stream", "sender", fmt.Sprintf("%016x", sender), "stream", si.name, "qos", si.qos, "err", err)
+	}
+	rs.streams[f.stream] = si
+	var out []heldFrame
+	kept := rs.held[:0]
+	for _, h := range rs.held {
+		if h.stream == f.stream {
+			out = append(out, h)
+			rs.heldBytes -= len(h.payload)
+			in.mem.Release(int64(len(h.payload)))
+		} else {
+			kept = append(kept, h)
+		}
+	}
+	clear(rs.held[len(kept):])
+	rs.held = kept
+	return out
+}
+
+// data passes a DATA frame's payload up its flow's stack.
+func (in *incoming) data(sender uint64, stream uint32, payload []byte, now time.Time) {
+	fl := in.flow(sender, stream, payload, now)
+	if fl == nil {
+		return
+	}
+	pk := in.pool.FromBytes(0, payload)
+	pk.Meta.Peer = sender
+	fl.lastUse.Store(now.UnixNano())
+	fl.bytes.Add(uint64(len(payload)))
+	fl.st.UpAt(pk, now)
+}
+
+// overheard passes feedback another receiver sent to a sender we also
+// receive from up that flow's stack, marked overheard: on multicast, one
+// receiver's NAK stands for the others'.
+func (in *incoming) overheard(from uint64, f frame, now time.Time) {
+	in.mu.Lock()
+	fl := in.flows[flowKey{f.target, f.stream}]
+	in.mu.Unlock()
+	if fl == nil {
+		return
+	}
+	pk := in.pool.FromBytes(0, f.payload)
+	pk.Meta.Peer = from
+	pk.Meta.Flags |= stack.FlagOverheard
+	fl.st.UpAt(pk, now)
+}
+
+// flow returns the receiving flow for (sender, stream), building its stack
+// from the announcement, or nil when it cannot: refused (counted), or not
+// announced yet, in which case the payload is held for when the
+// announcement comes (bounded; beyond the bound it is dropped and counted)
+// and the sender is asked to announce.
+func (in *incoming) flow(sender uint64, id uint32, payload []byte, now time.Time) *inFlow {
+	key := flowKey{sender, id}
+	in.mu.Lock()
+	if fl := in.flows[key]; fl != nil {
+		in.mu.Unlock()
+		return fl
+	}
+	rs := in.senderLocked(sender)
+	if rs == nil {
+		in.mu.Unlock()
+		return nil
+	}
+	si := rs.streams[id]
+	if si == nil {
+		// Held frames count against the channel's memory budget too, so a
+		// flood of senders each sending unannounced data stays bounded.
+		if len(rs.held) < maxHeldFrames && rs.heldBytes+len(payload) <= maxHeldBytes && in.mem.Reserve(int64(len(payload))) {
+			rs.held = append(rs.held, heldFrame{stream: id, payload: slices.Clone(payload), at: now})
+			rs.heldBytes += len(payload)
+			in.cnt.held.Add(1)
+		} else {
+			in.cnt.drop("unannounced")
+		}
+		ask := now.Sub(rs.lastQuery) >= in.cfg.announce/4
+		if ask {
+			rs.lastQuery = now
+		}
+		in.mu.Unlock()
+		if ask {
+			var b [16]byte
+			in.out.add(dstFor(in.multicast, sender), appendQuery(b[:0], sender, id), nil)
+		}
+		return nil
+	}
+	if si.refused != nil {
+		in.cnt.drop("policy")
+		in.mu.Unlock()
+		return nil
+	}
+	if len(in.flows) >= in.cfg.maxFlows {
+		in.evictFlowLocked()
+	}
+	in.mu.Unlock()
+
+	fl := &inFlow{in: in, sender: sender, id: id, name: si.name, qos: si.qos, skew: rs.skew}
+	layers, err := in.cfg.registry.Build(si.qos, in.env)
+	if err == nil {
+		fl.st, err = stack.New(stack.Config{
+			Layers: layers, Wire: stack.HandlerFunc(fl.wire), Deliver: stack.HandlerFunc(fl.deliver),
+			Flush: in.out.flushHook, Events: fl.event, Clock: in.clock, Pool: in.pool, Memory: in.mem,
+			MTU: in.mtu, Logger: in.log,
+			Flow: stack.Flow{Stream: si.name, Role: stack.Receiver, Local: in.self, Remote: sender, Multicast: in.multicast,
+				PointToPoint: si.target != 0, ID: id, Instance: in.instances.Add(1)},
+		})
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if err != nil {
+		si.refused = err
+		in.cnt.drop("policy")
+		in.log.Warn("cannot build announced stack", "sender", fmt.Sprintf("%016x", sender), "stream", si.name, "qos", si.qos, "err", err)
+		return nil
+	}
+	if in.closed || in.senders[sender] != rs {
+		fl.st.Close() // closed, or the sender was forgotten meanwhile
+		return nil
+	}
+	if old := in.flows[key]; old != nil {
+		fl.st.Close() // another datagram of the flow built it meanwhile
+		return old
+	}
+	if si.prev != 0 {
+		// This stream replaces another: hold its postings until the old
+		// flow has handed up its share — unless there is no old flow here
+		// (we joined after the switch) or it already has.
+		f := &follow{prev: si.prev, count: si.count, until: now.Add(in.followWait())}
+		fl.follow = f
+		if old := in.flows[flowKey{sender, si.prev}]; old == nil || old.done.Load() >= si.count {
+			f.ready, f.released = true, true
+		} else {
+			old.next.Store(fl)
+		}
+	}
+	in.flows[key] = fl
+	return fl
+}
+
+func (in *incoming) evictFlowLocked() {
+	var oldest *inFlow
+	var key flowKey
+	for k, fl := range in.flows {
+		if oldest == nil || fl.lastUse.Load() < oldest.lastUse.Load() {
+			oldest, key = fl, k
+		}
+	}
+	if oldest != nil {
+		delete(in.flows, key)
+		in.cnt.drop("evicted-flow")
+		oldest.st.Close()
+	}
+}
+
+// wire is a receiving stack's Wire: packets going down are feedback for the
+// sender's stream.
+func (fl *inFlow) wire(pk *stack.Packet) error {
+	in := fl.in
+	var scratch [maxFrameHeader]byte
+	hdr := appendDataHeader(scratch[:0], frameFeedback, fl.sender, fl.id, pk.Len())
+	in.out.add(dstFor(in.multicast, fl.sender), hdr, pk.Bytes())
+	pk.Release()
+	return nil
+}
+
+// event handles an event of an incoming flow's stack.
+func (fl *inFlow) event(e stack.Event) {
+	fl.in.cnt.report(Event{Kind: e.Kind, Stream: fl.name, Member: fl.sender, Layer: e.Layer, Seq: e.Seq, Detail: e.Detail, At: e.At})
+}
+
+// sharedBody is the size from which a received posting keeps its parcel's
+// buffer instead of copying its body out of it (smaller ones copy, so
+// their buffer goes back to the pool).
+const sharedBody = 16 << 10
+
+// deliver decodes a posting that reached the top of a receiving stack.
+func (fl *inFlow) deliver(pk *stack.Packet) error {
+	in := fl.in
+	defer fl.handedUp()
+	if d := pk.Meta.Deadline; !d.IsZero() && in.clock.Now().After(d) {
+		pk.Release() // it became obsolete on its way up
+		in.cnt.drop("obsolete")
+		return nil
+	}
+	var p *posting.Posting
+	var err error
+	n := pk.Len()
+	if n >= sharedBody && !pk.Shared() {
+		// A large parcel: the posting keeps its buffer rather than a copy.
+		p, err = posting.DecodeShared(pk.Detach())
+	} else {
+		p, err = posting.Decode(pk.Bytes())
+	}
+	pk.Release()
+	if err != nil {
+		in.cnt.drop("bad-posting")
+		return nil
+	}
+	p.Sender, p.Stream = fl.sender, fl.name
+	if p.TTL > 0 && !p.Sent.IsZero() && fl.skew.age(in.clock.Now(), p.Sent) > p.TTL {
+		in.cnt.drop("obsolete") // its time to obsolescence ran out on the way
+		return nil
+	}
+	fl.postings.Add(1)
+	in.cnt.recvd.postings.Add(1)
+	if f := fl.follow; f != nil {
+		if held, full := f.hold(p, n); held {
+			if full {
+				in.cnt.drop("reconfigure-overflow") // not a posting: the wait
+				fl.release()
+			}
+			return nil
+		}
+	}
+	in.deliver(p)
+	return nil
+}
+
+// forget drops what is kept for a sender membership forgot, and closes
+// its flows. Closing a stack under in.mu is safe: no code holding a
+// stack's lock takes in.mu.
+func (in *incoming) forget(sender uint64) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if rs := in.senders[sender]; rs != nil {
+		in.announced -= len(rs.streams)
+		in.mem.Release(int64(rs.heldBytes))
+		delete(in.senders, sender)
+	}
+	for k, fl := range in.flows {
+		if k.sender == sender {
+			delete(in.flows, k)
+			fl.st.Close()
+		}
+	}
+}
+
+// maintain drops, counted, the frames held longer than heldMax for an
+// announcement that never came, and ends the waits of replacing flows
+// whose predecessors made no progress in time.
+func (in *incoming) maintain(now time.Time, heldMax time.Duration) {
+	in.mu.Lock()
+	for _, rs := range in.senders {
+		kept := rs.held[:0]
+		for _, h := range rs.held {
+			if now.Sub(h.at) > heldMax {
+				in.cnt.drop("unannounced")
+				rs.heldBytes -= len(h.payload)
+				in.mem.Release(int64(len(h.payload)))
+				continue
+			}
+			kept = append(kept, h)
+		}
+		clear(rs.held[len(kept):])
+		rs.held = kept
+	}
+	var waiting []*inFlow
+	for _, fl := range in.flows {
+		if f := fl.follow; f != nil && f.overdue(now) {
+			waiting = append(waiting, fl)
+		}
+	}
+	in.mu.Unlock()
+	for _, fl := range waiting {
+		if fl.follow.setReady() {
+			in.cnt.drop("reconfigure-timeout") // the old stream never handed up its share
+			fl.release()
+		}
+	}
+}
+
+// stats describes the flows, by sender then stream id.
+func (in *incoming) stats() []FlowStats {
+	in.mu.Lock()
+	flows := slices.Collect(maps.Values(in.flows))
+	in.mu.Unlock()
+	var out []FlowStats
+	for _, fl := range flows {
+		out = append(out, FlowStats{Sender: fl.sender, Stream: fl.name, ID: fl.id, QoS: fl.qos,
+			Postings: fl.postings.Load(), Bytes: fl.bytes.Load(), Stack: fl.st.Stats()})
+	}
+	slices.SortFunc(out, func(a, b FlowStats) int {
+		if c := cmpID(a.Sender, b.Sender); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
+// close refuses new senders and flows from now on.
+func (in *incoming) close() {
+	in.mu.Lock()
+	in.closed = true
+	in.mu.Unlock()
+}
+
+// closeStacks closes every flow's stack.
+func (in *incoming) closeStacks() {
+	in.mu.Lock()
+	flows := slices.Collect(maps.Values(in.flows))
+	clear(in.flows)
+	in.mu.Unlock()
+	for _, fl := range flows {
+		fl.st.Close()
+	}
+}

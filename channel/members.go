@@ -1,0 +1,260 @@
+package channel
+
+import (
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+)
+
+// members is the membership part of a channel: the other members heard
+// from, their addresses, whether they serve requests, and their clock
+// offsets. It is bounded (the least recently heard member is evicted) and
+// forgets members that fall silent or say goodbye; whoever keeps state per
+// member (the incoming flows) learns of it through forgot, called with no
+// lock held.
+//
+// members knows nothing of streams or stacks: the rest of the channel asks
+// it whether a member is known, where to send, and whom to ask.
+type members struct {
+	limit  int            // members kept at most
+	remote netip.AddrPort // the unicast peer named by the URL, if any
+	// reachAll: one send to the zero address reaches every member
+	// (multicast, mem), so resolve needs no list.
+	reachAll  bool
+	multicast bool // frames for one member go to the group too
+	cnt       *counters
+	forgot    func(id uint64) // after a member is forgotten; no lock held
+
+	mu         sync.Mutex
+	closed     bool
+	peers      map[uint64]*peer
+	serverSeen chan struct{}    // closed and replaced when a serving member appears
+	dsts       []netip.AddrPort // scratch for resolve, used by the one writer
+}
+
+// peer is another member of the channel.
+type peer struct {
+	id       uint64
+	addr     netip.AddrPort
+	lastSeen time.Time
+	serves   bool
+	skew     skewEstimate // its clock against ours, from its hellos and postings
+}
+
+func newMembers(limit int, remote netip.AddrPort, reachAll, multicast bool, cnt *counters, forgot func(uint64)) *members {
+	return &members{limit: limit, remote: remote, reachAll: reachAll, multicast: multicast, cnt: cnt, forgot: forgot,
+		peers: make(map[uint64]*peer), serverSeen: make(chan struct{})}
+}
+
+// touch records that id was heard from at addr; it reports false when the
+// channel is closed. A new member beyond the limit evicts the least
+// recently heard one.
+func (m *members) touch(id uint64, from netip.AddrPort, now time.Time) bool {
+	var evicted uint64
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return false
+	}
+	p := m.peers[id]
+	if p == nil {
+		if len(m.peers) >= m.limit {
+			evicted = m.evictLocked()
+		}
+		p = &peer{id: id}
+		m.peers[id] = p
+	}
+	p.addr, p.lastSeen = from, now
+	m.mu.Unlock()
+	if evicted != 0 {
+		m.cnt.drop("evicted-peer")
+		m.forgot(evicted)
+	}
+	return true
+}
+
+// evictLocked forgets the member heard from least recently and returns it.
+func (m *members) evictLocked() uint64 {
+	var oldest *peer
+	for _, p := range m.peers {
+		if oldest == nil || p.lastSeen.Before(oldest.lastSeen) {
+			oldest = p
+		}
+	}
+	if oldest == nil {
+		return 0
+	}
+	delete(m.peers, oldest.id)
+	return oldest.id
+}
+
+// hello handles a member's HELLO: its clock (Unix nanoseconds, 0: none)
+// feeds the skew estimate, its flags say whether it serves or leaves.
+// answer says it asked for our hello.
+func (m *members) hello(id uint64, flags byte, clock int64, now time.Time) (answer bool) {
+	m.mu.Lock()
+	p := m.peers[id]
+	if p == nil {
+		m.mu.Unlock()
+		return false
+	}
+	if flags&helloBye != 0 {
+		delete(m.peers, id)
+		m.mu.Unlock()
+		m.forgot(id)
+		return false
+	}
+	if clock != 0 {
+		p.skew.age(now, time.Unix(0, clock))
+	}
+	if flags&helloServes != 0 && !p.serves {
+		close(m.serverSeen)
+		m.serverSeen = make(chan struct{})
+	}
+	p.serves = flags&helloServes != 0
+	m.mu.Unlock()
+	return flags&helloAsk != 0
+}
+
+// skew returns a known member's clock-offset estimate (shared by all its
+// flows), or nil when id is not a member.
+func (m *members) skew(id uint64) *skewEstimate {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p := m.peers[id]; p != nil {
+		return &p.skew
+	}
+	return nil
+}
+
+// servers returns the members that serve requests, in id order, and a
+// channel closed when another one appears.
+func (m *members) servers() ([]uint64, <-chan struct{}) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ids []uint64
+	for id, p := range m.peers {
+		if p.serves {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, m.serverSeen
+}
+
+// expire forgets the members not heard from since silentSince.
+func (m *members) expire(silentSince time.Time) {
+	var gone []uint64
+	m.mu.Lock()
+	for id, p := range m.peers {
+		if p.lastSeen.Before(silentSince) {
+			delete(m.peers, id)
+			gone = append(gone, id)
+		}
+	}
+	m.mu.Unlock()
+	for _, id := range gone {
+		m.forgot(id)
+	}
+}
+
+// resolve returns the transport addresses of an outbox destination (a
+// member id, or everyone), appended to a scratch slice that only the
+// outbox's one writer uses.
+func (m *members) resolve(dst uint64) []netip.AddrPort {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := m.dsts[:0]
+	switch {
+	case m.reachAll && (dst == everyone || m.multicast):
+		out = append(out, netip.AddrPort{})
+	case dst == everyone:
+		for _, p := range m.peers {
+			if p.addr.IsValid() {
+				out = append(out, p.addr)
+			}
+		}
+		if m.remote.IsValid() && !slices.Contains(out, m.remote) {
+			out = append(out, m.remote)
+		}
+	default:
+		if p := m.peers[dst]; p != nil && p.addr.IsValid() {
+			out = append(out, p.addr)
+		} else {
+			m.cnt.drop("no-route")
+		}
+	}
+	m.dsts = out
+	return out
+}
+
+// list describes the members, in id order.
+func (m *members) list() []PeerInfo {
+	m.mu.Lock()
+	var out []PeerInfo
+	for _, p := range m.peers {
+		out = append(out, PeerInfo{ID: p.id, Addr: p.addr, Serves: p.serves, LastSeen: p.lastSeen})
+	}
+	m.mu.Unlock()
+	slices.SortFunc(out, func(a, b PeerInfo) int { return cmpID(a.ID, b.ID) })
+	return out
+}
+
+// len is the number of members known.
+func (m *members) len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.peers)
+}
+
+// close stops accepting members.
+func (m *members) close() {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+}
+
+func cmpID(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// skewEstimate removes the clock offset between a sender and this member
+// without synchronised clocks: the smallest (arrival − send time) seen
+// recently, over the sender's hellos (which carry its clock and leave at
+// once) and its postings, is the offset plus the shortest one-way delay,
+// so a posting's age is its (arrival − send time) less that minimum. A
+// posting older than its TTL is obsolete. The minimum is kept over two
+// 10-second epochs so a drifting clock is followed.
+type skewEstimate struct {
+	mu        sync.Mutex
+	cur, prev time.Duration
+	epoch     time.Time
+	have      bool
+}
+
+const skewEpoch = 10 * time.Second
+
+// age returns how long ago, corrected for clock offset, a posting sent at
+// sent was sent, and folds the sample into the estimate.
+func (e *skewEstimate) age(now, sent time.Time) time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	off := now.Sub(sent)
+	if !e.have || now.Sub(e.epoch) >= skewEpoch {
+		if e.have {
+			e.prev = e.cur
+		} else {
+			e.prev = off
+		}
+		e.cur, e.epoch, e.have = off, now, true
+	}
+	e.cur = min(e.cur, off)
+	return off - min(e.cur, e.prev)
+}

@@ -1,0 +1,537 @@
+package channel
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rwanda-go/rwanda/posting"
+	"github.com/rwanda-go/rwanda/registry"
+	"github.com/rwanda-go/rwanda/sched"
+	"github.com/rwanda-go/rwanda/stack"
+)
+
+// outgoing is the part of a channel that sends: its streams, each with
+// its stack, created on first push and announced in-band; sender-side
+// reconfiguration (a stream retired at an exact count, its successor
+// announced); feedback from receivers into the streams' stacks; and the
+// retired and idle streams' end. It writes frames into the outbox and
+// knows nothing of members beyond their ids.
+type outgoing struct {
+	self      uint64
+	cfg       *config // read only
+	env       registry.Env
+	clock     stack.Clock
+	pool      *stack.Pool
+	mem       *stack.Budget
+	log       *slog.Logger
+	mtu       int  // the stacks' MTU
+	multicast bool // everything goes to the group
+	toPeer    bool // a unicast channel to the URL's peer: streams are point to point
+	instances *atomic.Uint64
+	out       *outbox
+	link      *linkQueue // WithLinkRate: the send queue; nil: none
+	cnt       *counters
+	done      <-chan struct{} // closed when the channel closes
+
+	qos       string // canonical QoS of streams without their own
+	media     [numMedia]mediaProfile
+	streamQoS atomic.Pointer[map[string]string]
+
+	mu      sync.Mutex
+	closed  bool
+	streams map[streamKey]*outStream
+	byID    map[uint32]*outStream
+	retired []*outStream // replaced by reconfigure, draining
+	nextID  uint32
+}
+
+type streamKey struct {
+	name   string
+	target uint64 // 0: to everyone
+	qos    string // media classes with different stacks get a stream each
+}
+
+// numMedia is the number of media classes.
+const numMedia = int(posting.Control) + 1
+
+type mediaProfile struct {
+	qos string        // canonical
+	ttl time.Duration // given to postings without one
+}
+
+// outStream is one stream this member sends, with its stack.
+type outStream struct {
+	og       *outgoing
+	key      streamKey
+	id       uint32
+	epoch    uint32
+	qos      string
+	media    posting.Media // of the posting that opened it (classes sharing its QoS share it)
+	st       *stack.Stack
+	seq      atomic.Uint64
+	postings atomic.Uint64
+	bytes    atomic.Uint64
+	lastUse  atomic.Int64 // clock nanoseconds
+	roomMu   sync.Mutex
+	roomCh   chan struct{} // closed and replaced when the stack has room again
+
+	// mu is held by a push from the moment it checks that the stream is
+	// current until its posting is in the stack and counted; reconfigure
+	// takes it to retire the stream at an exact count.
+	mu        sync.Mutex
+	retired   bool
+	retiredAt time.Time
+	prev      uint32       // the stream this one replaced, 0: none
+	prevCount uint64       // postings sent on prev
+	policy    sched.Policy // in the channel's send queue
+	created   time.Time    // when its stack was built
+	original  string       // the QoS before the adapter changed it; "": not changed
+}
+
+// qosFor returns the canonical QoS of the stack that carries the postings
+// of media class m on a stream.
+func (og *outgoing) qosFor(stream string, m posting.Media) string {
+	if q, ok := (*og.streamQoS.Load())[stream]; ok {
+		return q
+	}
+	if m.Valid() {
+		return og.media[m].qos
+	}
+	return og.qos
+}
+
+// push sends p on its stream to target (0: everyone). It fills in p's
+// Media, TTL (the medium's, when p has none), Sender, Seq and Sent.
+func (og *outgoing) push(ctx context.Context, p *posting.Posting, target uint64) error {
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("channel: %w", err)
+	}
+	m, _ := og.cfg.classifier.Classify(p)
+	p.Media = m
+	if p.TTL == 0 {
+		p.TTL = og.media[m].ttl
+	}
+	for {
+		os, err := og.stream(p.Stream, target, og.qosFor(p.Stream, m), m)
+		if err != nil {
+			return err
+		}
+		if retry, err := og.pushOn(ctx, os, p); !retry {
+			return err
+		}
+	}
+}
+
+// pushOn sends p on os; retry says os was retired meanwhile and p must go
+// on its replacement.
+func (og *outgoing) pushOn(ctx context.Context, os *outStream, p *posting.Posting) (retry bool, err error) {
+	if og.out.full() {
+		if !og.cfg.blockingPush {
+			og.cnt.drop("backpressure")
+			return false, ErrBackpressure
+		}
+		if err := og.out.waitRoom(ctx); err != nil {
+			return false, err
+		}
+	}
+	if err := og.roomFor(ctx, os); err != nil {
+		return false, err
+	}
+	os.mu.Lock()
+	if os.retired {
+		os.mu.Unlock()
+		return true, nil
+	}
+	now := og.clock.Now()
+	p.Sender = og.self
+	p.Seq = os.seq.Add(1)
+	p.Sent = now
+	// The flow carries the stream and the sender: leave them out.
+	q := *p
+	q.Stream, q.Sender = "", 0
+	pk := os.st.NewPacket(sizeHint(p))
+	if err := pk.AppendWith(q.AppendBinary); err != nil {
+		os.mu.Unlock()
+		pk.Release()
+		return false, fmt.Errorf("channel: %w", err)
+	}
+	n := pk.Len()
+	pk.Meta.Media = p.Media
+	pk.Meta.Deadline = p.Deadline()
+	og.out.direct.Add(1)
+	err = os.st.DownAt(pk, now)
+	og.out.direct.Add(-1)
+	if err == nil {
+		os.postings.Add(1) // counted before the stream can be retired
+	}
+	os.mu.Unlock()
+	// The write (a syscall, when the path is idle) happens outside the
+	// stream's lock, so other pushers on the stream are not held up by it.
+	og.out.flushNow(true)
+	if err != nil {
+		return false, err
+	}
+	os.lastUse.Store(now.UnixNano())
+	os.bytes.Add(uint64(n))
+	og.cnt.sent.postings.Add(1)
+	return false, nil
+}
+
+// sizeHint guesses the encoded size of p, so the packet's buffer is big
+// enough the first time.
+func sizeHint(p *posting.Posting) int {
+	const header = 64
+	switch b := p.Body.(type) {
+	case []byte:
+		return header + len(b)
+	case string:
+		return header + len(b)
+	}
+	return 256
+}
+
+// roomFor waits until os's stack has room (or reports ErrBackpressure).
+func (og *outgoing) roomFor(ctx context.Context, os *outStream) error {
+	for {
+		os.roomMu.Lock()
+		wait := os.roomCh
+		os.roomMu.Unlock()
+		if os.st.Room() != 0 {
+			return nil
+		}
+		if !og.cfg.blockingPush {
+			og.cnt.drop("backpressure")
+			return ErrBackpressure
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-og.done:
+			return ErrClosed
+		}
+	}
+}
+
+// stream returns the outgoing stream for (name, target), creating it and
+// announcing it on first use.
+func (og *outgoing) stream(name string, target uint64, qos string, m posting.Media) (*outStream, error) {
+	key := streamKey{name, target, qos}
+	og.mu.Lock()
+	if og.closed {
+		og.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if os := og.streams[key]; os != nil {
+		og.mu.Unlock()
+		return os, nil
+	}
+	if len(og.streams) >= og.cfg.maxFlows {
+		og.mu.Unlock()
+		return nil, fmt.Errorf("channel: %d streams open; too many", len(og.streams))
+	}
+	og.nextID++
+	os := &outStream{og: og, key: key, id: og.nextID, qos: qos, media: m, roomCh: make(chan struct{})}
+	og.mu.Unlock()
+	if err := og.build(os); err != nil {
+		return nil, err
+	}
+	og.mu.Lock()
+	if old := og.streams[key]; old != nil || og.closed {
+		og.mu.Unlock()
+		os.st.Close()
+		if old == nil {
+			return nil, ErrClosed
+		}
+		return old, nil
+	}
+	og.streams[key] = os
+	og.byID[os.id] = os
+	og.mu.Unlock()
+	og.announce(os, og.dst(os.key.target))
+	return os, nil
+}
+
+// build builds os's stack.
+func (og *outgoing) build(os *outStream) error {
+	layers, err := og.cfg.registry.Build(os.qos, og.env)
+	if err != nil {
+		return fmt.Errorf("channel: stream %q: %w", os.key.name, err)
+	}
+	target := os.key.target
+	os.created = og.clock.Now()
+	os.st, err = stack.New(stack.Config{
+		Layers: layers, Wire: stack.HandlerFunc(os.wire), Deliver: stack.HandlerFunc(og.unexpected),
+		Flush: og.out.flushHook, Events: os.event, Clock: og.clock, Pool: og.pool, Memory: og.mem,
+		MTU: og.mtu, Logger: og.log,
+		Flow: stack.Flow{Stream: os.key.name, Role: stack.Sender, Local: og.self, Remote: target, Multicast: og.multicast,
+			PointToPoint: target != 0 || og.toPeer, ID: os.id, Instance: og.instances.Add(1)},
+	})
+	if err != nil {
+		return fmt.Errorf("channel: stream %q: %w", os.key.name, err)
+	}
+	for _, l := range layers {
+		if s, ok := l.(sched.Scheduled); ok {
+			os.policy = s.Policy()
+		}
+	}
+	return nil
+}
+
+// reconfigure moves a stream to the stack of q (canonical): see
+// [Channel.Reconfigure]. original is what an adapter moved the stream away
+// from ("" for a change by the application).
+func (og *outgoing) reconfigure(stream, q, original string) error {
+	// Build the replacements first (outside the lock), then swap.
+	og.mu.Lock()
+	if og.closed {
+		og.mu.Unlock()
+		return ErrClosed
+	}
+	var olds, news []*outStream
+	for k, os := range og.streams {
+		if k.name == stream && k.qos != q {
+			og.nextID++
+			n := &outStream{og: og, key: streamKey{k.name, k.target, q}, id: og.nextID, epoch: os.epoch + 1, qos: q,
+				media: os.media, prev: os.id, original: original, roomCh: make(chan struct{})}
+			if original == q {
+				n.original = "" // back where it started
+			}
+			olds, news = append(olds, os), append(news, n)
+		}
+	}
+	og.mu.Unlock()
+	for i, n := range news {
+		if err := og.build(n); err != nil {
+			for _, b := range news[:i] {
+				b.st.Close()
+			}
+			return err
+		}
+	}
+	// Hold the old streams (waiting for pushes in progress on them) while
+	// the swap happens, so no push lands between the count and the swap.
+	// Lock order: a stream's mu before og.mu (see doc.go); streams in id
+	// order.
+	slices.SortFunc(olds, func(a, b *outStream) int { return cmp.Compare(a.id, b.id) })
+	slices.SortFunc(news, func(a, b *outStream) int { return cmp.Compare(a.prev, b.prev) })
+	for _, old := range olds {
+		old.mu.Lock()
+	}
+	now := og.clock.Now()
+	og.mu.Lock()
+	m := maps.Clone(*og.streamQoS.Load())
+	m[stream] = q
+	og.streamQoS.Store(&m)
+	var announce, unused []*outStream
+	for i, old := range olds {
+		n := news[i]
+		if old.retired || og.closed || og.streams[old.key] != old || og.streams[n.key] != nil {
+			unused = append(unused, n) // closed, or changed meanwhile
+			continue
+		}
+		old.retired, old.retiredAt = true, now
+		n.prevCount = old.postings.Load()
+		n.seq.Store(old.seq.Load())
+		delete(og.streams, old.key)
+		og.retired = append(og.retired, old)
+		og.streams[n.key] = n
+		og.byID[n.id] = n
+		announce = append(announce, n)
+	}
+	og.mu.Unlock()
+	for _, old := range olds {
+		old.mu.Unlock()
+	}
+	for _, n := range unused {
+		n.st.Close()
+	}
+	for _, n := range announce {
+		og.announce(n, og.dst(n.key.target))
+	}
+	og.out.flushNow(true)
+	return nil
+}
+
+// dst maps a member to an outbox destination: on multicast everything
+// goes to the group.
+func (og *outgoing) dst(member uint64) uint64 { return dstFor(og.multicast, member) }
+
+// dstFor maps a member to an outbox destination.
+func dstFor(multicast bool, member uint64) uint64 {
+	if multicast {
+		return everyone
+	}
+	return member
+}
+
+// wire is a stream stack's Wire: each packet becomes a DATA (or DATA_TO)
+// frame.
+func (os *outStream) wire(pk *stack.Packet) error {
+	og := os.og
+	typ, target, dst := byte(frameData), uint64(0), os.key.target
+	if os.key.target != 0 {
+		typ, target = frameDataTo, os.key.target
+	} else if pk.Meta.Peer != 0 {
+		dst = pk.Meta.Peer // a packet for one member (a retransmission)
+	}
+	var scratch [maxFrameHeader]byte
+	hdr := appendDataHeader(scratch[:0], typ, target, os.id, pk.Len())
+	if og.link != nil {
+		og.link.push(os, og.dst(dst), hdr, pk)
+		return nil
+	}
+	og.out.add(og.dst(dst), hdr, pk.Bytes())
+	pk.Release()
+	return nil
+}
+
+// unexpected receives packets that reach the top of a sender's stack: a
+// layer there passed up something that is not a posting.
+func (og *outgoing) unexpected(pk *stack.Packet) error {
+	pk.Release()
+	og.cnt.drop("unexpected")
+	return nil
+}
+
+// event handles an event of an outgoing stream's stack.
+func (os *outStream) event(e stack.Event) {
+	if e.Kind == "room" {
+		os.roomMu.Lock()
+		close(os.roomCh)
+		os.roomCh = make(chan struct{})
+		os.roomMu.Unlock()
+		return
+	}
+	os.og.cnt.report(Event{Kind: e.Kind, Stream: os.key.name, Member: os.key.target, Layer: e.Layer, Seq: e.Seq, Detail: e.Detail, At: e.At})
+}
+
+// announce queues an ANNOUNCE of os for dst.
+func (og *outgoing) announce(os *outStream, dst uint64) {
+	a := announcement{stream: os.id, epoch: os.epoch, target: os.key.target, name: os.key.name, qos: os.qos, prev: os.prev, count: os.prevCount}
+	var scratch [64]byte
+	og.out.add(dst, appendAnnounce(scratch[:0], a), nil)
+}
+
+// answerQuery announces to member the streams it asked about (stream 0:
+// all) that it may receive.
+func (og *outgoing) answerQuery(member uint64, stream uint32) {
+	og.mu.Lock()
+	var list []*outStream
+	for _, os := range og.streams {
+		if (stream == 0 || os.id == stream) && (os.key.target == 0 || os.key.target == member) {
+			list = append(list, os)
+		}
+	}
+	og.mu.Unlock()
+	for _, os := range list {
+		og.announce(os, og.dst(member))
+	}
+}
+
+// feedback passes a FEEDBACK frame from member up the stack of the stream
+// it names (current or retired).
+func (og *outgoing) feedback(member uint64, stream uint32, payload []byte, now time.Time) {
+	og.mu.Lock()
+	os := og.byID[stream]
+	og.mu.Unlock()
+	if os == nil {
+		og.cnt.drop("unknown-stream")
+		return
+	}
+	pk := og.pool.FromBytes(0, payload)
+	pk.Meta.Peer = member
+	os.st.UpAt(pk, now)
+}
+
+// maintain ends the streams that are done at now — retired ones once
+// drained (or after drainMax, for receivers that never answer), streams
+// addressed to one member once idle for idleMax — and re-announces the
+// others.
+func (og *outgoing) maintain(now time.Time, drainMax, idleMax time.Duration) {
+	og.mu.Lock()
+	if og.closed {
+		og.mu.Unlock()
+		return
+	}
+	var done []*outStream
+	kept := og.retired[:0]
+	for _, os := range og.retired {
+		if os.st.Drained() || now.Sub(os.retiredAt) > drainMax {
+			delete(og.byID, os.id)
+			done = append(done, os)
+			continue
+		}
+		kept = append(kept, os)
+	}
+	clear(og.retired[len(kept):])
+	og.retired = kept
+	list := make([]*outStream, 0, len(og.streams))
+	for k, os := range og.streams {
+		if k.target != 0 && now.UnixNano()-os.lastUse.Load() > int64(idleMax) {
+			delete(og.streams, k)
+			delete(og.byID, os.id)
+			done = append(done, os)
+			continue
+		}
+		list = append(list, os)
+	}
+	og.mu.Unlock()
+	for _, os := range done {
+		os.st.Close()
+	}
+	for _, os := range list {
+		og.announce(os, og.dst(os.key.target))
+	}
+}
+
+// current returns the current (not retired) streams.
+func (og *outgoing) current() []*outStream {
+	og.mu.Lock()
+	defer og.mu.Unlock()
+	return slices.Collect(maps.Values(og.streams))
+}
+
+// retiredCount is the number of retired streams still draining.
+func (og *outgoing) retiredCount() int {
+	og.mu.Lock()
+	defer og.mu.Unlock()
+	return len(og.retired)
+}
+
+// stats describes the current streams, in id order.
+func (og *outgoing) stats() []StreamStats {
+	var out []StreamStats
+	for _, os := range og.current() {
+		out = append(out, StreamStats{Name: os.key.name, Media: os.media, Target: os.key.target, ID: os.id, QoS: os.qos,
+			Postings: os.postings.Load(), Bytes: os.bytes.Load(), Stack: os.st.Stats()})
+	}
+	slices.SortFunc(out, func(a, b StreamStats) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// close refuses new streams and reconfigurations from now on.
+func (og *outgoing) close() {
+	og.mu.Lock()
+	og.closed = true
+	og.mu.Unlock()
+}
+
+// closeStacks closes every current stream's stack.
+func (og *outgoing) closeStacks() {
+	og.mu.Lock()
+	list := slices.Collect(maps.Values(og.streams))
+	clear(og.streams)
+	clear(og.byID)
+	og.mu.Unlock()
+	for _, os := range list {
+		os.st.Close()
+	}
+}

@@ -1,0 +1,102 @@
+package channel
+
+import (
+	"net/netip"
+	"time"
+)
+
+// read is the reader goroutine. What the stacks answer to a batch of
+// datagrams read at once (acknowledgements, repairs) leaves together when
+// the batch is done, written from this goroutine.
+func (c *Channel) read() {
+	inBatch := false
+	var now time.Time
+	c.tr.serve(func(d []byte, from netip.AddrPort) {
+		if !inBatch {
+			inBatch = true
+			now = c.clock.Now() // one reading for the datagrams read at once
+			c.out.direct.Add(1)
+		}
+		c.receiveAt(d, from, now)
+	}, func() {
+		if inBatch {
+			inBatch = false
+			c.out.direct.Add(-1)
+			c.out.flushNow(true)
+		}
+	})
+}
+
+// receive handles one datagram from the transport.
+func (c *Channel) receive(d []byte, from netip.AddrPort) { c.receiveAt(d, from, c.clock.Now()) }
+
+// receiveAt handles one datagram read at now (the reader goroutine): it
+// checks the datagram (and on keyed channels its authentication) and hands
+// each frame to the part that owns it.
+func (c *Channel) receiveAt(d []byte, from netip.AddrPort, now time.Time) {
+	c.cnt.recvd.datagrams.Add(1)
+	c.cnt.recvd.bytes.Add(uint64(len(d)))
+	sender, frames, err := parseDgramHeader(d)
+	if err != nil {
+		c.cnt.drop("malformed")
+		return
+	}
+	if sender == c.id {
+		return // our own multicast, looped back
+	}
+	switch keyed := d[1]&flagAuth != 0; {
+	case c.auth != nil && !keyed:
+		c.cnt.drop("unauthenticated")
+		return
+	case c.auth == nil && keyed:
+		c.cnt.drop("keyed") // from a keyed channel; we have no key
+		return
+	case keyed:
+		body, why := c.auth.open(d, sender)
+		if why != "" {
+			c.cnt.drop(why)
+			return
+		}
+		frames = body[dgramHeaderLen:]
+	}
+	if !c.members.touch(sender, from, now) {
+		return // closed
+	}
+	r := frameReader{b: frames}
+	for {
+		f, ok, err := r.next()
+		if err != nil {
+			c.cnt.drop("malformed")
+			return
+		}
+		if !ok {
+			return
+		}
+		switch f.typ {
+		case frameData:
+			c.in.data(sender, f.stream, f.payload, now)
+		case frameDataTo:
+			if f.target == c.id {
+				c.in.data(sender, f.stream, f.payload, now)
+			}
+		case frameFeedback:
+			if f.target == c.id {
+				c.og.feedback(sender, f.stream, f.payload, now)
+			} else {
+				c.in.overheard(sender, f, now)
+			}
+		case frameAnnounce:
+			if f.target == 0 || f.target == c.id {
+				c.in.announce(sender, f, now)
+			}
+		case frameQuery:
+			if f.target == c.id {
+				c.og.answerQuery(sender, f.stream)
+			}
+		case frameHello:
+			if c.members.hello(sender, f.flags, f.clock, now) {
+				c.hello(dstFor(c.addr.IsMulticast(), sender), 0)
+			}
+		}
+	}
+}
