@@ -35,9 +35,9 @@ type incoming struct {
 	mtu       int  // the stacks' MTU
 	multicast bool // feedback and queries go to the group
 	instances *atomic.Uint64
-	out       *outbox                       // feedback and queries
-	skewOf    func(uint64) *skewEstimate    // membership: a member's clock offset, nil for a stranger
-	deliver   func(*posting.Posting)        // decoded postings, in each flow's order
+	out       *outbox                    // feedback and queries
+	skewOf    func(uint64) *skewEstimate // membership: a member's clock offset, nil for a stranger
+	deliver   func(*posting.Posting)     // decoded postings, in each flow's order
 	cnt       *counters
 
 	mu        sync.Mutex

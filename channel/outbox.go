@@ -40,9 +40,9 @@ type outbox struct {
 	resolve func(dst uint64) []netip.AddrPort
 	send    func(run []byte, seg int, dst netip.AddrPort, n int)
 	mtu     int // for frames: the datagram MTU less the trailer, if any
-	sender uint64
-	limit  int
-	auth   *dgramAuth // keyed channels: seals each datagram
+	sender  uint64
+	limit   int
+	auth    *dgramAuth // keyed channels: seals each datagram
 
 	mu        sync.Mutex
 	trains    []*train // in order of first use since the last take

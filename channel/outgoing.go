@@ -524,12 +524,14 @@ func (og *outgoing) close() {
 	og.mu.Unlock()
 }
 
-// closeStacks closes every current stream's stack.
+// closeStacks closes every stream's stack, the retired ones' too (their
+// timers would otherwise go on repairing into a closed outbox).
 func (og *outgoing) closeStacks() {
 	og.mu.Lock()
-	list := slices.Collect(maps.Values(og.streams))
+	list := append(slices.Collect(maps.Values(og.streams)), og.retired...)
 	clear(og.streams)
 	clear(og.byID)
+	og.retired = nil
 	og.mu.Unlock()
 	for _, os := range list {
 		os.st.Close()
