@@ -134,6 +134,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Channel, error) 
 	}
 	c.wg.Go(c.read)
 	c.hello(everyone, helloAsk)
+	c.out.flushNow(true)
 	c.maint = startLoop(c.clock, cfg.announce, c.maintain)
 	if cfg.adapter != nil {
 		c.adapter = startLoop(c.clock, cfg.adaptEvery, c.adapt)

@@ -3,6 +3,8 @@ package channel
 import (
 	"context"
 	"maps"
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -41,5 +43,26 @@ func TestCloseClosesRetiredStreams(t *testing.T) {
 	after := ch.Stats()
 	if !maps.Equal(before.Drops, after.Drops) || before.Sent != after.Sent {
 		t.Fatalf("the channel kept sending after Close: sent %+v, drops %v; before: %+v, %v", after.Sent, after.Drops, before.Sent, before.Drops)
+	}
+}
+
+// TestOpenSaysHello: a member's hello leaves when it opens the channel,
+// not at its first maintenance, so the others know it at once. The clock
+// never moves: nothing here waits for a timer.
+func TestOpenSaysHello(t *testing.T) {
+	checkGoroutines(t)
+	clk := stack.NewManualClock(stack.ManualEpoch)
+	url := memURL(t)
+	a := open(t, url, WithClock(clk))
+	b := open(t, url, WithClock(clk))
+	// Both learn of each other: b's hello asks a for its own.
+	for _, c := range []struct{ who, of *Channel }{{a, b}, {b, a}} {
+		deadline := time.Now().Add(10 * time.Second) // the reader goroutines' progress, not protocol time
+		for !slices.ContainsFunc(c.who.Stats().Peers, func(p PeerInfo) bool { return p.ID == c.of.ID() }) {
+			if time.Now().After(deadline) {
+				t.Fatalf("member %x never heard of %x", c.who.ID(), c.of.ID())
+			}
+			runtime.Gosched()
+		}
 	}
 }
