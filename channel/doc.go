@@ -134,6 +134,53 @@
 // buffers (reassembly, retransmission) against the budget of [WithMemory].
 // Whatever is refused is counted in [Stats].Drops.
 //
+// # Inside a channel
+//
+// A Channel is a façade over parts that each own one job, its state and
+// its lock, and talk to each other through a few functions:
+//
+//   - members (members.go): the other members — addresses, last heard,
+//     whether they serve, clock skew; bounded, evicting the least recently
+//     heard; it tells the incoming part whom it forgot.
+//   - outgoing (outgoing.go): this member's streams — push, their stacks,
+//     announcements, Reconfigure's retire-and-succeed, feedback from
+//     receivers, the end of retired and idle streams.
+//   - incoming (incoming.go, follow.go): what others announce and send —
+//     frames held for late announcements, one flow and mirror stack per
+//     (sender, stream), follow-on flows after a reconfiguration, decoding
+//     and delivery in order.
+//   - requests (reqrep.go): Serve and Pull — the handler, pending requests,
+//     the choice of a server, the handlers' goroutines.
+//   - subscribers (subscribe.go), counters (counters.go), the outbox and
+//     link queue (outbox.go, link.go), and the loops (maintain.go) that
+//     run maintenance and adaptation on the channel's clock.
+//
+// receive.go is the reader: it checks each datagram and hands each frame
+// to the part that owns it. Close takes the parts down in order: the
+// loops stop, every part refuses new work, the goodbye and what is queued
+// are written, the goroutines are waited for, then every stack is closed
+// (those of streams retired and still draining too) and the
+// subscriptions end.
+//
+// Lock order: code holding one of these locks may take only locks later
+// in the list:
+//
+//  1. an outgoing stream's mu (a push in progress; Reconfigure takes
+//     several, in stream id order)
+//  2. outgoing.mu
+//  3. incoming.mu (it closes evicted and forgotten flows' stacks under it)
+//  4. members.mu
+//  5. a stack's own lock (its layers write frames under it)
+//  6. the link queue's lock
+//  7. the outbox's lock
+//  8. leaves, which take nothing while held: requests.mu, a follow's, a
+//     subscription's, counters.mu, the datagram authenticator's.
+//
+// Stacks hand postings and events up with their lock released, and the
+// outbox writes (resolving members' addresses) with its own released.
+// Membership calls the incoming part (forget) with no lock held; the
+// incoming part asks membership (skewOf) under its own lock.
+//
 // # Limitations
 //
 // On multicast channels, traffic for one member (replies, feedback) is sent
