@@ -244,10 +244,7 @@ func benchGoodputMTU(b *testing.B, size int, qos string, mtu int, opts ...Option
 	}
 	// Wait for the last delivery: all of them, or (best effort) until
 	// deliveries stop. The measurement ends at the last one.
-	for prev := int64(-1); got.Load() < int64(n) && got.Load() != prev; {
-		prev = got.Load()
-		time.Sleep(50 * time.Millisecond) // waiting on the receiving goroutine
-	}
+	waitDeliveries(&got, n)
 	delivered := got.Load()
 	elapsed := time.Unix(0, last.Load()).Sub(start)
 	st := tx.Stats()
@@ -266,6 +263,15 @@ func benchGoodputMTU(b *testing.B, size int, qos string, mtu int, opts ...Option
 		b.ReportMetric(float64(retx)/float64(sent), "retx/packet")
 	}
 	b.ReportMetric(float64(st.Sent.Bytes)/(float64(delivered)*float64(size)), "wire/delivered")
+}
+
+// waitDeliveries waits until got reaches n, or stops growing for 50 ms
+// (best effort: the rest was lost).
+func waitDeliveries(got *atomic.Int64, n int) {
+	for prev := int64(-1); got.Load() < int64(n) && got.Load() != prev; {
+		prev = got.Load()
+		time.Sleep(50 * time.Millisecond) // waiting on the receiving goroutine
+	}
 }
 
 // BenchmarkReliableJumbo is BenchmarkReliable's 64 KiB case on a path with

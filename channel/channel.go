@@ -231,14 +231,12 @@ func (c *Channel) wire(prof *profiles, remote netip.AddrPort) {
 	c.in = &incoming{self: c.id, cfg: cfg, env: env, clock: c.clock, pool: c.pool, mem: c.mem, log: c.log, mtu: mtu,
 		multicast: multicast, instances: &c.instances, out: c.out, skewOf: c.members.skew, deliver: c.dispatch, cnt: c.cnt,
 		senders: make(map[uint64]*remoteSender), flows: make(map[flowKey]*inFlow)}
-	c.req = newRequests(c.id, cfg.serveLimit)
-	r := c.req
-	r.push, r.servers, r.clock, r.cnt, r.log, r.ctx, r.wg = c.og.push, c.members.servers, c.clock, c.cnt, c.log, c.ctx, &c.wg
-	r.wait, r.timeout = 2*cfg.announce, cfg.pullTimeout
-	r.hello = func(dst uint64, flags byte) {
-		c.hello(dst, flags)
-		c.out.flushNow(true)
-	}
+	c.req = (&requests{self: c.id, push: c.og.push, servers: c.members.servers, clock: c.clock,
+		wait: 2 * cfg.announce, timeout: cfg.pullTimeout, cnt: c.cnt, log: c.log, ctx: c.ctx, wg: &c.wg,
+		hello: func(dst uint64, flags byte) {
+			c.hello(dst, flags)
+			c.out.flushNow(true)
+		}}).init(cfg.serveLimit)
 }
 
 func randomID() uint64 {

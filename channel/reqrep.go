@@ -50,8 +50,9 @@ type pending struct {
 	server uint64
 }
 
-func newRequests(self uint64, limit int) *requests {
-	r := &requests{self: self, sem: make(chan struct{}, limit), pulls: make(map[uint64]pending)}
+// init readies r to run at most limit handlers at once, and returns it.
+func (r *requests) init(limit int) *requests {
+	r.sem, r.pulls = make(chan struct{}, limit), make(map[uint64]pending)
 	r.corr.Store(randomID() >> 1)
 	return r
 }

@@ -20,7 +20,6 @@ type reqPair struct {
 	clk      *stack.ManualClock
 	k        *counters
 	wg       sync.WaitGroup
-	cancel   context.CancelFunc
 	serves   bool // the server says it serves (its hello)
 	mu       sync.Mutex
 }
@@ -29,11 +28,9 @@ func testRequests(t *testing.T, limit int) *reqPair {
 	t.Helper()
 	rp := &reqPair{clk: stack.NewManualClock(stack.ManualEpoch), k: testCounters()}
 	ctx, cancel := context.WithCancel(context.Background())
-	rp.cancel = cancel
 	mk := func(self uint64, peer func() *requests) *requests {
-		r := newRequests(self, limit)
-		r.clock, r.cnt, r.log, r.ctx, r.wg = rp.clk, rp.k, rp.k.log, ctx, &rp.wg
-		r.wait, r.timeout = 2*time.Second, 5*time.Second
+		r := (&requests{self: self, clock: rp.clk, cnt: rp.k, log: rp.k.log, ctx: ctx, wg: &rp.wg,
+			wait: 2 * time.Second, timeout: 5 * time.Second}).init(limit)
 		r.push = func(_ context.Context, p *posting.Posting, target uint64) error {
 			q := *p
 			q.Sender = self
