@@ -99,8 +99,13 @@ func TestRequestsNoServer(t *testing.T) {
 		_, err := rp.cli.pull(context.Background(), posting.New("anyone?"))
 		errc <- err
 	}()
-	for rp.clk.Pending() == 0 { // the Pull's wait is armed
-		runtime.Gosched()
+	for rp.clk.Pending() == 0 { // until the Pull's wait is armed
+		select {
+		case err := <-errc:
+			t.Fatalf("Pull returned before waiting for a server: %v", err)
+		default:
+			runtime.Gosched()
+		}
 	}
 	rp.clk.Advance(2 * time.Second)
 	if err := <-errc; !errors.Is(err, ErrNoServer) {
