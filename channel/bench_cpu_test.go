@@ -33,15 +33,8 @@ func BenchmarkCPUPerPosting(b *testing.B) {
 					tx = benchMemPair(b, recv, WithQoS("reliable"))
 				}
 				body := make([]byte, size)
-				ctx := context.Background()
 				user0, sys0 := processCPU(b)
-				n := 0
-				for b.Loop() {
-					if err := tx.Push(ctx, posting.New(body)); err != nil {
-						b.Fatal(err)
-					}
-					n++
-				}
+				n := pushLoop(b, tx, body)
 				waitDeliveries(&got, n)
 				user, sys := processCPU(b)
 				if d := got.Load(); d < int64(n) {

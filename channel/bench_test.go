@@ -233,15 +233,8 @@ func benchGoodputMTU(b *testing.B, size int, qos string, mtu int, opts ...Option
 		last.Store(time.Now().UnixNano())
 	}, opts, WithQoS(qos))
 	body := make([]byte, size)
-	ctx := context.Background()
 	start := time.Now()
-	n := 0
-	for b.Loop() {
-		if err := tx.Push(ctx, posting.New(body)); err != nil {
-			b.Fatal(err)
-		}
-		n++
-	}
+	n := pushLoop(b, tx, body)
 	// Wait for the last delivery: all of them, or (best effort) until
 	// deliveries stop. The measurement ends at the last one.
 	waitDeliveries(&got, n)
@@ -263,6 +256,20 @@ func benchGoodputMTU(b *testing.B, size int, qos string, mtu int, opts ...Option
 		b.ReportMetric(float64(retx)/float64(sent), "retx/packet")
 	}
 	b.ReportMetric(float64(st.Sent.Bytes)/(float64(delivered)*float64(size)), "wire/delivered")
+}
+
+// pushLoop pushes postings of body on tx for the benchmark's loop and
+// returns how many.
+func pushLoop(b *testing.B, tx *Channel, body []byte) int {
+	ctx := context.Background()
+	n := 0
+	for b.Loop() {
+		if err := tx.Push(ctx, posting.New(body)); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	return n
 }
 
 // waitDeliveries waits until got reaches n, or stops growing for 50 ms
