@@ -11,6 +11,11 @@ import (
 // MaxStreamLen is the maximum length of [Posting.Stream] in bytes.
 const MaxStreamLen = 255
 
+// MaxKeyLen is the maximum length of a posting's latest-wins key in bytes.
+// Keys ride in the clear on every datagram of their posting (relay
+// metadata), so they are kept short.
+const MaxKeyLen = 64
+
 // MaxTypeNameLen is the maximum length in bytes of a body type name on the
 // wire: of names passed to [Register], of [Raw.Type] and of the
 // reflect.Type.String form used for unregistered types.

@@ -30,6 +30,19 @@ const (
 	// receiver sent to the same sender (multicast): it lets a receiver
 	// suppress a NAK someone else already sent.
 	FlagOverheard
+	// FlagDroppable is relay metadata (see [AppendRelay]): a relay may drop
+	// the packet (a semi-reliable posting with a time to live, best effort,
+	// superseded). Never set on control packets.
+	FlagDroppable
+	// FlagFrameEnd is relay metadata: the packet carries the last posting of
+	// the frame Meta.Frame names. Only with a nonzero Meta.Frame.
+	FlagFrameEnd
+	// FlagLeft says Meta.Left holds the time left, stamped by
+	// [Meta.StampLeft] or decoded from the wire.
+	FlagLeft
+	// FlagSealed says a signature covers the packet's relay metadata as it
+	// is now: nothing below the signing layer may restamp Meta.Left.
+	FlagSealed
 )
 
 // Meta is the fixed metadata a packet carries through a stack. It is plain
@@ -48,6 +61,14 @@ type Meta struct {
 	Media posting.Media
 	// Flags holds per-packet bits.
 	Flags Flags
+	// Key is the posting's latest-wins key, "" for none (relay metadata).
+	Key string
+	// Frame is the id of the frame (say, of video) whose data the packet
+	// carries; 0 for none (relay metadata).
+	Frame uint64
+	// Left is the time left at send in milliseconds, rounded up, when
+	// FlagLeft is set (relay metadata).
+	Left uint32
 }
 
 // NewSkip returns a skip marker (see [FlagSkip]) for the n sequence numbers
