@@ -67,6 +67,8 @@ type Channel struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	closed atomic.Bool
+	// versionLogged: a datagram of another wire version has been logged.
+	versionLogged atomic.Bool
 }
 
 // Open opens the channel named by rawURL (see [Address] for the forms).
@@ -94,6 +96,12 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Channel, error) 
 		// A channel that names whom it trusts accepts only signed streams:
 		// a sender cannot shed the signature by announcing a stack without it.
 		c.cfg.policy.Require = append(slices.Clone(c.cfg.policy.Require), "sign")
+	}
+	if cfg.keys != nil && addr.Transport == Unicast && addr.Channel == "" {
+		// Two unicast channels sharing a key would otherwise share an
+		// identity ("scheme://"), and datagrams of one would pass on the
+		// other (DECISIONS §3).
+		return nil, &URLError{URL: rawURL, Param: "channel", Reason: "a keyed unicast channel must name its channel id (add ?channel=NAME on both ends)", Err: ErrBadURL}
 	}
 	if cfg.keys != nil {
 		// Keyed: every datagram authenticated, every stream encrypted, and
@@ -208,7 +216,7 @@ func (c *Channel) profiles(rawURL string) (*profiles, error) {
 func (c *Channel) wire(prof *profiles, remote netip.AddrPort) {
 	cfg := &c.cfg
 	multicast := c.addr.IsMulticast()
-	mtu := c.addr.MTU - dgramHeaderLen - maxFrameHeader
+	mtu := c.addr.MTU - dgramHeaderLen - frameHeaderBase
 	if c.auth != nil {
 		mtu -= authLen
 	}
@@ -343,7 +351,7 @@ func (c *Channel) hello(dst uint64, flags byte) {
 		flags |= helloServes
 	}
 	var b [10]byte
-	c.out.add(dst, appendHello(b[:0], flags, c.clock.Now()), nil)
+	c.out.add(dst, bundle{}, appendHello(b[:0], flags, c.clock.Now()), nil)
 }
 
 // sendRun writes one run of n datagrams to a destination (the outbox's

@@ -131,3 +131,29 @@ func TestFileTornTailAndForeignFile(t *testing.T) {
 		t.Fatalf("foreign file: %v", err)
 	}
 }
+
+// TestFileReplaysV1Recording: a recording written by the version 1 wire
+// format (testdata/v1.rw, made before wire v2) still replays, every field
+// intact.
+func TestFileReplaysV1Recording(t *testing.T) {
+	old, err := os.ReadFile("testdata/v1.rw")
+	must(t, err)
+	path := filepath.Join(t.TempDir(), "v1.rw")
+	must(t, os.WriteFile(path, old, 0o644))
+	play := open(t, "file://"+path+"?replay=fast")
+	sub, _ := play.Subscribe()
+	start := time.Unix(1_790_000_000, 0)
+	for i := range 3 {
+		p := next(t, sub)
+		if c, ok := p.Body.(chat); !ok || c.N != i || c.From != "ana" || p.Stream != "chat" || p.Media != posting.Text ||
+			p.Seq != uint64(i+1) || p.TTL != time.Minute || !p.Sent.Equal(start.Add(time.Duration(i)*10*time.Millisecond)) || p.Sender == 0 {
+			t.Fatalf("replayed %d: %+v", i, p)
+		}
+	}
+	if p := next(t, sub); string(p.Body.([]byte)) != "frame" || p.Media != posting.Video || p.Stream != "video" {
+		t.Fatalf("video %+v", p)
+	}
+	if p := next(t, sub); p.Body != "note" {
+		t.Fatalf("note %+v", p)
+	}
+}

@@ -2,6 +2,7 @@ package channel
 
 import (
 	"encoding/binary"
+	"github.com/rwanda-go/rwanda/stack"
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
@@ -65,7 +66,7 @@ func TestFloodMemoryBounded(t *testing.T) {
 			if k%3 == 2 {
 				stream = 100 + uint32(k) // never announced: held, then dropped
 			}
-			d := appendDataHeader(appendDgramHeader(nil, sender), frameData, 0, stream, len(frag))
+			d := appendDataHeader(appendDgramHeader(nil, sender), 0, stream, &stack.Meta{}, len(frag))
 			feed(append(d, frag...))
 		}
 	}

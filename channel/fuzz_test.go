@@ -2,6 +2,7 @@ package channel
 
 import (
 	"context"
+	"github.com/rwanda-go/rwanda/stack"
 	"net/netip"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func validDatagram(sender uint64, body string) []byte {
 	p := posting.New(body)
 	enc, _ := p.MarshalBinary()
 	payload := append([]byte{0}, enc...) // frag's "whole parcel" header
-	b = appendDataHeader(b, frameData, 0, 1, len(payload))
+	b = appendDataHeader(b, 0, 1, &stack.Meta{}, len(payload))
 	return append(b, payload...)
 }
 
@@ -83,7 +84,7 @@ func TestReceiveValidDatagram(t *testing.T) {
 	enc, _ := posting.New("early").MarshalBinary()
 	payload := append([]byte{0}, enc...)
 	b := appendDgramHeader(nil, 8)
-	b = appendDataHeader(b, frameData, 0, 5, len(payload))
+	b = appendDataHeader(b, 0, 5, &stack.Meta{}, len(payload))
 	c.receive(append(b, payload...), from)
 	if st := c.Stats(); st.Held != 1 || st.Received.Postings != 1 {
 		t.Fatalf("held %d, received %d", st.Held, st.Received.Postings)
@@ -93,7 +94,7 @@ func TestReceiveValidDatagram(t *testing.T) {
 		t.Fatalf("released %v", p)
 	}
 	// Held frames whose announcement never comes expire, counted.
-	c.receive(append(appendDataHeader(appendDgramHeader(nil, 8), frameData, 0, 6, 1), 0), from)
+	c.receive(append(appendDataHeader(appendDgramHeader(nil, 8), 0, 6, &stack.Meta{}, 1), 0), from)
 	c.in.mu.Lock()
 	c.in.senders[8].held[0].at = c.in.senders[8].held[0].at.Add(-time.Hour)
 	c.in.mu.Unlock()

@@ -71,6 +71,7 @@ type streamInfo struct {
 // comes, instead of being lost.
 type heldFrame struct {
 	stream  uint32
+	relay   stack.Meta
 	payload []byte
 	at      time.Time
 }
@@ -121,7 +122,7 @@ func (in *incoming) senderLocked(sender uint64) *remoteSender {
 // held for it while it was unknown.
 func (in *incoming) announce(sender uint64, f frame, now time.Time) {
 	for _, h := range in.learn(sender, f) {
-		in.data(sender, h.stream, h.payload, now)
+		in.data(sender, h.stream, &h.relay, h.payload, now)
 	}
 }
 
@@ -171,13 +172,15 @@ func (in *incoming) learn(sender uint64, f frame) []heldFrame {
 	return out
 }
 
-// data passes a DATA frame's payload up its flow's stack.
-func (in *incoming) data(sender uint64, stream uint32, payload []byte, now time.Time) {
-	fl := in.flow(sender, stream, payload, now)
+// data passes a DATA frame's payload up its flow's stack, with the frame's
+// relay metadata in the packet's Meta (the sign layer checks it).
+func (in *incoming) data(sender uint64, stream uint32, relay *stack.Meta, payload []byte, now time.Time) {
+	fl := in.flow(sender, stream, relay, payload, now)
 	if fl == nil {
 		return
 	}
 	pk := in.pool.FromBytes(0, payload)
+	pk.Meta = *relay
 	pk.Meta.Peer = sender
 	fl.lastUse.Store(now.UnixNano())
 	fl.bytes.Add(uint64(len(payload)))
@@ -205,7 +208,7 @@ func (in *incoming) overheard(from uint64, f frame, now time.Time) {
 // announced yet, in which case the payload is held for when the
 // announcement comes (bounded; beyond the bound it is dropped and counted)
 // and the sender is asked to announce.
-func (in *incoming) flow(sender uint64, id uint32, payload []byte, now time.Time) *inFlow {
+func (in *incoming) flow(sender uint64, id uint32, relay *stack.Meta, payload []byte, now time.Time) *inFlow {
 	key := flowKey{sender, id}
 	in.mu.Lock()
 	if fl := in.flows[key]; fl != nil {
@@ -222,7 +225,7 @@ func (in *incoming) flow(sender uint64, id uint32, payload []byte, now time.Time
 		// Held frames count against the channel's memory budget too, so a
 		// flood of senders each sending unannounced data stays bounded.
 		if len(rs.held) < maxHeldFrames && rs.heldBytes+len(payload) <= maxHeldBytes && in.mem.Reserve(int64(len(payload))) {
-			rs.held = append(rs.held, heldFrame{stream: id, payload: slices.Clone(payload), at: now})
+			rs.held = append(rs.held, heldFrame{stream: id, relay: *relay, payload: slices.Clone(payload), at: now})
 			rs.heldBytes += len(payload)
 			in.cnt.held.Add(1)
 		} else {
@@ -235,7 +238,7 @@ func (in *incoming) flow(sender uint64, id uint32, payload []byte, now time.Time
 		in.mu.Unlock()
 		if ask {
 			var b [16]byte
-			in.out.add(dstFor(in.multicast, sender), appendQuery(b[:0], sender, id), nil)
+			in.out.add(dstFor(in.multicast, sender), bundle{}, appendQuery(b[:0], sender, id), nil)
 		}
 		return nil
 	}
@@ -312,8 +315,8 @@ func (in *incoming) evictFlowLocked() {
 func (fl *inFlow) wire(pk *stack.Packet) error {
 	in := fl.in
 	var scratch [maxFrameHeader]byte
-	hdr := appendDataHeader(scratch[:0], frameFeedback, fl.sender, fl.id, pk.Len())
-	in.out.add(dstFor(in.multicast, fl.sender), hdr, pk.Bytes())
+	hdr := appendFeedbackHeader(scratch[:0], fl.sender, fl.id, pk.Len())
+	in.out.add(dstFor(in.multicast, fl.sender), bundle{}, hdr, pk.Bytes())
 	pk.Release()
 	return nil
 }

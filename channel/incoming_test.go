@@ -93,7 +93,7 @@ func TestIncomingHeldUntilAnnounced(t *testing.T) {
 	h := testIncoming(t, 0xa)
 	h.know(0xb)
 	now := h.clk.Now()
-	h.in.data(0xb, 1, fragPayload(t, "early"), now)
+	h.in.data(0xb, 1, &stack.Meta{}, fragPayload(t, "early"), now)
 	if got := h.bodies(); len(got) != 0 || h.cnt.held.Load() != 1 {
 		t.Fatalf("delivered %v, held %d before the announcement", got, h.cnt.held.Load())
 	}
@@ -101,7 +101,7 @@ func TestIncomingHeldUntilAnnounced(t *testing.T) {
 		t.Fatalf("queries %v", q)
 	}
 	h.in.announce(0xb, announceFrame(1, "s", "frag", 0, 0), now)
-	h.in.data(0xb, 1, fragPayload(t, "then"), now)
+	h.in.data(0xb, 1, &stack.Meta{}, fragPayload(t, "then"), now)
 	h.mu.Lock()
 	first := h.got[0]
 	h.mu.Unlock()
@@ -109,7 +109,7 @@ func TestIncomingHeldUntilAnnounced(t *testing.T) {
 		t.Fatalf("delivered %v, first from %x on %q", got, first.Sender, first.Stream)
 	}
 	// Frames held for an announcement that never comes expire, counted.
-	h.in.data(0xb, 2, fragPayload(t, "never"), now)
+	h.in.data(0xb, 2, &stack.Meta{}, fragPayload(t, "never"), now)
 	h.in.maintain(now.Add(time.Second), 2*time.Second)
 	if drops(h.cnt, "unannounced") != 0 {
 		t.Fatal("expired early")
@@ -126,19 +126,19 @@ func TestIncomingHeldUntilAnnounced(t *testing.T) {
 func TestIncomingStrangersAndPolicy(t *testing.T) {
 	h := testIncoming(t, 0xa, WithReceivePolicy(Policy{Require: []string{"window"}}))
 	now := h.clk.Now()
-	h.in.data(0xc, 1, fragPayload(t, "x"), now)
+	h.in.data(0xc, 1, &stack.Meta{}, fragPayload(t, "x"), now)
 	h.in.announce(0xc, announceFrame(1, "s", "frag", 0, 0), now)
 	if len(h.in.senders) != 0 || h.cnt.held.Load() != 0 {
 		t.Fatalf("kept %d senders, held %d frames for a stranger", len(h.in.senders), h.cnt.held.Load())
 	}
 	h.know(0xb)
 	h.in.announce(0xb, announceFrame(1, "plain", "frag", 0, 0), now)
-	h.in.data(0xb, 1, fragPayload(t, "refused"), now)
+	h.in.data(0xb, 1, &stack.Meta{}, fragPayload(t, "refused"), now)
 	if got := h.bodies(); len(got) != 0 || drops(h.cnt, "policy") != 1 {
 		t.Fatalf("delivered %v, policy drops %d", got, drops(h.cnt, "policy"))
 	}
 	h.in.announce(0xb, announceFrame(2, "ok", "frag/order/window", 0, 0), now)
-	h.in.data(0xb, 2, []byte{}, now) // builds the flow; the empty packet is dropped by its stack
+	h.in.data(0xb, 2, &stack.Meta{}, []byte{}, now) // builds the flow; the empty packet is dropped by its stack
 	if n := len(h.in.stats()); n != 1 {
 		t.Fatalf("%d flows", n)
 	}
@@ -157,22 +157,22 @@ func TestIncomingFollow(t *testing.T) {
 	h.know(0xb)
 	now := h.clk.Now()
 	h.in.announce(0xb, announceFrame(1, "s", "frag", 0, 0), now)
-	h.in.data(0xb, 1, fragPayload(t, 0), now)
+	h.in.data(0xb, 1, &stack.Meta{}, fragPayload(t, 0), now)
 	h.in.announce(0xb, announceFrame(2, "s", "frag(mtu=1000)", 1, 3), now)
-	h.in.data(0xb, 2, fragPayload(t, 3), now) // overtakes 1 and 2
-	h.in.data(0xb, 1, fragPayload(t, 1), now)
+	h.in.data(0xb, 2, &stack.Meta{}, fragPayload(t, 3), now) // overtakes 1 and 2
+	h.in.data(0xb, 1, &stack.Meta{}, fragPayload(t, 1), now)
 	if got := h.bodies(); !slices.Equal(got, []any{0, 1}) {
 		t.Fatalf("delivered %v before the old flow's share was in", got)
 	}
-	h.in.data(0xb, 1, fragPayload(t, 2), now)
-	h.in.data(0xb, 2, fragPayload(t, 4), now)
+	h.in.data(0xb, 1, &stack.Meta{}, fragPayload(t, 2), now)
+	h.in.data(0xb, 2, &stack.Meta{}, fragPayload(t, 4), now)
 	if got := h.bodies(); !slices.Equal(got, []any{2, 3, 4}) {
 		t.Fatalf("then delivered %v", got)
 	}
 	// A successor whose predecessor never hands up its share stops
 	// waiting when maintenance finds the wait overdue.
 	h.in.announce(0xb, announceFrame(3, "s", "frag(mtu=900)", 2, 10), now)
-	h.in.data(0xb, 3, fragPayload(t, 5), now)
+	h.in.data(0xb, 3, &stack.Meta{}, fragPayload(t, 5), now)
 	if got := h.bodies(); len(got) != 0 {
 		t.Fatalf("delivered %v while waiting", got)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"github.com/rwanda-go/rwanda/stack"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -82,7 +83,7 @@ func TestKeyedRefusesDowngrade(t *testing.T) {
 	p := posting.New("downgraded")
 	body, _ := p.AppendBinary(nil)
 	frag := append([]byte{0}, body...) // frag's whole-parcel header
-	rx.receive(seal(append(appendDataHeader(appendKeyedHeader(nil, liar), frameData, 0, 1, len(frag)), frag...)), from)
+	rx.receive(seal(append(appendDataHeader(appendKeyedHeader(nil, liar), 0, 1, &stack.Meta{}, len(frag)), frag...)), from)
 	waitDrops(t, rx, "policy", 1)
 	expectNone(t, sub)
 }
@@ -186,9 +187,9 @@ func (p *proxy) takeHeld() [][]byte {
 // every delivered posting maps to one datagram the test controls.
 func keyedPair(t *testing.T) (rx, tx *Channel, px *proxy, got chan *posting.Posting) {
 	port := freePort(t)
-	rx = open(t, "ktest://:"+strconv.Itoa(port), WithKey(testKey))
+	rx = open(t, "ktest://:"+strconv.Itoa(port)+"?channel=k", WithKey(testKey))
 	px = newProxy(t, port)
-	tx = open(t, "ktest://127.0.0.1:"+strconv.Itoa(px.port()), WithKey(testKey), WithStreamQoS("raw", "encrypt"))
+	tx = open(t, "ktest://127.0.0.1:"+strconv.Itoa(px.port())+"?channel=k", WithKey(testKey), WithStreamQoS("raw", "encrypt"))
 	got = make(chan *posting.Posting, 1000)
 	rx.SubscribeFunc(func(p *posting.Posting) { got <- p })
 	return
@@ -262,6 +263,11 @@ func TestKeyedTamperReplayReorder(t *testing.T) {
 		for _, r := range []string{"malformed", "unauthenticated", "unknown-key", "keyed", "replayed"} {
 			n += m[r]
 		}
+		for r, k := range m {
+			if strings.HasPrefix(r, "version-") { // the version bits flipped
+				n += k
+			}
+		}
 		return n
 	}
 	want := total(before) + uint64(len(captured))
@@ -310,8 +316,8 @@ func TestKeyRotationWithoutLoss(t *testing.T) {
 	ringRx, _ := keys.NewRing(1, testKey)
 	ringTx, _ := keys.NewRing(1, testKey)
 	port := freePort(t)
-	rx := open(t, "ktest://:"+strconv.Itoa(port), WithKeyRing(ringRx))
-	tx := open(t, "ktest://127.0.0.1:"+strconv.Itoa(port), WithKeyRing(ringTx), WithBlockingPush())
+	rx := open(t, "ktest://:"+strconv.Itoa(port)+"?channel=k", WithKeyRing(ringRx))
+	tx := open(t, "ktest://127.0.0.1:"+strconv.Itoa(port)+"?channel=k", WithKeyRing(ringTx), WithBlockingPush())
 	const n = 5000
 	col := newCollect(n)
 	rx.SubscribeFunc(col.add)
@@ -383,4 +389,27 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestKeyedChannelIDBinds: two unicast channels that share a key but name
+// different channel ids cannot take each other's datagrams (DECISIONS §3);
+// the same ids can.
+func TestKeyedChannelIDBinds(t *testing.T) {
+	checkGoroutines(t)
+	port := freePort(t)
+	rx := open(t, "ktest://:"+strconv.Itoa(port)+"?channel=lesson-1", WithKey(testKey))
+	got := make(chan *posting.Posting, 4)
+	rx.SubscribeFunc(func(p *posting.Posting) { got <- p })
+	other := open(t, "ktest://127.0.0.1:"+strconv.Itoa(port)+"?channel=lesson-2", WithKey(testKey))
+	must(t, other.Push(context.Background(), posting.New("wrong channel")))
+	deadline := time.Now().Add(10 * time.Second)
+	for rx.Stats().Drops["unauthenticated"] == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("datagrams of another channel id not refused: drops %v", rx.Stats().Drops)
+		}
+		time.Sleep(time.Millisecond) // waiting on the receiving goroutine
+	}
+	same := open(t, "ktest://127.0.0.1:"+strconv.Itoa(port)+"?channel=lesson-1", WithKey(testKey))
+	must(t, same.Push(context.Background(), posting.New("right channel")))
+	expectPosting(t, got, "right channel")
 }

@@ -23,6 +23,7 @@ type linkQueue struct {
 
 type linkFrame struct {
 	dst   uint64
+	class bundle
 	frame []byte
 }
 
@@ -39,7 +40,7 @@ func (l *linkQueue) push(os *outStream, dst uint64, hdr []byte, pk *stack.Packet
 	frame := make([]byte, 0, len(hdr)+pk.Len())
 	frame = append(append(frame, hdr...), pk.Bytes()...)
 	it := sched.Item{Policy: os.policy, Flow: uint64(os.id), Deadline: pk.Meta.Deadline, Size: len(frame),
-		Value: linkFrame{dst, frame}}
+		Value: linkFrame{dst, bundleOf(os.id, &pk.Meta), frame}}
 	if m := pk.Meta.Media; m.Valid() {
 		it.Priority = mediaRank[m]
 	}
@@ -66,7 +67,7 @@ func (l *linkQueue) drain() {
 			break
 		}
 		f := it.Value.(linkFrame)
-		l.out.add(f.dst, f.frame, nil)
+		l.out.add(f.dst, f.class, f.frame, nil)
 		sent++
 	}
 	if !retry.IsZero() && (l.at.IsZero() || retry.Before(l.at)) {

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rwanda-go/rwanda/stack"
 )
 
 // The outbox bundles frames into datagrams and writes them.
@@ -28,10 +30,31 @@ const coalesceWindow = 5 * time.Microsecond
 const everyone uint64 = 0
 
 type train struct {
-	dst  uint64
-	buf  []byte
-	ends []int // end offset of each closed datagram
-	open int   // start of the open datagram in buf, or -1
+	dst   uint64
+	buf   []byte
+	ends  []int  // end offset of each closed datagram
+	open  int    // start of the open datagram in buf, or -1
+	class bundle // what the open datagram holds
+}
+
+// bundle says which frames may share a datagram (DECISIONS §2): frames
+// that are not droppable (the zero bundle) share with each other; a frame
+// carrying a droppable packet shares only with frames of its own stream,
+// frame id and latest-wins key, so a relay can drop a droppable datagram
+// whole and a datagram of video holds at most one frame.
+type bundle struct {
+	droppable bool
+	stream    uint32
+	frame     uint64
+	key       string
+}
+
+// bundleOf is the bundle of a packet of stream with metadata m.
+func bundleOf(stream uint32, m *stack.Meta) bundle {
+	if m.Flags&stack.FlagDroppable == 0 {
+		return bundle{}
+	}
+	return bundle{droppable: true, stream: stream, frame: m.Frame, key: m.Key}
 }
 
 type outbox struct {
@@ -84,19 +107,21 @@ func newOutbox(sender uint64, mtu int, limit int, auth *dgramAuth,
 	return o
 }
 
-// add queues one frame for dst: hdr (already encoded) then payload.
-func (o *outbox) add(dst uint64, hdr, payload []byte) {
+// add queues one frame for dst: hdr (already encoded) then payload, in a
+// datagram of its bundle.
+func (o *outbox) add(dst uint64, class bundle, hdr, payload []byte) {
 	n := len(hdr) + len(payload)
 	o.mu.Lock()
 	t := o.byDst[dst]
 	if t == nil {
 		t = o.newTrain(dst)
 	}
-	if t.open >= 0 && (o.noBundle || len(t.buf)-t.open+n > o.mtu) {
+	if t.open >= 0 && (o.noBundle || len(t.buf)-t.open+n > o.mtu || t.class != class) {
 		o.closeDatagram(t)
 	}
 	if t.open < 0 {
 		t.open = len(t.buf)
+		t.class = class
 		if o.auth != nil {
 			t.buf = appendKeyedHeader(t.buf, o.sender)
 		} else {
@@ -151,7 +176,7 @@ func (o *outbox) newTrain(dst uint64) *train {
 		// append and are recycled through o.free.
 		t = &train{buf: make([]byte, 0, min(o.mtu+authLen, 2048))}
 	}
-	t.dst, t.buf, t.ends, t.open = dst, t.buf[:0], t.ends[:0], -1
+	t.dst, t.buf, t.ends, t.open, t.class = dst, t.buf[:0], t.ends[:0], -1, bundle{}
 	o.byDst[dst] = t
 	o.trains = append(o.trains, t)
 	return t

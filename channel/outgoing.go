@@ -91,6 +91,8 @@ type outStream struct {
 	prev      uint32       // the stream this one replaced, 0: none
 	prevCount uint64       // postings sent on prev
 	policy    sched.Policy // in the channel's send queue
+	reliable  bool         // a layer of its stack retransmits (stack.CapReliable)
+	timed     bool         // ... but gives up at a deadline (stack.CapTimed)
 	created   time.Time    // when its stack was built
 	original  string       // the QoS before the adapter changed it; "": not changed
 }
@@ -165,6 +167,11 @@ func (og *outgoing) pushOn(ctx context.Context, os *outStream, p *posting.Postin
 	n := pk.Len()
 	pk.Meta.Media = p.Media
 	pk.Meta.Deadline = p.Deadline()
+	if !os.reliable || os.timed || p.TTL != 0 {
+		// Relays may drop it (DECISIONS §2): best effort, or
+		// semi-reliable with a time to live.
+		pk.Meta.Flags |= stack.FlagDroppable
+	}
 	og.out.direct.Add(1)
 	err = os.st.DownAt(pk, now)
 	og.out.direct.Add(-1)
@@ -281,6 +288,13 @@ func (og *outgoing) build(os *outStream) error {
 		if s, ok := l.(sched.Scheduled); ok {
 			os.policy = s.Policy()
 		}
+		provides := stack.CapabilitiesOf(l).Provides
+		if slices.Contains(provides, stack.CapReliable) {
+			os.reliable = true
+		}
+		if slices.Contains(provides, stack.CapTimed) {
+			os.timed = true
+		}
 	}
 	return nil
 }
@@ -376,19 +390,26 @@ func dstFor(multicast bool, member uint64) uint64 {
 // frame.
 func (os *outStream) wire(pk *stack.Packet) error {
 	og := os.og
-	typ, target, dst := byte(frameData), uint64(0), os.key.target
-	if os.key.target != 0 {
-		typ, target = frameDataTo, os.key.target
-	} else if pk.Meta.Peer != 0 {
+	dst := os.key.target
+	if dst == 0 && pk.Meta.Peer != 0 {
 		dst = pk.Meta.Peer // a packet for one member (a retransmission)
 	}
+	if pk.Meta.Flags&stack.FlagSealed == 0 {
+		// The time left at this send; a signature above has bound it
+		// already when the packet is sealed.
+		var now time.Time
+		if !pk.Meta.Deadline.IsZero() {
+			now = og.clock.Now()
+		}
+		pk.Meta.StampLeft(now)
+	}
 	var scratch [maxFrameHeader]byte
-	hdr := appendDataHeader(scratch[:0], typ, target, os.id, pk.Len())
+	hdr := appendDataHeader(scratch[:0], os.key.target, os.id, &pk.Meta, pk.Len())
 	if og.link != nil {
 		og.link.push(os, og.dst(dst), hdr, pk)
 		return nil
 	}
-	og.out.add(og.dst(dst), hdr, pk.Bytes())
+	og.out.add(og.dst(dst), bundleOf(os.id, &pk.Meta), hdr, pk.Bytes())
 	pk.Release()
 	return nil
 }
@@ -417,7 +438,7 @@ func (os *outStream) event(e stack.Event) {
 func (og *outgoing) announce(os *outStream, dst uint64) {
 	a := announcement{stream: os.id, epoch: os.epoch, target: os.key.target, name: os.key.name, qos: os.qos, prev: os.prev, count: os.prevCount}
 	var scratch [64]byte
-	og.out.add(dst, appendAnnounce(scratch[:0], a), nil)
+	og.out.add(dst, bundle{}, appendAnnounce(scratch[:0], a), nil)
 }
 
 // answerQuery announces to member the streams it asked about (stream 0:

@@ -38,6 +38,16 @@ func (w *wireTap) send(run []byte, seg int, dst netip.AddrPort, n int) {
 // far, checking each datagram's header names sender.
 func (w *wireTap) frames(t *testing.T, sender uint64) []frame {
 	t.Helper()
+	var out []frame
+	for _, d := range w.datagrams(t, sender) {
+		out = append(out, d...)
+	}
+	return out
+}
+
+// datagrams is frames, datagram by datagram.
+func (w *wireTap) datagrams(t *testing.T, sender uint64) [][]frame {
+	t.Helper()
 	for o := w.o; ; {
 		// The writer goroutine may hold a batch: wait for it to finish.
 		o.mu.Lock()
@@ -56,13 +66,14 @@ func (w *wireTap) frames(t *testing.T, sender uint64) []frame {
 	list := w.dgram
 	w.dgram = nil
 	w.mu.Unlock()
-	var out []frame
+	var out [][]frame
 	for _, d := range list {
 		from, body, err := parseDgramHeader(d.b)
 		if err != nil || from != sender {
 			t.Fatalf("datagram from %x: %v", from, err)
 		}
 		r := frameReader{b: body}
+		var fs []frame
 		for {
 			f, ok, err := r.next()
 			if err != nil {
@@ -71,8 +82,9 @@ func (w *wireTap) frames(t *testing.T, sender uint64) []frame {
 			if !ok {
 				break
 			}
-			out = append(out, f)
+			fs = append(fs, f)
 		}
+		out = append(out, fs)
 	}
 	return out
 }

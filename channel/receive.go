@@ -1,6 +1,7 @@
 package channel
 
 import (
+	"errors"
 	"net/netip"
 	"time"
 )
@@ -27,6 +28,22 @@ func (c *Channel) read() {
 	})
 }
 
+// refuse counts a datagram whose header does not parse. One of another
+// wire version is counted by its version ("version-1") and logged once per
+// channel, naming the version, since it means a peer runs an
+// incompatible build rather than that the network garbled something.
+func (c *Channel) refuse(err error, from netip.AddrPort) {
+	var v versionError
+	if !errors.As(err, &v) {
+		c.cnt.drop("malformed")
+		return
+	}
+	c.cnt.drop(v.reason())
+	if c.versionLogged.CompareAndSwap(false, true) {
+		c.log.Warn("refusing datagrams of another wire version", "from", from, "err", err)
+	}
+}
+
 // receive handles one datagram from the transport.
 func (c *Channel) receive(d []byte, from netip.AddrPort) { c.receiveAt(d, from, c.clock.Now()) }
 
@@ -38,7 +55,7 @@ func (c *Channel) receiveAt(d []byte, from netip.AddrPort, now time.Time) {
 	c.cnt.recvd.bytes.Add(uint64(len(d)))
 	sender, frames, err := parseDgramHeader(d)
 	if err != nil {
-		c.cnt.drop("malformed")
+		c.refuse(err, from)
 		return
 	}
 	if sender == c.id {
@@ -63,6 +80,11 @@ func (c *Channel) receiveAt(d []byte, from netip.AddrPort, now time.Time) {
 		return // closed
 	}
 	r := frameReader{b: frames}
+	defer func() {
+		for range r.unknown {
+			c.cnt.drop("unknown-frame")
+		}
+	}()
 	for {
 		f, ok, err := r.next()
 		if err != nil {
@@ -74,10 +96,10 @@ func (c *Channel) receiveAt(d []byte, from netip.AddrPort, now time.Time) {
 		}
 		switch f.typ {
 		case frameData:
-			c.in.data(sender, f.stream, f.payload, now)
+			c.in.data(sender, f.stream, &f.relay, f.payload, now)
 		case frameDataTo:
 			if f.target == c.id {
-				c.in.data(sender, f.stream, f.payload, now)
+				c.in.data(sender, f.stream, &f.relay, f.payload, now)
 			}
 		case frameFeedback:
 			if f.target == c.id {

@@ -85,6 +85,8 @@ func TestOpenErrors(t *testing.T) {
 		{"mem://x", []Option{WithKey([]byte("short"))}, "too short"},
 		{"mem://x", []Option{WithSendQueue(10)}, "too small"},
 		{"test://no.such.host.invalid:5000", nil, "cannot resolve"},
+		{"test://127.0.0.1:5000", []Option{WithKey(testKey)}, "must name its channel id"},
+		{"test://:5000", []Option{WithKey(testKey)}, "must name its channel id"},
 	} {
 		ch, err := Open(ctx, c.url, c.opts...)
 		if c.want == "" {

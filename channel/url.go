@@ -79,7 +79,8 @@ const (
 //
 // The scheme is the application's namespace and is free, except "mem" and
 // "file", which are reserved. Query parameters: qos, iface, ttl, loop, mtu,
-// listen, replay; any other is an error.
+// listen, replay, channel; any other is an error. channel=NAME names the
+// channel explicitly (see [Address.Identity]).
 type Address struct {
 	Raw       string
 	Scheme    string
@@ -108,15 +109,24 @@ type Address struct {
 	MTU int
 	// Replay is the replay mode of a File channel.
 	Replay ReplayMode
+	// Channel is the explicit channel id (channel=NAME), or "".
+	Channel string
 }
 
 // Identity names the channel the same way on every member, whatever each
-// member's own URL says about interfaces, ports to listen on or QoS: the
-// scheme and the group (multicast), the scheme and the name (mem), the
-// scheme and the path (file), the scheme alone (unicast, whose two ends
-// name each other). Keys are derived from it, so members of different
-// channels sharing a key still get different keys.
+// member's own URL says about interfaces, ports to listen on or QoS. With an
+// explicit channel id it is the scheme and the id ("classroom?channel=lesson"),
+// whatever the transport, so one channel can span transports and relays.
+// Without one it is the scheme and the group (multicast), the scheme and
+// the name (mem), the scheme and the path (file), or the scheme alone
+// (unicast, whose two ends name each other; a keyed unicast channel must
+// therefore name its id, see [Open]). Keys and signatures are derived from
+// it, so members of different channels sharing a key still get different
+// keys, and a signed datagram of one channel does not verify on another.
 func (a *Address) Identity() string {
+	if a.Channel != "" {
+		return a.Scheme + "?channel=" + a.Channel
+	}
 	switch a.Transport {
 	case Multicast:
 		return a.Scheme + "://" + a.Group.String()
@@ -151,6 +161,9 @@ var ErrBadURL = errors.New("channel: bad URL")
 
 var schemeRE = regexp.MustCompile(`^[a-z][a-z0-9+.-]{0,31}$`)
 var memNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// channelIDRE is what a channel id may be: printable, URL-safe, short.
+var channelIDRE = regexp.MustCompile(`^[A-Za-z0-9_.~:/-]{1,128}$`)
 
 // ParseURL parses and checks a channel URL without touching the network.
 func ParseURL(raw string) (*Address, error) {
@@ -330,8 +343,13 @@ func ParseURL(raw string) (*Address, error) {
 			default:
 				return bad(key, "want fast or realtime, got %q", v)
 			}
+		case "channel":
+			if !channelIDRE.MatchString(v) {
+				return bad(key, "want 1 to 128 of letters, digits and _ . ~ : / -, got %q", v)
+			}
+			a.Channel = v
 		default:
-			return bad(key, "unknown parameter (known: qos, iface, ttl, loop, mtu, listen, replay)")
+			return bad(key, "unknown parameter (known: qos, iface, ttl, loop, mtu, listen, replay, channel)")
 		}
 	}
 	if a.Transport == Unicast && a.Host == "" && a.Listen.Port() == 0 {

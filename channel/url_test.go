@@ -38,6 +38,14 @@ func TestParseURL(t *testing.T) {
 		{"file:///tmp/rec.rw?replay=realtime", func(a *Address) bool {
 			return a.Transport == File && a.Path == "/tmp/rec.rw" && a.Replay == ReplayRealtime
 		}},
+		{"classroom://239.7.7.7:7400?channel=lesson", func(a *Address) bool {
+			return a.Channel == "lesson" && a.Identity() == "classroom?channel=lesson"
+		}},
+		{"classroom://10.0.0.5:7400?channel=room/7:a-b_c.~", func(a *Address) bool {
+			return a.Channel == "room/7:a-b_c.~" && a.Identity() == "classroom?channel=room/7:a-b_c.~"
+		}},
+		{"classroom://239.7.7.7:7400", func(a *Address) bool { return a.Identity() == "classroom://239.7.7.7:7400" }},
+		{"classroom://10.0.0.5:7400", func(a *Address) bool { return a.Identity() == "classroom://" }},
 	} {
 		a, err := ParseURL(c.in)
 		if err != nil {
@@ -58,6 +66,9 @@ func TestParseURLErrors(t *testing.T) {
 		{"app://239.7.7.7:0", "", "port \"0\" must be 1..65535"},
 		{"app://239.7.7.7:99999", "", "port \"99999\""},
 		{"app://239.7.7.7:7400/path", "", "a path is not allowed"},
+		{"app://239.7.7.7:7400?channel=", "channel", "want 1 to 128"},
+		{"app://239.7.7.7:7400?channel=a%20b", "channel", "want 1 to 128"},
+		{"app://239.7.7.7:7400?channel=" + strings.Repeat("x", 129), "channel", "want 1 to 128"},
 		{"app://u:p@239.7.7.7:7400", "", "user information"},
 		{"app://239.7.7.7:7400#x", "", "fragment"},
 		{"app://239.7.7.7:7400?colour=red", "colour", "unknown parameter"},

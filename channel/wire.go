@@ -5,51 +5,82 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/rwanda-go/rwanda/stack"
 )
 
-// The datagram format, version 1. Every datagram a channel sends:
+// The datagram format, version 2. Every datagram a channel sends:
 //
 //	byte 0      magic 0x52 ('R')
-//	byte 1      version<<4 | flags (version 1; flag 0x1: the datagram ends
+//	byte 1      version<<4 | flags (version 2; flag 0x1: the datagram ends
 //	            with an authentication trailer, see auth.go; a datagram with
-//	            an unknown flag is dropped)
+//	            an unknown flag is dropped and counted as "malformed"; one of
+//	            another version is dropped and counted as "version-N")
 //	bytes 2-9   the sending member's id, big-endian, never 0
-//	then frames, each a type byte and a body, until the datagram ends or a
-//	PAD frame says the rest is padding:
+//
+// Then frames until the datagram ends. Every frame is a type byte, a
+// uvarint length and that many bytes of body; a receiver skips a frame of
+// a type it does not know (counted as "unknown-frame"), so new kinds of
+// frame need no new version. The one exception is PAD (type 0), which has
+// no length: the rest of the datagram is padding.
 //
 //	0 PAD       the rest of the datagram is padding (to keep GSO trains
 //	            of equal-size datagrams)
-//	1 DATA      stream uvarint, length uvarint, payload: a packet of the
-//	            sender's stream stack
-//	2 DATA_TO   target 8, stream uvarint, length uvarint, payload: the same
-//	            on a stream addressed to one member; others skip it
-//	3 FEEDBACK  target 8, stream uvarint, length uvarint, payload: a packet
-//	            from a receiver's stack for the target's stream (acks, NAKs)
+//	1 DATA      stream uvarint, relay metadata, payload (the rest): a
+//	            packet of the sender's stream stack
+//	2 DATA_TO   target 8, stream uvarint, relay metadata, payload: the
+//	            same on a stream addressed to one member; others skip it
+//	3 FEEDBACK  target 8, stream uvarint, payload: a packet from a
+//	            receiver's stack for the target's stream (acks, NAKs)
 //	4 ANNOUNCE  stream uvarint, epoch uvarint, flags 1 (bit 0: addressed,
 //	            bit 1: follows), [target 8 if addressed], [previous stream
 //	            uvarint, count uvarint if follows: this stream replaces
 //	            the previous one (Channel.Reconfigure) after count
-//	            postings], name length 1 + name, QoS length uvarint +
-//	            canonical QoS string: what a receiver needs to build the
-//	            stream's stack
+//	            postings], name length 1 + name, then the canonical QoS
+//	            string (the rest, at most 4096 bytes): what a receiver
+//	            needs to build the stream's stack
 //	5 QUERY     target 8, stream uvarint (0: all): asks target to announce
 //	6 HELLO     flags 1: bit 0 serves Pull requests, bit 1 please answer
 //	            with your HELLO, bit 2 leaving; then the sender's clock,
 //	            8 bytes of Unix nanoseconds, from which receivers estimate
 //	            the clock offset (see skewEstimate)
 //
+// A frame of a known type whose body is longer or shorter than its fields
+// is malformed, and so is the rest of its datagram.
+//
+// Relay metadata (stack.AppendRelay) is what a relay may read: the media
+// class, whether the packet may be dropped, its time left at send in
+// milliseconds, its posting's latest-wins key, and its frame id and end
+// marker. It is on every DATA and DATA_TO frame, so on every fragment and
+// retransmission. It is not encrypted, whatever the stack: an observer of
+// the network learns each packet's media class, droppability, deadline,
+// key and frame boundaries (the encrypt layer hides only the payload). It
+// is authenticated: on keyed channels the datagram's tag covers it, and
+// the sign layer's signatures cover it. A datagram holding a droppable
+// packet holds only droppable packets of the same stream, frame and key
+// (see outbox.add), so a relay can drop it whole; a datagram with no DATA
+// frame is control and is never droppable.
+//
 // Stream ids are per sender and start at 1; a stream gets a new id when its
-// stack changes (a new epoch). Payload lengths are at most 65535.
+// stack changes (a new epoch). Payloads are at most 65535 bytes.
 const (
 	wireMagic      = 0x52
-	wireVersion    = 1
+	wireVersion    = 2
 	dgramHeaderLen = 10
+	// frameHeaderBase is what a frame carrying a stack packet takes before
+	// its payload, with no key or frame id in its relay metadata: type,
+	// length (uvarint), target, stream (uint32 uvarint), relay metadata.
+	// The stacks' MTU leaves this much room; a fragmenting layer leaves
+	// room for a posting's key and frame id itself (stack.RelayExtra).
+	frameHeaderBase = 1 + 3 + 8 + 5 + stack.RelayBase
 	// maxFrameHeader is the longest header of a frame carrying a stack
-	// packet: type, target, stream (uint32 uvarint) and length (uvarint).
-	maxFrameHeader = 1 + 8 + 5 + 3
+	// packet.
+	maxFrameHeader = 1 + 3 + 8 + 5 + stack.MaxRelayLen
 	// maxPayload is the longest frame payload.
 	maxPayload = 1<<16 - 1
-	maxQoSLen  = 4096
+	// maxFrameLen is the longest frame body.
+	maxFrameLen = maxPayload + maxFrameHeader
+	maxQoSLen   = 4096
 )
 
 const (
@@ -75,6 +106,16 @@ const (
 // errMalformed is wrapped by datagram decoding errors.
 var errMalformed = errors.New("channel: malformed datagram")
 
+// versionError reports a datagram of another wire version.
+type versionError struct{ version byte }
+
+func (e versionError) Error() string {
+	return fmt.Sprintf("channel: datagram of wire version %d; this build speaks version %d", e.version, wireVersion)
+}
+
+// reason is the drop counter for a datagram of this version.
+func (e versionError) reason() string { return fmt.Sprintf("version-%d", e.version) }
+
 func malformed(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", errMalformed, fmt.Sprintf(format, a...))
 }
@@ -91,7 +132,8 @@ func appendKeyedHeader(b []byte, sender uint64) []byte {
 	return binary.BigEndian.AppendUint64(b, sender)
 }
 
-// parseDgramHeader returns the sender and the frames after the header.
+// parseDgramHeader returns the sender and the frames after the header. A
+// datagram of another version is a versionError.
 func parseDgramHeader(b []byte) (uint64, []byte, error) {
 	if len(b) < dgramHeaderLen {
 		return 0, nil, malformed("%d bytes, shorter than the header", len(b))
@@ -99,8 +141,8 @@ func parseDgramHeader(b []byte) (uint64, []byte, error) {
 	if b[0] != wireMagic {
 		return 0, nil, malformed("magic %#x", b[0])
 	}
-	if b[1]>>4 != wireVersion {
-		return 0, nil, malformed("version %d", b[1]>>4)
+	if v := b[1] >> 4; v != wireVersion {
+		return 0, nil, versionError{v}
 	}
 	if b[1]&0x0f&^flagAuth != 0 {
 		return 0, nil, malformed("unknown flags %#x", b[1]&0x0f)
@@ -112,15 +154,35 @@ func parseDgramHeader(b []byte) (uint64, []byte, error) {
 	return sender, b[dgramHeaderLen:], nil
 }
 
-// appendDataHeader appends the header of a DATA, DATA_TO or FEEDBACK frame
-// for a payload of n bytes.
-func appendDataHeader(b []byte, typ byte, target uint64, stream uint32, n int) []byte {
+// appendFrameHeader appends a frame's type and length for a body of inner
+// then n more bytes, then inner.
+func appendFrameHeader(b []byte, typ byte, inner []byte, n int) []byte {
 	b = append(b, typ)
-	if typ != frameData {
-		b = binary.BigEndian.AppendUint64(b, target)
+	b = binary.AppendUvarint(b, uint64(len(inner)+n))
+	return append(b, inner...)
+}
+
+// appendDataHeader appends the header of a DATA or DATA_TO frame (target
+// 0: DATA) for a payload of n bytes with m's relay metadata.
+func appendDataHeader(b []byte, target uint64, stream uint32, m *stack.Meta, n int) []byte {
+	var scratch [8 + 5 + stack.MaxRelayLen]byte
+	inner, typ := scratch[:0], byte(frameData)
+	if target != 0 {
+		typ = frameDataTo
+		inner = binary.BigEndian.AppendUint64(inner, target)
 	}
-	b = binary.AppendUvarint(b, uint64(stream))
-	return binary.AppendUvarint(b, uint64(n))
+	inner = binary.AppendUvarint(inner, uint64(stream))
+	inner = stack.AppendRelay(inner, m)
+	return appendFrameHeader(b, typ, inner, n)
+}
+
+// appendFeedbackHeader appends the header of a FEEDBACK frame for a payload
+// of n bytes.
+func appendFeedbackHeader(b []byte, target uint64, stream uint32, n int) []byte {
+	var scratch [8 + 5]byte
+	inner := binary.BigEndian.AppendUint64(scratch[:0], target)
+	inner = binary.AppendUvarint(inner, uint64(stream))
+	return appendFrameHeader(b, frameFeedback, inner, n)
 }
 
 func uvarintLen(x uint64) int {
@@ -143,9 +205,9 @@ type announcement struct {
 }
 
 func appendAnnounce(b []byte, a announcement) []byte {
-	b = append(b, frameAnnounce)
-	b = binary.AppendUvarint(b, uint64(a.stream))
-	b = binary.AppendUvarint(b, uint64(a.epoch))
+	var scratch [64]byte
+	inner := binary.AppendUvarint(scratch[:0], uint64(a.stream))
+	inner = binary.AppendUvarint(inner, uint64(a.epoch))
 	var flags byte
 	if a.target != 0 {
 		flags |= announceAddressed
@@ -153,28 +215,31 @@ func appendAnnounce(b []byte, a announcement) []byte {
 	if a.prev != 0 {
 		flags |= announceFollows
 	}
-	b = append(b, flags)
+	inner = append(inner, flags)
 	if a.target != 0 {
-		b = binary.BigEndian.AppendUint64(b, a.target)
+		inner = binary.BigEndian.AppendUint64(inner, a.target)
 	}
 	if a.prev != 0 {
-		b = binary.AppendUvarint(b, uint64(a.prev))
-		b = binary.AppendUvarint(b, a.count)
+		inner = binary.AppendUvarint(inner, uint64(a.prev))
+		inner = binary.AppendUvarint(inner, a.count)
 	}
-	b = append(b, byte(len(a.name)))
-	b = append(b, a.name...)
-	b = binary.AppendUvarint(b, uint64(len(a.qos)))
+	inner = append(inner, byte(len(a.name)))
+	inner = append(inner, a.name...)
+	b = appendFrameHeader(b, frameAnnounce, inner, len(a.qos))
 	return append(b, a.qos...)
 }
 
 func appendQuery(b []byte, target uint64, stream uint32) []byte {
-	b = append(b, frameQuery)
-	b = binary.BigEndian.AppendUint64(b, target)
-	return binary.AppendUvarint(b, uint64(stream))
+	var scratch [8 + 5]byte
+	inner := binary.BigEndian.AppendUint64(scratch[:0], target)
+	inner = binary.AppendUvarint(inner, uint64(stream))
+	return appendFrameHeader(b, frameQuery, inner, 0)
 }
 
 func appendHello(b []byte, flags byte, now time.Time) []byte {
-	return binary.BigEndian.AppendUint64(append(b, frameHello, flags), uint64(now.UnixNano()))
+	var scratch [9]byte
+	inner := binary.BigEndian.AppendUint64(append(scratch[:0], flags), uint64(now.UnixNano()))
+	return appendFrameHeader(b, frameHello, inner, 0)
 }
 
 // frame is one decoded frame. Byte slices alias the datagram.
@@ -183,6 +248,7 @@ type frame struct {
 	target  uint64
 	stream  uint32
 	payload []byte
+	relay   stack.Meta // DATA, DATA_TO: the relay metadata
 	epoch   uint32
 	name    []byte
 	qos     []byte
@@ -195,12 +261,22 @@ type frame struct {
 // frameReader walks the frames of a datagram.
 type frameReader struct {
 	b []byte
+	// unknown counts the frames of unknown types skipped so far.
+	unknown int
 }
 
-func (r *frameReader) uvarint(what string, max uint64) (uint64, error) {
+// bodyReader reads the fields of one frame's body.
+type bodyReader struct {
+	b []byte
+}
+
+func (r *bodyReader) uvarint(what string, max uint64) (uint64, error) {
 	v, n := binary.Uvarint(r.b)
 	if n <= 0 {
 		return 0, malformed("bad %s varint", what)
+	}
+	if n > 1 && r.b[n-1] == 0 {
+		return 0, malformed("%s varint not minimal", what)
 	}
 	if v > max {
 		return 0, malformed("%s %d out of range", what, v)
@@ -209,7 +285,7 @@ func (r *frameReader) uvarint(what string, max uint64) (uint64, error) {
 	return v, nil
 }
 
-func (r *frameReader) u64(what string) (uint64, error) {
+func (r *bodyReader) u64(what string) (uint64, error) {
 	if len(r.b) < 8 {
 		return 0, malformed("truncated %s", what)
 	}
@@ -218,7 +294,23 @@ func (r *frameReader) u64(what string) (uint64, error) {
 	return v, nil
 }
 
-func (r *frameReader) bytes(what string, n int) ([]byte, error) {
+func (r *bodyReader) target() (uint64, error) {
+	t, err := r.u64("target")
+	if err == nil && t == 0 {
+		err = malformed("target 0")
+	}
+	return t, err
+}
+
+func (r *bodyReader) stream() (uint32, error) {
+	s, err := r.uvarint("stream", 1<<32-1)
+	if err == nil && s == 0 {
+		err = malformed("stream 0")
+	}
+	return uint32(s), err
+}
+
+func (r *bodyReader) bytes(what string, n int) ([]byte, error) {
 	if n > len(r.b) {
 		return nil, malformed("%s of %d bytes past the end", what, n)
 	}
@@ -227,118 +319,148 @@ func (r *frameReader) bytes(what string, n int) ([]byte, error) {
 	return v, nil
 }
 
-// next decodes the next frame. It returns ok=false at the end of the
-// datagram (or at padding).
-func (r *frameReader) next() (f frame, ok bool, err error) {
-	if len(r.b) == 0 {
-		return frame{}, false, nil
+// rest returns what is left of the body.
+func (r *bodyReader) rest() []byte {
+	v := r.b[:len(r.b):len(r.b)]
+	r.b = nil
+	return v
+}
+
+// end checks that the body has been read to its end.
+func (r *bodyReader) end(what string) error {
+	if len(r.b) != 0 {
+		return malformed("%d bytes after the %s frame's fields", len(r.b), what)
 	}
-	f.typ = r.b[0]
-	r.b = r.b[1:]
+	return nil
+}
+
+// next decodes the next frame of a known type, skipping (and counting)
+// frames of unknown types. It returns ok=false at the end of the datagram
+// (or at padding).
+func (r *frameReader) next() (f frame, ok bool, err error) {
+	for {
+		if len(r.b) == 0 {
+			return frame{}, false, nil
+		}
+		f.typ = r.b[0]
+		if f.typ == framePad {
+			r.b = nil
+			return frame{}, false, nil
+		}
+		head := bodyReader{b: r.b[1:]}
+		n, err := head.uvarint("frame length", maxFrameLen)
+		if err != nil {
+			return frame{}, false, err
+		}
+		body, err := head.bytes("frame", int(n))
+		if err != nil {
+			return frame{}, false, err
+		}
+		r.b = head.b
+		if f.typ > frameHello {
+			r.unknown++
+			continue
+		}
+		if err := f.decode(body); err != nil {
+			return frame{}, false, err
+		}
+		return f, true, nil
+	}
+}
+
+// decode reads the body of a frame of a known type, f.typ.
+func (f *frame) decode(body []byte) (err error) {
+	r := bodyReader{b: body}
 	switch f.typ {
-	case framePad:
-		r.b = nil
-		return frame{}, false, nil
 	case frameData, frameDataTo, frameFeedback:
 		if f.typ != frameData {
-			if f.target, err = r.u64("target"); err != nil {
-				return
-			}
-			if f.target == 0 {
-				return frame{}, false, malformed("target 0")
+			if f.target, err = r.target(); err != nil {
+				return err
 			}
 		}
-		var s, n uint64
-		if s, err = r.uvarint("stream", 1<<32-1); err != nil {
-			return
+		if f.stream, err = r.stream(); err != nil {
+			return err
 		}
-		if s == 0 {
-			return frame{}, false, malformed("stream 0")
+		if f.typ != frameFeedback {
+			n, err := stack.ParseRelay(r.b, &f.relay)
+			if err != nil {
+				return malformed("%v", err)
+			}
+			r.b = r.b[n:]
 		}
-		f.stream = uint32(s)
-		if n, err = r.uvarint("length", maxPayload); err != nil {
-			return
+		if len(r.b) > maxPayload {
+			return malformed("payload of %d bytes", len(r.b))
 		}
-		if f.payload, err = r.bytes("payload", int(n)); err != nil {
-			return
-		}
+		f.payload = r.rest()
+		return nil
 	case frameAnnounce:
-		var s, e, n uint64
-		if s, err = r.uvarint("stream", 1<<32-1); err != nil {
-			return
+		if f.stream, err = r.stream(); err != nil {
+			return err
 		}
-		if s == 0 {
-			return frame{}, false, malformed("stream 0")
-		}
-		f.stream = uint32(s)
-		if e, err = r.uvarint("epoch", 1<<32-1); err != nil {
-			return
+		e, err := r.uvarint("epoch", 1<<32-1)
+		if err != nil {
+			return err
 		}
 		f.epoch = uint32(e)
-		if len(r.b) < 2 {
-			return frame{}, false, malformed("truncated announcement")
+		fl, err := r.bytes("announcement flags", 1)
+		if err != nil {
+			return err
 		}
-		f.flags = r.b[0]
-		r.b = r.b[1:]
+		f.flags = fl[0]
 		if f.flags&^(announceAddressed|announceFollows) != 0 {
-			return frame{}, false, malformed("unknown announcement flags %#x", f.flags)
+			return malformed("unknown announcement flags %#x", f.flags)
 		}
 		if f.flags&announceAddressed != 0 {
-			if f.target, err = r.u64("target"); err != nil {
-				return
-			}
-			if f.target == 0 {
-				return frame{}, false, malformed("target 0")
+			if f.target, err = r.target(); err != nil {
+				return err
 			}
 		}
 		if f.flags&announceFollows != 0 {
-			var p uint64
-			if p, err = r.uvarint("previous stream", 1<<32-1); err != nil {
-				return
+			p, err := r.uvarint("previous stream", 1<<32-1)
+			if err != nil {
+				return err
 			}
-			if p == 0 || p == s {
-				return frame{}, false, malformed("previous stream %d", p)
+			if p == 0 || p == uint64(f.stream) {
+				return malformed("previous stream %d", p)
 			}
 			f.prev = uint32(p)
 			if f.count, err = r.uvarint("count", 1<<63); err != nil {
-				return
+				return err
 			}
 		}
-		if len(r.b) < 1 {
-			return frame{}, false, malformed("truncated announcement")
+		nl, err := r.bytes("stream name length", 1)
+		if err != nil {
+			return err
 		}
-		nl := int(r.b[0])
-		r.b = r.b[1:]
-		if f.name, err = r.bytes("stream name", nl); err != nil {
-			return
+		if f.name, err = r.bytes("stream name", int(nl[0])); err != nil {
+			return err
 		}
-		if n, err = r.uvarint("qos length", maxQoSLen); err != nil {
-			return
+		if len(r.b) > maxQoSLen {
+			return malformed("qos of %d bytes", len(r.b))
 		}
-		if f.qos, err = r.bytes("qos", int(n)); err != nil {
-			return
-		}
+		f.qos = r.rest()
+		return nil
 	case frameQuery:
 		if f.target, err = r.u64("target"); err != nil {
-			return
+			return err
 		}
-		var s uint64
-		if s, err = r.uvarint("stream", 1<<32-1); err != nil {
-			return
+		s, err := r.uvarint("stream", 1<<32-1)
+		if err != nil {
+			return err
 		}
 		f.stream = uint32(s)
+		return r.end("query")
 	case frameHello:
-		if len(r.b) < 9 {
-			return frame{}, false, malformed("truncated hello")
+		b, err := r.bytes("hello", 9)
+		if err != nil {
+			return err
 		}
-		f.flags = r.b[0]
-		f.clock = int64(binary.BigEndian.Uint64(r.b[1:]))
-		r.b = r.b[9:]
+		f.flags = b[0]
+		f.clock = int64(binary.BigEndian.Uint64(b[1:]))
 		if f.flags&^helloKnown != 0 {
-			return frame{}, false, malformed("unknown hello flags %#x", f.flags)
+			return malformed("unknown hello flags %#x", f.flags)
 		}
-	default:
-		return frame{}, false, malformed("unknown frame type %d", f.typ)
+		return r.end("hello")
 	}
-	return f, true, nil
+	return malformed("frame type %d", f.typ)
 }

@@ -20,6 +20,10 @@ const (
 	CapSequenced Capability = "sequenced"
 	// CapReliable: retransmits lost packets (window).
 	CapReliable Capability = "reliable"
+	// CapTimed: gives every packet a deadline and stops retransmitting it
+	// when the deadline passes (window with a ttl): semi-reliable, so a
+	// channel marks its packets droppable for relays.
+	CapTimed Capability = "timed"
 	// CapOrdered: delivers in sequence order (order).
 	CapOrdered Capability = "ordered"
 	// CapConfidential: encrypts payloads (encrypt).

@@ -103,8 +103,12 @@ func childRwanda(kind, url, qos string, stdin io.Reader, stdout io.Writer) error
 // gets a port that was free a moment ago (channels want a port number),
 // tried again if another process took it meanwhile.
 func openListening(ctx context.Context, url string, opts []channel.Option) (*channel.Channel, error) {
-	if !strings.HasSuffix(url, "://:0") {
+	base, query, _ := strings.Cut(url, "?")
+	if !strings.HasSuffix(base, "://:0") {
 		return channel.Open(ctx, url, opts...)
+	}
+	if query != "" {
+		query = "?" + query
 	}
 	var err error
 	for range 10 {
@@ -115,7 +119,7 @@ func openListening(ctx context.Context, url string, opts []channel.Option) (*cha
 		port := l.LocalAddr().(*net.UDPAddr).Port
 		l.Close()
 		var ch *channel.Channel
-		if ch, err = channel.Open(ctx, strings.TrimSuffix(url, "0")+strconv.Itoa(port), opts...); err == nil {
+		if ch, err = channel.Open(ctx, strings.TrimSuffix(base, "0")+strconv.Itoa(port)+query, opts...); err == nil {
 			return ch, nil
 		}
 	}

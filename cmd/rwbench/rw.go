@@ -37,6 +37,11 @@ func rwQoS(profile string, size int) (qos string, keyed bool) {
 	return profile, false
 }
 
+// The unicast URLs name a channel id: keyed unicast channels must.
+const unicastListen = "rwbench://:0?channel=rwbench"
+
+func unicastPeer(port string) string { return "rwbench://127.0.0.1:" + port + "?channel=rwbench" }
+
 // keyOpts are the channel options of a keyed profile.
 func (b *bench) keyOpts(keyed bool) []channel.Option {
 	if !keyed {
@@ -92,13 +97,13 @@ func (b *bench) rwLoss(ctx context.Context, size int, loss float64, d time.Durat
 }
 
 func (b *bench) rwSend(ctx context.Context, qos string, keyed bool, size int, d time.Duration) (harness.Sample, error) {
-	c, err := b.child(ctx, keyed, "rw-recv", "--url", "rwbench://:0")
+	c, err := b.child(ctx, keyed, "rw-recv", "--url", unicastListen)
 	if err != nil {
 		return harness.Sample{}, err
 	}
 	defer c.Kill()
 	opts := append([]channel.Option{channel.WithQoS(qos), channel.WithBlockingPush()}, b.keyOpts(keyed)...)
-	tx, err := channel.Open(ctx, "rwbench://127.0.0.1:"+c.Ready, opts...)
+	tx, err := channel.Open(ctx, unicastPeer(c.Ready), opts...)
 	if err != nil {
 		return harness.Sample{}, err
 	}
@@ -124,7 +129,7 @@ func (b *bench) fanout(ctx context.Context, system string, size, n int, d time.D
 		group = "rwbench://" + g + "?iface=lo"
 		kind, args = "rw-recv", []string{"--url", group}
 	case "rwanda-unicast":
-		kind, args = "rw-recv", []string{"--url", "rwbench://:0"}
+		kind, args = "rw-recv", []string{"--url", unicastListen}
 	case "udp-multicast":
 		g, err := pickGroup()
 		if err != nil {
@@ -158,7 +163,7 @@ func (b *bench) fanout(ctx context.Context, system string, size, n int, d time.D
 		if system == "rwanda-unicast" {
 			urls = urls[:0]
 			for _, c := range children {
-				urls = append(urls, "rwbench://127.0.0.1:"+c.Ready)
+				urls = append(urls, unicastPeer(c.Ready))
 			}
 		}
 		var txs []*channel.Channel
@@ -224,12 +229,12 @@ func pickGroup() (string, error) {
 // resent after 200 ms and counted as lost.
 func (b *bench) rwLatency(ctx context.Context, profile string, size int, d time.Duration) (harness.Sample, error) {
 	qos, keyed := rwQoS(profile, size)
-	c, err := b.child(ctx, keyed, "rw-echo", "--url", "rwbench://:0", "--qos", qos)
+	c, err := b.child(ctx, keyed, "rw-echo", "--url", unicastListen, "--qos", qos)
 	if err != nil {
 		return harness.Sample{}, err
 	}
 	defer c.Kill()
-	cli, err := channel.Open(ctx, "rwbench://127.0.0.1:"+c.Ready, append([]channel.Option{channel.WithQoS(qos)}, b.keyOpts(keyed)...)...)
+	cli, err := channel.Open(ctx, unicastPeer(c.Ready), append([]channel.Option{channel.WithQoS(qos)}, b.keyOpts(keyed)...)...)
 	if err != nil {
 		return harness.Sample{}, err
 	}

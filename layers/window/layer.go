@@ -46,11 +46,15 @@ func (l *Layer) Name() string { return "window" }
 // Overhead is the longest DATA header.
 func (l *Layer) Overhead() int { return maxDataHeader }
 
-// Capabilities: sequence numbers always; reliability unless best effort.
+// Capabilities: sequence numbers always; reliability unless best effort;
+// timed with a ttl.
 func (l *Layer) Capabilities() stack.Capabilities {
 	c := stack.Capabilities{Provides: []stack.Capability{stack.CapSequenced}}
 	if l.cfg.Mode == Reliable {
 		c.Provides = append(c.Provides, stack.CapReliable)
+	}
+	if l.cfg.TTL > 0 {
+		c.Provides = append(c.Provides, stack.CapTimed)
 	}
 	return c
 }
