@@ -40,9 +40,24 @@
 //
 // # The wire
 //
-// A datagram holds a small header (magic, version, sender id) and frames:
-// stream data, feedback for a sender's stream (acknowledgements), stream
-// announcements, queries and hellos; the layout is documented in wire.go.
+// A datagram holds a small header (magic, wire version 2, sender id) and
+// frames, each a type, a length and a body: stream data, feedback for a
+// sender's stream (acknowledgements), stream announcements, queries and
+// hellos; the layout is documented byte by byte in wire.go. A frame of a
+// type this build does not know is skipped and counted ("unknown-frame"),
+// so later versions can add frames; a datagram of another wire version is
+// refused, counted ("version-1") and logged once. Recordings (file://)
+// made by version 1 still replay.
+//
+// Every data frame carries relay metadata beside its packet: the media
+// class, whether a relay may drop it (best effort, semi-reliable with a
+// time to live), the time left at send in milliseconds, the posting's
+// latest-wins key and its frame id and end marker. It is readable without
+// a key and changeable by nobody (the datagram's tag and the sign layer
+// cover it), and it is not encrypted: an observer learns those fields of
+// every packet, though not the payload. Droppable packets share a datagram
+// only with droppable packets of the same stream, frame and key.
+//
 // Small postings share datagrams; runs of full datagrams leave in one UDP
 // GSO call where the kernel supports it, and arrive through GRO and
 // recvmmsg. When the send path is idle, Push writes on the caller's
@@ -114,7 +129,11 @@
 // further parsing, every datagram without a valid tag under a key in its
 // ring ("unauthenticated", "unknown-key") and every datagram whose counter
 // it has seen from that member or that is too far behind
-// ("replayed"; reordering within 4096 datagrams is accepted). Every stream
+// ("replayed"; reordering within 4096 datagrams is accepted). The keys are
+// derived from the channel's identity ([Address.Identity]): the scheme and
+// an explicit channel id (?channel=NAME) when the URL gives one. A keyed
+// unicast channel must give one, or Open fails: without it every unicast
+// channel of a scheme has the same identity. Every stream
 // it sends carries the encrypt layer (appended at the wire side when the
 // QoS string lacks it), and its receive policy requires encrypt in every
 // announced stack, so a member cannot downgrade a stream to plaintext.
@@ -123,7 +142,8 @@
 // is authentic. Keys never appear in logs or errors.
 //
 // [WithIdentity] and [WithTrusted] give the sign layer its signing key and
-// the public keys it accepts.
+// the public keys it accepts; its signatures bind the channel's identity
+// and each packet's relay metadata.
 //
 // # Memory under hostile input
 //
