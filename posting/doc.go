@@ -4,9 +4,12 @@
 //
 // A [Posting] is a body (any Go value) plus a small header: the stream it
 // belongs to, a [Media] class, a [Kind] (one-way [Message], or [Request],
-// [Reply] and [Fault] for request/reply exchanges), and fields the channel
-// fills in when sending (sequence number, sender id, send time) or that
-// control delivery (time to live, correlation id, reply-to member).
+// [Reply], [Fault] and [Cancel] for request/reply exchanges), fields the
+// channel fills in when sending (sequence number, sender id, send time),
+// fields that control delivery (time to live, correlation id, reply-to
+// member, reply deadline, latest-wins key, frame id and end marker), and
+// ordered application headers (name/value pairs for metadata and trace
+// context).
 //
 // # Usage
 //
@@ -81,7 +84,7 @@
 // whose body is a Raw re-encodes its body verbatim, so relays can forward
 // bodies they do not understand.
 //
-// # Wire format, version 1
+// # Wire format, version 2
 //
 // All multi-byte integers are little-endian. "uvarint" is the unsigned
 // LEB128 varint of [encoding/binary.AppendUvarint], which decoders require
@@ -89,7 +92,8 @@
 // groups).
 //
 //	offset  size  field
-//	0       1     version: 1. Decoders reject any other value with ErrVersion.
+//	0       1     version: 2. Decoders also accept 1 (see Version 1 below)
+//	              and reject any other value with ErrVersion.
 //	1       1     flags:
 //	                bit 0 (0x01) Stream present
 //	                bit 1 (0x02) TTL present
@@ -99,11 +103,21 @@
 //	                bit 5 (0x20) Seq present
 //	                bit 6 (0x40) Sender present
 //	                bit 7 (0x80) body was a pointer (*T); only with body encoding 3
-//	2       1     class: media<<4 | kind<<2 | body encoding
+//	2       1     class: media<<4 | kind
 //	                bits 7-4 media: 0 data, 1 audio, 2 video, 3 text, 4 image,
 //	                         5 control; 6-15 are rejected
-//	                bits 3-2 kind: 0 message, 1 request, 2 reply, 3 fault
+//	                bits 3-0 kind: 0 message, 1 request, 2 reply, 3 fault,
+//	                         4 cancel; 5-15 are rejected
+//	3       1     flags2:
 //	                bits 1-0 body encoding: 0 nil, 1 bytes, 2 string, 3 msgpack
+//	                bit 2 (0x04) Key present
+//	                bit 3 (0x08) Headers present
+//	                bit 4 (0x10) Frame present
+//	                bit 5 (0x20) FrameEnd; only with bit 4
+//	                bit 6 (0x40) ReplyWithin present; only with kind 1 (request)
+//	                bit 7 (0x80) reserved, must be 0
+//
+// A Cancel (kind 4) must have its Correlation flag set.
 //
 // Then, each only if its flag is set, in this order:
 //
@@ -114,6 +128,13 @@
 //	Correlation  uvarint, nonzero
 //	ReplyTo      8 bytes (uint64), nonzero
 //	Stream       1 length byte (1..255), then that many bytes
+//	ReplyWithin  uvarint nanoseconds, 1..2^63-1
+//	Frame        uvarint, nonzero
+//	Key          1 length byte (1..64), then that many bytes
+//	Headers      uvarint count (1..32), then count entries, each:
+//	               name   1 length byte (1..255), then that many bytes
+//	               value  uvarint length (0..4096), then that many bytes
+//	             the names and values total at most 4096 bytes
 //
 // Then, only if the body encoding is 3 (msgpack):
 //
@@ -128,20 +149,37 @@
 //	                      pointer flag means a nil *T
 //
 // A field is present exactly when it is set: a zero Seq, Sender,
-// Correlation, ReplyTo or TTL, an empty Stream and a zero Sent time are
-// omitted, and decoders reject a present Seq, Sender, TTL, Correlation,
-// ReplyTo or Stream holding zero or the empty string (a present Sent of 0
-// is the Unix epoch, which is not the zero time.Time).
+// Correlation, ReplyTo, TTL, ReplyWithin or Frame, an empty Stream or Key,
+// no Headers (nil or empty) and a zero Sent time are omitted, and decoders
+// reject a present field holding zero or the empty string, and a Headers
+// count of zero (a present Sent of 0 is the Unix epoch, which is not the
+// zero time.Time; header values may be empty).
 // Together with the minimal varints this makes the header canonical: every
-// Posting has exactly one header encoding, and a decoded Posting re-encodes
-// to the same header bytes. Bodies of encodings 0 to 2, and Raw bodies,
+// Posting has exactly one header encoding, and a Posting decoded from a
+// version 2 encoding re-encodes to the same header bytes. Bodies of encodings 0 to 2, and Raw bodies,
 // re-encode to the same bytes too; a decoded msgpack value re-encodes to an
 // equal value, but not necessarily to the same bytes (msgpack admits several
 // encodings of most values).
 //
+// Decoding is bounded by its input: every length and count is checked
+// against the bytes that remain before anything is allocated (a Headers
+// count, for instance, must not exceed half of them, as every entry takes
+// at least 2 bytes).
+//
 // The smallest encoding, a Message with a nil body and no fields set, is
-// the three bytes 01 00 00. A Data Message on stream "s" with Seq 1 and the
-// []byte body "hi" is 01 21 01 01 01 73 68 69.
+// the four bytes 02 00 00 00. A Data Message on stream "s" with Seq 1 and
+// the []byte body "hi" is 02 21 00 01 01 01 73 68 69.
+//
+// # Version 1
+//
+// Version 1 had no flags2 byte: its header was the version byte (1), the
+// flags byte as above, and a class byte media<<4 | kind<<2 | body encoding
+// (kinds 0 to 3 only), followed by the fields Seq to Stream, the type name
+// and the body exactly as in version 2; it had no ReplyWithin, Frame, Key or
+// Headers. Decoders still accept it, so that old recordings replay, and
+// decode it to the same Posting as the equivalent version 2 encoding; the
+// encoder writes only version 2. The "hi" example above was
+// 01 21 01 01 01 73 68 69 in version 1.
 //
 // # Errors
 //
@@ -166,9 +204,15 @@
 //   - The encoding is not self-delimiting: the body extends to the end of the
 //     input, so a datagram cut short inside a []byte or string body decodes
 //     as a shorter body. Framing and integrity are the transport's job.
-//   - Stream names and type names are limited to 255 bytes.
+//   - Stream names and type names are limited to 255 bytes, keys to
+//     [MaxKeyLen] (64) bytes.
+//   - A posting carries at most [MaxHeaders] (32) headers, with names of 1
+//     to 255 bytes, and at most [MaxHeaderBytes] (4096) bytes of header
+//     names and values in all. Headers travel in every posting's header,
+//     uncompressed: keep them small.
 //   - Sent is carried as int64 Unix nanoseconds (years 1678 to 2262); the
-//     monotonic clock reading and the location are not carried.
+//     monotonic clock reading and the location are not carried. TTL and
+//     ReplyWithin are measured from Sent.
 //   - Type names are matched exactly; nothing checks that two peers
 //     registered compatible Go types under the same name. msgpack decoding
 //     is lenient (unknown struct fields are skipped, missing ones keep their
@@ -180,6 +224,9 @@
 //   - Decoding a msgpack body into a value type T costs two allocations (the
 //     value and its interface box) plus msgpack's own; *T costs one plus
 //     msgpack's. A []byte body costs its copy and its interface box. Stream
-//     names are interned in a small fixed-size cache, so postings of busy
-//     streams usually decode without allocating the name.
+//     names and keys are interned in small fixed-size caches, so postings
+//     of busy streams and frequent keys usually decode without allocating
+//     them. Headers cost two allocations however many there are: the slice
+//     and one string that all names and values share (so keeping one
+//     decoded header value keeps all of them in memory).
 package posting

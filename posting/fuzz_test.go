@@ -2,8 +2,10 @@ package posting_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,15 +28,48 @@ func FuzzDecode(f *testing.F) {
 		[]any{"a", []byte("b"), false},
 		posting.Raw{Type: "test.counter", Data: []byte{0x81, 0xa1, 'N', 0xa1, 'x'}},
 	}
+	// Headers that use the fields version 2 added, alone and together.
+	v2 := header
+	v2.ReplyWithin = 2 * time.Second
+	v2.Key = "key"
+	v2.Frame = 1 << 33
+	v2.FrameEnd = true
+	v2.Headers = []posting.Header{{Name: "traceparent", Value: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}, {Name: "e"}, {Name: "e", Value: "2"}}
+	headers := []posting.Posting{
+		{}, header, v2,
+		{Key: "k"},
+		{Key: strings.Repeat("k", posting.MaxKeyLen)},
+		{Headers: []posting.Header{{Name: "n", Value: "v"}}},
+		{Headers: []posting.Header{{Name: "n", Value: strings.Repeat("v", posting.MaxHeaderBytes-1)}}},
+		{Headers: maxHeaders()},
+		{Frame: 1},
+		{Frame: 200, FrameEnd: true},
+		{Kind: posting.Request, ReplyWithin: 1},
+		{Kind: posting.Request, ReplyWithin: math.MaxInt64, Correlation: 3},
+		{Kind: posting.Cancel, Correlation: 7},
+		{Kind: posting.Cancel, Correlation: 7, Key: "k", Frame: 1, Headers: []posting.Header{{Name: "why", Value: "timeout"}}},
+	}
 	for _, body := range bodies {
-		for _, p := range []posting.Posting{{Body: body}, header} {
+		for _, p := range headers {
 			p.Body = body
 			b, err := p.MarshalBinary()
 			if err != nil {
-				f.Fatalf("seed %T: %v", body, err)
+				f.Fatalf("seed %v: %v", &p, err)
 			}
 			f.Add(b)
 		}
+	}
+	// Version 1 encodings, which decoders still accept.
+	for _, h := range []string{
+		"010000", "0121010101736869", "01003a6f6b", "01045e016f6b",
+		"01000303696e7405", "01800309746573742e63686174c0",
+		"017f14ac02080706050403020118171615141312110102ff00000000000000026162",
+	} {
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
 	}
 
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -54,18 +89,30 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encoding %v: %v", p, err)
 		}
 
+		if enc[0] != posting.Version {
+			t.Fatalf("re-encoded as version %d", enc[0])
+		}
+
 		// The header is canonical, and so are bodies that are not
-		// decoded msgpack values.
+		// decoded msgpack values. A version 1 input re-encodes as
+		// version 2, so only its body can be compared.
 		hl, err := posting.HeaderLen(data)
 		if err != nil {
 			t.Fatalf("HeaderLen after successful Decode: %v", err)
 		}
-		if len(enc) < hl || !bytes.Equal(enc[:hl], data[:hl]) {
+		ehl, err := posting.HeaderLen(enc)
+		if err != nil {
+			t.Fatalf("HeaderLen of re-encoding %x: %v", enc, err)
+		}
+		if data[0] == posting.Version && (hl != ehl || !bytes.Equal(enc[:hl], data[:hl])) {
 			t.Fatalf("header re-encodes differently:\n  in %x\n out %x", data, enc)
+		}
+		if data[0] != posting.Version && ehl != hl+1 {
+			t.Fatalf("version 1 header of %d bytes re-encodes to %d bytes:\n  in %x\n out %x", hl, ehl, data, enc)
 		}
 		switch p.Body.(type) {
 		case nil, []byte, string, posting.Raw:
-			if !bytes.Equal(enc, data) {
+			if !bytes.Equal(enc[ehl:], data[hl:]) {
 				t.Fatalf("posting re-encodes differently:\n  in %x\n out %x", data, enc)
 			}
 		}
@@ -76,6 +123,18 @@ func FuzzDecode(f *testing.F) {
 		}
 		if diff := cmp.Diff(p, q, cmpOpts); diff != "" {
 			t.Fatalf("re-decoded posting differs (-first +second):\n%s", diff)
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("decoded posting does not validate: %v", err)
+		}
+
+		// DecodeShared agrees with Decode.
+		s, err := posting.DecodeShared(bytes.Clone(data))
+		if err != nil {
+			t.Fatalf("DecodeShared failed where Decode succeeded: %v", err)
+		}
+		if diff := cmp.Diff(p, s, cmpOpts); diff != "" {
+			t.Fatalf("DecodeShared differs from Decode (-Decode +DecodeShared):\n%s", diff)
 		}
 	})
 }

@@ -86,7 +86,8 @@ func (m *Media) UnmarshalText(text []byte) error {
 // Kind says what role a posting plays in an exchange. The zero value is
 // [Message].
 //
-// Kind values occupy 2 bits on the wire; all four constants are valid.
+// Kind values occupy 4 bits on the wire (2 bits in version 1, which had
+// no Cancel); only the constants below are valid.
 type Kind uint8
 
 // The posting kinds.
@@ -95,20 +96,22 @@ const (
 	Request             // a Pull request; expects a Reply or Fault with the same Correlation
 	Reply               // the answer to a Request
 	Fault               // an error answer to a Request; Body is the error text (string)
+	Cancel              // the requester gave up on a Request; Correlation names the request and must be set
 )
 
 // numKinds is the number of valid kinds.
-const numKinds = int(Fault) + 1
+const numKinds = int(Cancel) + 1
 
 var kindNames = [numKinds]string{
 	Message: "message",
 	Request: "request",
 	Reply:   "reply",
 	Fault:   "fault",
+	Cancel:  "cancel",
 }
 
-// String returns the lower-case name of k ("message", "request", "reply" or
-// "fault"), or "kind(N)" for an invalid value N.
+// String returns the lower-case name of k ("message", "request", "reply",
+// "fault" or "cancel"), or "kind(N)" for an invalid value N.
 func (k Kind) String() string {
 	if k.Valid() {
 		return kindNames[k]

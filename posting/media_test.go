@@ -125,7 +125,10 @@ func TestKindString(t *testing.T) {
 		{posting.Request, "request", true},
 		{posting.Reply, "reply", true},
 		{posting.Fault, "fault", true},
-		{4, "kind(4)", false},
+		{posting.Cancel, "cancel", true},
+		{4, "cancel", true},
+		{5, "kind(5)", false},
+		{15, "kind(15)", false},
 		{200, "kind(200)", false},
 	}
 	for _, tt := range tests {

@@ -16,6 +16,25 @@ const MaxStreamLen = 255
 // metadata), so they are kept short.
 const MaxKeyLen = 64
 
+// MaxHeaders is the maximum number of entries in [Posting.Headers].
+const MaxHeaders = 32
+
+// MaxHeaderBytes is the maximum total length in bytes of the names and
+// values of all entries in [Posting.Headers].
+const MaxHeaderBytes = 4096
+
+// maxHeaderNameLen is the maximum length of a [Header] name in bytes.
+const maxHeaderNameLen = 255
+
+// Header is one application header of a [Posting]: a name and a value, for
+// metadata and trace context. Names are 1 to 255 bytes; values may be
+// empty. Neither needs to be UTF-8, and names are compared exactly (case
+// matters).
+type Header struct {
+	Name  string // 1 to 255 bytes
+	Value string // may be empty
+}
+
 // MaxTypeNameLen is the maximum length in bytes of a body type name on the
 // wire: of names passed to [Register], of [Raw.Type] and of the
 // reflect.Type.String form used for unregistered types.
@@ -38,6 +57,11 @@ type Posting struct {
 
 	// Kind says what role the posting plays in an exchange.
 	Kind Kind
+
+	// FrameEnd marks the last posting of the frame named by Frame, and
+	// requires a nonzero Frame. (It is declared here, next to the other
+	// one-byte fields, to keep the struct small.)
+	FrameEnd bool
 
 	// Seq is the sequence number, set by the channel when sending.
 	Seq uint64
@@ -63,6 +87,29 @@ type Posting struct {
 	// ReplyTo is the member id that should receive the reply to a
 	// Request; 0 means none.
 	ReplyTo uint64
+
+	// ReplyWithin is, for a Request, how long after Sent the requester
+	// waits for a reply: the request deadline. 0 means no deadline.
+	// Negative values are invalid, and only a Request may set it.
+	ReplyWithin time.Duration
+
+	// Key is the latest-wins key: a newer posting with the same Key on
+	// the same stream supersedes older ones. "" means none; a set Key is
+	// at most MaxKeyLen (64) bytes.
+	Key string
+
+	// Headers are application headers (metadata, trace context), in
+	// order; names may repeat, as in HTTP. nil means none: an empty
+	// non-nil slice encodes as none, and decodes as nil. There are at
+	// most MaxHeaders (32) entries, every name is 1 to 255 bytes, and
+	// all names and values together total at most MaxHeaderBytes (4096)
+	// bytes. See [Posting.Header].
+	Headers []Header
+
+	// Frame is the id of the frame this posting belongs to, when a unit
+	// of media (a video frame, say) spans several postings; 0 means the
+	// posting is not part of a frame. See also FrameEnd.
+	Frame uint64
 
 	// Body is the payload. nil, []byte and string bodies travel as raw
 	// bytes; any other value is encoded with msgpack under a type name
@@ -108,6 +155,37 @@ func WithCorrelation(id uint64) Option { return func(p *Posting) { p.Correlation
 // Request.
 func WithReplyTo(member uint64) Option { return func(p *Posting) { p.ReplyTo = member } }
 
+// WithReplyWithin sets, for a Request, how long after the send time the
+// requester waits for a reply. 0 means no deadline; negative durations,
+// and nonzero durations on other kinds, are invalid.
+func WithReplyWithin(d time.Duration) Option { return func(p *Posting) { p.ReplyWithin = d } }
+
+// WithKey sets the latest-wins key (at most [MaxKeyLen] bytes).
+func WithKey(key string) Option { return func(p *Posting) { p.Key = key } }
+
+// WithHeader appends a header with the given name and value to the
+// posting's Headers, after any already there.
+func WithHeader(name, value string) Option {
+	return func(p *Posting) { p.Headers = append(p.Headers, Header{Name: name, Value: value}) }
+}
+
+// WithFrame sets the frame id, and whether the posting is the frame's last
+// (end). A zero id means no frame, and is invalid with end set.
+func WithFrame(id uint64, end bool) Option {
+	return func(p *Posting) { p.Frame, p.FrameEnd = id, end }
+}
+
+// Header returns the value of the first entry of p.Headers named name, and
+// whether there is one. Names are compared exactly.
+func (p *Posting) Header(name string) (string, bool) {
+	for i := range p.Headers {
+		if p.Headers[i].Name == name {
+			return p.Headers[i].Value, true
+		}
+	}
+	return "", false
+}
+
 // Deadline returns the time at which p becomes obsolete, Sent+TTL, when both
 // Sent and a positive TTL are set. Otherwise it returns the zero time.
 func (p *Posting) Deadline() time.Time {
@@ -133,8 +211,13 @@ var (
 
 // Validate reports whether p's header fields can be encoded: Stream at most
 // [MaxStreamLen] bytes, Media and Kind valid, TTL not negative, Sent zero or
-// representable as int64 Unix nanoseconds. It does not look at Body; body
-// problems are reported by [Posting.AppendBinary]. Errors wrap [ErrInvalid].
+// representable as int64 Unix nanoseconds, a Cancel's Correlation set,
+// ReplyWithin not negative and set only on a Request, Key at most
+// [MaxKeyLen] bytes, at most [MaxHeaders] Headers with names of 1 to 255
+// bytes and at most [MaxHeaderBytes] of names and values in all, and
+// FrameEnd set only with a nonzero Frame. It does not look at Body; body
+// problems are reported by [Posting.AppendBinary]. Errors wrap [ErrInvalid]
+// and name the field.
 func (p *Posting) Validate() error {
 	if len(p.Stream) > MaxStreamLen {
 		return fmt.Errorf("%w: stream name is %d bytes, limit is %d", ErrInvalid, len(p.Stream), MaxStreamLen)
@@ -150,6 +233,38 @@ func (p *Posting) Validate() error {
 	}
 	if !p.Sent.IsZero() && (p.Sent.Before(minSent) || p.Sent.After(maxSent)) {
 		return fmt.Errorf("%w: send time %v is outside the range of int64 Unix nanoseconds", ErrInvalid, p.Sent)
+	}
+	if p.Kind == Cancel && p.Correlation == 0 {
+		return fmt.Errorf("%w: Cancel posting without a Correlation naming the request", ErrInvalid)
+	}
+	if p.ReplyWithin < 0 {
+		return fmt.Errorf("%w: negative ReplyWithin %v", ErrInvalid, p.ReplyWithin)
+	}
+	if p.ReplyWithin != 0 && p.Kind != Request {
+		return fmt.Errorf("%w: ReplyWithin set on a %v posting; only a request may set it", ErrInvalid, p.Kind)
+	}
+	if len(p.Key) > MaxKeyLen {
+		return fmt.Errorf("%w: Key is %d bytes, limit is %d", ErrInvalid, len(p.Key), MaxKeyLen)
+	}
+	if len(p.Headers) > MaxHeaders {
+		return fmt.Errorf("%w: %d Headers, limit is %d", ErrInvalid, len(p.Headers), MaxHeaders)
+	}
+	total := 0
+	for i := range p.Headers {
+		h := &p.Headers[i]
+		if h.Name == "" {
+			return fmt.Errorf("%w: Headers[%d] has an empty name", ErrInvalid, i)
+		}
+		if len(h.Name) > maxHeaderNameLen {
+			return fmt.Errorf("%w: Headers[%d] name is %d bytes, limit is %d", ErrInvalid, i, len(h.Name), maxHeaderNameLen)
+		}
+		total += len(h.Name) + len(h.Value)
+		if total > MaxHeaderBytes {
+			return fmt.Errorf("%w: Headers names and values exceed %d bytes at Headers[%d]", ErrInvalid, MaxHeaderBytes, i)
+		}
+	}
+	if p.FrameEnd && p.Frame == 0 {
+		return fmt.Errorf("%w: FrameEnd set without a Frame", ErrInvalid)
 	}
 	return nil
 }
@@ -200,6 +315,25 @@ func (p *Posting) String() string {
 	if p.TTL != 0 {
 		b = append(b, " ttl="...)
 		b = append(b, p.TTL.String()...)
+	}
+	if p.ReplyWithin != 0 {
+		b = append(b, " within="...)
+		b = append(b, p.ReplyWithin.String()...)
+	}
+	if p.Key != "" {
+		b = append(b, " key="...)
+		b = appendQuotedPrefix(b, p.Key, maxStringStream)
+	}
+	if p.Frame != 0 || p.FrameEnd {
+		b = append(b, " frame="...)
+		b = strconv.AppendUint(b, p.Frame, 10)
+		if p.FrameEnd {
+			b = append(b, "(end)"...)
+		}
+	}
+	if len(p.Headers) != 0 {
+		b = append(b, " headers="...)
+		b = strconv.AppendInt(b, int64(len(p.Headers)), 10)
 	}
 	b = append(b, " body="...)
 	b = appendBodySummary(b, p.Body)

@@ -2,6 +2,8 @@ package posting_test
 
 import (
 	"errors"
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +64,13 @@ func TestNewAndOptions(t *testing.T) {
 		{"correlation", []posting.Option{posting.WithCorrelation(42)}, posting.Posting{Correlation: 42, Body: "b"}},
 		{"replyto", []posting.Option{posting.WithReplyTo(7)}, posting.Posting{ReplyTo: 7, Body: "b"}},
 		{"later wins", []posting.Option{posting.WithStream("a"), posting.WithStream("b")}, posting.Posting{Stream: "b", Body: "b"}},
+		{"key", []posting.Option{posting.WithKey("k")}, posting.Posting{Key: "k", Body: "b"}},
+		{"headers append", []posting.Option{posting.WithHeader("a", "1"), posting.WithHeader("b", ""), posting.WithHeader("a", "2")},
+			posting.Posting{Headers: []posting.Header{{Name: "a", Value: "1"}, {Name: "b"}, {Name: "a", Value: "2"}}, Body: "b"}},
+		{"frame", []posting.Option{posting.WithFrame(9, true)}, posting.Posting{Frame: 9, FrameEnd: true, Body: "b"}},
+		{"frame later wins", []posting.Option{posting.WithFrame(9, true), posting.WithFrame(10, false)}, posting.Posting{Frame: 10, Body: "b"}},
+		{"reply within", []posting.Option{posting.WithKind(posting.Request), posting.WithReplyWithin(time.Second)},
+			posting.Posting{Kind: posting.Request, ReplyWithin: time.Second, Body: "b"}},
 		{"all", []posting.Option{
 			posting.WithStream("x"), posting.WithMedia(posting.Control), posting.WithTTL(time.Minute),
 			posting.WithKind(posting.Fault), posting.WithCorrelation(1), posting.WithReplyTo(2),
@@ -122,7 +131,28 @@ func TestValidate(t *testing.T) {
 		{"stream 255", posting.Posting{Stream: strings.Repeat("s", 255)}, ""},
 		{"stream 256", posting.Posting{Stream: strings.Repeat("s", 256)}, "stream name is 256 bytes"},
 		{"media", posting.Posting{Media: 6}, "invalid media 6"},
-		{"kind", posting.Posting{Kind: 4}, "invalid kind 4"},
+		{"kind", posting.Posting{Kind: 5}, "invalid kind 5"},
+		{"kind 15", posting.Posting{Kind: 15}, "invalid kind 15"},
+		{"cancel", posting.Posting{Kind: posting.Cancel, Correlation: 1}, ""},
+		{"cancel without correlation", posting.Posting{Kind: posting.Cancel}, "Cancel posting without a Correlation"},
+		{"reply within", posting.Posting{Kind: posting.Request, ReplyWithin: 1}, ""},
+		{"reply within max", posting.Posting{Kind: posting.Request, ReplyWithin: math.MaxInt64}, ""},
+		{"reply within negative", posting.Posting{Kind: posting.Request, ReplyWithin: -1}, "negative ReplyWithin"},
+		{"reply within on message", posting.Posting{ReplyWithin: time.Second}, "ReplyWithin set on a message"},
+		{"reply within on reply", posting.Posting{Kind: posting.Reply, ReplyWithin: time.Second}, "ReplyWithin set on a reply"},
+		{"reply within on cancel", posting.Posting{Kind: posting.Cancel, Correlation: 1, ReplyWithin: time.Second}, "ReplyWithin set on a cancel"},
+		{"key 64", posting.Posting{Key: strings.Repeat("k", 64)}, ""},
+		{"key 65", posting.Posting{Key: strings.Repeat("k", 65)}, "Key is 65 bytes"},
+		{"headers 32", posting.Posting{Headers: make32Headers("n", "")}, ""},
+		{"headers 33", posting.Posting{Headers: append(make32Headers("n", ""), posting.Header{Name: "x"})}, "33 Headers"},
+		{"header empty name", posting.Posting{Headers: []posting.Header{{Name: "a"}, {Value: "v"}}}, "Headers[1] has an empty name"},
+		{"header name 255", posting.Posting{Headers: []posting.Header{{Name: strings.Repeat("n", 255)}}}, ""},
+		{"header name 256", posting.Posting{Headers: []posting.Header{{Name: strings.Repeat("n", 256)}}}, "Headers[0] name is 256 bytes"},
+		{"header bytes 4096", posting.Posting{Headers: []posting.Header{{Name: "n", Value: strings.Repeat("v", 4095)}}}, ""},
+		{"header bytes 4097", posting.Posting{Headers: []posting.Header{{Name: "n", Value: strings.Repeat("v", 4096)}}}, "exceed 4096 bytes at Headers[0]"},
+		{"header bytes 4097 over many", posting.Posting{Headers: make32Headers("n", strings.Repeat("v", 127))}, "exceed 4096 bytes at Headers[31]"},
+		{"frame end", posting.Posting{Frame: 1, FrameEnd: true}, ""},
+		{"frame end without frame", posting.Posting{FrameEnd: true}, "FrameEnd set without a Frame"},
 		{"ttl", posting.Posting{TTL: -1}, "negative TTL"},
 		{"sent too late", posting.Posting{Sent: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)}, "send time"},
 		{"sent too early", posting.Posting{Sent: time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)}, "send time"},
@@ -144,6 +174,38 @@ func TestValidate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// make32Headers returns MaxHeaders headers named name0, name1, ... with
+// value v.
+func make32Headers(name, v string) []posting.Header {
+	hs := make([]posting.Header, posting.MaxHeaders)
+	for i := range hs {
+		hs[i] = posting.Header{Name: name + strconv.Itoa(i), Value: v}
+	}
+	return hs
+}
+
+func TestHeader(t *testing.T) {
+	p := posting.New(nil, posting.WithHeader("a", "1"), posting.WithHeader("B", ""), posting.WithHeader("a", "2"))
+	tests := []struct {
+		name, want string
+		ok         bool
+	}{
+		{"a", "1", true},
+		{"B", "", true},
+		{"b", "", false},
+		{"", "", false},
+		{"c", "", false},
+	}
+	for _, tt := range tests {
+		if got, ok := p.Header(tt.name); got != tt.want || ok != tt.ok {
+			t.Errorf("Header(%q) = %q, %v; want %q, %v", tt.name, got, ok, tt.want, tt.ok)
+		}
+	}
+	if _, ok := (&posting.Posting{}).Header("a"); ok {
+		t.Error("Header found a name in a posting without headers")
 	}
 }
 
@@ -180,6 +242,14 @@ func TestString(t *testing.T) {
 		if len(got) > 200 {
 			t.Errorf("String() is %d bytes long", len(got))
 		}
+	}
+	p = &posting.Posting{
+		Kind: posting.Request, ReplyWithin: 2 * time.Second, Key: "k/1", Frame: 7, FrameEnd: true,
+		Headers: []posting.Header{{Name: "a", Value: strings.Repeat("v", 1000)}, {Name: "b"}},
+	}
+	want = `posting{data request within=2s key="k/1" frame=7(end) headers=2 body=nil}`
+	if got := p.String(); got != want {
+		t.Errorf("String() =\n%s\nwant\n%s", got, want)
 	}
 	if got := (*posting.Posting)(nil).String(); got != "posting(nil)" {
 		t.Errorf("nil String() = %q", got)

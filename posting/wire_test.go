@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -277,15 +278,52 @@ func TestHeaderEdges(t *testing.T) {
 			Stream: strings.Repeat("s", 255), Media: posting.Control, Kind: posting.Fault,
 			Seq: math.MaxUint64, Sent: time.Unix(0, math.MaxInt64), TTL: math.MaxInt64,
 			Sender: math.MaxUint64, Correlation: math.MaxUint64, ReplyTo: math.MaxUint64,
-			Body: &chat{From: "f"},
+			Key: strings.Repeat("k", posting.MaxKeyLen), Frame: math.MaxUint64, FrameEnd: true,
+			Headers: maxHeaders(), Body: &chat{From: "f"},
+		}},
+		{"request everything max", posting.Posting{
+			Stream: strings.Repeat("s", 255), Media: posting.Control, Kind: posting.Request,
+			Seq: math.MaxUint64, Sent: time.Unix(0, math.MaxInt64), TTL: math.MaxInt64,
+			Sender: math.MaxUint64, Correlation: math.MaxUint64, ReplyTo: math.MaxUint64,
+			ReplyWithin: math.MaxInt64, Key: strings.Repeat("\xff", posting.MaxKeyLen),
+			Frame: math.MaxUint64, Headers: maxHeaders(), Body: []byte("b"),
+		}},
+		{"reply within 1ns", posting.Posting{Kind: posting.Request, ReplyWithin: 1}},
+		{"reply within max", posting.Posting{Kind: posting.Request, ReplyWithin: math.MaxInt64}},
+		{"reply within with ttl", posting.Posting{Kind: posting.Request, TTL: time.Second, ReplyWithin: time.Second, Sent: time.Unix(5, 0)}},
+		{"frame 1", posting.Posting{Frame: 1}},
+		{"frame 128", posting.Posting{Frame: 128}},
+		{"frame max", posting.Posting{Frame: math.MaxUint64}},
+		{"frame end", posting.Posting{Frame: 3, FrameEnd: true}},
+		{"key 1", posting.Posting{Key: "k"}},
+		{"key 64", posting.Posting{Key: strings.Repeat("\x00", posting.MaxKeyLen)}},
+		{"key and stream", posting.Posting{Key: "same", Stream: "same"}},
+		{"header 1", posting.Posting{Headers: []posting.Header{{Name: "n", Value: "v"}}}},
+		{"header empty value", posting.Posting{Headers: []posting.Header{{Name: "n"}}}},
+		{"header name 255", posting.Posting{Headers: []posting.Header{{Name: strings.Repeat("n", 255), Value: "v"}}}},
+		{"header value 127", posting.Posting{Headers: []posting.Header{{Name: "n", Value: strings.Repeat("v", 127)}}}},
+		{"header value 128", posting.Posting{Headers: []posting.Header{{Name: "n", Value: strings.Repeat("v", 128)}}}},
+		{"header bytes 4096", posting.Posting{Headers: []posting.Header{{Name: "n", Value: strings.Repeat("v", posting.MaxHeaderBytes-1)}}}},
+		{"headers duplicate", posting.Posting{Headers: []posting.Header{{Name: "a", Value: "1"}, {Name: "a", Value: "1"}, {Name: "a"}}}},
+		{"headers 32", posting.Posting{Headers: make32Headers("h", "")}},
+		{"headers max", posting.Posting{Headers: maxHeaders()}},
+		{"cancel", posting.Posting{Kind: posting.Cancel, Correlation: 1}},
+		{"all new fields", posting.Posting{
+			Kind: posting.Request, Correlation: 9, ReplyWithin: time.Minute, Key: "key",
+			Frame: 77, FrameEnd: true, Stream: "s", Seq: 1, Body: chat{Text: "t"},
+			Headers: []posting.Header{{Name: "traceparent", Value: "00-abc-def-01"}, {Name: "x"}},
 		}},
 	}
 	for m := posting.Data; m <= posting.Control; m++ {
-		for k := posting.Message; k <= posting.Fault; k++ {
+		for k := posting.Message; k <= posting.Cancel; k++ {
+			p := posting.Posting{Media: m, Kind: k, Body: "x"}
+			if k == posting.Cancel {
+				p.Correlation = 1
+			}
 			tests = append(tests, struct {
 				name string
 				p    posting.Posting
-			}{m.String() + "/" + k.String(), posting.Posting{Media: m, Kind: k, Body: "x"}})
+			}{m.String() + "/" + k.String(), p})
 		}
 	}
 	for _, tt := range tests {
@@ -293,6 +331,34 @@ func TestHeaderEdges(t *testing.T) {
 			roundTrip(t, &tt.p, &tt.p)
 		})
 	}
+}
+
+// maxHeaders returns MaxHeaders headers whose names and values total
+// exactly MaxHeaderBytes bytes, using names of 255 bytes.
+func maxHeaders() []posting.Header {
+	hs := make([]posting.Header, posting.MaxHeaders)
+	left := posting.MaxHeaderBytes
+	for i := range hs {
+		n := min(255, left-(len(hs)-i-1)) // leave 1 byte per later name
+		hs[i].Name = strings.Repeat(string(rune('a'+i%26)), n)
+		left -= n
+	}
+	hs[len(hs)-1].Value = strings.Repeat("v", left)
+	return hs
+}
+
+func TestMaxHeadersHelper(t *testing.T) {
+	total := 0
+	for _, h := range maxHeaders() {
+		total += len(h.Name) + len(h.Value)
+	}
+	if total != posting.MaxHeaderBytes {
+		t.Fatalf("maxHeaders totals %d bytes", total)
+	}
+}
+
+func TestEmptyHeadersSliceIsNone(t *testing.T) {
+	roundTrip(t, &posting.Posting{Headers: []posting.Header{}, Body: "x"}, &posting.Posting{Body: "x"})
 }
 
 func TestSentDecodesAsInstant(t *testing.T) {
@@ -313,14 +379,15 @@ func TestExactBytes(t *testing.T) {
 		p    posting.Posting
 		hex  string
 	}{
-		{"minimal", posting.Posting{}, "010000"},
-		{"doc example", posting.Posting{Stream: "s", Seq: 1, Body: []byte("hi")}, "0121010101736869"},
-		{"string", posting.Posting{Media: posting.Text, Kind: posting.Reply, Body: "ok"}, "0100" + "3a" + "6f6b"},
+		{"minimal", posting.Posting{}, "02000000"},
+		{"doc example", posting.Posting{Stream: "s", Seq: 1, Body: []byte("hi")}, "022100010101736869"},
+		{"string", posting.Posting{Media: posting.Text, Kind: posting.Reply, Body: "ok"}, "0200" + "32" + "02" + "6f6b"},
+		{"cancel", posting.Posting{Kind: posting.Cancel, Correlation: 1}, "02" + "04" + "04" + "00" + "01"},
 		{"all fields", posting.Posting{
 			Stream: "ab", Media: posting.Audio, Kind: posting.Request,
 			Seq: 300, Sender: 0x0102030405060708, Sent: time.Unix(0, 0x1112131415161718),
 			TTL: 1, Correlation: 2, ReplyTo: 0xff,
-		}, "01" + "7f" + "14" +
+		}, "02" + "7f" + "11" + "00" +
 			"ac02" + // Seq 300
 			"0807060504030201" + // Sender
 			"1817161514131211" + // Sent
@@ -328,9 +395,20 @@ func TestExactBytes(t *testing.T) {
 			"02" + // Correlation
 			"ff00000000000000" + // ReplyTo
 			"026162"}, // Stream
-		{"registered int", posting.Posting{Body: 5}, "0100" + "03" + "03696e74" + "05"},
-		{"pointer", posting.Posting{Body: ptr(true)}, "0180" + "03" + "04626f6f6c" + "c3"},
-		{"nil pointer", posting.Posting{Body: (*chat)(nil)}, "0180" + "03" + "09746573742e63686174" + "c0"},
+		{"new fields", posting.Posting{
+			Kind: posting.Request, Correlation: 5, ReplyWithin: 300, Frame: 2, FrameEnd: true, Key: "k",
+			Headers: []posting.Header{{Name: "a", Value: "xy"}, {Name: "b"}}, Body: "z",
+		}, "02" + "04" + "01" + "7e" +
+			"05" + // Correlation
+			"ac02" + // ReplyWithin 300ns
+			"02" + // Frame
+			"016b" + // Key
+			"02" + "0161" + "027879" + "0162" + "00" + // Headers
+			"7a"}, // body
+		{"frame without end", posting.Posting{Frame: 1}, "020000" + "10" + "01"},
+		{"registered int", posting.Posting{Body: 5}, "020000" + "03" + "03696e74" + "05"},
+		{"pointer", posting.Posting{Body: ptr(true)}, "028000" + "03" + "04626f6f6c" + "c3"},
+		{"nil pointer", posting.Posting{Body: (*chat)(nil)}, "028000" + "03" + "09746573742e63686174" + "c0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -364,7 +442,12 @@ func TestAppendBinaryErrors(t *testing.T) {
 	}{
 		{"stream", posting.Posting{Stream: strings.Repeat("s", 256)}, "stream"},
 		{"media", posting.Posting{Media: 6}, "media"},
-		{"kind", posting.Posting{Kind: 4}, "kind"},
+		{"kind", posting.Posting{Kind: 5}, "kind"},
+		{"cancel", posting.Posting{Kind: posting.Cancel}, "Correlation"},
+		{"key", posting.Posting{Key: strings.Repeat("k", 65)}, "Key"},
+		{"headers", posting.Posting{Headers: []posting.Header{{Value: "v"}}}, "Headers[0]"},
+		{"frame end", posting.Posting{FrameEnd: true}, "FrameEnd"},
+		{"reply within", posting.Posting{ReplyWithin: 1}, "ReplyWithin"},
 		{"ttl", posting.Posting{TTL: -time.Second}, "TTL"},
 		{"chan body", posting.Posting{Body: make(chan int)}, "chan int"},
 		{"func body", posting.Posting{Body: func() {}}, "func()"},
@@ -389,16 +472,20 @@ func TestAppendBinaryErrors(t *testing.T) {
 	}
 }
 
+type decodeErrorTest struct {
+	name   string
+	hex    string
+	want   error
+	offset int
+}
+
+// TestDecodeErrors checks rejections common to both versions and, in the
+// rows whose input starts with 01, those of the version 1 branch.
 func TestDecodeErrors(t *testing.T) {
-	tests := []struct {
-		name   string
-		hex    string
-		want   error
-		offset int
-	}{
+	tests := []decodeErrorTest{
 		{"empty", "", posting.ErrTruncated, 0},
 		{"version 0", "000000", posting.ErrVersion, 0},
-		{"version 2", "020000", posting.ErrVersion, 0},
+		{"version 3", "03000000", posting.ErrVersion, 0},
 		{"version 255 short", "ff", posting.ErrVersion, 0},
 		{"only version", "01", posting.ErrTruncated, 1},
 		{"no class", "0100", posting.ErrTruncated, 2},
@@ -429,6 +516,93 @@ func TestDecodeErrors(t *testing.T) {
 		{"type name past end", "010003ff61", posting.ErrTruncated, 3},
 		{"type name after stream past end", "0101030173ff61", posting.ErrTruncated, 5},
 	}
+	runDecodeErrors(t, tests)
+}
+
+func TestDecodeErrorsV2(t *testing.T) {
+	x := func(n int, b string) string { return strings.Repeat(b, n) }
+	// 17 headers with 255-byte names and empty values exceed
+	// MaxHeaderBytes at the 17th name, which starts at 5 + 16*257.
+	longNames := "0200000811" + x(17, "ff"+x(255, "61")+"00")
+	tests := []decodeErrorTest{
+		{"only version", "02", posting.ErrTruncated, 1},
+		{"no class", "0200", posting.ErrTruncated, 2},
+		{"no flags2", "020000", posting.ErrTruncated, 3},
+		{"reserved bit", "02000080", posting.ErrMalformed, 3},
+		{"reserved bit with others", "020001ff", posting.ErrMalformed, 3},
+		{"frame end without frame", "02000020", posting.ErrMalformed, 3},
+		{"frame zero", "0200001000", posting.ErrMalformed, 4},
+		{"frame end frame zero", "0200003000", posting.ErrMalformed, 4},
+		{"frame overlong", "020000108000", posting.ErrMalformed, 4},
+		{"frame overlong 1", "020000108100", posting.ErrMalformed, 4},
+		{"frame overflow", "02000010ffffffffffffffffff02", posting.ErrMalformed, 4},
+		{"frame truncated", "0200001080", posting.ErrTruncated, 4},
+		{"frame missing", "02000030", posting.ErrTruncated, 4},
+		{"cancel without correlation", "02000400", posting.ErrMalformed, 1},
+		{"cancel without correlation, other fields", "02210402017301", posting.ErrMalformed, 1},
+		{"cancel correlation zero", "0204040000", posting.ErrMalformed, 4},
+		{"reply within on message", "0200004001", posting.ErrMalformed, 3},
+		{"reply within on reply", "0200024001", posting.ErrMalformed, 3},
+		{"reply within on fault", "0200034001", posting.ErrMalformed, 3},
+		{"reply within on cancel", "020404400101", posting.ErrMalformed, 3},
+		{"reply within zero", "0200014000", posting.ErrMalformed, 4},
+		{"reply within overlong", "020001408000", posting.ErrMalformed, 4},
+		{"reply within overflows duration", "02000140ffffffffffffffff8001", posting.ErrMalformed, 4},
+		{"reply within truncated", "02000140", posting.ErrTruncated, 4},
+		{"reply within after ttl truncated", "0202014001", posting.ErrTruncated, 5},
+		{"key empty", "0200000400", posting.ErrMalformed, 4},
+		{"key too long", "0200000441" + x(65, "6b"), posting.ErrMalformed, 4},
+		{"key too long, truncated", "02000004ff6b", posting.ErrMalformed, 4},
+		{"key length missing", "02000004", posting.ErrTruncated, 4},
+		{"key past end", "020000040361", posting.ErrTruncated, 4},
+		{"key after frame past end", "02000014010361", posting.ErrTruncated, 5},
+		{"headers count zero", "0200000800", posting.ErrMalformed, 4},
+		{"headers count 33", "0200000821" + x(33, "016100"), posting.ErrMalformed, 4},
+		{"headers count 255", "020000087f", posting.ErrMalformed, 4},
+		{"headers count overlong", "020000088100", posting.ErrMalformed, 4},
+		{"headers count overflow", "02000008ffffffffffffffffff02", posting.ErrMalformed, 4},
+		{"headers count huge", "02000008ffffffffffffffffff01", posting.ErrMalformed, 4},
+		{"headers count missing", "02000008", posting.ErrTruncated, 4},
+		{"headers count larger than input", "0200000802016100", posting.ErrTruncated, 4},
+		{"headers count 32 on short input", "0200000820016100", posting.ErrTruncated, 4},
+		{"header name empty", "02000008010000", posting.ErrMalformed, 5},
+		{"header name past end", "0200000801056162", posting.ErrTruncated, 5},
+		{"second header name empty", "020000080201610000" + "00", posting.ErrMalformed, 8},
+		{"header value length overlong", "02000008010161" + "8000", posting.ErrMalformed, 7},
+		{"header value length missing", "02000009010161", posting.ErrTruncated, 7},
+		{"header value truncated", "02000008010161" + "056162", posting.ErrTruncated, 7},
+		{"header value length truncated", "0200000901016180", posting.ErrTruncated, 7},
+		{"header value over limit", "02000008010161" + "8020" + x(4096, "76"), posting.ErrMalformed, 7},
+		{"header value length overflows", "02000008010161" + "ffffffffffffffffff01", posting.ErrMalformed, 7},
+		{"header total over limit", "02000008020161" + "a01f" + x(4000, "76") + "0162" + "5f" + x(95, "76"), posting.ErrMalformed, 4011},
+		{"header names over limit", longNames, posting.ErrMalformed, 5 + 16*257},
+		{"headers before truncated type name", "0200000b01016100ff61", posting.ErrTruncated, 8},
+		{"nil body with trailing bytes", "0200000000", posting.ErrMalformed, 4},
+		{"nil body after headers with trailing bytes", "020000080101610000", posting.ErrMalformed, 8},
+		{"pointer flag on bytes body", "02800001", posting.ErrMalformed, 1},
+		{"pointer flag on nil body", "02800000", posting.ErrMalformed, 1},
+		{"seq zero", "0220000000", posting.ErrMalformed, 4},
+		{"seq overlong", "022000008000", posting.ErrMalformed, 4},
+		{"ttl zero", "0202000000", posting.ErrMalformed, 4},
+		{"stream length zero", "0201000000", posting.ErrMalformed, 4},
+		{"stream past end", "0201000002", posting.ErrTruncated, 4},
+		{"sender short", "024000000102", posting.ErrTruncated, 4},
+		{"type name missing", "02000003", posting.ErrTruncated, 4},
+		{"type name length zero", "0200000300c0", posting.ErrMalformed, 4},
+	}
+	for k := 5; k <= 15; k++ {
+		tests = append(tests, decodeErrorTest{"kind " + strconv.Itoa(k), "0200" + hex.EncodeToString([]byte{byte(k)}) + "00", posting.ErrMalformed, 2})
+		// Cancel-style correlation does not make them valid.
+		tests = append(tests, decodeErrorTest{"kind " + strconv.Itoa(k) + " with correlation", "0204" + hex.EncodeToString([]byte{byte(k)}) + "0001", posting.ErrMalformed, 2})
+	}
+	for m := 6; m <= 15; m++ {
+		tests = append(tests, decodeErrorTest{"media " + strconv.Itoa(m), "0200" + hex.EncodeToString([]byte{byte(m << 4)}) + "00", posting.ErrMalformed, 2})
+	}
+	runDecodeErrors(t, tests)
+}
+
+func runDecodeErrors(t *testing.T, tests []decodeErrorTest) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b, err := hex.DecodeString(tt.hex)
@@ -468,55 +642,71 @@ func TestDecodeErrors(t *testing.T) {
 }
 
 func TestTruncations(t *testing.T) {
-	header := posting.Posting{
+	headers := []posting.Posting{{
 		Stream: "stream", Media: posting.Video, Kind: posting.Reply,
 		Seq: 1 << 40, Sent: time.Unix(1700000000, 1), TTL: time.Hour,
 		Sender: 0xabcdef, Correlation: 99, ReplyTo: 12345,
-	}
+	}, {
+		Stream: "stream", Media: posting.Video, Kind: posting.Request,
+		Seq: 1 << 40, Sent: time.Unix(1700000000, 1), TTL: time.Hour,
+		Sender: 0xabcdef, Correlation: 99, ReplyTo: 12345,
+		ReplyWithin: time.Minute, Frame: 1 << 20, FrameEnd: true, Key: "key",
+		Headers: []posting.Header{{Name: "a", Value: "1"}, {Name: "empty"}, {Name: "long", Value: strings.Repeat("v", 300)}},
+	}, {
+		Kind: posting.Cancel, Correlation: 1, Frame: 5,
+		Headers: []posting.Header{{Name: "n"}},
+	}}
 	bodies := []any{nil, []byte("bytes body"), "string body", chat{From: "a", Text: "b", N: 1}, &chat{Text: "p"}, unreg{A: 1}, []string{"x"}}
-	for _, body := range bodies {
-		p := header
-		p.Body = body
-		b, err := p.MarshalBinary()
-		if err != nil {
-			t.Fatal(err)
+	for _, header := range headers {
+		for _, body := range bodies {
+			truncations(t, header, body)
 		}
-		hl, err := posting.HeaderLen(b)
-		if err != nil {
-			t.Fatal(err)
+	}
+}
+
+func truncations(t *testing.T, header posting.Posting, body any) {
+	t.Helper()
+	p := header
+	p.Body = body
+	b, err := p.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hl, err := posting.HeaderLen(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(b); i++ {
+		q, err := posting.Decode(b[:i])
+		if i < hl {
+			// Every cut inside the header is an error.
+			if err == nil || !errors.Is(err, posting.ErrTruncated) {
+				t.Errorf("%v: Decode(prefix %d of %d) = %v, %v; want ErrTruncated", &p, i, len(b), q, err)
+			}
+			continue
 		}
-		for i := 0; i < len(b); i++ {
-			q, err := posting.Decode(b[:i])
-			if i < hl {
-				// Every cut inside the header is an error.
-				if err == nil || !errors.Is(err, posting.ErrTruncated) {
-					t.Errorf("%T: Decode(prefix %d of %d) = %v, %v; want ErrTruncated", body, i, len(b), q, err)
-				}
-				continue
+		// The body runs to the end of the input, so cuts inside
+		// it are not header errors; see the package docs.
+		if err != nil {
+			t.Errorf("%v: Decode(prefix %d of %d): %v", &p, i, len(b), err)
+			continue
+		}
+		switch v := q.Body.(type) {
+		case []byte:
+			if !bytes.Equal(v, b[hl:i]) {
+				t.Errorf("prefix %d: body %q", i, v)
 			}
-			// The body runs to the end of the input, so cuts inside
-			// it are not header errors; see the package docs.
-			if err != nil {
-				t.Errorf("%T: Decode(prefix %d of %d): %v", body, i, len(b), err)
-				continue
+		case string:
+			if v != string(b[hl:i]) {
+				t.Errorf("prefix %d: body %q", i, v)
 			}
-			switch v := q.Body.(type) {
-			case []byte:
-				if !bytes.Equal(v, b[hl:i]) {
-					t.Errorf("prefix %d: body %q", i, v)
-				}
-			case string:
-				if v != string(b[hl:i]) {
-					t.Errorf("prefix %d: body %q", i, v)
-				}
-			case posting.Raw:
-				// A cut msgpack value never decodes.
-				if v.Err == nil {
-					t.Errorf("%T: prefix %d: Raw without Err", body, i)
-				}
-			default:
-				t.Errorf("%T: prefix %d decoded as %T", body, i, q.Body)
+		case posting.Raw:
+			// A cut msgpack value never decodes.
+			if v.Err == nil {
+				t.Errorf("%T: prefix %d: Raw without Err", body, i)
 			}
+		default:
+			t.Errorf("%T: prefix %d decoded as %T", body, i, q.Body)
 		}
 	}
 }
