@@ -375,6 +375,11 @@ func (c *Channel) dispatch(p *posting.Posting) {
 		c.req.answer(p)
 	case posting.Request:
 		c.req.request(p)
+	case posting.Cancel:
+		// A requester gave up. Handlers do not learn of it yet (the
+		// request/reply issue wires it to their contexts); it is counted,
+		// never delivered to subscribers as if it were a message.
+		c.cnt.drop("cancel")
 	default:
 		c.subs.offer(p)
 	}

@@ -167,6 +167,10 @@ func (og *outgoing) pushOn(ctx context.Context, os *outStream, p *posting.Postin
 	n := pk.Len()
 	pk.Meta.Media = p.Media
 	pk.Meta.Deadline = p.Deadline()
+	pk.Meta.Key, pk.Meta.Frame = p.Key, p.Frame
+	if p.FrameEnd {
+		pk.Meta.Flags |= stack.FlagFrameEnd
+	}
 	if !os.reliable || os.timed || p.TTL != 0 {
 		// Relays may drop it (DECISIONS §2): best effort, or
 		// semi-reliable with a time to live.

@@ -219,3 +219,54 @@ func TestRelayMetadataReliable(t *testing.T) {
 		t.Fatalf("posting with a TTL: relay metadata %+v", m)
 	}
 }
+
+// TestRelayMetadataKeyAndFrame: a posting's latest-wins key, frame id and
+// end marker are in the relay metadata of every one of its fragments, and
+// arrive with the posting.
+func TestRelayMetadataKeyAndFrame(t *testing.T) {
+	og, tap, _, _ := testOutgoing(t, 0xa, "frag")
+	ctx := context.Background()
+	must(t, og.push(ctx, posting.New(make([]byte, 4000), posting.WithStream("v"), posting.WithMedia(posting.Video),
+		posting.WithKey("cam/1"), posting.WithFrame(1<<40, true)), 0))
+	data := ofType(tap.frames(t, 0xa), frameData)
+	if len(data) < 3 {
+		t.Fatalf("%d data frames, want the posting in fragments", len(data))
+	}
+	for _, f := range data {
+		if m := f.relay; m.Key != "cam/1" || m.Frame != 1<<40 || m.Flags&stack.FlagFrameEnd == 0 || m.Media != posting.Video {
+			t.Fatalf("relay metadata %+v", m)
+		}
+		if len(f.payload)+frameHeaderBase+stack.RelayExtra(&f.relay) > og.mtu+frameHeaderBase {
+			t.Fatalf("fragment of %d bytes with %d bytes of key and frame id overflows the MTU %d", len(f.payload), stack.RelayExtra(&f.relay), og.mtu)
+		}
+	}
+}
+
+// TestNewFieldsEndToEnd: the wire v2 posting fields arrive through a real
+// channel pair; a Cancel is never delivered as a message.
+func TestNewFieldsEndToEnd(t *testing.T) {
+	url := memURL(t)
+	rx := open(t, url)
+	tx := open(t, url, WithBlockingPush())
+	sub, _ := rx.Subscribe()
+	p := posting.New("x", posting.WithStream("s"), posting.WithKey("k"), posting.WithFrame(9, true),
+		posting.WithHeader("traceparent", "00-abc-def-01"), posting.WithHeader("lang", "rw"))
+	must(t, tx.Push(context.Background(), p))
+	got := next(t, sub)
+	if got.Key != "k" || got.Frame != 9 || !got.FrameEnd || len(got.Headers) != 2 {
+		t.Fatalf("got %+v", got)
+	}
+	if v, _ := got.Header("traceparent"); v != "00-abc-def-01" {
+		t.Fatalf("header %q", v)
+	}
+	cancel := posting.New(nil, posting.WithKind(posting.Cancel), posting.WithStream("s"))
+	cancel.Correlation = 5
+	must(t, tx.og.push(context.Background(), cancel, 0))
+	must(t, tx.Push(context.Background(), posting.New("after", posting.WithStream("s"))))
+	if got := next(t, sub); got.Body != "after" {
+		t.Fatalf("got %+v, want the message after the cancel", got)
+	}
+	if n := rx.Stats().Drops["cancel"]; n != 1 {
+		t.Fatalf("cancel counted %d times", n)
+	}
+}
