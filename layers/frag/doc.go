@@ -15,6 +15,16 @@
 // assembled, with an error naming the numbers. A parcel that fits in one
 // packet travels whole with a one-byte header.
 //
+// Channels write relay metadata beside every packet (stack.AppendRelay):
+// they reserve stack.RelayBase bytes per datagram for it, but a parcel's
+// latest-wins key and frame id add up to stack.RelayExtra bytes more
+// (at most 75). For such a parcel both the fragment size and the largest
+// parcel sent whole are that much smaller, so packet and metadata still
+// fit the MTU; every fragment carries the parcel's metadata. The fragment
+// size never drops below [MinFragment]: at an MTU leaving less than
+// MinFragment + 75 bytes per fragment, a parcel with a long key may exceed
+// it. Config.Max must fit in [MaxFragments] of the smallest fragments.
+//
 // # Wire format
 //
 // Every packet starts with a kind byte: 0 for a whole parcel (nothing more),

@@ -282,6 +282,10 @@ func TestBindErrors(t *testing.T) {
 			"stack: frag (layer 0) mtu 9000 exceeds the stack's MTU of 1500"},
 		{func(c *Config) { c.Max = 1 << 30; c.Buffer = 1 << 30 }, 1500, func(l *Layer) []stack.Layer { return []stack.Layer{l} },
 			"more than 65535: raise mtu or lower max"},
+		// Max fits in fragments without relay metadata, not in those of a
+		// parcel with the longest key and frame id.
+		{func(c *Config) { c.Max = MaxFragments * 1489; c.Buffer = c.Max }, 1500, func(l *Layer) []stack.Layer { return []stack.Layer{l} },
+			"would need 69012 fragments of 1414 bytes (with the longest key and frame id), more than 65535"},
 	}
 	for _, c := range cases {
 		cfg := DefaultConfig()

@@ -18,8 +18,8 @@ var ErrTooLarge = errors.New("frag: parcel too large")
 type Layer struct {
 	stack.Base
 	cfg     Config
-	frag    int // payload bytes per fragment
-	whole   int // largest parcel sent in one packet
+	frag    int // payload bytes per fragment of a parcel without key or frame id
+	whole   int // largest parcel without key or frame id sent in one packet
 	next    uint32
 	r       *reassembler
 	timerAt time.Time
@@ -47,9 +47,35 @@ func (l *Layer) Capabilities() stack.Capabilities {
 // Config returns the layer's configuration.
 func (l *Layer) Config() Config { return l.cfg }
 
-// FragmentSize is the payload of each fragment but the last, known once the
-// layer is bound.
+// FragmentSize is the payload of each fragment but the last of a parcel
+// with no key and no frame id, known once the layer is bound. A parcel
+// with either uses fragments [stack.RelayExtra] bytes smaller, so that
+// fragment and relay metadata still fit the MTU.
 func (l *Layer) FragmentSize() int { return l.frag }
+
+// maxRelayExtra is the most relay metadata a parcel's key and frame id add
+// beyond stack.RelayBase, which the channel reserves in every datagram.
+const maxRelayExtra = stack.MaxRelayLen - stack.RelayBase
+
+// sizesFor returns, once the layer is bound, the payload of each fragment
+// but the last of a parcel whose metadata is m, and the largest such
+// parcel sent whole. Both leave room for the relay metadata m's key and
+// frame id add to every datagram (stack.RelayExtra), so that packet and
+// metadata still fit the MTU. When that would leave fragments under
+// [MinFragment] (possible only with less than MinFragment + 75 bytes of
+// room per fragment), fragments stay MinFragment bytes and such a
+// parcel's datagrams may exceed the MTU by the difference.
+func (l *Layer) sizesFor(m *stack.Meta) (fragment, whole int) {
+	extra := stack.RelayExtra(m)
+	if extra == 0 {
+		return l.frag, l.whole
+	}
+	fragment = max(l.frag-extra, MinFragment)
+	// At least a fragment's size, so a parcel split has two fragments or
+	// more.
+	whole = max(l.whole-extra, fragment)
+	return fragment, whole
+}
 
 // Bind works out the fragment size from the MTU and the headers below, and
 // refuses an MTU that leaves less than [MinFragment] bytes per fragment.
@@ -68,9 +94,12 @@ func (l *Layer) Bind(b stack.Binding) error {
 	}
 	l.frag = min(room, MaxFragmentSize)
 	l.whole = mtu - b.Below - WholeLen
-	if n := (l.cfg.Max + int64(l.frag) - 1) / int64(l.frag); n > MaxFragments {
-		return fmt.Errorf("max %d would need %d fragments of %d bytes, more than %d: raise mtu or lower max",
-			l.cfg.Max, n, l.frag, MaxFragments)
+	// A parcel of Max bytes with the longest key and frame id must still
+	// fit in MaxFragments of the smaller fragments it then uses.
+	worst := max(l.frag-maxRelayExtra, MinFragment)
+	if n := (l.cfg.Max + int64(worst) - 1) / int64(worst); n > MaxFragments {
+		return fmt.Errorf("max %d would need %d fragments of %d bytes (with the longest key and frame id), more than %d: raise mtu or lower max",
+			l.cfg.Max, n, worst, MaxFragments)
 	}
 	l.r = newReassembler(l.cfg, b.Pool, b.Memory, func(reason string, n uint64) {
 		for range n {
@@ -80,10 +109,13 @@ func (l *Layer) Bind(b stack.Binding) error {
 	return l.Base.Bind(b)
 }
 
-// Down sends a parcel whole when it fits, else as fragments.
+// Down sends a parcel whole when it fits, else as fragments, leaving room
+// for the relay metadata of its key and frame id (see sizesFor).
+// Every fragment carries the parcel's metadata.
 func (l *Layer) Down(p *stack.Packet) error {
 	n := p.Len()
-	if n <= l.whole {
+	size, whole := l.sizesFor(&p.Meta)
+	if n <= whole {
 		p.Push(WholeLen)[0] = kindWhole
 		return l.Base.Down(p)
 	}
@@ -93,12 +125,12 @@ func (l *Layer) Down(p *stack.Packet) error {
 		return fmt.Errorf("%w: %d bytes, max %d", ErrTooLarge, n, l.cfg.Max)
 	}
 	b := l.Binding()
-	count := (n + l.frag - 1) / l.frag
-	h := Header{Parcel: l.next, Count: uint16(count), Size: uint16(l.frag)}
+	count := (n + size - 1) / size
+	h := Header{Parcel: l.next, Count: uint16(count), Size: uint16(size)}
 	l.next++
 	data := p.Bytes()
 	for i := range count {
-		chunk := data[i*l.frag : min((i+1)*l.frag, n)]
+		chunk := data[i*size : min((i+1)*size, n)]
 		q := b.NewPacket(len(chunk))
 		q.Meta = p.Meta
 		q.Append(chunk)

@@ -19,6 +19,11 @@ type Config struct {
 	// stack without a set refuses to bind. Keys added to or removed from
 	// the set take effect at once.
 	Trusted *keys.Trust
+	// Channel is the channel's identity (registry.Env's Channel, the same
+	// on every member). Every signature binds its SHA-256, so a signed
+	// packet does not verify on another channel. "" is allowed, for stacks
+	// outside a channel; signer and verifier must agree on it.
+	Channel string
 	// Batch is how many packets one signature covers. 1 signs every
 	// packet on its own (kind SIGNED); more sends packets at once with a
 	// short header and signs their digests in a SIG packet after Batch

@@ -62,24 +62,63 @@
 // A signature covers this message, which is never sent as such: each side
 // builds it from what it knows (integers big-endian, fixed size):
 //
-//	15 bytes    "rwanda/sign/v1\x00", so no other use of the key can be confused with it
+//	15 bytes    "rwanda/sign/v2\x00", so no other use of the key can be confused with it
+//	32 bytes    the SHA-256 of the channel identity (registry.Env's Channel; "" for a stack outside a channel)
 //	8 bytes     the sending member's id (Flow.Local at the sender, Flow.Remote at the receiver)
 //	4 bytes     the stream's id (Flow.ID)
 //	8 bytes     the signer's key fingerprint
 //	8 bytes     the sender stack's instance (Flow.Instance at the sender; carried in the packet)
 //	8 bytes     the sequence number of the first packet covered
 //	4 bytes     the number of packets covered
-//	16 × count  the SHA-256 of each packet's payload (the bytes above this layer), cut to 16 bytes, in sequence order
+//	16 × count  each packet's digest, in sequence order
 //
-// A signed packet therefore cannot be replayed onto another stream, or as
-// another member's, or as another stack's of the same member: the message
-// the receiver builds differs and the signature fails. A SIGNED packet's
-// signature is the same statement as a SIG of one packet.
+// A packet's digest is the SHA-256, cut to 16 bytes, of its relay
+// metadata in its canonical encoding (stack.AppendRelay: media class,
+// droppable, time left, frame id and frame end, latest-wins key) followed
+// by its payload (the bytes above this layer).
+//
+// A signed packet therefore cannot be replayed onto another channel or
+// stream, or as another member's, or as another stack's of the same
+// member: the message the receiver builds differs and the signature
+// fails. A SIGNED packet's signature is the same statement as a SIG of
+// one packet. Version 1 of the message (domain "rwanda/sign/v1\x00")
+// bound neither the channel nor relay metadata; the two do not verify
+// each other's signatures.
+//
+// # Relay metadata
+//
+// Channels write each packet's relay metadata in the clear beside it, so
+// that a relay without keys can read it (media class, droppable, time
+// left, frame, key) to decide what to forward, thin or drop. On a signed
+// stream nobody can change it: the sender's layer stamps the time left as
+// of the moment it signs (stack.Meta.StampLeft on the stack clock), marks
+// the packet stack.FlagSealed so that the channel below does not restamp
+// it, and signs the metadata with the payload; the receiver's layer
+// computes the digest from the metadata as the channel parsed it. A relay
+// that changes any bit of it makes the packet fail ("bad-signature" for
+// SIGNED, "bad-digest" for DATA), which is no more than the relay could do
+// by dropping it. Every packet is stamped and signed when it passes the
+// layer, so a retransmission from a layer above (a window) carries the
+// time left at its own send; a layer below the sign layer that delays
+// packets makes the stamp an overestimate, never an underestimate. One
+// sign layer per stack: it restamps whatever passes it. Above frag, a
+// signature covers the parcel's metadata, which every fragment carries a
+// copy of and which frag restores from the parcel's first fragment: a
+// relay that alters another fragment's copy goes unnoticed but gains
+// nothing it could not get by dropping that fragment.
+//
+// SIG packets are the layer's own statements about their batch's digests:
+// their relay metadata is fixed (media data, not droppable, no key, no
+// frame), is not sealed (the channel stamps their time left from their
+// deadline) and is not covered by their signature. A relay that changes
+// it can at most get the SIG dropped, as it could drop the SIG itself.
+// FEEDBACK packets are not signed at all.
 //
 // # Wire format
 //
 // Every packet the layer sends starts with a kind byte whose high nibble
-// 0x5 says "sign, version 1". Integers in headers are big-endian (the
+// 0x5 says "sign, header version 1" (the headers below are unchanged by
+// version 2 of the signed message). Integers in headers are big-endian (the
 // fingerprint) or uvarints, which must be in their shortest form: any
 // change to a header either changes what it says (and the signature
 // fails) or makes it malformed.

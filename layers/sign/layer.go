@@ -26,10 +26,12 @@ type Layer struct {
 	bound   bool
 	closed  bool
 	role    stack.Role
-	flow    flowID // the sending member and stream, what signatures bind to
-	inst    uint64 // the sender stack's instance (sender: ours)
+	channel [channelHashLen]byte // SHA-256 of Config.Channel, what signatures bind to
+	flow    flowID               // the sending member and stream, what signatures bind to
+	inst    uint64               // the sender stack's instance (sender: ours)
 	timerAt time.Time
-	msg     []byte // scratch: the message being signed or verified
+	msg     []byte   // scratch: the message being signed or verified
+	dg      digester // computes packet digests
 	snd     sender
 	rcv     receiver
 	n       struct{ signed, data, sigs, verified, signatures uint64 }
@@ -40,7 +42,7 @@ func New(cfg Config) (*Layer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Layer{cfg: cfg}, nil
+	return &Layer{cfg: cfg, channel: channelHash(cfg.Channel)}, nil
 }
 
 // Name returns "sign".

@@ -142,8 +142,8 @@ func (l *Layer) onSigned(p *stack.Packet) {
 		l.b.Drop(p, dropReplay)
 		return
 	}
-	d := digest(p.Bytes()[h.n:])
-	l.msg = appendMessage(l.msg[:0], l.flow, h.fp, h.inst, h.first, 1, d[:])
+	d := l.dg.digest(&p.Meta, p.Bytes()[h.n:])
+	l.msg = appendMessage(l.msg[:0], &l.channel, l.flow, h.fp, h.inst, h.first, 1, d[:])
 	if !ed25519.Verify(key, l.msg, h.sig) {
 		l.b.Drop(p, dropBadSignature)
 		return
@@ -169,7 +169,7 @@ func (l *Layer) onData(p *stack.Packet) {
 		return
 	}
 	p.Consume(n)
-	d := digest(p.Bytes())
+	d := l.dg.digest(&p.Meta, p.Bytes())
 	if m := r.memos[seq]; m != nil {
 		if m.d != d {
 			l.b.Drop(p, dropBadDigest)
@@ -235,7 +235,7 @@ func (l *Layer) onSig(p *stack.Packet) {
 		l.b.Drop(p, dropDuplicate)
 		return
 	}
-	l.msg = appendMessage(l.msg[:0], l.flow, h.fp, h.inst, h.first, h.count, h.digests)
+	l.msg = appendMessage(l.msg[:0], &l.channel, l.flow, h.fp, h.inst, h.first, h.count, h.digests)
 	if !ed25519.Verify(key, l.msg, h.sig) {
 		l.b.Drop(p, dropBadSignature)
 		return

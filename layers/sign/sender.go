@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"time"
 
+	"github.com/rwanda-go/rwanda/posting"
 	"github.com/rwanda-go/rwanda/stack"
 )
 
@@ -23,13 +24,23 @@ type sender struct {
 	noDeadline bool
 }
 
+// seal stamps p's time left as of now and marks its relay metadata sealed
+// (stack.FlagSealed: nothing below may restamp it), then returns its
+// digest, which covers that metadata and the payload. A packet sent again
+// (a retransmission from a layer above) is restamped and signed anew.
+func (l *Layer) seal(p *stack.Packet, now time.Time) [DigestLen]byte {
+	p.Meta.StampLeft(now)
+	p.Meta.Flags |= stack.FlagSealed
+	return l.dg.digest(&p.Meta, p.Bytes())
+}
+
 // sendSigned sends p as a SIGNED packet: its header carries the signature
 // of the packet's digest.
 func (l *Layer) sendSigned(p *stack.Packet) error {
 	id, s := l.cfg.Identity, &l.snd
 	fp, seq := id.Fingerprint(), s.seq
-	d := digest(p.Bytes())
-	l.msg = appendMessage(l.msg[:0], l.flow, fp, l.inst, seq, 1, d[:])
+	d := l.seal(p, l.b.Now())
+	l.msg = appendMessage(l.msg[:0], &l.channel, l.flow, fp, l.inst, seq, 1, d[:])
 	sig := id.Sign(l.msg)
 	h := p.Push(1 + fpLen + uvarintLen(l.inst) + uvarintLen(seq) + SignatureLen)
 	h[0] = kindSigned
@@ -47,10 +58,11 @@ func (l *Layer) sendSigned(p *stack.Packet) error {
 // batch's SIG, which goes out after Batch packets or Delay.
 func (l *Layer) sendData(p *stack.Packet) error {
 	s := &l.snd
-	d := digest(p.Bytes())
+	now := l.b.Now()
+	d := l.seal(p, now)
 	if s.count == 0 {
 		s.first = s.seq
-		s.due = l.b.Now().Add(l.cfg.Delay)
+		s.due = now.Add(l.cfg.Delay)
 		s.peer, s.deadline, s.noDeadline = p.Meta.Peer, p.Meta.Deadline, p.Meta.Deadline.IsZero()
 	} else {
 		if p.Meta.Peer != s.peer {
@@ -86,7 +98,7 @@ func (l *Layer) flush() {
 	}
 	id := l.cfg.Identity
 	fp := id.Fingerprint()
-	l.msg = appendMessage(l.msg[:0], l.flow, fp, l.inst, s.first, s.count, s.digests)
+	l.msg = appendMessage(l.msg[:0], &l.channel, l.flow, fp, l.inst, s.first, s.count, s.digests)
 	sig := id.Sign(l.msg)
 
 	var hb [1 + fpLen + 3*maxUvarint]byte
@@ -99,7 +111,13 @@ func (l *Layer) flush() {
 	q.Append(h)
 	q.Append(s.digests)
 	q.Append(sig)
+	// A SIG's own relay metadata is fixed (media data, not droppable, no
+	// key, no frame) and not sealed: the channel stamps its time left.
+	// Its signature is a statement about the batch's digests, not about
+	// the SIG's metadata; a relay that changes it can at most get the SIG
+	// dropped, as it could drop the packet itself (doc.go).
 	q.Meta.Flags = stack.FlagControl
+	q.Meta.Media = posting.Data
 	q.Meta.Peer = s.peer
 	if !s.noDeadline {
 		q.Meta.Deadline = s.deadline

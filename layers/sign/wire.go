@@ -4,12 +4,14 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
+	"hash"
 
 	"github.com/rwanda-go/rwanda/keys"
+	"github.com/rwanda-go/rwanda/stack"
 )
 
 // Packet kinds: the first byte of every packet the layer sends. The high
-// nibble (0x5) says "sign, version 1"; the low nibble is the kind.
+// nibble (0x5) says "sign, header version 1"; the low nibble is the kind.
 const (
 	kindSigned   = 0x51 // one packet with its own signature
 	kindData     = 0x52 // one packet of a batch, signed later by a SIG
@@ -41,11 +43,17 @@ const (
 )
 
 // domain starts every signed message, so that a signature made by this
-// layer cannot be taken for one made by any other use of the same key.
-const domain = "rwanda/sign/v1\x00"
+// layer cannot be taken for one made by any other use of the same key. v2
+// binds the channel identity and the packets' relay metadata; v1 bound
+// neither.
+const domain = "rwanda/sign/v2\x00"
+
+// channelHashLen is the size of the channel identity's hash in a signed
+// message.
+const channelHashLen = sha256.Size
 
 // msgPrefixLen is the length of a signed message before its digests.
-const msgPrefixLen = len(domain) + 8 + 4 + fpLen + 8 + 8 + 4
+const msgPrefixLen = len(domain) + channelHashLen + 8 + 4 + fpLen + 8 + 8 + 4
 
 // sigLen is the length of a SIG packet covering count packets with the
 // given instance and first sequence number.
@@ -56,31 +64,55 @@ func sigLen(inst, first uint64, count int) int {
 // maxSigLen is the longest SIG packet for a batch of count.
 func maxSigLen(count int) int { return sigFixed + uvarintLen(uint64(count)) + count*DigestLen }
 
-// digest is what a SIG says about one packet: the SHA-256, cut to
-// DigestLen bytes, of the bytes above the layer (the packet without the
-// layer's header).
-func digest(b []byte) (d [DigestLen]byte) {
-	h := sha256.Sum256(b)
-	copy(d[:], h[:])
+// digester computes packet digests without allocating: one SHA-256 state
+// and scratch space, reused for every packet of a layer (which a stack
+// never calls concurrently).
+type digester struct {
+	h     hash.Hash
+	relay [stack.MaxRelayLen]byte
+	sum   [sha256.Size]byte
+}
+
+// digest is what a signature says about one packet: the SHA-256, cut to
+// DigestLen bytes, of the packet's relay metadata in its canonical
+// encoding (stack.AppendRelay, as the channel writes it beside the packet)
+// followed by the bytes above the layer (the packet without the layer's
+// header). The relay encoding is self-delimiting, so no two packets with
+// different metadata or payloads share the input.
+func (g *digester) digest(m *stack.Meta, b []byte) (d [DigestLen]byte) {
+	if g.h == nil {
+		g.h = sha256.New()
+	}
+	g.h.Reset()
+	g.h.Write(stack.AppendRelay(g.relay[:0], m))
+	g.h.Write(b)
+	copy(d[:], g.h.Sum(g.sum[:0]))
 	return d
 }
 
+// channelHash is the SHA-256 of a channel identity, as signed messages
+// carry it ("" for a standalone stack hashes the empty string).
+func channelHash(channel string) [channelHashLen]byte { return sha256.Sum256([]byte(channel)) }
+
 // appendMessage appends the message a signature covers for count packets
-// from first: everything that binds the digests to the flow.
+// from first: everything that binds the digests to the channel and the
+// flow.
 //
-//	domain      "rwanda/sign/v1\x00" (15 bytes)
+//	domain      "rwanda/sign/v2\x00" (15 bytes)
+//	channel     32 bytes: SHA-256 of the channel identity
 //	member      8 bytes: the sending member's id
 //	stream      4 bytes: the stream's id
 //	fingerprint 8 bytes: the signer's key fingerprint
 //	instance    8 bytes: the sender stack's instance
 //	first       8 bytes: the sequence number of the first packet
 //	count       4 bytes: how many packets
-//	digests     count × 16 bytes, in sequence order
+//	digests     count × 16 bytes, in sequence order (see digester.digest)
 //
 // All integers are big-endian and of fixed size, so two different
 // statements never give the same message.
-func appendMessage(dst []byte, f flowID, fp keys.Fingerprint, inst, first uint64, count int, digests []byte) []byte {
+func appendMessage(dst []byte, ch *[channelHashLen]byte, f flowID, fp keys.Fingerprint, inst, first uint64, count int, digests []byte) []byte {
 	dst = append(dst, domain...)
+	dst = append(dst, ch[:]...)
 	dst = binary.BigEndian.AppendUint64(dst, f.member)
 	dst = binary.BigEndian.AppendUint32(dst, f.stream)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(fp))
