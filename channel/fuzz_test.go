@@ -168,7 +168,8 @@ func FuzzFrames(f *testing.F) {
 		var first []frame
 		r := frameReader{b: b}
 		for {
-			fr, ok, err := r.next()
+			var fr frame
+			ok, err := r.next(&fr)
 			if err != nil || !ok {
 				break
 			}
@@ -181,7 +182,8 @@ func FuzzFrames(f *testing.F) {
 		r = frameReader{b: again}
 		var second []frame
 		for {
-			fr, ok, err := r.next()
+			var fr frame
+			ok, err := r.next(&fr)
 			if err != nil {
 				t.Fatalf("re-encoded frames do not decode: %v", err)
 			}

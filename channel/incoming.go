@@ -120,7 +120,7 @@ func (in *incoming) senderLocked(sender uint64) *remoteSender {
 
 // announce records a stream's announcement and passes up the data frames
 // held for it while it was unknown.
-func (in *incoming) announce(sender uint64, f frame, now time.Time) {
+func (in *incoming) announce(sender uint64, f *frame, now time.Time) {
 	for _, h := range in.learn(sender, f) {
 		in.data(sender, h.stream, &h.relay, h.payload, now)
 	}
@@ -128,7 +128,7 @@ func (in *incoming) announce(sender uint64, f frame, now time.Time) {
 
 // learn records an announcement and returns the data frames held for the
 // stream while it was unknown.
-func (in *incoming) learn(sender uint64, f frame) []heldFrame {
+func (in *incoming) learn(sender uint64, f *frame) []heldFrame {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	rs := in.senderLocked(sender)
@@ -190,7 +190,7 @@ func (in *incoming) data(sender uint64, stream uint32, relay *stack.Meta, payloa
 // overheard passes feedback another receiver sent to a sender we also
 // receive from up that flow's stack, marked overheard: on multicast, one
 // receiver's NAK stands for the others'.
-func (in *incoming) overheard(from uint64, f frame, now time.Time) {
+func (in *incoming) overheard(from uint64, f *frame, now time.Time) {
 	in.mu.Lock()
 	fl := in.flows[flowKey{f.target, f.stream}]
 	in.mu.Unlock()

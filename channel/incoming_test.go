@@ -82,8 +82,8 @@ func fragPayload(t *testing.T, body any) []byte {
 	return append([]byte{0}, enc...)
 }
 
-func announceFrame(stream uint32, name, qos string, prev uint32, count uint64) frame {
-	return frame{typ: frameAnnounce, stream: stream, name: []byte(name), qos: []byte(qos), prev: prev, count: count}
+func announceFrame(stream uint32, name, qos string, prev uint32, count uint64) *frame {
+	return &frame{typ: frameAnnounce, stream: stream, name: []byte(name), qos: []byte(qos), prev: prev, count: count}
 }
 
 // TestIncomingHeldUntilAnnounced: data before its stream's announcement is

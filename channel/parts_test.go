@@ -75,7 +75,8 @@ func (w *wireTap) datagrams(t *testing.T, sender uint64) [][]frame {
 		r := frameReader{b: body}
 		var fs []frame
 		for {
-			f, ok, err := r.next()
+			var f frame
+			ok, err := r.next(&f)
 			if err != nil {
 				t.Fatal(err)
 			}

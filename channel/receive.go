@@ -80,19 +80,15 @@ func (c *Channel) receiveAt(d []byte, from netip.AddrPort, now time.Time) {
 		return // closed
 	}
 	r := frameReader{b: frames}
-	defer func() {
-		for range r.unknown {
-			c.cnt.drop("unknown-frame")
-		}
-	}()
+	var f frame
 	for {
-		f, ok, err := r.next()
+		ok, err := r.next(&f)
 		if err != nil {
 			c.cnt.drop("malformed")
-			return
+			break
 		}
 		if !ok {
-			return
+			break
 		}
 		switch f.typ {
 		case frameData:
@@ -105,11 +101,11 @@ func (c *Channel) receiveAt(d []byte, from netip.AddrPort, now time.Time) {
 			if f.target == c.id {
 				c.og.feedback(sender, f.stream, f.payload, now)
 			} else {
-				c.in.overheard(sender, f, now)
+				c.in.overheard(sender, &f, now)
 			}
 		case frameAnnounce:
 			if f.target == 0 || f.target == c.id {
-				c.in.announce(sender, f, now)
+				c.in.announce(sender, &f, now)
 			}
 		case frameQuery:
 			if f.target == c.id {
@@ -120,5 +116,8 @@ func (c *Channel) receiveAt(d []byte, from netip.AddrPort, now time.Time) {
 				c.hello(dstFor(c.addr.IsMulticast(), sender), 0)
 			}
 		}
+	}
+	for range r.unknown {
+		c.cnt.drop("unknown-frame")
 	}
 }

@@ -163,17 +163,19 @@ func appendFrameHeader(b []byte, typ byte, inner []byte, n int) []byte {
 }
 
 // appendDataHeader appends the header of a DATA or DATA_TO frame (target
-// 0: DATA) for a payload of n bytes with m's relay metadata.
+// 0: DATA) for a payload of n bytes with m's relay metadata. It is on the
+// path of every packet sent: it writes in place, with no scratch copy.
 func appendDataHeader(b []byte, target uint64, stream uint32, m *stack.Meta, n int) []byte {
-	var scratch [8 + 5 + stack.MaxRelayLen]byte
-	inner, typ := scratch[:0], byte(frameData)
+	typ, body := byte(frameData), uvarintLen(uint64(stream))+stack.RelayLen(m)+n
 	if target != 0 {
-		typ = frameDataTo
-		inner = binary.BigEndian.AppendUint64(inner, target)
+		typ, body = frameDataTo, body+8
 	}
-	inner = binary.AppendUvarint(inner, uint64(stream))
-	inner = stack.AppendRelay(inner, m)
-	return appendFrameHeader(b, typ, inner, n)
+	b = binary.AppendUvarint(append(b, typ), uint64(body))
+	if target != 0 {
+		b = binary.BigEndian.AppendUint64(b, target)
+	}
+	b = binary.AppendUvarint(b, uint64(stream))
+	return stack.AppendRelay(b, m)
 }
 
 // appendFeedbackHeader appends the header of a FEEDBACK frame for a payload
@@ -334,37 +336,39 @@ func (r *bodyReader) end(what string) error {
 	return nil
 }
 
-// next decodes the next frame of a known type, skipping (and counting)
-// frames of unknown types. It returns ok=false at the end of the datagram
-// (or at padding).
-func (r *frameReader) next() (f frame, ok bool, err error) {
+// next decodes the next frame of a known type into f, skipping (and
+// counting) frames of unknown types. It returns false at the end of the
+// datagram (or at padding). f is filled in place: a frame is a few hundred
+// bytes, and this runs for every frame received.
+func (r *frameReader) next(f *frame) (bool, error) {
 	for {
 		if len(r.b) == 0 {
-			return frame{}, false, nil
+			return false, nil
 		}
-		f.typ = r.b[0]
-		if f.typ == framePad {
+		typ := r.b[0]
+		if typ == framePad {
 			r.b = nil
-			return frame{}, false, nil
+			return false, nil
 		}
 		head := bodyReader{b: r.b[1:]}
 		n, err := head.uvarint("frame length", maxFrameLen)
 		if err != nil {
-			return frame{}, false, err
+			return false, err
 		}
 		body, err := head.bytes("frame", int(n))
 		if err != nil {
-			return frame{}, false, err
+			return false, err
 		}
 		r.b = head.b
-		if f.typ > frameHello {
+		if typ > frameHello {
 			r.unknown++
 			continue
 		}
+		*f = frame{typ: typ}
 		if err := f.decode(body); err != nil {
-			return frame{}, false, err
+			return false, err
 		}
-		return f, true, nil
+		return true, nil
 	}
 }
 

@@ -47,7 +47,8 @@ func TestFramesRoundTrip(t *testing.T) {
 	r := frameReader{b: body}
 	var got []frame
 	for {
-		f, ok, err := r.next()
+		var f frame
+		ok, err := r.next(&f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +87,7 @@ func TestFramesMalformed(t *testing.T) {
 		{"hello flags", appendFrameHeader(nil, frameHello, append([]byte{0x80}, make([]byte, 8)...), 0)},
 	} {
 		r := frameReader{b: tc.b}
-		if _, _, err := r.next(); !errors.Is(err, errMalformed) {
+		if _, err := r.next(new(frame)); !errors.Is(err, errMalformed) {
 			t.Errorf("%s: %v, want malformed", tc.name, err)
 		}
 	}

@@ -65,6 +65,15 @@ func RelayExtra(m *Meta) int {
 	return n
 }
 
+// RelayLen is the length of m's relay metadata: what [AppendRelay] appends.
+func RelayLen(m *Meta) int {
+	n := 1 + RelayExtra(m)
+	if m.Flags&FlagLeft != 0 {
+		n += uvarintLen(uint64(m.Left))
+	}
+	return n
+}
+
 // AppendRelay appends m's relay metadata to b.
 func AppendRelay(b []byte, m *Meta) []byte {
 	h := byte(m.Media) & relayMediaMask

@@ -114,3 +114,11 @@ func FuzzRelay(f *testing.F) {
 		}
 	})
 }
+
+func TestRelayLen(t *testing.T) {
+	for _, m := range relayMetas() {
+		if n, want := RelayLen(&m), len(AppendRelay(nil, &m)); n != want {
+			t.Errorf("%+v: RelayLen %d, encoding %d bytes", m, n, want)
+		}
+	}
+}
