@@ -37,7 +37,7 @@ func FuzzReceive(f *testing.F) {
 	f.Add(v1Hello(4))
 	f.Add(append(appendFeedbackHeader(validDatagram(5, "x"), 1, 1, 3), 1, 2, 3))
 	f.Add(appendFrameHeader(validDatagram(6, "y"), 0x99, []byte("unknown"), 0))
-	relay := stack.Meta{Media: posting.Video, Flags: stack.FlagDroppable | stack.FlagLeft | stack.FlagFrameEnd, Left: 20, Frame: 3, Key: "k"}
+	relay := stack.Meta{Media: posting.Video, Flags: stack.FlagDroppable | stack.FlagLeft | stack.FlagFrameEnd, Left: 20, Tag: &stack.Tag{Frame: 3, Key: "k"}}
 	f.Add(append(appendDataHeader(appendDgramHeader(nil, 8), 0, 1, &relay, 2), 0, 0))
 	c, err := Open(context.Background(), "mem://fuzz-receive", WithLimits(64, 64))
 	if err != nil {
@@ -158,7 +158,7 @@ func FuzzReceiveKeyed(f *testing.F) {
 // decodes must re-encode to frames that decode the same (the encoding of
 // every known frame, relay metadata included, is canonical).
 func FuzzFrames(f *testing.F) {
-	relay := stack.Meta{Media: posting.Audio, Flags: stack.FlagDroppable | stack.FlagLeft, Left: 1 << 20, Key: "cursor"}
+	relay := stack.Meta{Media: posting.Audio, Flags: stack.FlagDroppable | stack.FlagLeft, Left: 1 << 20, Tag: &stack.Tag{Key: "cursor"}}
 	f.Add(validDatagram(1, "x")[dgramHeaderLen:])
 	f.Add(appendDataHeader(nil, 7, 2, &relay, 0))
 	f.Add(appendFeedbackHeader(nil, 7, 2, 0))

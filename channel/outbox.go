@@ -54,7 +54,7 @@ func bundleOf(stream uint32, m *stack.Meta) bundle {
 	if m.Flags&stack.FlagDroppable == 0 {
 		return bundle{}
 	}
-	return bundle{droppable: true, stream: stream, frame: m.Frame, key: m.Key}
+	return bundle{droppable: true, stream: stream, frame: m.Frame(), key: m.Key()}
 }
 
 type outbox struct {

@@ -167,7 +167,9 @@ func (og *outgoing) pushOn(ctx context.Context, os *outStream, p *posting.Postin
 	n := pk.Len()
 	pk.Meta.Media = p.Media
 	pk.Meta.Deadline = p.Deadline()
-	pk.Meta.Key, pk.Meta.Frame = p.Key, p.Frame
+	if p.Key != "" || p.Frame != 0 {
+		pk.Meta.Tag = &stack.Tag{Key: p.Key, Frame: p.Frame}
+	}
 	if p.FrameEnd {
 		pk.Meta.Flags |= stack.FlagFrameEnd
 	}

@@ -22,7 +22,7 @@ var frameCmp = []cmp.Option{cmp.AllowUnexported(frame{}), cmpopts.EquateEmpty()}
 
 // TestFramesRoundTrip: every frame type decodes to what was encoded.
 func TestFramesRoundTrip(t *testing.T) {
-	relay := stack.Meta{Media: posting.Video, Flags: stack.FlagDroppable | stack.FlagLeft | stack.FlagFrameEnd, Left: 33, Frame: 1 << 33, Key: "cam/1"}
+	relay := stack.Meta{Media: posting.Video, Flags: stack.FlagDroppable | stack.FlagLeft | stack.FlagFrameEnd, Left: 33, Tag: &stack.Tag{Frame: 1 << 33, Key: "cam/1"}}
 	b := appendDgramHeader(nil, 0xfeed)
 	b = append(appendDataHeader(b, 0, 7, &relay, 3), "abc"...)
 	b = appendDataHeader(b, 0xbeef, 1<<32-1, &stack.Meta{}, 0)
@@ -152,7 +152,7 @@ func TestUnknownFrameSkipped(t *testing.T) {
 func TestBundlesHomogeneous(t *testing.T) {
 	o, tap := newTapOutbox(t, 0xa)
 	drop := func(frame uint64, key string) stack.Meta {
-		return stack.Meta{Flags: stack.FlagDroppable, Frame: frame, Key: key}
+		return stack.Meta{Flags: stack.FlagDroppable, Tag: &stack.Tag{Frame: frame, Key: key}}
 	}
 	add := func(stream uint32, m stack.Meta) {
 		o.add(everyone, bundleOf(stream, &m), appendDataHeader(nil, 0, stream, &m, 1), []byte{byte(stream)})
@@ -234,7 +234,7 @@ func TestRelayMetadataKeyAndFrame(t *testing.T) {
 		t.Fatalf("%d data frames, want the posting in fragments", len(data))
 	}
 	for _, f := range data {
-		if m := f.relay; m.Key != "cam/1" || m.Frame != 1<<40 || m.Flags&stack.FlagFrameEnd == 0 || m.Media != posting.Video {
+		if m := f.relay; m.Key() != "cam/1" || m.Frame() != 1<<40 || m.Flags&stack.FlagFrameEnd == 0 || m.Media != posting.Video {
 			t.Fatalf("relay metadata %+v", m)
 		}
 		if len(f.payload)+frameHeaderBase+stack.RelayExtra(&f.relay) > og.mtu+frameHeaderBase {

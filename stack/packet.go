@@ -35,7 +35,7 @@ const (
 	// superseded). Never set on control packets.
 	FlagDroppable
 	// FlagFrameEnd is relay metadata: the packet carries the last posting of
-	// the frame Meta.Frame names. Only with a nonzero Meta.Frame.
+	// the frame Meta.Frame() names. Only with a nonzero frame id.
 	FlagFrameEnd
 	// FlagLeft says Meta.Left holds the time left, stamped by
 	// [Meta.StampLeft] or decoded from the wire.
@@ -61,14 +61,41 @@ type Meta struct {
 	Media posting.Media
 	// Flags holds per-packet bits.
 	Flags Flags
-	// Key is the posting's latest-wins key, "" for none (relay metadata).
-	Key string
-	// Frame is the id of the frame (say, of video) whose data the packet
-	// carries; 0 for none (relay metadata).
-	Frame uint64
 	// Left is the time left at send in milliseconds, rounded up, when
 	// FlagLeft is set (relay metadata).
 	Left uint32
+	// Tag is the latest-wins key and frame id of the posting the packet
+	// carries (relay metadata); nil for neither.
+	Tag *Tag
+}
+
+// Tag is what a posting names about itself in its relay metadata: its
+// latest-wins key and the frame it belongs to. The packets of one posting
+// (its fragments) share one Tag: it is never changed once set, and a layer
+// that wants another sets a new one. It lives behind a pointer so that
+// every packet's Meta stays small (most postings have neither).
+type Tag struct {
+	// Key is the posting's latest-wins key, "" for none.
+	Key string
+	// Frame is the id of the frame (say, of video) whose data the packet
+	// carries; 0 for none.
+	Frame uint64
+}
+
+// Key returns the latest-wins key, "" for none.
+func (m *Meta) Key() string {
+	if m.Tag == nil {
+		return ""
+	}
+	return m.Tag.Key
+}
+
+// Frame returns the frame id, 0 for none.
+func (m *Meta) Frame() uint64 {
+	if m.Tag == nil {
+		return 0
+	}
+	return m.Tag.Frame
 }
 
 // NewSkip returns a skip marker (see [FlagSkip]) for the n sequence numbers

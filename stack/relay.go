@@ -55,12 +55,15 @@ var ErrRelay = errors.New("stack: malformed relay metadata")
 // [RelayBase]: its key and frame id. A fragmenting layer leaves them out of
 // its fragments so that fragment and metadata still fit the MTU.
 func RelayExtra(m *Meta) int {
-	n := 0
-	if m.Frame != 0 {
-		n += uvarintLen(m.Frame)
+	if m.Tag == nil {
+		return 0
 	}
-	if m.Key != "" {
-		n += 1 + len(m.Key)
+	n := 0
+	if m.Tag.Frame != 0 {
+		n += uvarintLen(m.Tag.Frame)
+	}
+	if m.Tag.Key != "" {
+		n += 1 + len(m.Tag.Key)
 	}
 	return n
 }
@@ -83,10 +86,11 @@ func AppendRelay(b []byte, m *Meta) []byte {
 	if m.Flags&FlagLeft != 0 {
 		h |= relayLeft
 	}
-	if m.Key != "" {
+	key, frame := m.Key(), m.Frame()
+	if key != "" {
 		h |= relayKey
 	}
-	if m.Frame != 0 {
+	if frame != 0 {
 		h |= relayFrame
 		if m.Flags&FlagFrameEnd != 0 {
 			h |= relayFrameEnd
@@ -97,18 +101,18 @@ func AppendRelay(b []byte, m *Meta) []byte {
 		b = binary.AppendUvarint(b, uint64(m.Left))
 	}
 	if h&relayFrame != 0 {
-		b = binary.AppendUvarint(b, m.Frame)
+		b = binary.AppendUvarint(b, frame)
 	}
 	if h&relayKey != 0 {
-		b = append(b, byte(len(m.Key)))
-		b = append(b, m.Key...)
+		b = append(b, byte(len(key)))
+		b = append(b, key...)
 	}
 	return b
 }
 
 // ParseRelay reads relay metadata from the start of b into m (its Media,
-// Key, Frame, Left and the flags FlagDroppable, FlagFrameEnd and
-// FlagLeft) and returns its length. Malformed or non-canonical metadata is
+// Tag, Left and the flags FlagDroppable, FlagFrameEnd and FlagLeft) and
+// returns its length. A key or frame id costs a new Tag. Malformed or non-canonical metadata is
 // an error wrapping [ErrRelay]; m is then unchanged.
 func ParseRelay(b []byte, m *Meta) (int, error) {
 	if len(b) == 0 {
@@ -162,10 +166,9 @@ func ParseRelay(b []byte, m *Meta) (int, error) {
 		m.Flags |= FlagLeft
 		m.Left = uint32(left)
 	}
-	m.Frame = frame
-	m.Key = ""
-	if key != nil {
-		m.Key = string(key)
+	m.Tag = nil
+	if key != nil || frame != 0 {
+		m.Tag = &Tag{Key: string(key), Frame: frame}
 	}
 	return off, nil
 }

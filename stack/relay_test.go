@@ -3,6 +3,7 @@ package stack
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -14,9 +15,9 @@ func relayMetas() []Meta {
 	return []Meta{
 		{},
 		{Media: posting.Audio, Flags: FlagDroppable | FlagLeft, Left: 40},
-		{Media: posting.Video, Flags: FlagDroppable | FlagLeft | FlagFrameEnd, Left: 1 << 31, Frame: 1 << 40},
-		{Media: posting.Control, Key: "cursor/ana"},
-		{Media: posting.Text, Key: strings.Repeat("k", posting.MaxKeyLen), Frame: 7, Flags: FlagLeft},
+		{Media: posting.Video, Flags: FlagDroppable | FlagLeft | FlagFrameEnd, Left: 1 << 31, Tag: &Tag{Frame: 1 << 40}},
+		{Media: posting.Control, Tag: &Tag{Key: "cursor/ana"}},
+		{Media: posting.Text, Tag: &Tag{Key: strings.Repeat("k", posting.MaxKeyLen), Frame: 7}, Flags: FlagLeft},
 	}
 }
 
@@ -34,7 +35,7 @@ func TestRelayRoundTrip(t *testing.T) {
 		}
 		want := m
 		want.Flags |= FlagControl
-		if got != want {
+		if !reflect.DeepEqual(got, want) {
 			t.Errorf("round trip: got %+v, want %+v", got, want)
 		}
 		if again := AppendRelay(nil, &got); !bytes.Equal(again, b) {
@@ -64,7 +65,7 @@ func TestRelayRejects(t *testing.T) {
 		if _, err := ParseRelay(tc.b, &m); !errors.Is(err, ErrRelay) {
 			t.Errorf("%s: err %v, want ErrRelay", tc.name, err)
 		}
-		if m != (Meta{Seq: 9}) {
+		if !reflect.DeepEqual(m, Meta{Seq: 9}) {
 			t.Errorf("%s: meta changed on error: %+v", tc.name, m)
 		}
 	}

@@ -85,7 +85,7 @@ func TestRelayMetadataRoom(t *testing.T) {
 	if old != mtu-HeaderLen {
 		t.Fatalf("fragment size %d", old)
 	}
-	meta := stack.Meta{Media: posting.Video, Key: strings.Repeat("k", posting.MaxKeyLen), Frame: math.MaxUint64,
+	meta := stack.Meta{Media: posting.Video, Tag: &stack.Tag{Key: strings.Repeat("k", posting.MaxKeyLen), Frame: math.MaxUint64},
 		Flags: stack.FlagFrameEnd | stack.FlagDroppable | stack.FlagLeft, Left: 1234,
 		Deadline: stack.ManualEpoch.Add(time.Second)}
 	extra := stack.RelayExtra(&meta)
@@ -142,7 +142,7 @@ func TestRelayMetadataRoom(t *testing.T) {
 		if len(out) != 1 || !bytes.Equal(out[0].Bytes, parcel) {
 			t.Fatalf("%d bytes: delivered %d parcels", c.size, len(out))
 		}
-		if m := out[0].Meta; !sameRelay(&m, &meta) || m.Key != meta.Key || m.Frame != meta.Frame ||
+		if m := out[0].Meta; !sameRelay(&m, &meta) || m.Key() != meta.Key() || m.Frame() != meta.Frame() ||
 			m.Flags&(stack.FlagFrameEnd|stack.FlagDroppable|stack.FlagLeft) != meta.Flags&(stack.FlagFrameEnd|stack.FlagDroppable|stack.FlagLeft) ||
 			m.Seq != 100 {
 			t.Fatalf("%d bytes: parcel delivered with %+v, sent with %+v", c.size, m, meta)
@@ -170,7 +170,7 @@ func TestRelayMetadataSmallMTU(t *testing.T) {
 		t.Fatalf("fragment size %d", a.FragmentSize())
 	}
 	for _, key := range []string{"k", strings.Repeat("k", posting.MaxKeyLen)} {
-		meta := stack.Meta{Key: key, Frame: 7}
+		meta := stack.Meta{Tag: &stack.Tag{Key: key, Frame: 7}}
 		extra := stack.RelayExtra(&meta)
 		size, whole := a.sizesFor(&meta)
 		if size != max(100-extra, MinFragment) || whole < size {
@@ -190,7 +190,7 @@ func TestRelayMetadataSmallMTU(t *testing.T) {
 				rx.Up(q)
 			}
 			out := got.Take()
-			if len(out) != 1 || !bytes.Equal(out[0].Bytes, data(n, 3)) || out[0].Meta.Key != key || out[0].Meta.Frame != 7 {
+			if len(out) != 1 || !bytes.Equal(out[0].Bytes, data(n, 3)) || out[0].Meta.Key() != key || out[0].Meta.Frame() != 7 {
 				t.Fatalf("key of %d, %d bytes: delivered %d", len(key), n, len(out))
 			}
 		}

@@ -17,7 +17,7 @@ func TestDigestCoversRelayMetadata(t *testing.T) {
 	var g digester
 	payload := bytes.Repeat([]byte("p"), 1000)
 	m := stack.Meta{Media: posting.Video, Flags: stack.FlagDroppable | stack.FlagFrameEnd | stack.FlagLeft,
-		Key: string(bytes.Repeat([]byte("k"), posting.MaxKeyLen)), Frame: 1 << 62, Left: 1<<32 - 1,
+		Tag: &stack.Tag{Key: string(bytes.Repeat([]byte("k"), posting.MaxKeyLen)), Frame: 1 << 62}, Left: 1<<32 - 1,
 		Deadline: time.Unix(1, 0), Seq: 9, Peer: 3}
 	want := sha256.Sum256(append(stack.AppendRelay(nil, &m), payload...))
 	if d := g.digest(&m, payload); !bytes.Equal(d[:], want[:DigestLen]) {
@@ -57,7 +57,7 @@ func TestMessageBindsChannel(t *testing.T) {
 // here the longest, then the payload, through the layer's reused state).
 func BenchmarkDigest(b *testing.B) {
 	m := stack.Meta{Media: posting.Video, Flags: stack.FlagDroppable | stack.FlagFrameEnd | stack.FlagLeft,
-		Key: string(bytes.Repeat([]byte("k"), posting.MaxKeyLen)), Frame: 1 << 62, Left: 1000}
+		Tag: &stack.Tag{Key: string(bytes.Repeat([]byte("k"), posting.MaxKeyLen)), Frame: 1 << 62}, Left: 1000}
 	for _, n := range []int{100, 1400, 64 << 10} {
 		payload := bytes.Repeat([]byte("p"), n)
 		b.Run(fmt.Sprintf("%dB/v1-payload", n), func(b *testing.B) {

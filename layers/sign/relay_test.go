@@ -136,7 +136,7 @@ func (n *relayNet) send(t testing.TB, b []byte, m stack.Meta) {
 
 // relayMeta is the relay metadata the tests' postings carry.
 func relayMeta(now time.Time) stack.Meta {
-	return stack.Meta{Media: posting.Video, Key: "camera-1", Frame: 300, Flags: stack.FlagFrameEnd,
+	return stack.Meta{Media: posting.Video, Tag: &stack.Tag{Key: "camera-1", Frame: 300}, Flags: stack.FlagFrameEnd,
 		Deadline: now.Add(500 * time.Millisecond)}
 }
 
@@ -167,7 +167,7 @@ func TestRelayMetadataSealed(t *testing.T) {
 			case 0x53:
 				sigs++
 				if s.Meta.Flags&(stack.FlagSealed|stack.FlagDroppable) != 0 || s.Meta.Flags&stack.FlagControl == 0 ||
-					s.Meta.Media != posting.Data || s.Meta.Key != "" || s.Meta.Frame != 0 {
+					s.Meta.Media != posting.Data || s.Meta.Tag != nil {
 					t.Fatalf("batch=%d: SIG sent with %+v", batch, s.Meta)
 				}
 			default:
@@ -184,7 +184,7 @@ func TestRelayMetadataSealed(t *testing.T) {
 		// The receiver's stack passes the relay metadata up as it came.
 		for i, d := range got {
 			m := d.Meta
-			if m.Media != posting.Video || m.Key != "camera-1" || m.Frame != 300 || m.Flags&stack.FlagFrameEnd == 0 ||
+			if m.Media != posting.Video || m.Key() != "camera-1" || m.Frame() != 300 || m.Flags&stack.FlagFrameEnd == 0 ||
 				m.Left != 500 || (m.Flags&stack.FlagDroppable != 0) != (i%2 == 1) {
 				t.Fatalf("batch=%d: delivery %d with %+v", batch, i, m)
 			}
@@ -206,10 +206,10 @@ func TestRelayMetadataAltered(t *testing.T) {
 		{"left+1", func(m *stack.Meta) { m.Left++ }},
 		{"left-1", func(m *stack.Meta) { m.Left-- }},
 		{"no-left", func(m *stack.Meta) { m.Flags &^= stack.FlagLeft; m.Left = 0 }},
-		{"key", func(m *stack.Meta) { m.Key = "camera-2" }},
-		{"no-key", func(m *stack.Meta) { m.Key = "" }},
-		{"frame", func(m *stack.Meta) { m.Frame++ }},
-		{"no-frame", func(m *stack.Meta) { m.Frame = 0; m.Flags &^= stack.FlagFrameEnd }},
+		{"key", func(m *stack.Meta) { m.Tag = &stack.Tag{Key: "camera-2", Frame: m.Frame()} }},
+		{"no-key", func(m *stack.Meta) { m.Tag = &stack.Tag{Frame: m.Frame()} }},
+		{"frame", func(m *stack.Meta) { m.Tag = &stack.Tag{Key: m.Key(), Frame: m.Frame() + 1} }},
+		{"no-frame", func(m *stack.Meta) { m.Tag = &stack.Tag{Key: m.Key()}; m.Flags &^= stack.FlagFrameEnd }},
 		{"frame-end", func(m *stack.Meta) { m.Flags ^= stack.FlagFrameEnd }},
 		{"media", func(m *stack.Meta) { m.Media = posting.Audio }},
 	} {
@@ -270,7 +270,7 @@ func TestRelayMetadataOfSigNotBound(t *testing.T) {
 	n.Rewrite = func(kind byte, m *stack.Meta) {
 		if kind == 0x53 {
 			m.Flags |= stack.FlagDroppable
-			m.Key, m.Media = "x", posting.Text
+			m.Tag, m.Media = &stack.Tag{Key: "x"}, posting.Text
 		}
 	}
 	for i := range 4 {
@@ -371,7 +371,7 @@ func TestRetransmissionRestamped(t *testing.T) {
 			flow.PointToPoint = true
 			n := newRelayNet(t, build(), build(), flow)
 			deadline := n.Clock.Now().Add(time.Second)
-			n.send(t, []byte("retransmit me"), stack.Meta{Media: posting.Data, Key: "k", Deadline: deadline})
+			n.send(t, []byte("retransmit me"), stack.Meta{Media: posting.Data, Tag: &stack.Tag{Key: "k"}, Deadline: deadline})
 			data := func() []sentPacket {
 				var out []sentPacket
 				for _, s := range n.Sent {
