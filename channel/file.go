@@ -26,7 +26,9 @@ import (
 // goroutine, then follows what is pushed afterwards; realtime replay spaces
 // postings by their send times on the channel's clock. Replay waits for a
 // slow subscriber rather than dropping. A torn last record (a crash while
-// writing) is cut off when the file is opened.
+// writing) is cut off when the file is opened. Each posting carries its own
+// wire version: recordings made before wire v2 hold version 1 postings,
+// which still decode (testdata/v1.rw is one); new records are version 2.
 var recMagic = []byte("RWANDA-REC1\n")
 
 const maxRecord = 64 << 20
