@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rwanda-go/rwanda/internal/varint"
 	"github.com/rwanda-go/rwanda/posting"
 )
 
@@ -122,7 +123,7 @@ func readRecord(br *bufio.Reader, buf *[]byte) (int64, error) {
 	if _, err := posting.Decode(b); err != nil {
 		return 0, err
 	}
-	return int64(uvarintLen(l)) + int64(l), nil
+	return int64(varint.Len(l)) + int64(l), nil
 }
 
 func (r *recorder) push(p *posting.Posting) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rwanda-go/rwanda/internal/varint"
 	"github.com/rwanda-go/rwanda/stack"
 )
 
@@ -166,7 +167,7 @@ func appendFrameHeader(b []byte, typ byte, inner []byte, n int) []byte {
 // 0: DATA) for a payload of n bytes with m's relay metadata. It is on the
 // path of every packet sent: it writes in place, with no scratch copy.
 func appendDataHeader(b []byte, target uint64, stream uint32, m *stack.Meta, n int) []byte {
-	typ, body := byte(frameData), uvarintLen(uint64(stream))+stack.RelayLen(m)+n
+	typ, body := byte(frameData), varint.Len(uint64(stream))+stack.RelayLen(m)+n
 	if target != 0 {
 		typ, body = frameDataTo, body+8
 	}
@@ -185,15 +186,6 @@ func appendFeedbackHeader(b []byte, target uint64, stream uint32, n int) []byte 
 	inner := binary.BigEndian.AppendUint64(scratch[:0], target)
 	inner = binary.AppendUvarint(inner, uint64(stream))
 	return appendFrameHeader(b, frameFeedback, inner, n)
-}
-
-func uvarintLen(x uint64) int {
-	n := 1
-	for x >= 0x80 {
-		x >>= 7
-		n++
-	}
-	return n
 }
 
 type announcement struct {
@@ -273,12 +265,9 @@ type bodyReader struct {
 }
 
 func (r *bodyReader) uvarint(what string, max uint64) (uint64, error) {
-	v, n := binary.Uvarint(r.b)
+	v, n := varint.Read(r.b)
 	if n <= 0 {
 		return 0, malformed("bad %s varint", what)
-	}
-	if n > 1 && r.b[n-1] == 0 {
-		return 0, malformed("%s varint not minimal", what)
 	}
 	if v > max {
 		return 0, malformed("%s %d out of range", what, v)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/rwanda-go/rwanda/internal/varint"
 	"github.com/rwanda-go/rwanda/posting"
 )
 
@@ -60,7 +61,7 @@ func RelayExtra(m *Meta) int {
 	}
 	n := 0
 	if m.Tag.Frame != 0 {
-		n += uvarintLen(m.Tag.Frame)
+		n += varint.Len(m.Tag.Frame)
 	}
 	if m.Tag.Key != "" {
 		n += 1 + len(m.Tag.Key)
@@ -72,7 +73,7 @@ func RelayExtra(m *Meta) int {
 func RelayLen(m *Meta) int {
 	n := 1 + RelayExtra(m)
 	if m.Flags&FlagLeft != 0 {
-		n += uvarintLen(uint64(m.Left))
+		n += varint.Len(uint64(m.Left))
 	}
 	return n
 }
@@ -130,14 +131,14 @@ func ParseRelay(b []byte, m *Meta) (int, error) {
 	var left, frame uint64
 	var key []byte
 	if h&relayLeft != 0 {
-		v, n := minimalUvarint(b[off:])
+		v, n := varint.Read(b[off:])
 		if n <= 0 || v > math.MaxUint32 {
 			return 0, fmt.Errorf("%w: time left", ErrRelay)
 		}
 		left, off = v, off+n
 	}
 	if h&relayFrame != 0 {
-		v, n := minimalUvarint(b[off:])
+		v, n := varint.Read(b[off:])
 		if n <= 0 || v == 0 {
 			return 0, fmt.Errorf("%w: frame id", ErrRelay)
 		}
@@ -189,22 +190,4 @@ func (m *Meta) StampLeft(now time.Time) {
 	}
 	m.Left = uint32(min(ms, math.MaxUint32))
 	m.Flags |= FlagLeft
-}
-
-// minimalUvarint is binary.Uvarint that also refuses redundant encodings.
-func minimalUvarint(b []byte) (uint64, int) {
-	v, n := binary.Uvarint(b)
-	if n > 1 && b[n-1] == 0 {
-		return 0, -1
-	}
-	return v, n
-}
-
-func uvarintLen(x uint64) int {
-	n := 1
-	for x >= 0x80 {
-		x >>= 7
-		n++
-	}
-	return n
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"time"
 
+	"github.com/rwanda-go/rwanda/internal/varint"
 	"github.com/rwanda-go/rwanda/posting"
 	"github.com/rwanda-go/rwanda/stack"
 )
@@ -42,7 +43,7 @@ func (l *Layer) sendSigned(p *stack.Packet) error {
 	d := l.seal(p, l.b.Now())
 	l.msg = appendMessage(l.msg[:0], &l.channel, l.flow, fp, l.inst, seq, 1, d[:])
 	sig := id.Sign(l.msg)
-	h := p.Push(1 + fpLen + uvarintLen(l.inst) + uvarintLen(seq) + SignatureLen)
+	h := p.Push(1 + fpLen + varint.Len(l.inst) + varint.Len(seq) + SignatureLen)
 	h[0] = kindSigned
 	binary.BigEndian.PutUint64(h[1:], uint64(fp))
 	off := 1 + fpLen
@@ -78,7 +79,7 @@ func (l *Layer) sendData(p *stack.Packet) error {
 	s.count++
 	seq := s.seq
 	s.seq++
-	h := p.Push(1 + uvarintLen(seq))
+	h := p.Push(1 + varint.Len(seq))
 	h[0] = kindData
 	binary.PutUvarint(h[1:], seq)
 	l.n.data++

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"hash"
 
+	"github.com/rwanda-go/rwanda/internal/varint"
 	"github.com/rwanda-go/rwanda/keys"
 	"github.com/rwanda-go/rwanda/stack"
 )
@@ -58,11 +59,11 @@ const msgPrefixLen = len(domain) + channelHashLen + 8 + 4 + fpLen + 8 + 8 + 4
 // sigLen is the length of a SIG packet covering count packets with the
 // given instance and first sequence number.
 func sigLen(inst, first uint64, count int) int {
-	return 1 + fpLen + uvarintLen(inst) + uvarintLen(first) + uvarintLen(uint64(count)) + count*DigestLen + SignatureLen
+	return 1 + fpLen + varint.Len(inst) + varint.Len(first) + varint.Len(uint64(count)) + count*DigestLen + SignatureLen
 }
 
 // maxSigLen is the longest SIG packet for a batch of count.
-func maxSigLen(count int) int { return sigFixed + uvarintLen(uint64(count)) + count*DigestLen }
+func maxSigLen(count int) int { return sigFixed + varint.Len(uint64(count)) + count*DigestLen }
 
 // digester computes packet digests without allocating: one SHA-256 state
 // and scratch space, reused for every packet of a layer (which a stack
@@ -128,27 +129,6 @@ type flowID struct {
 	stream uint32
 }
 
-// uvarint decodes a canonical (shortest) uvarint from b: it returns the
-// value and its length, or n <= 0 when b does not start with one. Refusing
-// longer encodings of the same value keeps the wire format canonical, so
-// that any change to a header either changes what it says or is refused.
-func uvarint(b []byte) (v uint64, n int) {
-	v, n = binary.Uvarint(b)
-	if n <= 0 || n != uvarintLen(v) {
-		return 0, -1
-	}
-	return v, n
-}
-
-func uvarintLen(x uint64) int {
-	n := 1
-	for x >= 0x80 {
-		x >>= 7
-		n++
-	}
-	return n
-}
-
 // sigHeader is a decoded SIGNED or SIG header.
 type sigHeader struct {
 	fp    keys.Fingerprint
@@ -172,11 +152,11 @@ func decodeSigner(b []byte, kind byte) (h sigHeader, off int, ok bool) {
 	h.fp = keys.Fingerprint(binary.BigEndian.Uint64(b[off:]))
 	off += fpLen
 	var n int
-	if h.inst, n = uvarint(b[off:]); n <= 0 {
+	if h.inst, n = varint.Read(b[off:]); n <= 0 {
 		return h, 0, false
 	}
 	off += n
-	if h.first, n = uvarint(b[off:]); n <= 0 {
+	if h.first, n = varint.Read(b[off:]); n <= 0 {
 		return h, 0, false
 	}
 	return h, off + n, true
@@ -205,7 +185,7 @@ func decodeSig(b []byte) (h sigHeader, ok bool) {
 	if !ok {
 		return h, false
 	}
-	count, n := uvarint(b[off:])
+	count, n := varint.Read(b[off:])
 	if n <= 0 || count < 1 || count > MaxBatch || h.first+count-1 < h.first {
 		return h, false
 	}
@@ -226,7 +206,7 @@ func decodeData(b []byte) (seq uint64, n int, ok bool) {
 	if len(b) < 2 || b[0] != kindData {
 		return 0, 0, false
 	}
-	seq, n = uvarint(b[1:])
+	seq, n = varint.Read(b[1:])
 	if n <= 0 {
 		return 0, 0, false
 	}
