@@ -165,32 +165,14 @@ func FuzzFrames(f *testing.F) {
 	f.Add(appendAnnounce(nil, announcement{stream: 3, epoch: 1, target: 5, name: "n", qos: "frag", prev: 2, count: 9}))
 	f.Add(appendFrameHeader(appendQuery(nil, 1, 0), 0x42, []byte{1, 2}, 0))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var first []frame
-		r := frameReader{b: b}
-		for {
-			var fr frame
-			ok, err := r.next(&fr)
-			if err != nil || !ok {
-				break
-			}
-			first = append(first, fr)
-		}
+		first, _ := readFrames(b) // the frames before any error
 		var again []byte
 		for _, fr := range first {
 			again = appendFrame(again, fr)
 		}
-		r = frameReader{b: again}
-		var second []frame
-		for {
-			var fr frame
-			ok, err := r.next(&fr)
-			if err != nil {
-				t.Fatalf("re-encoded frames do not decode: %v", err)
-			}
-			if !ok {
-				break
-			}
-			second = append(second, fr)
+		second, err := readFrames(again)
+		if err != nil {
+			t.Fatalf("re-encoded frames do not decode: %v", err)
 		}
 		if d := cmp.Diff(first, second, frameCmp...); d != "" {
 			t.Fatalf("re-encoded frames differ (-first +second):\n%s", d)

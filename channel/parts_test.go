@@ -72,22 +72,27 @@ func (w *wireTap) datagrams(t *testing.T, sender uint64) [][]frame {
 		if err != nil || from != sender {
 			t.Fatalf("datagram from %x: %v", from, err)
 		}
-		r := frameReader{b: body}
-		var fs []frame
-		for {
-			var f frame
-			ok, err := r.next(&f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !ok {
-				break
-			}
-			fs = append(fs, f)
+		fs, err := readFrames(body)
+		if err != nil {
+			t.Fatal(err)
 		}
 		out = append(out, fs)
 	}
 	return out
+}
+
+// readFrames decodes the frames of a datagram's body.
+func readFrames(body []byte) ([]frame, error) {
+	r := frameReader{b: body}
+	var fs []frame
+	for {
+		var f frame
+		ok, err := r.next(&f)
+		if err != nil || !ok {
+			return fs, err
+		}
+		fs = append(fs, f)
+	}
 }
 
 // ofType keeps the frames of one type.

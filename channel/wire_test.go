@@ -44,18 +44,9 @@ func TestFramesRoundTrip(t *testing.T) {
 	if err != nil || sender != 0xfeed {
 		t.Fatalf("header: sender %x, %v", sender, err)
 	}
-	r := frameReader{b: body}
-	var got []frame
-	for {
-		var f frame
-		ok, err := r.next(&f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !ok {
-			break
-		}
-		got = append(got, f)
+	got, err := readFrames(body)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if d := cmp.Diff(want, got, frameCmp...); d != "" {
 		t.Fatalf("frames (-want +got):\n%s", d)
