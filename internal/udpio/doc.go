@@ -1,5 +1,6 @@
 // Package udpio is a thin, fast UDP socket layer for unicast and IP
-// multicast (IPv4 and IPv6) on Linux.
+// multicast (IPv4 and IPv6). It builds on every OS Go supports; it is tested
+// on Linux only.
 //
 // # What and why
 //
@@ -23,46 +24,114 @@
 //     and report the segment size; [Message.Datagrams] splits such a slot
 //     back into datagrams.
 //
+// # Two implementations
+//
+// The fast implementation (Linux only) does all of the above. It issues
+// sendmmsg and recvmmsg itself (golang.org/x/sys/unix) through the Go
+// runtime's network poller (syscall.RawConn), instead of using
+// golang.org/x/net/ipv4.PacketConn.WriteBatch/ReadBatch, because those
+// allocate per call (about two allocations per datagram); with reused
+// mmsghdr, iovec, sockaddr and control-message arrays WriteTo and ReadBatch
+// do not allocate in steady state. It creates its socket by hand too, to bind
+// a multicast socket to the group address (package net binds the wildcard
+// address instead) and to set what only Linux has: SO_RCVBUFFORCE,
+// IP_MULTICAST_ALL, UDP_SEGMENT, UDP_GRO. Group membership (including
+// source-specific), the outgoing multicast interface, TTL / hop limit and
+// loopback are set through golang.org/x/net/ipv4 and ipv6 on the socket. The
+// receive control messages (the GRO segment size and IP_PKTINFO /
+// IPV6_PKTINFO for [Message.IfIndex]) are parsed in the recvmmsg loop, without
+// allocating.
+//
 // GSO is probed when a Conn is opened (getsockopt UDP_SEGMENT). If a GSO send
 // later fails with EIO (the device cannot checksum-offload) or EINVAL (for
 // example a segment larger than the path MTU), GSO is switched off for that
 // Conn for good and the train is re-sent datagram by datagram, as quic-go
 // does. [Conn.GSO] and [Conn.GRO] report the current state.
 //
-// The package issues sendmmsg and recvmmsg itself (golang.org/x/sys/unix)
-// through the Go runtime's network poller (syscall.RawConn), instead of using
-// golang.org/x/net/ipv4.PacketConn.WriteBatch/ReadBatch, because those
-// allocate per call (about two allocations per datagram); with reused mmsghdr, iovec, sockaddr and control-message
-// arrays WriteTo and ReadBatch do not allocate in steady state.
+// The portable implementation (every OS) is a net.UDPConn opened with
+// net.ListenConfig (a Control function sets the socket options below) and
+// golang.org/x/net/ipv4 and ipv6 for group membership, source-specific
+// membership, the multicast interface, TTL / hop limit, loopback, control
+// messages (destination address and arrival interface) and, on Linux, batch
+// I/O: x/net's ReadBatch and WriteBatch are recvmmsg and sendmmsg there. On
+// other OSes x/net moves one message per call, so the portable
+// implementation reads and writes one datagram per system call through
+// net.UDPConn. It has no GSO or GRO: a train is sent as separate datagrams,
+// and every [Message] holds one datagram (Seg 0). It allocates per datagram
+// (x/net's addresses and control-message parsing). A multicast socket is
+// bound to the wildcard address and the group's port, so it could also
+// receive unicast datagrams for that port and, on Linux, datagrams of other
+// groups joined by other sockets on the port; ReadBatch drops datagrams whose
+// reported destination is not the group (where the OS reports it, see below).
+//
+// Selection: on Linux [ListenUnicast] and [ListenMulticast] use the fast
+// implementation unless the environment variable RWANDA_IO ([EnvIO]) is
+// "portable"; it is read on every call, so child processes inherit the
+// choice. Unset, empty or "fast" means the default; any other value makes
+// the Listen functions fail. On other OSes only the portable implementation
+// exists ("fast" then means the default, portable). [Conn.Portable] reports
+// which one a Conn uses.
+//
+// # What each OS has
+//
+//   - GSO, GRO and hand-made sendmmsg/recvmmsg: Linux (fast implementation).
+//   - Batch I/O in the portable implementation: Linux only in practice.
+//   - Arrival interface ([Message.IfIndex]) and, for the portable multicast
+//     filter, the destination address: Linux (both implementations), macOS,
+//     iOS, the BSDs, Solaris, illumos, AIX, through x/net's control
+//     messages; not Windows (x/net does not implement them there), js,
+//     wasip1 or Plan 9, where IfIndex is 0 and a portable multicast Conn may
+//     also receive unicast datagrams sent to its port.
+//   - Source-specific multicast ([MulticastConfig.Source]): x/net implements
+//     JoinSourceSpecificGroup on Linux, macOS, iOS, FreeBSD, Solaris and
+//     illumos; on other OSes (Windows, OpenBSD, NetBSD, DragonFly, AIX, ...)
+//     ListenMulticast with a Source fails.
+//   - Sharing a group and port: SO_REUSEADDR on Linux and Windows,
+//     SO_REUSEADDR and SO_REUSEPORT on macOS and the BSDs; on js, wasip1 and
+//     Plan 9 no socket options can be set.
+//   - Truncation ([Message.Truncated]): MSG_TRUNC on Unix systems; on Windows
+//     a datagram larger than the buffer is reported truncated without its
+//     sender; not reported on js, wasip1 and Plan 9.
 //
 // # Sockets
 //
-// [ListenUnicast] opens an ordinary socket (no SO_REUSEPORT) bound to a local
-// address. [ListenMulticast] opens a socket bound to the group address and
-// port with SO_REUSEADDR and SO_REUSEPORT, so several sockets, in one or in
-// several processes, can share a group; the kernel delivers every multicast
-// datagram to each of them. It joins the group and sets the outgoing
-// interface, TTL / hop limit and loopback. IP_MULTICAST_ALL (and
-// IPV6_MULTICAST_ALL) are switched off, so a socket only receives groups it
-// joined itself. IPv6 sockets are IPV6_V6ONLY; IPv4-mapped IPv6 addresses
-// are unmapped everywhere (an IPv4 destination on an IPv6 socket is sent to
-// its mapped form, which a V6ONLY socket rejects with an error).
+// [ListenUnicast] opens an ordinary socket (no SO_REUSEADDR or SO_REUSEPORT)
+// bound to a local address. [ListenMulticast] opens a socket for the group's
+// port with SO_REUSEADDR, so several sockets, in one or in several processes,
+// can share a group; the kernel delivers every multicast datagram to each of
+// them. On Linux it does not set SO_REUSEPORT: the kernel hands a datagram
+// that only some sockets of a reuseport group accept (say, one refused by
+// another socket's source filter) to a member chosen by a hash, whatever that
+// member's memberships, so an SSM socket beside an any-source socket on the
+// same group and port would steal or lose datagrams. It joins the group
+// (source-specific when [MulticastConfig.Source] is set) and sets the
+// outgoing interface, TTL / hop limit and loopback. In the fast
+// implementation IP_MULTICAST_ALL (and IPV6_MULTICAST_ALL) are switched off,
+// so a socket only receives groups it joined itself. IPv6 sockets are
+// IPV6_V6ONLY; IPv4-mapped IPv6 addresses are unmapped everywhere (an IPv4
+// destination on an IPv6 socket is an error).
 //
-// Socket buffers default to 4 MiB for receiving and 1 MiB for sending; the
-// package tries SO_RCVBUFFORCE/SO_SNDBUFFORCE first (which succeed when
-// running as root or with CAP_NET_ADMIN) and falls back to
-// SO_RCVBUF/SO_SNDBUF, which the kernel caps at net.core.rmem_max/wmem_max.
+// Source-specific multicast: a Conn with a Source receives only what that
+// source sends to the group. The SSM ranges are 232.0.0.0/8 and ff3x::/32;
+// other groups are accepted (Linux allows source-specific joins on any
+// group), but routers may not forward them source-specifically.
+//
+// Socket buffers default to 4 MiB for receiving and 1 MiB for sending; on
+// Linux the package tries SO_RCVBUFFORCE/SO_SNDBUFFORCE first (which succeed
+// when running as root or with CAP_NET_ADMIN) and falls back to
+// SO_RCVBUF/SO_SNDBUF, which the kernel caps at net.core.rmem_max/wmem_max;
+// other OSes apply their own caps.
 //
 // # Flow control
 //
-// Sockets are non-blocking underneath, but WriteTo never drops silently: on
-// EAGAIN (send buffer full) it parks the goroutine in the network poller
-// until the socket is writable; on ENOBUFS (a device or qdisc queue is full;
-// the poller would not report a change) it retries with a short exponential
-// backoff for up to about one second and then returns the error. WriteTo
-// returns only after every datagram of the train was accepted by the kernel
-// or an error occurred; on error some leading datagrams may have been sent.
-// UDP itself stays unreliable: the receiver's buffer may overflow.
+// Sockets are non-blocking underneath, but WriteTo never drops silently: when
+// the send buffer is full (EAGAIN) it parks the goroutine in the network
+// poller until the socket is writable; on ENOBUFS (a device or qdisc queue is
+// full; the poller would not report a change) it retries with a short
+// exponential backoff for up to about one second and then returns the error.
+// WriteTo returns only after every datagram of the train was accepted by the
+// kernel or an error occurred; on error some leading datagrams may have been
+// sent. UDP itself stays unreliable: the receiver's buffer may overflow.
 //
 // # Concurrency
 //
@@ -75,17 +144,17 @@
 //
 // # Limitations
 //
-//   - Linux only (the package has no other implementation).
+//   - Tested on Linux only; the other OSes are only compiled and vetted.
 //   - ReadBatch buffers should be 64 KiB: with GRO the kernel may deliver up
 //     to ~64 KiB in one slot and truncates what does not fit
 //     ([Message.Truncated] reports it; a cut-off GRO batch is trimmed to its
 //     whole datagrams; the lost bytes are gone).
-//   - A multicast Conn is bound to the group address, so it receives only
-//     datagrams sent to the group, not unicast replies addressed to it; its
-//     datagrams leave with the interface's address and the group's port as
-//     source. With Loopback set, a multicast Conn also receives what it sends
-//     itself.
-//   - Receive-side timestamps, ECN, packet info and source-specific
-//     multicast are not supported.
+//   - The fast implementation's multicast Conn is bound to the group
+//     address, so it receives only datagrams sent to the group, not unicast
+//     replies addressed to it (the portable one drops those where it can
+//     tell). Datagrams leave with the interface's address and the group's
+//     port as source. With Loopback set, a multicast Conn also receives what
+//     it sends itself.
+//   - Receive-side timestamps and ECN are not supported.
 //   - GSO trains use one segment size and one destination per WriteTo call.
 package udpio

@@ -11,11 +11,14 @@ type Message struct {
 	N int
 	// Seg is the GRO segment size: Buf[:N] holds consecutive datagrams of
 	// Seg bytes each (the last one may be shorter). 0 means Buf[:N] is one
-	// datagram.
+	// datagram; always 0 with the portable implementation.
 	Seg int
 	// From is the sender. IPv4 senders are 4-byte addresses (never
 	// IPv4-mapped IPv6); link-local IPv6 senders carry their zone.
 	From netip.AddrPort
+	// IfIndex is the index of the interface the datagram arrived on, 0 when
+	// the OS does not report it (see the package documentation).
+	IfIndex int
 	// Truncated reports that the datagram (or GRO batch) was longer than
 	// Buf and the excess was discarded by the kernel (MSG_TRUNC). A cut-off
 	// GRO batch is trimmed to its whole datagrams; a single datagram is

@@ -1,5 +1,3 @@
-//go:build linux
-
 package udpio
 
 import (
@@ -16,23 +14,41 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Environment of the child process of TestMulticastIPv4 (see TestMain).
 const (
 	childEnv      = "UDPIO_TEST_MULTICAST_CHILD" // group:port to join on lo
 	childCountEnv = "UDPIO_TEST_MULTICAST_COUNT" // datagrams to expect
+	childImplEnv  = "UDPIO_TEST_MULTICAST_IMPL"  // implKind as a number
 )
 
+// loopbackInterface returns lo, or else the first up loopback interface
+// with multicast (lo0 on BSD and macOS).
 func loopbackInterface(t testing.TB) *net.Interface {
 	t.Helper()
-	ifi, err := net.InterfaceByName("lo")
+	ifi, err := findLoopback()
 	if err != nil {
-		t.Skipf("no lo interface: %v", err)
+		t.Skipf("no loopback interface: %v", err)
 	}
 	return ifi
+}
+
+func findLoopback() (*net.Interface, error) {
+	if ifi, err := net.InterfaceByName("lo"); err == nil {
+		return ifi, nil
+	}
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	for _, ifi := range ifs {
+		const want = net.FlagUp | net.FlagLoopback | net.FlagMulticast
+		if ifi.Flags&want == want {
+			return &ifi, nil
+		}
+	}
+	return nil, errors.New("none found")
 }
 
 // randomGroup4 returns a random administratively scoped IPv4 group and port.
@@ -120,6 +136,10 @@ func assertQuiet(t *testing.T, c *Conn) {
 }
 
 func TestMulticastIPv4(t *testing.T) {
+	forImpls(t, testMulticastIPv4)
+}
+
+func testMulticastIPv4(t *testing.T, impl implKind) {
 	lo := loopbackInterface(t)
 	cfg := MulticastConfig{Group: randomGroup4(), Interface: lo, TTL: 0, Loopback: true}
 	const singles, trainLen = 20, 30
@@ -127,9 +147,9 @@ func TestMulticastIPv4(t *testing.T) {
 
 	var rcv [2]*Conn
 	for i := range rcv {
-		c, err := ListenMulticast(cfg)
+		c, err := listenMulticast(cfg, impl)
 		if err != nil {
-			t.Fatalf("ListenMulticast(%v): %v", cfg.Group, err)
+			t.Fatalf("listenMulticast(%v, %v): %v", cfg.Group, impl, err)
 		}
 		t.Cleanup(func() { c.Close() })
 		if c.LocalAddr() != cfg.Group {
@@ -137,7 +157,7 @@ func TestMulticastIPv4(t *testing.T) {
 		}
 		rcv[i] = c
 	}
-	snd, err := ListenMulticast(cfg)
+	snd, err := listenMulticast(cfg, impl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +168,8 @@ func TestMulticastIPv4(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+cfg.Group.String(), childCountEnv+"="+strconv.Itoa(total))
+	cmd.Env = append(os.Environ(), childEnv+"="+cfg.Group.String(), childCountEnv+"="+strconv.Itoa(total),
+		childImplEnv+"="+strconv.Itoa(int(impl)))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -221,11 +242,15 @@ func multicastChild() int {
 	if err != nil {
 		return fail("%v", err)
 	}
-	lo, err := net.InterfaceByName("lo")
+	impl, err := strconv.Atoi(os.Getenv(childImplEnv))
 	if err != nil {
 		return fail("%v", err)
 	}
-	c, err := ListenMulticast(MulticastConfig{Group: group, Interface: lo, Loopback: true})
+	lo, err := findLoopback()
+	if err != nil {
+		return fail("%v", err)
+	}
+	c, err := listenMulticast(MulticastConfig{Group: group, Interface: lo, Loopback: true}, implKind(impl))
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -257,15 +282,18 @@ func multicastChild() int {
 }
 
 func TestMulticastIPv6(t *testing.T) {
+	forImpls(t, testMulticastIPv6)
+}
+
+func testMulticastIPv6(t *testing.T, impl implKind) {
 	lo := loopbackInterface(t)
 	cfg := MulticastConfig{Group: randomGroup6(), Interface: lo, Loopback: true}
 	const singles, trainLen = 10, 10
 	var conns [3]*Conn
 	for i := range conns {
-		c, err := ListenMulticast(cfg)
+		c, err := listenMulticast(cfg, impl)
 		if err != nil {
-			if i == 0 && (errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.EINVAL) ||
-				errors.Is(err, unix.ENODEV) || errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.ENOPROTOOPT)) {
+			if i == 0 && isRefusal(err) {
 				t.Skipf("kernel refuses IPv6 multicast on lo: %v", err)
 			}
 			t.Fatal(err)
@@ -274,9 +302,9 @@ func TestMulticastIPv6(t *testing.T) {
 		conns[i] = c
 	}
 	snd := conns[2]
-	dst := netip.AddrPortFrom(cfg.Group.Addr().WithZone("lo"), cfg.Group.Port())
+	dst := netip.AddrPortFrom(cfg.Group.Addr().WithZone(lo.Name), cfg.Group.Port())
 	if err := snd.WriteTo([]byte("probe"), 0, dst); err != nil {
-		if errors.Is(err, unix.ENETUNREACH) || errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.EHOSTUNREACH) {
+		if isRefusal(err) {
 			t.Skipf("kernel refuses to send IPv6 multicast on lo: %v", err)
 		}
 		t.Fatal(err)
@@ -302,14 +330,18 @@ func TestMulticastIPv6(t *testing.T) {
 // TestUnicastConnToGroup sends to a group from a unicast Conn configured
 // with SetMulticastOptions.
 func TestUnicastConnToGroup(t *testing.T) {
+	forImpls(t, testUnicastConnToGroup)
+}
+
+func testUnicastConnToGroup(t *testing.T, impl implKind) {
 	lo := loopbackInterface(t)
 	cfg := MulticastConfig{Group: randomGroup4(), Interface: lo, Loopback: true}
-	r, err := ListenMulticast(cfg)
+	r, err := listenMulticast(cfg, impl)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	s := listenLoopback(t, false)
+	s := listenLoopback(t, impl, false)
 	if err := s.SetMulticastOptions(lo, 1, true); err != nil {
 		t.Fatal(err)
 	}
@@ -324,10 +356,185 @@ func TestUnicastConnToGroup(t *testing.T) {
 }
 
 func TestListenMulticastErrors(t *testing.T) {
-	if _, err := ListenMulticast(MulticastConfig{Group: netip.MustParseAddrPort("127.0.0.1:5000")}); err == nil {
-		t.Error("unicast group accepted")
+	forImpls(t, func(t *testing.T, impl implKind) {
+		for _, cfg := range []MulticastConfig{
+			{Group: netip.MustParseAddrPort("127.0.0.1:5000")},                                              // unicast group
+			{Group: netip.MustParseAddrPort("239.1.2.3:0")},                                                 // port 0
+			{Group: netip.MustParseAddrPort("232.1.2.3:5000"), Source: netip.MustParseAddr("::1")},          // family
+			{Group: netip.MustParseAddrPort("[ff3e::1234]:5000"), Source: netip.MustParseAddr("127.0.0.1")}, // family
+			{Group: netip.MustParseAddrPort("232.1.2.3:5000"), Source: netip.MustParseAddr("232.1.1.1")},    // multicast source
+			{Group: netip.MustParseAddrPort("232.1.2.3:5000"), Source: netip.MustParseAddr("0.0.0.0")},      // unspecified
+			{Group: netip.MustParseAddrPort("[ff3e::1234]:5000"), Source: netip.MustParseAddr("::")},        // unspecified
+		} {
+			if c, err := listenMulticast(cfg, impl); err == nil {
+				c.Close()
+				t.Errorf("%+v accepted", cfg)
+			}
+		}
+	})
+}
+
+// randomSSMGroup4 returns a random IPv4 source-specific group and port.
+func randomSSMGroup4() netip.AddrPort {
+	g := randomGroup4()
+	b := g.Addr().As4()
+	b[0] = 232
+	return netip.AddrPortFrom(netip.AddrFrom4(b), g.Port())
+}
+
+// listenSender opens a unicast Conn on addr:0 that sends multicast through
+// lo with loopback on.
+func listenSender(t *testing.T, impl implKind, addr string, lo *net.Interface) *Conn {
+	t.Helper()
+	c, err := listenUnicast(netip.AddrPortFrom(netip.MustParseAddr(addr), 0), impl)
+	if err != nil {
+		t.Skipf("cannot bind %s: %v", addr, err)
 	}
-	if _, err := ListenMulticast(MulticastConfig{Group: netip.MustParseAddrPort("239.1.2.3:0")}); err == nil {
-		t.Error("port 0 accepted")
+	t.Cleanup(func() { c.Close() })
+	if err := c.SetMulticastOptions(lo, 1, true); err != nil {
+		t.Fatal(err)
 	}
+	return c
+}
+
+// TestMulticastSSM joins (S=127.0.0.1, G=232.x.y.z) on lo and checks that
+// datagrams from S arrive and datagrams from another source (127.0.0.2,
+// which lo also owns on Linux) do not, while an any-source member of the
+// same group and port receives both.
+func TestMulticastSSM(t *testing.T) {
+	forImpls(t, func(t *testing.T, impl implKind) {
+		lo := loopbackInterface(t)
+		group := randomSSMGroup4()
+		src := netip.MustParseAddr("127.0.0.1")
+		ssm, err := listenMulticast(MulticastConfig{Group: group, Source: src, Interface: lo}, impl)
+		if err != nil {
+			if isRefusal(err) {
+				t.Skipf("source-specific join refused: %v", err)
+			}
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ssm.Close() })
+		asm, err := listenMulticast(MulticastConfig{Group: group, Interface: lo}, impl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { asm.Close() })
+
+		good := listenSender(t, impl, "127.0.0.1", lo)
+		other := listenSender(t, impl, "127.0.0.2", lo)
+		// The other source first: if the filter failed, ssm would see it
+		// before the datagrams from S.
+		if err := other.WriteTo([]byte("other"), 0, group); err != nil {
+			t.Fatal(err)
+		}
+		sendPayloads(t, good, group, 3, 5)
+
+		got := collect(t, asm, 9, testTimeout)
+		if string(got[0].data) != "other" || got[0].from != other.LocalAddr() {
+			t.Fatalf("any-source member: first datagram %q from %v", got[0].data, got[0].from)
+		}
+		if err := checkPayloads(datagramsOf(got[1:]), 3, 5); err != nil {
+			t.Fatalf("any-source member: %v", err)
+		}
+		got = collect(t, ssm, 8, testTimeout)
+		if err := checkPayloads(datagramsOf(got), 3, 5); err != nil {
+			t.Fatalf("source-specific member: %v (first from %v)", err, got[0].from)
+		}
+		for _, d := range got {
+			if d.from != good.LocalAddr() {
+				t.Fatalf("source-specific member: datagram from %v", d.from)
+			}
+		}
+		assertQuiet(t, ssm)
+	})
+}
+
+// TestMulticastSSMIPv6 joins (S=::1, G=ff3e::x) on lo and checks that
+// datagrams from S arrive (lo has no second IPv6 address to test the
+// filter with).
+func TestMulticastSSMIPv6(t *testing.T) {
+	forImpls(t, func(t *testing.T, impl implKind) {
+		lo := loopbackInterface(t)
+		g := randomGroup6()
+		b := g.Addr().As16()
+		b[1] = 0x3e // ff3e::/16: global-scope SSM
+		group := netip.AddrPortFrom(netip.AddrFrom16(b), g.Port())
+		ssm, err := listenMulticast(MulticastConfig{Group: group, Source: netip.IPv6Loopback(), Interface: lo}, impl)
+		if err != nil {
+			if isRefusal(err) {
+				t.Skipf("source-specific join refused: %v", err)
+			}
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ssm.Close() })
+		snd, err := listenUnicast(netip.MustParseAddrPort("[::1]:0"), impl)
+		if err != nil {
+			t.Skipf("no ::1: %v", err)
+		}
+		t.Cleanup(func() { snd.Close() })
+		if err := snd.SetMulticastOptions(lo, 1, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := snd.WriteTo([]byte("probe"), 0, group); err != nil {
+			if isRefusal(err) {
+				t.Skipf("kernel refuses to send IPv6 multicast on lo: %v", err)
+			}
+			t.Fatal(err)
+		}
+		sendPayloads(t, snd, group, 3, 5)
+		got := collect(t, ssm, 9, testTimeout)
+		if string(got[0].data) != "probe" {
+			t.Fatalf("got %q", got[0].data)
+		}
+		if err := checkPayloads(datagramsOf(got[1:]), 3, 5); err != nil {
+			t.Fatal(err)
+		}
+		if got[0].from != snd.LocalAddr() {
+			t.Fatalf("From %v, want %v", got[0].from, snd.LocalAddr())
+		}
+	})
+}
+
+// TestMulticastFiltersOtherDestinations checks that a multicast Conn does
+// not receive unicast datagrams to its port, nor datagrams for another
+// group joined by another socket on the same port. (The portable
+// implementation binds the wildcard address and drops such datagrams by
+// their reported destination.)
+func TestMulticastFiltersOtherDestinations(t *testing.T) {
+	forImpls(t, func(t *testing.T, impl implKind) {
+		lo := loopbackInterface(t)
+		g1 := randomGroup4()
+		g2 := netip.AddrPortFrom(randomGroup4().Addr(), g1.Port())
+		if g2.Addr() == g1.Addr() {
+			t.Skip("same random group twice")
+		}
+		c1, err := listenMulticast(MulticastConfig{Group: g1, Interface: lo, Loopback: true}, impl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c1.Close() })
+		c2, err := listenMulticast(MulticastConfig{Group: g2, Interface: lo, Loopback: true}, impl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c2.Close() })
+		s := listenSender(t, impl, "127.0.0.1", lo)
+		if err := s.WriteTo([]byte("unicast"), 0, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), g1.Port())); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.WriteTo([]byte("g2"), 0, g2); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.WriteTo([]byte("g1"), 0, g1); err != nil {
+			t.Fatal(err)
+		}
+		if got := collect(t, c2, 1, testTimeout); string(got[0].data) != "g2" {
+			t.Fatalf("member of g2 got %q first", got[0].data)
+		}
+		if got := collect(t, c1, 1, testTimeout); string(got[0].data) != "g1" {
+			t.Fatalf("member of g1 got %q first", got[0].data)
+		}
+		assertQuiet(t, c1)
+		assertQuiet(t, c2)
+	})
 }

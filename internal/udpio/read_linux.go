@@ -10,10 +10,11 @@ import (
 )
 
 // oobWords is the control-message space per receive slot, in 8-byte words
-// (room for the UDP_GRO cmsg with plenty to spare).
-const oobWords = 8
+// (room for the UDP_GRO cmsg, 24 bytes, and IP_PKTINFO or IPV6_PKTINFO, 32
+// or 40 bytes, with some to spare).
+const oobWords = 12
 
-// reader is the reused receive state of a Conn, guarded by Conn.rmu.
+// reader is the reused receive state of a fastConn, guarded by fastConn.rmu.
 type reader struct {
 	hdrs  []unix.Mmsghdr
 	iovs  []unix.Iovec
@@ -73,12 +74,8 @@ func (r *reader) recvmmsg(fd uintptr) bool {
 	}
 }
 
-// ReadBatch blocks until at least one datagram arrives, then fills up to
-// len(msgs) slots (at most 1024 per call) with what is queued, using one
-// recvmmsg call, and returns how many slots it filled. With GRO one slot may
-// hold several datagrams (see [Message.Datagrams]). After Close it returns an
-// error wrapping net.ErrClosed.
-func (c *Conn) ReadBatch(msgs []Message) (int, error) {
+// readBatch fills up to 1024 slots with one recvmmsg call.
+func (c *fastConn) readBatch(msgs []Message) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
 	}
@@ -121,10 +118,11 @@ func (c *Conn) ReadBatch(msgs []Message) (int, error) {
 		if m.N > len(m.Buf) {
 			m.N = len(m.Buf)
 		}
-		seg := 0
+		seg, ifIndex := 0, 0
 		if cl := int(h.Hdr.Controllen); cl > 0 {
-			seg = groSegment(unsafe.Slice((*byte)(unsafe.Pointer(&r.oob[i*oobWords])), min(cl, oobWords*8)))
+			seg, ifIndex = parseOOB(unsafe.Slice((*byte)(unsafe.Pointer(&r.oob[i*oobWords])), min(cl, oobWords*8)))
 		}
+		m.IfIndex = ifIndex
 		if seg >= m.N {
 			seg = 0
 		}
@@ -141,25 +139,31 @@ func (c *Conn) ReadBatch(msgs []Message) (int, error) {
 	return r.n, nil
 }
 
-// groSegment returns the segment size from a UDP_GRO control message in oob,
-// or 0.
-func groSegment(oob []byte) int {
+// parseOOB returns the segment size from a UDP_GRO control message and the
+// arrival interface from an IP_PKTINFO or IPV6_PKTINFO one in oob (0 when
+// absent).
+func parseOOB(oob []byte) (seg, ifIndex int) {
 	const align = int(unsafe.Sizeof(uintptr(0)))
 	hdrLen := unix.CmsgLen(0)
 	for len(oob) >= hdrLen {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
 		l := int(h.Len)
 		if l < hdrLen || l > len(oob) {
-			return 0
+			return seg, ifIndex
 		}
-		if h.Level == unix.IPPROTO_UDP && h.Type == unix.UDP_GRO && l >= unix.CmsgLen(4) {
-			return int(*(*int32)(unsafe.Pointer(&oob[hdrLen])))
+		switch {
+		case h.Level == unix.IPPROTO_UDP && h.Type == unix.UDP_GRO && l >= unix.CmsgLen(4):
+			seg = int(*(*int32)(unsafe.Pointer(&oob[hdrLen])))
+		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && l >= unix.CmsgLen(unix.SizeofInet4Pktinfo):
+			ifIndex = int((*unix.Inet4Pktinfo)(unsafe.Pointer(&oob[hdrLen])).Ifindex)
+		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && l >= unix.CmsgLen(unix.SizeofInet6Pktinfo):
+			ifIndex = int((*unix.Inet6Pktinfo)(unsafe.Pointer(&oob[hdrLen])).Ifindex)
 		}
 		l = (l + align - 1) &^ (align - 1)
 		if l >= len(oob) {
-			return 0
+			return seg, ifIndex
 		}
 		oob = oob[l:]
 	}
-	return 0
+	return seg, ifIndex
 }

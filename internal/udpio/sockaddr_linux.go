@@ -3,11 +3,9 @@
 package udpio
 
 import (
-	"errors"
 	"net"
 	"net/netip"
 	"strconv"
-	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -61,14 +59,7 @@ func htons(p uint16) uint16 {
 	return r
 }
 
-// zone cache: interface index <-> zone name. Zones are interface names when
-// the interface exists, else decimal indexes (as package net does).
-var zones struct {
-	sync.RWMutex
-	byIndex map[uint32]string
-	byName  map[string]uint32
-}
-
+// indexToZone returns the zone for an interface index, from the cache.
 func indexToZone(idx uint32) string {
 	zones.RLock()
 	z, ok := zones.byIndex[idx]
@@ -88,32 +79,4 @@ func indexToZone(idx uint32) string {
 	zones.byIndex[idx] = z
 	zones.Unlock()
 	return z
-}
-
-var errBadZone = errors.New("unknown IPv6 zone")
-
-func zoneToIndex(z string) (uint32, error) {
-	if z == "" {
-		return 0, nil
-	}
-	zones.RLock()
-	idx, ok := zones.byName[z]
-	zones.RUnlock()
-	if ok {
-		return idx, nil
-	}
-	if ifi, err := net.InterfaceByName(z); err == nil {
-		idx = uint32(ifi.Index)
-	} else if n, err := strconv.ParseUint(z, 10, 32); err == nil {
-		idx = uint32(n)
-	} else {
-		return 0, errBadZone
-	}
-	zones.Lock()
-	if zones.byName == nil {
-		zones.byName = make(map[string]uint32)
-	}
-	zones.byName[z] = idx
-	zones.Unlock()
-	return idx, nil
 }

@@ -1,5 +1,3 @@
-//go:build linux
-
 package udpio
 
 import (
@@ -9,10 +7,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 const testTimeout = 10 * time.Second
@@ -24,15 +22,35 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func listenLoopback(t testing.TB, v6 bool) *Conn {
+// testImpls are the implementations the tests run with: on Linux the fast
+// one, the portable one, and the portable one without batch I/O (as on
+// other OSes); elsewhere the portable one.
+func testImpls() []implKind {
+	if haveFast {
+		return []implKind{implFast, implPortable, implPortableSingle}
+	}
+	return []implKind{implPortable}
+}
+
+// forImpls runs f as a subtest for each implementation.
+func forImpls(t *testing.T, f func(t *testing.T, impl implKind)) {
+	for _, impl := range testImpls() {
+		t.Run("impl="+impl.String(), func(t *testing.T) { f(t, impl) })
+	}
+}
+
+func listenLoopback(t testing.TB, impl implKind, v6 bool) *Conn {
 	t.Helper()
 	addr := netip.MustParseAddrPort("127.0.0.1:0")
 	if v6 {
 		addr = netip.MustParseAddrPort("[::1]:0")
 	}
-	c, err := ListenUnicast(addr)
+	c, err := listenUnicast(addr, impl)
 	if err != nil {
-		t.Fatalf("ListenUnicast(%v): %v", addr, err)
+		t.Fatalf("listenUnicast(%v, %v): %v", addr, impl, err)
+	}
+	if c.Portable() != (impl != implFast || !haveFast) {
+		t.Fatalf("impl %v: Portable() = %v", impl, c.Portable())
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
@@ -40,8 +58,9 @@ func listenLoopback(t testing.TB, v6 bool) *Conn {
 
 // datagram is one received datagram with its sender.
 type datagram struct {
-	data []byte
-	from netip.AddrPort
+	data    []byte
+	from    netip.AddrPort
+	ifIndex int
 }
 
 // collect reads from c until n datagrams arrived and returns them, failing
@@ -71,7 +90,7 @@ func collect(t testing.TB, c *Conn, n int, timeout time.Duration) []datagram {
 					return
 				}
 				for d := range msgs[i].Datagrams {
-					got = append(got, datagram{bytes.Clone(d), msgs[i].From})
+					got = append(got, datagram{bytes.Clone(d), msgs[i].From, msgs[i].IfIndex})
 				}
 			}
 		}
@@ -127,50 +146,112 @@ func checkTrain(t *testing.T, got []datagram, want []byte, seg int, from netip.A
 }
 
 func TestFeatures(t *testing.T) {
-	for _, v6 := range []bool{false, true} {
-		c := listenLoopback(t, v6)
-		t.Logf("%v: GSO=%v GRO=%v", c.LocalAddr(), c.GSO(), c.GRO())
+	forImpls(t, func(t *testing.T, impl implKind) {
+		for _, v6 := range []bool{false, true} {
+			c := listenLoopback(t, impl, v6)
+			t.Logf("%v: portable=%v GSO=%v GRO=%v", c.LocalAddr(), c.Portable(), c.GSO(), c.GRO())
+			if c.Portable() && (c.GSO() || c.GRO()) {
+				t.Errorf("portable Conn reports GSO=%v GRO=%v", c.GSO(), c.GRO())
+			}
+		}
+	})
+}
+
+// TestImplFromEnv checks the selection by RWANDA_IO.
+func TestImplFromEnv(t *testing.T) {
+	local := netip.MustParseAddrPort("127.0.0.1:0")
+	for _, tc := range []struct {
+		env      string
+		portable bool
+	}{{"", !haveFast}, {"fast", !haveFast}, {"portable", true}} {
+		t.Setenv(EnvIO, tc.env)
+		c, err := ListenUnicast(local)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", EnvIO, tc.env, err)
+		}
+		if c.Portable() != tc.portable {
+			t.Errorf("%s=%q: Portable() = %v, want %v", EnvIO, tc.env, c.Portable(), tc.portable)
+		}
+		c.Close()
+	}
+	t.Setenv(EnvIO, "bogus")
+	if c, err := ListenUnicast(local); err == nil {
+		c.Close()
+		t.Fatalf("%s=bogus accepted", EnvIO)
+	} else if !strings.Contains(err.Error(), EnvIO) || !strings.Contains(err.Error(), "portable") {
+		t.Fatalf("error does not name the variable and the accepted values: %v", err)
+	}
+	if c, err := ListenMulticast(MulticastConfig{Group: randomGroup4()}); err == nil {
+		c.Close()
+		t.Fatalf("ListenMulticast: %s=bogus accepted", EnvIO)
 	}
 }
 
 func TestUnicastSingle(t *testing.T) {
-	for _, v6 := range []bool{false, true} {
-		t.Run(fmt.Sprintf("v6=%v", v6), func(t *testing.T) {
-			a, b := listenLoopback(t, v6), listenLoopback(t, v6)
-			if a.LocalAddr().Port() == 0 || !a.LocalAddr().Addr().IsLoopback() {
-				t.Fatalf("LocalAddr = %v", a.LocalAddr())
-			}
-			if err := a.WriteTo([]byte("hello"), 0, b.LocalAddr()); err != nil {
+	forImpls(t, func(t *testing.T, impl implKind) {
+		for _, v6 := range []bool{false, true} {
+			t.Run(fmt.Sprintf("v6=%v", v6), func(t *testing.T) {
+				a, b := listenLoopback(t, impl, v6), listenLoopback(t, impl, v6)
+				if a.LocalAddr().Port() == 0 || !a.LocalAddr().Addr().IsLoopback() {
+					t.Fatalf("LocalAddr = %v", a.LocalAddr())
+				}
+				if err := a.WriteTo([]byte("hello"), 0, b.LocalAddr()); err != nil {
+					t.Fatal(err)
+				}
+				got := collect(t, b, 1, testTimeout)
+				if string(got[0].data) != "hello" || got[0].from != a.LocalAddr() {
+					t.Fatalf("got %q from %v, want %q from %v", got[0].data, got[0].from, "hello", a.LocalAddr())
+				}
+				// Empty datagram.
+				if err := a.WriteTo(nil, 0, b.LocalAddr()); err != nil {
+					t.Fatal(err)
+				}
+				if got := collect(t, b, 1, testTimeout); len(got[0].data) != 0 {
+					t.Fatalf("empty datagram arrived with %d bytes", len(got[0].data))
+				}
+			})
+		}
+	})
+}
+
+// TestIfIndex checks Message.IfIndex on loopback where the OS reports the
+// arrival interface (Linux, both implementations).
+func TestIfIndex(t *testing.T) {
+	lo := loopbackInterface(t)
+	forImpls(t, func(t *testing.T, impl implKind) {
+		for _, v6 := range []bool{false, true} {
+			a, b := listenLoopback(t, impl, v6), listenLoopback(t, impl, v6)
+			if err := a.WriteTo([]byte("x"), 0, b.LocalAddr()); err != nil {
 				t.Fatal(err)
 			}
 			got := collect(t, b, 1, testTimeout)
-			if string(got[0].data) != "hello" || got[0].from != a.LocalAddr() {
-				t.Fatalf("got %q from %v, want %q from %v", got[0].data, got[0].from, "hello", a.LocalAddr())
+			if runtime.GOOS == "linux" && got[0].ifIndex != lo.Index {
+				t.Errorf("v6=%v: IfIndex = %d, want %d (%s)", v6, got[0].ifIndex, lo.Index, lo.Name)
 			}
-			// Empty datagram.
-			if err := a.WriteTo(nil, 0, b.LocalAddr()); err != nil {
-				t.Fatal(err)
-			}
-			if got := collect(t, b, 1, testTimeout); len(got[0].data) != 0 {
-				t.Fatalf("empty datagram arrived with %d bytes", len(got[0].data))
-			}
-		})
-	}
+			t.Logf("v6=%v: IfIndex = %d", v6, got[0].ifIndex)
+		}
+	})
 }
 
 func TestUnicastIPv4MappedDestination(t *testing.T) {
-	a, b := listenLoopback(t, false), listenLoopback(t, false)
-	mapped := netip.AddrPortFrom(netip.AddrFrom16(b.LocalAddr().Addr().As16()), b.LocalAddr().Port())
-	if err := a.WriteTo([]byte("x"), 0, mapped); err != nil {
-		t.Fatal(err)
-	}
-	got := collect(t, b, 1, testTimeout)
-	if !got[0].from.Addr().Is4() {
-		t.Fatalf("From %v is not a 4-byte address", got[0].from)
-	}
-	if err := a.WriteTo([]byte("x"), 0, netip.MustParseAddrPort("[::1]:9")); err == nil {
-		t.Fatal("IPv6 destination on IPv4 socket: no error")
-	}
+	forImpls(t, func(t *testing.T, impl implKind) {
+		a, b := listenLoopback(t, impl, false), listenLoopback(t, impl, false)
+		mapped := netip.AddrPortFrom(netip.AddrFrom16(b.LocalAddr().Addr().As16()), b.LocalAddr().Port())
+		if err := a.WriteTo([]byte("x"), 0, mapped); err != nil {
+			t.Fatal(err)
+		}
+		got := collect(t, b, 1, testTimeout)
+		if !got[0].from.Addr().Is4() {
+			t.Fatalf("From %v is not a 4-byte address", got[0].from)
+		}
+		if err := a.WriteTo([]byte("x"), 0, netip.MustParseAddrPort("[::1]:9")); err == nil {
+			t.Fatal("IPv6 destination on IPv4 socket: no error")
+		}
+		c := listenLoopback(t, impl, true)
+		if err := c.WriteTo([]byte("x"), 0, b.LocalAddr()); err == nil {
+			t.Fatal("IPv4 destination on IPv6 socket: no error")
+		}
+	})
 }
 
 func TestUnicastTrains(t *testing.T) {
@@ -197,39 +278,45 @@ func TestUnicastTrains(t *testing.T) {
 		{"1000x1400", 1000, 1400, 0},       // 1.4 MB train
 		{"1500x100+50", 1500, 100, 50},     // > 1024 messages per sendmmsg without GSO
 	}
-	for _, v6 := range []bool{false, true} {
-		for _, gso := range []bool{true, false} {
-			for _, tc := range cases {
-				t.Run(fmt.Sprintf("v6=%v/gso=%v/%s", v6, gso, tc.name), func(t *testing.T) {
-					a, b := listenLoopback(t, v6), listenLoopback(t, v6)
-					a.SetGSO(gso)
-					buf := train(tc.n, tc.seg, tc.last)
-					want := tc.n
-					if tc.last > 0 {
-						want++
-					}
-					seg := tc.seg
-					if want == 1 {
-						seg = 0
-					}
-					if err := a.WriteTo(buf, seg, b.LocalAddr()); err != nil {
-						t.Fatal(err)
-					}
-					got := collect(t, b, want, testTimeout)
-					checkTrain(t, got, buf, tc.seg, a.LocalAddr())
-					if a.GSO() != (gso && a.gsoSupported) {
-						t.Fatalf("GSO() = %v after send", a.GSO())
-					}
-				})
+	forImpls(t, func(t *testing.T, impl implKind) {
+		gsos := []bool{true, false}
+		if impl != implFast || !haveFast {
+			gsos = []bool{false} // no GSO in the portable implementation
+		}
+		for _, v6 := range []bool{false, true} {
+			for _, gso := range gsos {
+				for _, tc := range cases {
+					t.Run(fmt.Sprintf("v6=%v/gso=%v/%s", v6, gso, tc.name), func(t *testing.T) {
+						a, b := listenLoopback(t, impl, v6), listenLoopback(t, impl, v6)
+						a.SetGSO(gso)
+						buf := train(tc.n, tc.seg, tc.last)
+						want := tc.n
+						if tc.last > 0 {
+							want++
+						}
+						seg := tc.seg
+						if want == 1 {
+							seg = 0
+						}
+						if err := a.WriteTo(buf, seg, b.LocalAddr()); err != nil {
+							t.Fatal(err)
+						}
+						got := collect(t, b, want, testTimeout)
+						checkTrain(t, got, buf, tc.seg, a.LocalAddr())
+						if a.GSO() != (gso && gsoSupported(a)) {
+							t.Fatalf("GSO() = %v after send", a.GSO())
+						}
+					})
+				}
 			}
 		}
-	}
+	})
 }
 
 // TestGROCoalesces checks that a GSO train reaches a GRO socket as few
 // messages carrying the segment size (when both offloads are available).
 func TestGROCoalesces(t *testing.T) {
-	a, b := listenLoopback(t, false), listenLoopback(t, false)
+	a, b := listenLoopback(t, implFast, false), listenLoopback(t, implFast, false)
 	if !a.GSO() || !b.GRO() {
 		t.Skipf("GSO=%v GRO=%v", a.GSO(), b.GRO())
 	}
@@ -251,30 +338,6 @@ func TestGROCoalesces(t *testing.T) {
 	if !bytes.Equal(msgs[0].Buf[:msgs[0].N], buf) {
 		t.Fatal("content differs")
 	}
-}
-
-// TestGSOFallback forces the kernel to reject GSO (SO_NO_CHECK makes
-// udp_send_skb return EINVAL for GSO messages) and checks that WriteTo falls
-// back to sendmmsg, switches GSO off for good and loses nothing.
-func TestGSOFallback(t *testing.T) {
-	a, b := listenLoopback(t, false), listenLoopback(t, false)
-	if !a.GSO() {
-		t.Skip("GSO not supported")
-	}
-	var serr error
-	if err := a.rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_NO_CHECK, 1)
-	}); err != nil || serr != nil {
-		t.Skipf("SO_NO_CHECK: %v %v", err, serr)
-	}
-	buf := train(100, 1400, 3)
-	if err := a.WriteTo(buf, 1400, b.LocalAddr()); err != nil {
-		t.Fatal(err)
-	}
-	if a.GSO() {
-		t.Fatal("GSO still enabled after a rejected GSO send")
-	}
-	checkTrain(t, collect(t, b, 101, testTimeout), buf, 1400, a.LocalAddr())
 }
 
 func TestDatagrams(t *testing.T) {
@@ -305,94 +368,90 @@ func TestDatagrams(t *testing.T) {
 }
 
 func TestCloseUnblocksRead(t *testing.T) {
-	c := listenLoopback(t, false)
-	started := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		msgs := []Message{{Buf: make([]byte, 1500)}}
-		close(started)
-		_, err := c.ReadBatch(msgs)
-		done <- err
-	}()
-	<-started
-	// Whether or not ReadBatch is already parked in the poller, it must
-	// return net.ErrClosed once Close has been called.
-	if err := c.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, net.ErrClosed) {
+	forImpls(t, func(t *testing.T, impl implKind) {
+		c := listenLoopback(t, impl, false)
+		started := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			msgs := []Message{{Buf: make([]byte, 1500)}}
+			close(started)
+			_, err := c.ReadBatch(msgs)
+			done <- err
+		}()
+		<-started
+		// Whether or not ReadBatch is already parked in the poller, it must
+		// return net.ErrClosed once Close has been called.
+		if err := c.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		select {
+		case err := <-done:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("ReadBatch after Close: %v, want net.ErrClosed", err)
+			}
+		case <-time.After(testTimeout):
+			t.Fatal("ReadBatch not unblocked by Close")
+		}
+		if err := c.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+		if err := c.WriteTo([]byte("x"), 0, netip.MustParseAddrPort("127.0.0.1:9")); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("WriteTo after Close: %v, want net.ErrClosed", err)
+		}
+		if err := c.WriteTo(make([]byte, 100), 10, netip.MustParseAddrPort("127.0.0.1:9")); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("WriteTo (train) after Close: %v, want net.ErrClosed", err)
+		}
+		if _, err := c.ReadBatch([]Message{{Buf: make([]byte, 10)}}); !errors.Is(err, net.ErrClosed) {
 			t.Fatalf("ReadBatch after Close: %v, want net.ErrClosed", err)
 		}
-	case <-time.After(testTimeout):
-		t.Fatal("ReadBatch not unblocked by Close")
-	}
-	if err := c.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	if err := c.WriteTo([]byte("x"), 0, netip.MustParseAddrPort("127.0.0.1:9")); !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("WriteTo after Close: %v, want net.ErrClosed", err)
-	}
-	if _, err := c.ReadBatch([]Message{{Buf: make([]byte, 10)}}); !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("ReadBatch after Close: %v, want net.ErrClosed", err)
-	}
+	})
 }
 
 func TestBuffers(t *testing.T) {
-	c := listenLoopback(t, false)
-	if err := c.SetReadBuffer(8 << 20); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SetWriteBuffer(2 << 20); err != nil {
-		t.Fatal(err)
-	}
-	var rcv, snd int
-	c.rc.Control(func(fd uintptr) {
-		rcv, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
-		snd, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+	forImpls(t, func(t *testing.T, impl implKind) {
+		c := listenLoopback(t, impl, false)
+		if err := c.SetReadBuffer(8 << 20); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetWriteBuffer(2 << 20); err != nil {
+			t.Fatal(err)
+		}
+		logBuffers(t, c)
 	})
-	t.Logf("SO_RCVBUF=%d SO_SNDBUF=%d (kernel doubles the requested value)", rcv, snd)
 }
 
-// TestNoAllocs checks that WriteTo and ReadBatch do not allocate in steady
-// state, with and without GSO.
-func TestNoAllocs(t *testing.T) {
-	for _, gso := range []bool{true, false} {
-		a, b := listenLoopback(t, false), listenLoopback(t, false)
-		a.SetGSO(gso)
-		buf := train(32, 1400, 0)
-		msgs := make([]Message, 32)
-		for i := range msgs {
-			msgs[i].Buf = make([]byte, 64<<10)
+// TestTruncation checks that a datagram larger than the buffer is returned
+// cut off with Truncated set, and that the next one is intact.
+func TestTruncation(t *testing.T) {
+	forImpls(t, func(t *testing.T, impl implKind) {
+		a, b := listenLoopback(t, impl, false), listenLoopback(t, impl, false)
+		buf := train(1, 1000, 0)
+		if err := a.WriteTo(buf, 0, b.LocalAddr()); err != nil {
+			t.Fatal(err)
 		}
-		dst := b.LocalAddr()
-		allocs := testing.AllocsPerRun(100, func() {
-			if err := a.WriteTo(buf, 1400, dst); err != nil {
-				t.Fatal(err)
-			}
-			for got := 0; got < 32; {
-				n, err := b.ReadBatch(msgs)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i := range n {
-					for range msgs[i].Datagrams {
-						got++
-					}
-				}
-			}
-		})
-		if allocs != 0 {
-			t.Errorf("gso=%v: %v allocations per WriteTo+ReadBatch round", gso, allocs)
+		if err := a.WriteTo(buf[:10], 0, b.LocalAddr()); err != nil {
+			t.Fatal(err)
 		}
-	}
+		msgs := []Message{{Buf: make([]byte, 300)}}
+		if _, err := b.ReadBatch(msgs); err != nil {
+			t.Fatal(err)
+		}
+		if m := msgs[0]; !m.Truncated || m.N != 300 || m.Seg != 0 || !bytes.Equal(m.Buf, buf[:300]) {
+			t.Fatalf("Truncated=%v N=%d Seg=%d, want true 300 0", m.Truncated, m.N, m.Seg)
+		}
+		if _, err := b.ReadBatch(msgs); err != nil {
+			t.Fatal(err)
+		}
+		if m := msgs[0]; m.Truncated || m.N != 10 || !bytes.Equal(m.Buf[:m.N], buf[:10]) {
+			t.Fatalf("second datagram: Truncated=%v N=%d", m.Truncated, m.N)
+		}
+	})
 }
 
 // TestGROTruncation checks the behaviour with a buffer too small for a GRO
 // batch: whole datagrams only, and Truncated set.
 func TestGROTruncation(t *testing.T) {
-	a, b := listenLoopback(t, false), listenLoopback(t, false)
+	a, b := listenLoopback(t, implFast, false), listenLoopback(t, implFast, false)
 	if !a.GSO() || !b.GRO() {
 		t.Skipf("GSO=%v GRO=%v", a.GSO(), b.GRO())
 	}
@@ -422,4 +481,50 @@ func TestGROTruncation(t *testing.T) {
 	if m := msgs[0]; !m.Truncated || m.N != 300 || m.Seg != 0 {
 		t.Fatalf("Truncated=%v N=%d Seg=%d, want true 300 0", m.Truncated, m.N, m.Seg)
 	}
+}
+
+// roundTrip sends a train of n datagrams of size bytes from a to b and reads
+// them; the allocation tests and the benchmarks use it.
+func roundTrip(tb testing.TB, a, b *Conn, buf []byte, size, n int, msgs []Message) {
+	if err := a.WriteTo(buf, size, b.LocalAddr()); err != nil {
+		tb.Fatal(err)
+	}
+	for got := 0; got < n; {
+		k, err := b.ReadBatch(msgs)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for i := range k {
+			for range msgs[i].Datagrams {
+				got++
+			}
+		}
+	}
+}
+
+// TestAllocs checks that the fast implementation's WriteTo and ReadBatch do
+// not allocate in steady state, with and without GSO, and logs what the
+// portable one allocates.
+func TestAllocs(t *testing.T) {
+	forImpls(t, func(t *testing.T, impl implKind) {
+		gsos := []bool{true, false}
+		if impl != implFast || !haveFast {
+			gsos = []bool{false}
+		}
+		for _, gso := range gsos {
+			a, b := listenLoopback(t, impl, false), listenLoopback(t, impl, false)
+			a.SetGSO(gso)
+			buf := train(32, 1400, 0)
+			msgs := make([]Message, 32)
+			for i := range msgs {
+				msgs[i].Buf = make([]byte, 64<<10)
+			}
+			allocs := testing.AllocsPerRun(100, func() { roundTrip(t, a, b, buf, 1400, 32, msgs) })
+			if a.Portable() {
+				t.Logf("%v allocations per WriteTo+ReadBatch round of 32 datagrams", allocs)
+			} else if allocs != 0 {
+				t.Errorf("gso=%v: %v allocations per WriteTo+ReadBatch round", gso, allocs)
+			}
+		}
+	})
 }

@@ -7,29 +7,16 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-const (
-	// maxGSOSegments is the kernel's UDP_MAX_SEGMENTS (64 before Linux 6.10,
-	// 128 since; we use the portable value).
-	maxGSOSegments = 64
-	// maxPayload4/6 are the largest UDP payloads of one IPv4/IPv6 packet,
-	// which also bound the payload of one GSO message.
-	maxPayload4 = 65535 - 20 - 8
-	maxPayload6 = 65535 - 8
-	// maxBatch is the largest vlen sendmmsg/recvmmsg accept (UIO_MAXIOV).
-	maxBatch = 1024
-	// initialBatch is the initial capacity of the reused mmsghdr arrays.
-	initialBatch = 64
-	// enobufsMaxWait bounds how long WriteTo retries ENOBUFS.
-	enobufsMaxWait = time.Second
-)
+// maxGSOSegments is the kernel's UDP_MAX_SEGMENTS (64 before Linux 6.10,
+// 128 since; we use the portable value).
+const maxGSOSegments = 64
 
-// writer is the reused send state of a Conn, guarded by Conn.wmu.
+// writer is the reused send state of a fastConn, guarded by fastConn.wmu.
 type writer struct {
 	hdrs       []unix.Mmsghdr
 	iovs       []unix.Iovec
@@ -200,19 +187,9 @@ func (w *writer) sendmmsg(fd uintptr) bool {
 // than the MTU).
 func isGSOErrno(e unix.Errno) bool { return e == unix.EIO || e == unix.EINVAL }
 
-// WriteTo sends buf to dst as consecutive datagrams of segSize bytes each
-// (the last one may be shorter). segSize <= 0 or segSize >= len(buf) sends buf
-// as one datagram (an empty buf sends one empty datagram).
-//
-// With GSO the train goes to the kernel as messages of up to 64 segments and
-// at most one IP packet's worth of payload each, all in one sendmmsg call
-// when possible; without GSO each datagram is one sendmmsg entry (up to 1024
-// per call). WriteTo blocks until the kernel has accepted every datagram: a
-// full send buffer (EAGAIN) waits in the runtime's poller, ENOBUFS is retried
-// with backoff for up to about a second. It returns the first error; after
-// an error some leading datagrams may have been sent. After Close it returns
-// an error wrapping net.ErrClosed.
-func (c *Conn) WriteTo(buf []byte, segSize int, dst netip.AddrPort) error {
+// writeTo sends a train with GSO messages (when on) or one sendmmsg entry
+// per datagram; see Conn.WriteTo.
+func (c *fastConn) writeTo(buf []byte, segSize int, dst netip.AddrPort) error {
 	if segSize <= 0 || segSize >= len(buf) {
 		segSize = len(buf)
 	}
@@ -225,10 +202,10 @@ func (c *Conn) WriteTo(buf []byte, segSize int, dst netip.AddrPort) error {
 	defer w.release()
 
 	pos := 0
-	var backoff, waited time.Duration
+	var bo backoff
 	for first := true; first || pos < len(buf); first = false {
 	refill:
-		count, gso := w.fill(buf[pos:], segSize, c.gso.Load())
+		count, gso := w.fill(buf[pos:], segSize, c.gsoOn.Load())
 		for next := 0; next < count; {
 			w.start, w.end = next, count
 			if err := c.rc.Write(w.fn); err != nil {
@@ -239,18 +216,15 @@ func (c *Conn) WriteTo(buf []byte, segSize int, dst netip.AddrPort) error {
 					pos += int(iov.Len)
 				}
 				next += w.n
-				backoff = 0
+				bo.reset()
 				continue
 			}
 			switch {
-			case w.errno == unix.ENOBUFS && waited < enobufsMaxWait:
+			case w.errno == unix.ENOBUFS && bo.wait():
 				// A queue below the socket is full; the poller will not
 				// tell us when it drains, so back off and retry.
-				backoff = min(max(2*backoff, 20*time.Microsecond), 5*time.Millisecond)
-				waited += backoff
-				time.Sleep(backoff)
 			case gso && isGSOErrno(w.errno):
-				c.gso.Store(false)
+				c.gsoOn.Store(false)
 				goto refill
 			default:
 				return fmt.Errorf("udpio: write to %v: %w", dst, os.NewSyscallError("sendmmsg", w.errno))
