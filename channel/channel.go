@@ -11,12 +11,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-
-	"github.com/rwanda-go/rwanda/posting"
-	"github.com/rwanda-go/rwanda/registry"
-	"github.com/rwanda-go/rwanda/stack"
-
 	// The built-in layers, so QoS strings and profiles can name them.
+
 	_ "github.com/rwanda-go/rwanda/layers/compress"
 	_ "github.com/rwanda-go/rwanda/layers/edf"
 	_ "github.com/rwanda-go/rwanda/layers/encrypt"
@@ -30,6 +26,10 @@ import (
 	_ "github.com/rwanda-go/rwanda/layers/refresh"
 	_ "github.com/rwanda-go/rwanda/layers/sign"
 	_ "github.com/rwanda-go/rwanda/layers/window"
+	"github.com/rwanda-go/rwanda/posting"
+	"github.com/rwanda-go/rwanda/registry"
+	"github.com/rwanda-go/rwanda/stack"
+	"github.com/rwanda-go/rwanda/transport"
 )
 
 // Channel is an open channel: see the package documentation. All methods
@@ -47,8 +47,8 @@ type Channel struct {
 	log       *slog.Logger
 	pool      *stack.Pool
 	mem       *stack.Budget
-	tr        transport // nil for file://
-	rec       *recorder // file:// only
+	tr        transport.Conn // nil for file://
+	rec       *recorder      // file:// only
 	auth      *dgramAuth
 	out       *outbox    // nil for file://
 	link      *linkQueue // WithLinkRate
@@ -97,7 +97,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Channel, error) 
 		// a sender cannot shed the signature by announcing a stack without it.
 		c.cfg.policy.Require = append(slices.Clone(c.cfg.policy.Require), "sign")
 	}
-	if cfg.keys != nil && addr.Transport == Unicast && addr.Channel == "" {
+	if cfg.keys != nil && addr.Form == Unicast && addr.Channel == "" {
 		// Two unicast channels sharing a key would otherwise share an
 		// identity ("scheme://"), and datagrams of one would pass on the
 		// other (DECISIONS §3).
@@ -122,18 +122,21 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Channel, error) 
 		return nil, err
 	}
 
-	var remote netip.AddrPort
-	switch addr.Transport {
-	case Mem:
-		c.tr = openMem(addr.Name)
-	case File:
+	var remote transport.Addr
+	if addr.Form == File {
 		if c.rec, err = openRecorder(c, addr); err != nil {
 			return nil, err
 		}
-	case Multicast, Unicast:
-		if c.tr, remote, err = openUDP(ctx, addr); err != nil {
+	} else {
+		entry, err := transport.Lookup(addr.Transport)
+		if err != nil {
+			return nil, &URLError{URL: rawURL, Reason: err.Error(), Err: errors.Join(ErrBadURL, err)}
+		}
+		opened, err := entry.Open(ctx, addr.endpoint())
+		if err != nil {
 			return nil, err
 		}
+		c.tr, remote = opened.Conn, opened.Peer
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wire(prof, remote)
@@ -213,7 +216,7 @@ func (c *Channel) profiles(rawURL string) (*profiles, error) {
 
 // wire builds the parts and connects them; remote is the unicast peer the
 // URL names, if any.
-func (c *Channel) wire(prof *profiles, remote netip.AddrPort) {
+func (c *Channel) wire(prof *profiles, remote transport.Addr) {
 	cfg := &c.cfg
 	multicast := c.addr.IsMulticast()
 	mtu := c.addr.MTU - dgramHeaderLen - frameHeaderBase
@@ -223,7 +226,7 @@ func (c *Channel) wire(prof *profiles, remote netip.AddrPort) {
 	env := registry.Env{Keys: cfg.keys, Identity: cfg.identity, Trusted: cfg.trusted, Channel: c.addr.Identity()}
 	c.cnt = newCounters(c.log, cfg.onEvent)
 	c.subs = newSubscribers()
-	c.members = newMembers(cfg.maxPeers, remote, c.tr != nil && c.tr.reachAll(), multicast, c.cnt,
+	c.members = newMembers(cfg.maxPeers, remote, c.tr != nil && c.tr.ReachAll(), multicast, c.cnt,
 		func(id uint64) { c.in.forget(id) })
 	if c.tr != nil {
 		c.out = newOutbox(c.id, c.addr.MTU, cfg.sendQueue, c.auth, c.members.resolve, c.sendRun)
@@ -232,7 +235,7 @@ func (c *Channel) wire(prof *profiles, remote netip.AddrPort) {
 		}
 	}
 	c.og = &outgoing{self: c.id, cfg: cfg, env: env, clock: c.clock, pool: c.pool, mem: c.mem, log: c.log, mtu: mtu,
-		multicast: multicast, toPeer: remote.IsValid() && c.addr.Transport == Unicast, instances: &c.instances,
+		multicast: multicast, toPeer: !remote.IsZero() && !c.tr.ReachAll(), instances: &c.instances,
 		out: c.out, link: c.link, cnt: c.cnt, done: c.ctx.Done(), qos: prof.qos, media: prof.media,
 		streams: make(map[streamKey]*outStream), byID: make(map[uint32]*outStream)}
 	c.og.streamQoS.Store(&prof.stream)
@@ -286,12 +289,17 @@ func (c *Channel) ID() uint64 { return c.id }
 // Address returns the parsed URL.
 func (c *Channel) Address() *Address { return c.addr }
 
-// LocalAddr is the address the channel receives on (zero for file://).
-func (c *Channel) LocalAddr() netip.AddrPort {
+// LocalAddr is the IP address and port the channel receives on (zero for
+// file:// and for transports that are not IP; see [Channel.Endpoint]).
+func (c *Channel) LocalAddr() netip.AddrPort { return c.Endpoint().IP }
+
+// Endpoint is the transport address the channel receives on (zero for
+// file://).
+func (c *Channel) Endpoint() transport.Addr {
 	if c.tr == nil {
-		return netip.AddrPort{}
+		return transport.Addr{}
 	}
-	return c.tr.localAddr()
+	return c.tr.LocalAddr()
 }
 
 // QoS returns the canonical QoS string of a stream's data postings (media
@@ -356,8 +364,8 @@ func (c *Channel) hello(dst uint64, flags byte) {
 
 // sendRun writes one run of n datagrams to a destination (the outbox's
 // send).
-func (c *Channel) sendRun(run []byte, seg int, dst netip.AddrPort, n int) {
-	if err := c.tr.send(run, seg, dst); err != nil {
+func (c *Channel) sendRun(run []byte, seg int, dst transport.Addr, n int) {
+	if err := c.tr.Send(run, seg, dst); err != nil {
 		c.cnt.drop("send-error")
 		c.log.Debug("send failed", "to", dst, "err", err)
 		return
@@ -481,7 +489,7 @@ func (c *Channel) Close() error {
 		c.rec.close()
 	} else {
 		c.out.close()
-		errs = append(errs, c.tr.close())
+		errs = append(errs, c.tr.Close())
 	}
 	c.wg.Wait()
 	if c.rec != nil {

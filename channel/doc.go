@@ -21,10 +21,22 @@
 // one host share it), a unicast address talks to that peer, an empty host
 // listens (scheme://:7400), mem://name is an in-process hub, and
 // file:///path records what is pushed and replays it to subscribers.
-// Query parameters — qos, iface, ttl, loop, mtu, listen, replay — are
-// checked strictly: an unknown parameter or a bad value is an error naming
-// it. On multicast the library follows the OS default interface unless
-// iface= (or [WithInterface]) names one.
+// Query parameters — qos, iface, ttl, loop, mtu, listen, replay, channel,
+// source — are checked strictly: an unknown parameter or a bad value is an
+// error naming it. On multicast the library follows the OS default
+// interface unless iface= (or [WithInterface]) names one; source=ADDR joins
+// source-specifically, so only that sender's datagrams arrive.
+//
+// # Transports
+//
+// What carries the datagrams is a transport from package transport's
+// registry: "multicast", "udp" and "mem" are registered by this package,
+// and a URL names any other with a suffix on its scheme
+// (classroom+nats://hub:4222/lesson, once a package registering "nats" is
+// imported). [Address.Form] is the URL's shape and [Address.Transport] the
+// transport's name. On Linux the UDP transports use a fast socket path (GSO,
+// GRO, sendmmsg, recvmmsg); elsewhere, or with the environment variable
+// RWANDA_IO=portable, a portable one on golang.org/x/net.
 //
 // # Streams and stacks
 //

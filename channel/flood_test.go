@@ -2,13 +2,15 @@ package channel
 
 import (
 	"encoding/binary"
-	"github.com/rwanda-go/rwanda/stack"
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/rwanda-go/rwanda/stack"
+	"github.com/rwanda-go/rwanda/transport"
 )
 
 func heapAfterGC() uint64 {
@@ -33,7 +35,7 @@ func TestFloodMemoryBounded(t *testing.T) {
 		members = 3000
 	)
 	c := open(t, memURL(t), WithLimits(flows, peers), WithMemory(memCap))
-	from := netip.MustParseAddrPort("127.0.0.1:9")
+	from := transport.IPAddr(netip.MustParseAddrPort("127.0.0.1:9"))
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
@@ -99,7 +101,7 @@ func TestFloodMemoryBounded(t *testing.T) {
 // members are dropped before anything is kept for them.
 func TestKeyedFloodCostsNoMemory(t *testing.T) {
 	c := open(t, memURL(t), WithKey(testKey))
-	from := netip.MustParseAddrPort("127.0.0.1:9")
+	from := transport.IPAddr(netip.MustParseAddrPort("127.0.0.1:9"))
 	rng := rand.New(rand.NewPCG(5, 5))
 	before := heapAfterGC()
 	const n = 20000

@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
 	"github.com/rwanda-go/rwanda/keys"
 	"github.com/rwanda-go/rwanda/posting"
 	"github.com/rwanda-go/rwanda/stack"
+	"github.com/rwanda-go/rwanda/transport"
 )
 
 // validDatagram builds a datagram from sender with a hello, an announcement
@@ -45,7 +45,7 @@ func FuzzReceive(f *testing.F) {
 	}
 	defer c.Close()
 	sub, _ := c.Subscribe(Queue(16, DropOldest))
-	from := netip.MustParseAddrPort("192.0.2.9:9")
+	from := transport.IPAddr(netip.MustParseAddrPort("192.0.2.9:9"))
 	f.Fuzz(func(t *testing.T, d []byte) {
 		c.receive(d, from)
 		for {
@@ -72,21 +72,21 @@ func FuzzReceive(f *testing.F) {
 func TestReceiveValidDatagram(t *testing.T) {
 	c := open(t, memURL(t))
 	sub, _ := c.Subscribe()
-	c.receive(validDatagram(7, "hello"), netip.MustParseAddrPort("192.0.2.9:9"))
+	c.receive(validDatagram(7, "hello"), transport.IPAddr(netip.MustParseAddrPort("192.0.2.9:9")))
 	p := next(t, sub)
 	if p.Body.(string) != "hello" || p.Sender != 7 || p.Stream != "s" {
 		t.Fatalf("got %v", p)
 	}
 	// Garbage is counted, not delivered.
 	for _, d := range [][]byte{{1, 2, 3}, append(appendDgramHeader(nil, 7), 99), appendDgramHeader(nil, 0)} {
-		c.receive(d, netip.MustParseAddrPort("192.0.2.9:9"))
+		c.receive(d, transport.IPAddr(netip.MustParseAddrPort("192.0.2.9:9")))
 	}
 	if n := c.Stats().Drops["malformed"]; n != 3 {
 		t.Fatalf("malformed drops %d, want 3", n)
 	}
 	// Data on a stream not announced yet is held (and a query goes out);
 	// the announcement releases it.
-	from := netip.MustParseAddrPort("192.0.2.10:9")
+	from := transport.IPAddr(netip.MustParseAddrPort("192.0.2.10:9"))
 	enc, _ := posting.New("early").MarshalBinary()
 	payload := append([]byte{0}, enc...)
 	b := appendDgramHeader(nil, 8)
@@ -135,7 +135,7 @@ func FuzzReceiveKeyed(f *testing.F) {
 	}
 	defer c.Close()
 	sub, _ := c.Subscribe(Queue(16, DropOldest))
-	from := netip.MustParseAddrPort("192.0.2.9:9")
+	from := transport.IPAddr(netip.MustParseAddrPort("192.0.2.9:9"))
 	f.Fuzz(func(t *testing.T, d []byte) {
 		c.receive(d, from)
 		select {

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"github.com/rwanda-go/rwanda/stack"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/rwanda-go/rwanda/keys"
 	"github.com/rwanda-go/rwanda/posting"
+	"github.com/rwanda-go/rwanda/stack"
+	"github.com/rwanda-go/rwanda/transport"
 )
 
 var (
@@ -76,7 +77,7 @@ func TestKeyedRefusesDowngrade(t *testing.T) {
 	ring, _ := keys.NewRing(1, testKey)
 	const liar = 0x77
 	auth := newDgramAuth(ring, rx.Address().Identity(), liar, 16)
-	from := netip.MustParseAddrPort("127.0.0.1:9")
+	from := transport.IPAddr(netip.MustParseAddrPort("127.0.0.1:9"))
 	seal := func(d []byte) []byte { return auth.seal(d, 0) }
 	rx.receive(seal(appendHello(appendKeyedHeader(nil, liar), 0, time.Now())), from)
 	rx.receive(seal(appendAnnounce(appendKeyedHeader(nil, liar), announcement{stream: 1, name: "s", qos: "frag"})), from)

@@ -14,6 +14,7 @@ import (
 	"github.com/rwanda-go/rwanda/internal/testnet"
 	"github.com/rwanda-go/rwanda/posting"
 	"github.com/rwanda-go/rwanda/stack"
+	"github.com/rwanda-go/rwanda/transport"
 )
 
 type chat struct {
@@ -315,7 +316,7 @@ func TestLateJoinerLearnsStreams(t *testing.T) {
 func TestMaintenanceForgetsSilentPeers(t *testing.T) {
 	clock := stack.NewManualClock(time.Time{})
 	c := open(t, memURL(t), WithClock(clock), WithAnnounceInterval(time.Second))
-	from := netip.MustParseAddrPort("192.0.2.1:1")
+	from := transport.IPAddr(netip.MustParseAddrPort("192.0.2.1:1"))
 	c.receive(appendHello(appendDgramHeader(nil, 99), helloServes, time.Unix(1, 0)), from)
 	if st := c.Stats(); len(st.Peers) != 1 || !st.Peers[0].Serves {
 		t.Fatalf("peers %+v", st.Peers)

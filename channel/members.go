@@ -1,10 +1,11 @@
 package channel
 
 import (
-	"net/netip"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/rwanda-go/rwanda/transport"
 )
 
 // members is the membership part of a channel: the other members heard
@@ -18,7 +19,7 @@ import (
 // it whether a member is known, where to send, and whom to ask.
 type members struct {
 	limit  int            // members kept at most
-	remote netip.AddrPort // the unicast peer named by the URL, if any
+	remote transport.Addr // the unicast peer named by the URL, if any
 	// reachAll: one send to the zero address reaches every member
 	// (multicast, mem), so resolve needs no list.
 	reachAll  bool
@@ -30,19 +31,19 @@ type members struct {
 	closed     bool
 	peers      map[uint64]*peer
 	serverSeen chan struct{}    // closed and replaced when a serving member appears
-	dsts       []netip.AddrPort // scratch for resolve, used by the one writer
+	dsts       []transport.Addr // scratch for resolve, used by the one writer
 }
 
 // peer is another member of the channel.
 type peer struct {
 	id       uint64
-	addr     netip.AddrPort
+	addr     transport.Addr
 	lastSeen time.Time
 	serves   bool
 	skew     skewEstimate // its clock against ours, from its hellos and postings
 }
 
-func newMembers(limit int, remote netip.AddrPort, reachAll, multicast bool, cnt *counters, forgot func(uint64)) *members {
+func newMembers(limit int, remote transport.Addr, reachAll, multicast bool, cnt *counters, forgot func(uint64)) *members {
 	return &members{limit: limit, remote: remote, reachAll: reachAll, multicast: multicast, cnt: cnt, forgot: forgot,
 		peers: make(map[uint64]*peer), serverSeen: make(chan struct{})}
 }
@@ -50,7 +51,7 @@ func newMembers(limit int, remote netip.AddrPort, reachAll, multicast bool, cnt 
 // touch records that id was heard from at addr; it reports false when the
 // channel is closed. A new member beyond the limit evicts the least
 // recently heard one.
-func (m *members) touch(id uint64, from netip.AddrPort, now time.Time) bool {
+func (m *members) touch(id uint64, from transport.Addr, now time.Time) bool {
 	var evicted uint64
 	m.mu.Lock()
 	if m.closed {
@@ -162,24 +163,24 @@ func (m *members) expire(silentSince time.Time) {
 // resolve returns the transport addresses of an outbox destination (a
 // member id, or everyone), appended to a scratch slice that only the
 // outbox's one writer uses.
-func (m *members) resolve(dst uint64) []netip.AddrPort {
+func (m *members) resolve(dst uint64) []transport.Addr {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := m.dsts[:0]
 	switch {
 	case m.reachAll && (dst == everyone || m.multicast):
-		out = append(out, netip.AddrPort{})
+		out = append(out, transport.Addr{})
 	case dst == everyone:
 		for _, p := range m.peers {
-			if p.addr.IsValid() {
+			if !p.addr.IsZero() {
 				out = append(out, p.addr)
 			}
 		}
-		if m.remote.IsValid() && !slices.Contains(out, m.remote) {
+		if !m.remote.IsZero() && !slices.Contains(out, m.remote) {
 			out = append(out, m.remote)
 		}
 	default:
-		if p := m.peers[dst]; p != nil && p.addr.IsValid() {
+		if p := m.peers[dst]; p != nil && !p.addr.IsZero() {
 			out = append(out, p.addr)
 		} else {
 			m.cnt.drop("no-route")

@@ -5,11 +5,13 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/rwanda-go/rwanda/transport"
 )
 
 // testMembers returns a membership part of at most limit members that
 // records whom it forgot.
-func testMembers(limit int, remote netip.AddrPort, reachAll, multicast bool) (*members, *[]uint64, *counters) {
+func testMembers(limit int, remote transport.Addr, reachAll, multicast bool) (*members, *[]uint64, *counters) {
 	var forgot []uint64
 	k := testCounters()
 	m := newMembers(limit, remote, reachAll, multicast, k, func(id uint64) { forgot = append(forgot, id) })
@@ -17,13 +19,13 @@ func testMembers(limit int, remote netip.AddrPort, reachAll, multicast bool) (*m
 }
 
 var (
-	addrA = netip.MustParseAddrPort("192.0.2.1:7400")
-	addrB = netip.MustParseAddrPort("192.0.2.2:7400")
-	addrC = netip.MustParseAddrPort("192.0.2.3:7400")
+	addrA = transport.IPAddr(netip.MustParseAddrPort("192.0.2.1:7400"))
+	addrB = transport.IPAddr(netip.MustParseAddrPort("192.0.2.2:7400"))
+	addrC = transport.IPAddr(netip.MustParseAddrPort("192.0.2.3:7400"))
 )
 
 func TestMembersEvictLeastRecent(t *testing.T) {
-	m, forgot, k := testMembers(2, netip.AddrPort{}, false, false)
+	m, forgot, k := testMembers(2, transport.Addr{}, false, false)
 	t0 := time.Unix(100, 0)
 	m.touch(1, addrA, t0)
 	m.touch(2, addrB, t0.Add(time.Second))
@@ -49,7 +51,7 @@ func TestMembersEvictLeastRecent(t *testing.T) {
 }
 
 func TestMembersHelloServersBye(t *testing.T) {
-	m, forgot, _ := testMembers(8, netip.AddrPort{}, false, false)
+	m, forgot, _ := testMembers(8, transport.Addr{}, false, false)
 	now := time.Unix(100, 0)
 	if m.hello(9, helloServes, 0, now) {
 		t.Fatal("a stranger's hello answered")
@@ -82,7 +84,7 @@ func TestMembersHelloServersBye(t *testing.T) {
 }
 
 func TestMembersExpire(t *testing.T) {
-	m, forgot, _ := testMembers(8, netip.AddrPort{}, false, false)
+	m, forgot, _ := testMembers(8, transport.Addr{}, false, false)
 	t0 := time.Unix(100, 0)
 	m.touch(1, addrA, t0)
 	m.touch(2, addrB, t0.Add(5*time.Second))
@@ -99,21 +101,21 @@ func TestMembersResolve(t *testing.T) {
 	m.touch(1, addrA, now)
 	m.touch(2, addrB, now)
 	got := slices.Clone(m.resolve(everyone))
-	slices.SortFunc(got, func(a, b netip.AddrPort) int { return a.Compare(b) })
-	if !slices.Equal(got, []netip.AddrPort{addrA, addrB}) {
+	slices.SortFunc(got, func(a, b transport.Addr) int { return a.IP.Compare(b.IP) })
+	if !slices.Equal(got, []transport.Addr{addrA, addrB}) {
 		t.Fatalf("everyone resolves to %v", got)
 	}
-	if got := m.resolve(2); !slices.Equal(got, []netip.AddrPort{addrB}) {
+	if got := m.resolve(2); !slices.Equal(got, []transport.Addr{addrB}) {
 		t.Fatalf("member 2 resolves to %v", got)
 	}
 	if got := m.resolve(7); len(got) != 0 || drops(k, "no-route") != 1 {
 		t.Fatalf("a stranger resolves to %v (no-route %d)", got, drops(k, "no-route"))
 	}
 	// Multicast: one send to the group, whoever it is for.
-	g, _, _ := testMembers(8, netip.AddrPort{}, true, true)
+	g, _, _ := testMembers(8, transport.Addr{}, true, true)
 	g.touch(1, addrA, now)
 	for _, dst := range []uint64{everyone, 1, 7} {
-		if got := g.resolve(dst); !slices.Equal(got, []netip.AddrPort{{}}) {
+		if got := g.resolve(dst); !slices.Equal(got, []transport.Addr{{}}) {
 			t.Fatalf("multicast: %d resolves to %v", dst, got)
 		}
 	}

@@ -2,12 +2,12 @@ package channel
 
 import (
 	"context"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rwanda-go/rwanda/stack"
+	"github.com/rwanda-go/rwanda/transport"
 )
 
 // The outbox bundles frames into datagrams and writes them.
@@ -60,8 +60,8 @@ func bundleOf(stream uint32, m *stack.Meta) bundle {
 type outbox struct {
 	// resolve gives the addresses of a destination (membership's);
 	// send writes a run of n datagrams to one address.
-	resolve func(dst uint64) []netip.AddrPort
-	send    func(run []byte, seg int, dst netip.AddrPort, n int)
+	resolve func(dst uint64) []transport.Addr
+	send    func(run []byte, seg int, dst transport.Addr, n int)
 	mtu     int // for frames: the datagram MTU less the trailer, if any
 	sender  uint64
 	limit   int
@@ -91,7 +91,7 @@ type outbox struct {
 // newOutbox starts the outbox of member sender for datagrams of mtu bytes,
 // queueing at most limit bytes, sealed by auth when not nil.
 func newOutbox(sender uint64, mtu int, limit int, auth *dgramAuth,
-	resolve func(uint64) []netip.AddrPort, send func([]byte, int, netip.AddrPort, int)) *outbox {
+	resolve func(uint64) []transport.Addr, send func([]byte, int, transport.Addr, int)) *outbox {
 	if auth != nil {
 		mtu -= authLen
 	}

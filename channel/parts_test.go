@@ -2,7 +2,6 @@ package channel
 
 import (
 	"log/slog"
-	"net/netip"
 	"runtime"
 	"slices"
 	"sync"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rwanda-go/rwanda/stack"
+	"github.com/rwanda-go/rwanda/transport"
 )
 
 // Helpers for testing a channel's parts without a Channel: a real outbox
@@ -23,12 +23,12 @@ type wireTap struct {
 }
 
 type tapped struct {
-	to netip.AddrPort
+	to transport.Addr
 	b  []byte
 }
 
 // send is an outbox's send: it splits the run into datagrams.
-func (w *wireTap) send(run []byte, seg int, dst netip.AddrPort, n int) {
+func (w *wireTap) send(run []byte, seg int, dst transport.Addr, n int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	splitRun(run, seg, func(d []byte) { w.dgram = append(w.dgram, tapped{dst, slices.Clone(d)}) })
@@ -105,9 +105,9 @@ func ofType(fs []frame, typ byte) []frame {
 // test ends.
 func newTapOutbox(t *testing.T, self uint64) (*outbox, *wireTap) {
 	tap := &wireTap{}
-	var scratch []netip.AddrPort
-	o := newOutbox(self, 1472, 4<<20, nil, func(uint64) []netip.AddrPort {
-		return append(scratch[:0], netip.AddrPort{})
+	var scratch []transport.Addr
+	o := newOutbox(self, 1472, 4<<20, nil, func(uint64) []transport.Addr {
+		return append(scratch[:0], transport.Addr{})
 	}, tap.send)
 	tap.o = o
 	t.Cleanup(o.close)

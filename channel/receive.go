@@ -2,8 +2,9 @@ package channel
 
 import (
 	"errors"
-	"net/netip"
 	"time"
+
+	"github.com/rwanda-go/rwanda/transport"
 )
 
 // read is the reader goroutine. What the stacks answer to a batch of
@@ -12,7 +13,7 @@ import (
 func (c *Channel) read() {
 	inBatch := false
 	var now time.Time
-	c.tr.serve(func(d []byte, from netip.AddrPort) {
+	c.tr.Serve(func(d []byte, from transport.Addr) {
 		if !inBatch {
 			inBatch = true
 			now = c.clock.Now() // one reading for the datagrams read at once
@@ -32,7 +33,7 @@ func (c *Channel) read() {
 // wire version is counted by its version ("version-1") and logged once per
 // channel, naming the version, since it means a peer runs an
 // incompatible build rather than that the network garbled something.
-func (c *Channel) refuse(err error, from netip.AddrPort) {
+func (c *Channel) refuse(err error, from transport.Addr) {
 	var v versionError
 	if !errors.As(err, &v) {
 		c.cnt.drop("malformed")
@@ -45,12 +46,12 @@ func (c *Channel) refuse(err error, from netip.AddrPort) {
 }
 
 // receive handles one datagram from the transport.
-func (c *Channel) receive(d []byte, from netip.AddrPort) { c.receiveAt(d, from, c.clock.Now()) }
+func (c *Channel) receive(d []byte, from transport.Addr) { c.receiveAt(d, from, c.clock.Now()) }
 
 // receiveAt handles one datagram read at now (the reader goroutine): it
 // checks the datagram (and on keyed channels its authentication) and hands
 // each frame to the part that owns it.
-func (c *Channel) receiveAt(d []byte, from netip.AddrPort, now time.Time) {
+func (c *Channel) receiveAt(d []byte, from transport.Addr, now time.Time) {
 	c.cnt.recvd.datagrams.Add(1)
 	c.cnt.recvd.bytes.Add(uint64(len(d)))
 	sender, frames, err := parseDgramHeader(d)

@@ -1,11 +1,11 @@
 package channel
 
 import (
-	"net/netip"
 	"time"
 
 	"github.com/rwanda-go/rwanda/posting"
 	"github.com/rwanda-go/rwanda/stack"
+	"github.com/rwanda-go/rwanda/transport"
 )
 
 // Stats is a snapshot of a channel's counters.
@@ -55,7 +55,7 @@ type FlowStats struct {
 // PeerInfo describes a member heard from.
 type PeerInfo struct {
 	ID       uint64
-	Addr     netip.AddrPort
+	Addr     transport.Addr
 	Serves   bool
 	LastSeen time.Time
 }

@@ -1,45 +1,29 @@
 package channel
 
 import (
+	"context"
+
 	"errors"
 	"fmt"
+	"github.com/rwanda-go/rwanda/transport"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 )
 
-// transport carries datagrams for a channel.
-type transport interface {
-	// send writes run, a train of datagrams of seg bytes each (the last
-	// may be shorter; seg 0: run is one datagram), to dst. The zero dst
-	// means every member, on transports where reachAll is true.
-	send(run []byte, seg int, dst netip.AddrPort) error
-	// reachAll reports whether one send to the zero dst reaches every
-	// member (multicast, mem); unicast channels send to each peer.
-	reachAll() bool
-	// serve reads datagrams and hands each to recv, calling done after
-	// each batch read at once, until the transport is closed; it runs on a
-	// goroutine of its own and returns when closed. recv must not keep the
-	// slice.
-	serve(recv func(d []byte, from netip.AddrPort), done func())
-	// localAddr is the address the transport receives on.
-	localAddr() netip.AddrPort
-	// close stops serve and releases the transport. It is idempotent.
-	close() error
+// The built-in transports, in package transport's registry: "multicast"
+// and "udp" (udp.go) and "mem" (below). file:// is not a transport: it
+// records postings, and the channel handles it itself (file.go).
+func init() {
+	transport.MustRegister(transport.Entry{Name: "mem", Forms: []string{"mem://name"}, Open: func(_ context.Context, e *transport.Endpoint) (transport.Opened, error) {
+		return transport.Opened{Conn: openMem(e.Name)}, nil
+	}})
+	transport.MustRegister(transport.Entry{Name: "udp", Forms: []string{"scheme://host:port[?listen=[addr]:port]", "scheme://:port (listening side)"}, Open: openUDP})
+	transport.MustRegister(transport.Entry{Name: "multicast", Forms: []string{"scheme://group:port[?iface=NAME&ttl=N&loop=BOOL&source=ADDR]"}, Open: openUDP})
 }
 
 // splitRun calls f for each datagram of a run.
-func splitRun(run []byte, seg int, f func([]byte)) {
-	if seg <= 0 || seg >= len(run) {
-		f(run)
-		return
-	}
-	for len(run) > 0 {
-		n := min(seg, len(run))
-		f(run[:n:n])
-		run = run[n:]
-	}
-}
+func splitRun(run []byte, seg int, f func([]byte)) { transport.SplitRun(run, seg, f) }
 
 // The mem transport: an in-process hub per name. Every endpoint has an
 // inbox bounded in bytes; a datagram that does not fit is dropped (as a
@@ -53,7 +37,7 @@ var memHubs = struct {
 type memHub struct {
 	name    string
 	mu      sync.RWMutex
-	eps     map[netip.AddrPort]*memEndpoint
+	eps     map[transport.Addr]*memEndpoint
 	next    uint32
 	dropped atomic.Uint64 // datagrams that found an inbox full
 }
@@ -62,12 +46,12 @@ const memInboxBytes = 32 << 20
 
 type memDatagram struct {
 	b    []byte
-	from netip.AddrPort
+	from transport.Addr
 }
 
 type memEndpoint struct {
 	hub  *memHub
-	addr netip.AddrPort
+	addr transport.Addr
 
 	mu     sync.Mutex
 	inbox  []memDatagram
@@ -81,27 +65,44 @@ func openMem(name string) *memEndpoint {
 	defer memHubs.Unlock()
 	h := memHubs.m[name]
 	if h == nil {
-		h = &memHub{name: name, eps: make(map[netip.AddrPort]*memEndpoint)}
+		h = &memHub{name: name, eps: make(map[transport.Addr]*memEndpoint)}
 		memHubs.m[name] = h
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.next++
 	// Synthetic addresses from the documentation range, one per endpoint.
-	addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(h.next >> 8)}), uint16(h.next))
+	addr := transport.IPAddr(netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(h.next >> 8)}), uint16(h.next)))
 	ep := &memEndpoint{hub: h, addr: addr, signal: make(chan struct{}, 1)}
 	h.eps[addr] = ep
 	return ep
 }
 
-func (e *memEndpoint) reachAll() bool            { return true }
-func (e *memEndpoint) localAddr() netip.AddrPort { return e.addr }
+// ReachAll: one send reaches every endpoint of the hub.
+func (e *memEndpoint) ReachAll() bool { return true }
 
-func (e *memEndpoint) send(run []byte, seg int, dst netip.AddrPort) error {
+// LocalAddr is the endpoint's synthetic address (192.0.2.x, documentation range).
+func (e *memEndpoint) LocalAddr() transport.Addr { return e.addr }
+
+// MTU is the largest UDP payload: mem carries what UDP could.
+func (e *memEndpoint) MTU(transport.Addr) int { return DefaultMTUMem }
+
+// Offloads: none; a train is cut up and delivered datagram by datagram.
+func (e *memEndpoint) Offloads() transport.Offloads { return transport.Offloads{} }
+
+// Send delivers a copy of each datagram of run to dst's inbox, or to every
+// other endpoint's for the zero Addr.
+func (e *memEndpoint) Send(run []byte, seg int, dst transport.Addr) error {
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
 	h := e.hub
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	if dst.IsValid() {
+	if !dst.IsZero() {
 		to := h.eps[dst]
 		if to == nil {
 			return fmt.Errorf("channel: mem://%s has no member at %v", h.name, dst)
@@ -119,7 +120,7 @@ func (e *memEndpoint) send(run []byte, seg int, dst netip.AddrPort) error {
 	return nil
 }
 
-func (e *memEndpoint) deliver(d []byte, from netip.AddrPort) {
+func (e *memEndpoint) deliver(d []byte, from transport.Addr) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -137,7 +138,8 @@ func (e *memEndpoint) deliver(d []byte, from netip.AddrPort) {
 	}
 }
 
-func (e *memEndpoint) serve(recv func([]byte, netip.AddrPort), done func()) {
+// Serve hands the inbox's datagrams to recv, a batch at a time.
+func (e *memEndpoint) Serve(recv func([]byte, transport.Addr), done func()) {
 	var batch []memDatagram
 	for {
 		e.mu.Lock()
@@ -161,7 +163,8 @@ func (e *memEndpoint) serve(recv func([]byte, netip.AddrPort), done func()) {
 	}
 }
 
-func (e *memEndpoint) close() error {
+// Close leaves the hub; the last endpoint to leave removes it.
+func (e *memEndpoint) Close() error {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()

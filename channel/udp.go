@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync/atomic"
 
 	"github.com/rwanda-go/rwanda/internal/udpio"
+	"github.com/rwanda-go/rwanda/transport"
 )
 
 // udpTransport carries a channel over a UDP socket: a multicast group, or
@@ -17,31 +19,38 @@ type udpTransport struct {
 	conn      *udpio.Conn
 	group     netip.AddrPort // multicast only
 	multicast bool
+	mtu       int
 	closed    atomic.Bool
 }
 
-// openUDP opens the socket for a Multicast or Unicast address, and returns
+// openUDP opens the socket for a Multicast or Unicast endpoint, and returns
 // the resolved unicast peer (if the URL names one).
-func openUDP(ctx context.Context, a *Address) (transport, netip.AddrPort, error) {
-	if a.Transport == Multicast {
+func openUDP(ctx context.Context, a *transport.Endpoint) (transport.Opened, error) {
+	conn, peer, err := openUDPConn(ctx, a)
+	return transport.Opened{Conn: conn, Peer: transport.IPAddr(peer)}, err
+}
+
+func openUDPConn(ctx context.Context, a *transport.Endpoint) (*udpTransport, netip.AddrPort, error) {
+	raw := a.URL.String()
+	if a.Group.IsValid() {
 		var ifi *net.Interface
 		if a.Iface != "" {
 			var err error
 			if ifi, err = net.InterfaceByName(a.Iface); err != nil {
-				return nil, netip.AddrPort{}, &URLError{URL: a.Raw, Param: "iface", Reason: fmt.Sprintf("no interface %q", a.Iface), Err: errors.Join(ErrBadURL, err)}
+				return nil, netip.AddrPort{}, &URLError{URL: raw, Param: "iface", Reason: fmt.Sprintf("no interface %q", a.Iface), Err: errors.Join(ErrBadURL, err)}
 			}
 		}
-		conn, err := udpio.ListenMulticast(udpio.MulticastConfig{Group: a.Group, Interface: ifi, TTL: a.TTL, Loopback: a.Loop})
+		conn, err := udpio.ListenMulticast(udpio.MulticastConfig{Group: a.Group, Interface: ifi, TTL: a.TTL, Loopback: a.Loop, Source: a.Source})
 		if err != nil {
 			return nil, netip.AddrPort{}, fmt.Errorf("channel: joining %v: %w", a.Group, err)
 		}
-		return &udpTransport{conn: conn, group: a.Group, multicast: true}, netip.AddrPort{}, nil
+		return &udpTransport{conn: conn, group: a.Group, multicast: true, mtu: a.MTU}, netip.AddrPort{}, nil
 	}
 	var remote netip.AddrPort
 	if a.Host != "" {
 		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", a.Host)
 		if err != nil || len(ips) == 0 {
-			return nil, netip.AddrPort{}, &URLError{URL: a.Raw, Reason: fmt.Sprintf("cannot resolve %q", a.Host), Err: errors.Join(ErrBadURL, err)}
+			return nil, netip.AddrPort{}, &URLError{URL: raw, Reason: fmt.Sprintf("cannot resolve %q", a.Host), Err: errors.Join(ErrBadURL, err)}
 		}
 		ip := ips[0].Unmap()
 		// Prefer an address of the listening side's family.
@@ -61,30 +70,52 @@ func openUDP(ctx context.Context, a *Address) (transport, netip.AddrPort, error)
 		local = netip.AddrPortFrom(netip.IPv6Unspecified(), local.Port())
 	}
 	if remote.IsValid() && remote.Addr().Is4() != local.Addr().Is4() {
-		return nil, netip.AddrPort{}, &URLError{URL: a.Raw, Param: "listen", Reason: "the listening address and the peer are of different IP families", Err: ErrBadURL}
+		return nil, netip.AddrPort{}, &URLError{URL: raw, Param: "listen", Reason: "the listening address and the peer are of different IP families", Err: ErrBadURL}
 	}
 	conn, err := udpio.ListenUnicast(local)
 	if err != nil {
 		return nil, netip.AddrPort{}, fmt.Errorf("channel: listening on %v: %w", local, err)
 	}
-	return &udpTransport{conn: conn}, remote, nil
+	return &udpTransport{conn: conn, mtu: a.MTU}, remote, nil
 }
 
-func (t *udpTransport) reachAll() bool { return t.multicast }
+// ReachAll: a send to the group reaches every member; unicast does not.
+func (t *udpTransport) ReachAll() bool { return t.multicast }
 
-func (t *udpTransport) localAddr() netip.AddrPort { return t.conn.LocalAddr() }
+// LocalAddr is the socket's address.
+func (t *udpTransport) LocalAddr() transport.Addr { return transport.IPAddr(t.conn.LocalAddr()) }
 
-func (t *udpTransport) send(run []byte, seg int, dst netip.AddrPort) error {
-	if !dst.IsValid() {
+// MTU is the channel's datagram size: the path's is the Close/Flush
+// issue's (path MTU discovery), until then the URL's or the default.
+func (t *udpTransport) MTU(transport.Addr) int { return t.mtu }
+
+// Offloads reports the socket's: GSO and GRO where the kernel has them,
+// and batch calls on Linux's fast path.
+func (t *udpTransport) Offloads() transport.Offloads {
+	fast := runtime.GOOS == "linux" && !t.conn.Portable()
+	return transport.Offloads{GSO: t.conn.GSO(), GRO: t.conn.GRO(), BatchWrite: fast, BatchRead: fast}
+}
+
+// Send writes the train to dst, or to the group for the zero Addr.
+func (t *udpTransport) Send(run []byte, seg int, dst transport.Addr) error {
+	if t.closed.Load() {
+		return ErrClosed
+	}
+	to := dst.IP
+	if dst.IsZero() {
 		if !t.multicast {
 			return errNoRoute
 		}
-		dst = t.group
+		to = t.group
 	}
-	return t.conn.WriteTo(run, seg, dst)
+	if !to.IsValid() {
+		return fmt.Errorf("channel: %v is not a UDP address", dst)
+	}
+	return t.conn.WriteTo(run, seg, to)
 }
 
-func (t *udpTransport) serve(recv func([]byte, netip.AddrPort), done func()) {
+// Serve reads batches of datagrams until the socket closes.
+func (t *udpTransport) Serve(recv func([]byte, transport.Addr), done func()) {
 	msgs := make([]udpio.Message, 8)
 	for i := range msgs {
 		msgs[i].Buf = make([]byte, 64<<10)
@@ -103,14 +134,15 @@ func (t *udpTransport) serve(recv func([]byte, netip.AddrPort), done func()) {
 				continue // one datagram larger than any we send: not ours
 			}
 			for d := range m.Datagrams {
-				recv(d, m.From)
+				recv(d, transport.IPAddr(m.From))
 			}
 		}
 		done()
 	}
 }
 
-func (t *udpTransport) close() error {
+// Close closes the socket, which ends Serve.
+func (t *udpTransport) Close() error {
 	if t.closed.Swap(true) {
 		return nil
 	}

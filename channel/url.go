@@ -11,14 +11,17 @@ import (
 	"strings"
 
 	"github.com/rwanda-go/rwanda/registry"
+	"github.com/rwanda-go/rwanda/transport"
 )
 
-// Transport is how a channel's URL is carried.
-type Transport uint8
+// Form is the shape of a channel URL: what its host names. It replaces the
+// Transport enum of earlier versions; which transport carries the channel
+// is [Address.Transport], a name in package transport's registry.
+type Form uint8
 
 const (
 	// Multicast: the host is an IP multicast group (224.0.0.0/4, ff00::/8).
-	Multicast Transport = iota + 1
+	Multicast Form = iota + 1
 	// Unicast: the host is a peer's address (point-to-point UDP), or empty
 	// for a listening side (udp://:7400).
 	Unicast
@@ -26,10 +29,14 @@ const (
 	Mem
 	// File: file:///path records postings and replays them.
 	File
+	// Other: the scheme names a transport of its own with a +suffix
+	// (classroom+nats://hub:4222/lesson); that transport reads the rest of
+	// the URL.
+	Other
 )
 
-func (t Transport) String() string {
-	switch t {
+func (f Form) String() string {
+	switch f {
 	case Multicast:
 		return "multicast"
 	case Unicast:
@@ -38,8 +45,10 @@ func (t Transport) String() string {
 		return "mem"
 	case File:
 		return "file"
+	case Other:
+		return "other"
 	}
-	return fmt.Sprintf("Transport(%d)", t)
+	return fmt.Sprintf("Form(%d)", f)
 }
 
 // ReplayMode says how a file:// channel replays its recording.
@@ -79,12 +88,19 @@ const (
 //
 // The scheme is the application's namespace and is free, except "mem" and
 // "file", which are reserved. Query parameters: qos, iface, ttl, loop, mtu,
-// listen, replay, channel; any other is an error. channel=NAME names the
-// channel explicitly (see [Address.Identity]).
+// listen, replay, channel, source; any other is an error. channel=NAME
+// names the channel explicitly (see [Address.Identity]); source=ADDR makes
+// a multicast channel receive only from that sender (source-specific
+// multicast).
 type Address struct {
-	Raw       string
-	Scheme    string
-	Transport Transport
+	Raw    string
+	Scheme string
+	Form   Form
+	// Transport names the registered transport that carries the channel
+	// (package transport): "multicast", "udp", "mem", a +suffix of the
+	// scheme ("classroom+nats://..."), or "" for file://, which records
+	// postings and has no transport.
+	Transport string
 	// Group is the multicast group and port (Multicast).
 	Group netip.AddrPort
 	// Host and Port name the peer of a Unicast channel; Host is empty for a
@@ -111,6 +127,12 @@ type Address struct {
 	Replay ReplayMode
 	// Channel is the explicit channel id (channel=NAME), or "".
 	Channel string
+	// Source is the one sender a Multicast channel receives from
+	// (source=ADDR: a source-specific join, IGMPv3 or MLDv2); the zero
+	// Addr receives from any source.
+	Source netip.Addr
+
+	url *url.URL
 }
 
 // Identity names the channel the same way on every member, whatever each
@@ -127,13 +149,15 @@ func (a *Address) Identity() string {
 	if a.Channel != "" {
 		return a.Scheme + "?channel=" + a.Channel
 	}
-	switch a.Transport {
+	switch a.Form {
 	case Multicast:
 		return a.Scheme + "://" + a.Group.String()
 	case Mem:
 		return "mem://" + a.Name
 	case File:
 		return "file://" + a.Path
+	case Other:
+		return a.Scheme + "://" + a.url.Host + a.url.Path
 	}
 	return a.Scheme + "://"
 }
@@ -195,27 +219,39 @@ func ParseURL(raw string) (*Address, error) {
 	if !schemeRE.MatchString(scheme) {
 		return bad("", "invalid scheme %q", u.Scheme)
 	}
+	// scheme+transport names the transport; the identity uses the
+	// application scheme alone (DECISIONS §3).
+	var named string
+	if i := strings.LastIndexByte(scheme, '+'); i > 0 {
+		scheme, named = scheme[:i], scheme[i+1:]
+		if named == "" || scheme == "mem" || scheme == "file" {
+			return bad("", "want app+transport://..., got scheme %q", u.Scheme)
+		}
+	}
 	if u.User != nil {
 		return bad("", "user information is not allowed")
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return bad("", "a fragment (#...) is not allowed")
 	}
-	a := &Address{Raw: raw, Scheme: scheme, TTL: 1, Loop: true}
+	a := &Address{Raw: raw, Scheme: scheme, TTL: 1, Loop: true, url: u}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
 		return bad("", "query: %v", err)
 	}
+	if named != "" && named != "udp" && named != "multicast" {
+		return parseOther(a, named, q, bad)
+	}
 
 	switch scheme {
 	case "mem":
-		a.Transport = Mem
+		a.Form = Mem
 		if u.Port() != "" || !memNameRE.MatchString(u.Host) || (u.Path != "" && u.Path != "/") {
 			return bad("", "want mem://name with a name of letters, digits, '_', '.', '-'")
 		}
 		a.Name = u.Host
 	case "file":
-		a.Transport = File
+		a.Form = File
 		if u.Host != "" {
 			return bad("", "want file:///absolute/path (no host)")
 		}
@@ -245,7 +281,7 @@ func ParseURL(raw string) (*Address, error) {
 		ip, ipErr := netip.ParseAddr(host)
 		switch {
 		case host == "":
-			a.Transport = Unicast // listening side
+			a.Form = Unicast // listening side
 			if port != 0 {
 				a.Listen = netip.AddrPortFrom(netip.IPv4Unspecified(), port)
 			}
@@ -255,13 +291,13 @@ func ParseURL(raw string) (*Address, error) {
 			if port == 0 {
 				return bad("", "a multicast group needs a port")
 			}
-			a.Transport = Multicast
+			a.Form = Multicast
 			a.Group = netip.AddrPortFrom(ip.Unmap(), port)
 		case ipErr == nil && ip.IsUnspecified():
 			if port == 0 {
 				return bad("", "a listening side needs a port")
 			}
-			a.Transport = Unicast
+			a.Form = Unicast
 			a.Listen = netip.AddrPortFrom(ip.Unmap(), port)
 		default:
 			if ipErr != nil && !validHostname(host) {
@@ -270,7 +306,7 @@ func ParseURL(raw string) (*Address, error) {
 			if port == 0 {
 				return bad("", "a unicast peer needs a port")
 			}
-			a.Transport = Unicast
+			a.Form = Unicast
 			a.Host, a.Port = host, port
 			if ipErr == nil {
 				a.Host = ip.Unmap().String()
@@ -291,7 +327,7 @@ func ParseURL(raw string) (*Address, error) {
 			}
 			a.QoS = v
 		case "iface":
-			if a.Transport != Multicast {
+			if a.Form != Multicast {
 				return bad(key, "only for multicast channels")
 			}
 			if v == "" || len(v) > 15 || strings.ContainsAny(v, "/ \t") {
@@ -303,7 +339,7 @@ func ParseURL(raw string) (*Address, error) {
 			if err != nil || n < 0 || n > 255 {
 				return bad(key, "want 0..255, got %q", v)
 			}
-			if a.Transport != Multicast {
+			if a.Form != Multicast {
 				return bad(key, "only for multicast channels")
 			}
 			a.TTL = n
@@ -312,7 +348,7 @@ func ParseURL(raw string) (*Address, error) {
 			if err != nil {
 				return bad(key, "want true or false, got %q", v)
 			}
-			if a.Transport != Multicast {
+			if a.Form != Multicast {
 				return bad(key, "only for multicast channels")
 			}
 			a.Loop = b
@@ -323,7 +359,7 @@ func ParseURL(raw string) (*Address, error) {
 			}
 			a.MTU = n
 		case "listen":
-			if a.Transport != Unicast {
+			if a.Form != Unicast {
 				return bad(key, "only for unicast channels")
 			}
 			ap, err := parseListen(v)
@@ -332,7 +368,7 @@ func ParseURL(raw string) (*Address, error) {
 			}
 			a.Listen = ap
 		case "replay":
-			if a.Transport != File {
+			if a.Form != File {
 				return bad(key, "only for file:// channels")
 			}
 			switch v {
@@ -343,21 +379,45 @@ func ParseURL(raw string) (*Address, error) {
 			default:
 				return bad(key, "want fast or realtime, got %q", v)
 			}
+		case "source":
+			if a.Form != Multicast {
+				return bad(key, "only for multicast channels")
+			}
+			ip, err := netip.ParseAddr(v)
+			if err != nil || ip.Zone() != "" {
+				return bad(key, "want an IP address, got %q", v)
+			}
+			ip = ip.Unmap()
+			if ip.IsMulticast() || ip.IsUnspecified() || ip.Is4() != a.Group.Addr().Is4() {
+				return bad(key, "want a unicast address of the group's IP family, got %s", ip)
+			}
+			a.Source = ip
 		case "channel":
 			if !channelIDRE.MatchString(v) {
 				return bad(key, "want 1 to 128 of letters, digits and _ . ~ : / -, got %q", v)
 			}
 			a.Channel = v
 		default:
-			return bad(key, "unknown parameter (known: qos, iface, ttl, loop, mtu, listen, replay, channel)")
+			return bad(key, "unknown parameter (known: qos, iface, ttl, loop, mtu, listen, replay, channel, source)")
 		}
 	}
-	if a.Transport == Unicast && a.Host == "" && a.Listen.Port() == 0 {
+	if a.Form == Unicast && a.Host == "" && a.Listen.Port() == 0 {
 		return bad("", "a listening side needs a port (scheme://:7400)")
+	}
+	switch a.Form {
+	case Multicast:
+		a.Transport = "multicast"
+	case Unicast:
+		a.Transport = "udp"
+	case Mem:
+		a.Transport = "mem"
+	}
+	if named != "" && named != a.Transport {
+		return bad("", "+%s names a transport that does not take this URL (it is a %v address)", named, a.Form)
 	}
 	if a.MTU == 0 {
 		switch {
-		case a.Transport == Mem || a.Transport == File:
+		case a.Form == Mem || a.Form == File:
 			a.MTU = DefaultMTUMem
 		case a.Group.Addr().Is6() || a.Listen.Addr().Is6() || strings.Contains(a.Host, ":"):
 			a.MTU = DefaultMTU6
@@ -386,8 +446,46 @@ var hostnameRE = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9]
 
 func validHostname(h string) bool { return len(h) <= 253 && hostnameRE.MatchString(h) }
 
+// parseOther checks the parameters a channel reads itself on a URL whose
+// +suffix names another transport; that transport reads the rest (host,
+// path and its own parameters) when it opens.
+func parseOther(a *Address, name string, q url.Values, bad func(param, format string, a ...any) (*Address, error)) (*Address, error) {
+	a.Form, a.Transport, a.MTU = Other, name, DefaultMTU4
+	for key, vals := range q {
+		if len(vals) != 1 {
+			return bad(key, "given %d times", len(vals))
+		}
+		v := vals[0]
+		switch key {
+		case "qos":
+			if _, err := registry.Parse(v); err != nil {
+				return bad(key, "%v", err)
+			}
+			a.QoS = v
+		case "mtu":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < minMTU || n > maxMTU {
+				return bad(key, "want %d..%d bytes, got %q", minMTU, maxMTU, v)
+			}
+			a.MTU = n
+		case "channel":
+			if !channelIDRE.MatchString(v) {
+				return bad(key, "want 1 to 128 of letters, digits and _ . ~ : / -, got %q", v)
+			}
+			a.Channel = v
+		}
+	}
+	return a, nil
+}
+
+// endpoint is what the transport is asked to open.
+func (a *Address) endpoint() *transport.Endpoint {
+	return &transport.Endpoint{URL: a.url, Scheme: a.Scheme, Group: a.Group, Source: a.Source, Host: a.Host, Port: a.Port,
+		Listen: a.Listen, Name: a.Name, Path: a.Path, Iface: a.Iface, TTL: a.TTL, Loop: a.Loop, MTU: a.MTU}
+}
+
 // String returns the URL as given.
 func (a *Address) String() string { return a.Raw }
 
 // IsMulticast reports whether the channel is a multicast group.
-func (a *Address) IsMulticast() bool { return a.Transport == Multicast }
+func (a *Address) IsMulticast() bool { return a.Form == Multicast }

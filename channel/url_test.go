@@ -13,30 +13,30 @@ func TestParseURL(t *testing.T) {
 		check func(*Address) bool
 	}{
 		{"classroom://239.7.7.7:7400", func(a *Address) bool {
-			return a.Transport == Multicast && a.Group == netip.MustParseAddrPort("239.7.7.7:7400") && a.TTL == 1 && a.Loop && a.MTU == DefaultMTU4 && a.Scheme == "classroom"
+			return a.Form == Multicast && a.Group == netip.MustParseAddrPort("239.7.7.7:7400") && a.TTL == 1 && a.Loop && a.MTU == DefaultMTU4 && a.Scheme == "classroom"
 		}},
 		{"App://239.7.7.7:7400?iface=lo&ttl=4&loop=false&mtu=9000&qos=frag(mtu=1200)", func(a *Address) bool {
 			return a.Scheme == "app" && a.Iface == "lo" && a.TTL == 4 && !a.Loop && a.MTU == 9000 && a.QoS == "frag(mtu=1200)"
 		}},
 		{"video://[ff15::7]:7400", func(a *Address) bool {
-			return a.Transport == Multicast && a.Group.Addr().Is6() && a.MTU == DefaultMTU6
+			return a.Form == Multicast && a.Group.Addr().Is6() && a.MTU == DefaultMTU6
 		}},
 		{"app://10.0.0.5:7400", func(a *Address) bool {
-			return a.Transport == Unicast && a.Host == "10.0.0.5" && a.Port == 7400 && !a.Listen.IsValid()
+			return a.Form == Unicast && a.Host == "10.0.0.5" && a.Port == 7400 && !a.Listen.IsValid()
 		}},
 		{"app://localhost:7400?listen=:7401", func(a *Address) bool {
 			return a.Host == "localhost" && a.Listen == netip.MustParseAddrPort("0.0.0.0:7401")
 		}},
 		{"app://:7400", func(a *Address) bool {
-			return a.Transport == Unicast && a.Host == "" && a.Listen.Port() == 7400
+			return a.Form == Unicast && a.Host == "" && a.Listen.Port() == 7400
 		}},
-		{"app://0.0.0.0:7400", func(a *Address) bool { return a.Transport == Unicast && a.Listen.Port() == 7400 }},
+		{"app://0.0.0.0:7400", func(a *Address) bool { return a.Form == Unicast && a.Listen.Port() == 7400 }},
 		{"app://127.0.0.1:9?listen=127.0.0.1:0", func(a *Address) bool {
 			return a.Listen == netip.MustParseAddrPort("127.0.0.1:0")
 		}},
-		{"mem://hub-1", func(a *Address) bool { return a.Transport == Mem && a.Name == "hub-1" && a.MTU == DefaultMTUMem }},
+		{"mem://hub-1", func(a *Address) bool { return a.Form == Mem && a.Name == "hub-1" && a.MTU == DefaultMTUMem }},
 		{"file:///tmp/rec.rw?replay=realtime", func(a *Address) bool {
-			return a.Transport == File && a.Path == "/tmp/rec.rw" && a.Replay == ReplayRealtime
+			return a.Form == File && a.Path == "/tmp/rec.rw" && a.Replay == ReplayRealtime
 		}},
 		{"classroom://239.7.7.7:7400?channel=lesson", func(a *Address) bool {
 			return a.Channel == "lesson" && a.Identity() == "classroom?channel=lesson"
@@ -46,6 +46,8 @@ func TestParseURL(t *testing.T) {
 		}},
 		{"classroom://239.7.7.7:7400", func(a *Address) bool { return a.Identity() == "classroom://239.7.7.7:7400" }},
 		{"classroom://10.0.0.5:7400", func(a *Address) bool { return a.Identity() == "classroom://" }},
+		{"tv://232.1.2.3:5000?source=10.0.0.9", func(a *Address) bool { return a.Source == netip.MustParseAddr("10.0.0.9") }},
+		{"tv://[ff3e::1234]:5000?source=2001:db8::9", func(a *Address) bool { return a.Source == netip.MustParseAddr("2001:db8::9") }},
 	} {
 		a, err := ParseURL(c.in)
 		if err != nil {
@@ -67,6 +69,10 @@ func TestParseURLErrors(t *testing.T) {
 		{"app://239.7.7.7:99999", "", "port \"99999\""},
 		{"app://239.7.7.7:7400/path", "", "a path is not allowed"},
 		{"app://239.7.7.7:7400?channel=", "channel", "want 1 to 128"},
+		{"app://10.0.0.1:7400?source=10.0.0.9", "source", "only for multicast"},
+		{"app://232.1.2.3:7400?source=nope", "source", "want an IP address"},
+		{"app://232.1.2.3:7400?source=2001:db8::9", "source", "of the group's IP family"},
+		{"app://232.1.2.3:7400?source=239.1.1.1", "source", "of the group's IP family"},
 		{"app://239.7.7.7:7400?channel=a%20b", "channel", "want 1 to 128"},
 		{"app://239.7.7.7:7400?channel=" + strings.Repeat("x", 129), "channel", "want 1 to 128"},
 		{"app://u:p@239.7.7.7:7400", "", "user information"},
@@ -120,10 +126,10 @@ func FuzzParseURL(f *testing.F) {
 			}
 			return
 		}
-		if a.Transport < Multicast || a.Transport > File || a.MTU < minMTU || a.MTU > maxMTU {
+		if a.Form < Multicast || a.Form > File || a.MTU < minMTU || a.MTU > maxMTU {
 			t.Fatalf("accepted %q as %+v", s, a)
 		}
-		if a.Transport == Multicast && !a.Group.Addr().IsMulticast() {
+		if a.Form == Multicast && !a.Group.Addr().IsMulticast() {
 			t.Fatalf("multicast without a group: %+v", a)
 		}
 	})

@@ -13,9 +13,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-
 	"github.com/rwanda-go/rwanda/posting"
 	"github.com/rwanda-go/rwanda/stack"
+	"github.com/rwanda-go/rwanda/transport"
 )
 
 var frameCmp = []cmp.Option{cmp.AllowUnexported(frame{}), cmpopts.EquateEmpty()}
@@ -98,7 +98,7 @@ func v1Hello(sender uint64) []byte {
 func TestWireV1Refused(t *testing.T) {
 	var logs bytes.Buffer
 	c := open(t, memURL(t), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-	from := netip.MustParseAddrPort("192.0.2.1:1")
+	from := transport.IPAddr(netip.MustParseAddrPort("192.0.2.1:1"))
 	c.receive(v1Hello(0x77), from)
 	c.receive(v1Hello(0x77), from)
 	st := c.Stats()
@@ -122,7 +122,7 @@ func TestWireV1Refused(t *testing.T) {
 // skipped by its length and counted; the frames after it are read.
 func TestUnknownFrameSkipped(t *testing.T) {
 	c := open(t, memURL(t))
-	from := netip.MustParseAddrPort("192.0.2.1:1")
+	from := transport.IPAddr(netip.MustParseAddrPort("192.0.2.1:1"))
 	d := appendDgramHeader(nil, 0x78)
 	d = appendFrameHeader(d, 0xc1, []byte("a future frame"), 0)
 	d = appendFrameHeader(d, 7, nil, 0) // empty, also unknown
