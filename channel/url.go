@@ -320,12 +320,13 @@ func ParseURL(raw string) (*Address, error) {
 			return bad(key, "given %d times", len(vals))
 		}
 		v := vals[0]
-		switch key {
-		case "qos":
-			if _, err := registry.Parse(v); err != nil {
-				return bad(key, "%v", err)
+		if known, why := a.commonParam(key, v); known {
+			if why != "" {
+				return bad(key, "%s", why)
 			}
-			a.QoS = v
+			continue
+		}
+		switch key {
 		case "iface":
 			if a.Form != Multicast {
 				return bad(key, "only for multicast channels")
@@ -352,12 +353,6 @@ func ParseURL(raw string) (*Address, error) {
 				return bad(key, "only for multicast channels")
 			}
 			a.Loop = b
-		case "mtu":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < minMTU || n > maxMTU {
-				return bad(key, "want %d..%d bytes, got %q", minMTU, maxMTU, v)
-			}
-			a.MTU = n
 		case "listen":
 			if a.Form != Unicast {
 				return bad(key, "only for unicast channels")
@@ -392,11 +387,6 @@ func ParseURL(raw string) (*Address, error) {
 				return bad(key, "want a unicast address of the group's IP family, got %s", ip)
 			}
 			a.Source = ip
-		case "channel":
-			if !channelIDRE.MatchString(v) {
-				return bad(key, "want 1 to 128 of letters, digits and _ . ~ : / -, got %q", v)
-			}
-			a.Channel = v
 		default:
 			return bad(key, "unknown parameter (known: qos, iface, ttl, loop, mtu, listen, replay, channel, source)")
 		}
@@ -455,27 +445,37 @@ func parseOther(a *Address, name string, q url.Values, bad func(param, format st
 		if len(vals) != 1 {
 			return bad(key, "given %d times", len(vals))
 		}
-		v := vals[0]
-		switch key {
-		case "qos":
-			if _, err := registry.Parse(v); err != nil {
-				return bad(key, "%v", err)
-			}
-			a.QoS = v
-		case "mtu":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < minMTU || n > maxMTU {
-				return bad(key, "want %d..%d bytes, got %q", minMTU, maxMTU, v)
-			}
-			a.MTU = n
-		case "channel":
-			if !channelIDRE.MatchString(v) {
-				return bad(key, "want 1 to 128 of letters, digits and _ . ~ : / -, got %q", v)
-			}
-			a.Channel = v
+		if _, why := a.commonParam(key, vals[0]); why != "" {
+			return bad(key, "%s", why)
 		}
 	}
 	return a, nil
+}
+
+// commonParam reads the parameters every channel URL may carry (qos, mtu,
+// channel): known says key is one of them, why what is wrong with v.
+func (a *Address) commonParam(key, v string) (known bool, why string) {
+	switch key {
+	case "qos":
+		if _, err := registry.Parse(v); err != nil {
+			return true, err.Error()
+		}
+		a.QoS = v
+	case "mtu":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < minMTU || n > maxMTU {
+			return true, fmt.Sprintf("want %d..%d bytes, got %q", minMTU, maxMTU, v)
+		}
+		a.MTU = n
+	case "channel":
+		if !channelIDRE.MatchString(v) {
+			return true, fmt.Sprintf("want 1 to 128 of letters, digits and _ . ~ : / -, got %q", v)
+		}
+		a.Channel = v
+	default:
+		return false, ""
+	}
+	return true, ""
 }
 
 // endpoint is what the transport is asked to open.
