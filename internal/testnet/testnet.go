@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -43,4 +44,53 @@ func WaitGoroutines(n int, d time.Duration) string {
 		time.Sleep(5 * time.Millisecond) // waiting for goroutines to exit, not for time to pass
 	}
 	return ""
+}
+
+// SchedProbe measures how late this process's goroutines run on a busy
+// machine: a goroutine sleeps a short interval over and over and keeps
+// the largest overshoot. Timing tests add what it measured to their
+// configured bounds (DECISIONS §4), instead of a constant tuned to one
+// machine.
+type SchedProbe struct {
+	stop chan struct{}
+	done chan struct{}
+	max  atomic.Int64
+}
+
+// probeInterval is the probe's sleep: short, so it samples often.
+const probeInterval = 200 * time.Microsecond
+
+// StartSchedProbe starts measuring; Stop ends it.
+func StartSchedProbe() *SchedProbe {
+	p := &SchedProbe{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for {
+			select {
+			case <-p.stop:
+				return
+			default:
+			}
+			t0 := time.Now()
+			time.Sleep(probeInterval) // the probe: how late does a sleeping goroutine wake?
+			if over := int64(time.Since(t0) - probeInterval); over > p.max.Load() {
+				p.max.Store(over)
+			}
+		}
+	}()
+	return p
+}
+
+// Max is the largest delay seen so far.
+func (p *SchedProbe) Max() time.Duration { return time.Duration(p.max.Load()) }
+
+// Stop ends the probe and returns the largest delay it saw.
+func (p *SchedProbe) Stop() time.Duration {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	<-p.done
+	return p.Max()
 }
