@@ -224,8 +224,8 @@ func ParseURL(raw string) (*Address, error) {
 	var named string
 	if i := strings.LastIndexByte(scheme, '+'); i > 0 {
 		scheme, named = scheme[:i], scheme[i+1:]
-		if named == "" || scheme == "mem" || scheme == "file" {
-			return bad("", "want app+transport://..., got scheme %q", u.Scheme)
+		if !transport.ValidName(named) || scheme == "mem" || scheme == "file" {
+			return bad("", "want app+transport://... (a transport name: lower-case letters, digits, '-', starting with a letter), got scheme %q", u.Scheme)
 		}
 	}
 	if u.User != nil {

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/rwanda-go/rwanda/transport"
 )
 
 func TestParseURL(t *testing.T) {
@@ -114,7 +116,8 @@ func TestParseURLErrors(t *testing.T) {
 
 func FuzzParseURL(f *testing.F) {
 	for _, s := range []string{"app://239.7.7.7:7400?iface=lo&ttl=4", "app://[ff15::1]:9", "app://:7400", "mem://x",
-		"file:///a/b?replay=realtime", "app://h:1?listen=[::]:5", "app://1.2.3.4:5?qos=frag(mtu=1200)/x"} {
+		"file:///a/b?replay=realtime", "app://h:1?listen=[::]:5", "app://1.2.3.4:5?qos=frag(mtu=1200)/x",
+		"app+nats://hub:4222/lesson?channel=x", "app+udp://1.2.3.4:5"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -126,8 +129,11 @@ func FuzzParseURL(f *testing.F) {
 			}
 			return
 		}
-		if a.Form < Multicast || a.Form > File || a.MTU < minMTU || a.MTU > maxMTU {
+		if a.Form < Multicast || a.Form > Other || a.MTU < minMTU || a.MTU > maxMTU {
 			t.Fatalf("accepted %q as %+v", s, a)
+		}
+		if (a.Form == File) != (a.Transport == "") || (a.Transport != "" && !transport.ValidName(a.Transport)) {
+			t.Fatalf("accepted %q with transport %q (form %v)", s, a.Transport, a.Form)
 		}
 		if a.Form == Multicast && !a.Group.Addr().IsMulticast() {
 			t.Fatalf("multicast without a group: %+v", a)

@@ -136,13 +136,17 @@ var registry = struct {
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 
+// ValidName reports whether name can be a transport's name: lower-case
+// letters, digits and '-', starting with a letter, at most 32 bytes.
+func ValidName(name string) bool { return nameRE.MatchString(name) }
+
 // ErrUnknown is wrapped by the error for a transport name nobody registered.
 var ErrUnknown = errors.New("transport: unknown transport")
 
 // Register adds a transport. A name registered twice, or an entry without
 // Open, is an error.
 func Register(e Entry) error {
-	if !nameRE.MatchString(e.Name) {
+	if !ValidName(e.Name) {
 		return fmt.Errorf("transport: invalid name %q: lower-case letters, digits and '-', starting with a letter", e.Name)
 	}
 	if e.Open == nil {
