@@ -12,9 +12,10 @@
 // Transports register under a name with the URL forms they accept. The
 // channel package registers the built-in ones: "udp" (unicast and
 // listening, scheme://host:port and scheme://:port), "multicast" (IPv4 and
-// IPv6 groups, with source-specific joins), "mem" (mem://name, in-process)
-// and "file" (file:///path, a recorder: it stores postings, not datagrams,
-// so it has no Conn and is not run through the conformance suite). A
+// IPv6 groups, with source-specific joins) and "mem" (mem://name,
+// in-process). file:///path is not a transport: it records and replays
+// postings, not datagrams, so it has no Conn, is not registered, and none
+// of the conformance suite applies to it; package channel handles it. A
 // transport in another module (NATS) registers itself in its package's
 // init, and a URL names it with a suffix on the application scheme:
 // classroom+nats://hub:4222/lesson. The channel's identity uses the
