@@ -31,7 +31,7 @@ type tapped struct {
 func (w *wireTap) send(run []byte, seg int, dst transport.Addr, n int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	splitRun(run, seg, func(d []byte) { w.dgram = append(w.dgram, tapped{dst, slices.Clone(d)}) })
+	transport.SplitRun(run, seg, func(d []byte) { w.dgram = append(w.dgram, tapped{dst, slices.Clone(d)}) })
 }
 
 // frames writes what the outbox holds and takes the frames written so

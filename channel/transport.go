@@ -22,9 +22,6 @@ func init() {
 	transport.MustRegister(transport.Entry{Name: "multicast", Forms: []string{"scheme://group:port[?iface=NAME&ttl=N&loop=BOOL&source=ADDR]"}, Open: openUDP})
 }
 
-// splitRun calls f for each datagram of a run.
-func splitRun(run []byte, seg int, f func([]byte)) { transport.SplitRun(run, seg, f) }
-
 // The mem transport: an in-process hub per name. Every endpoint has an
 // inbox bounded in bytes; a datagram that does not fit is dropped (as a
 // full socket buffer would drop it) and counted by the hub.
@@ -93,24 +90,21 @@ func (e *memEndpoint) Offloads() transport.Offloads { return transport.Offloads{
 // Send delivers a copy of each datagram of run to dst's inbox, or to every
 // other endpoint's for the zero Addr.
 func (e *memEndpoint) Send(run []byte, seg int, dst transport.Addr) error {
-	e.mu.Lock()
-	closed := e.closed
-	e.mu.Unlock()
-	if closed {
-		return ErrClosed
-	}
 	h := e.hub
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	if h.eps[e.addr] != e {
+		return ErrClosed // Close took it out of the hub
+	}
 	if !dst.IsZero() {
 		to := h.eps[dst]
 		if to == nil {
 			return fmt.Errorf("channel: mem://%s has no member at %v", h.name, dst)
 		}
-		splitRun(run, seg, func(d []byte) { to.deliver(d, e.addr) })
+		transport.SplitRun(run, seg, func(d []byte) { to.deliver(d, e.addr) })
 		return nil
 	}
-	splitRun(run, seg, func(d []byte) {
+	transport.SplitRun(run, seg, func(d []byte) {
 		for addr, to := range h.eps {
 			if addr != e.addr {
 				to.deliver(d, e.addr)

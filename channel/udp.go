@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"sync/atomic"
 
 	"github.com/rwanda-go/rwanda/internal/udpio"
@@ -92,7 +91,7 @@ func (t *udpTransport) MTU(transport.Addr) int { return t.mtu }
 // Offloads reports the socket's: GSO and GRO where the kernel has them,
 // and batch calls on Linux's fast path.
 func (t *udpTransport) Offloads() transport.Offloads {
-	fast := runtime.GOOS == "linux" && !t.conn.Portable()
+	fast := !t.conn.Portable() // the fast path exists on Linux only
 	return transport.Offloads{GSO: t.conn.GSO(), GRO: t.conn.GRO(), BatchWrite: fast, BatchRead: fast}
 }
 

@@ -115,7 +115,16 @@ func (e versionError) Error() string {
 }
 
 // reason is the drop counter for a datagram of this version.
-func (e versionError) reason() string { return fmt.Sprintf("version-%d", e.version) }
+func (e versionError) reason() string { return versionReasons[e.version&0x0f] }
+
+// versionReasons are the drop counters by version (4 bits): a flood of
+// foreign datagrams costs no formatting.
+var versionReasons = func() (r [16]string) {
+	for v := range r {
+		r[v] = fmt.Sprintf("version-%d", v)
+	}
+	return r
+}()
 
 func malformed(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", errMalformed, fmt.Sprintf(format, a...))

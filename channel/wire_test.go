@@ -228,7 +228,7 @@ func TestRelayMetadataKeyAndFrame(t *testing.T) {
 		if m := f.relay; m.Key() != "cam/1" || m.Frame() != 1<<40 || m.Flags&stack.FlagFrameEnd == 0 || m.Media != posting.Video {
 			t.Fatalf("relay metadata %+v", m)
 		}
-		if len(f.payload)+frameHeaderBase+stack.RelayExtra(&f.relay) > og.mtu+frameHeaderBase {
+		if len(f.payload)+stack.RelayExtra(&f.relay) > og.mtu {
 			t.Fatalf("fragment of %d bytes with %d bytes of key and frame id overflows the MTU %d", len(f.payload), stack.RelayExtra(&f.relay), og.mtu)
 		}
 	}

@@ -123,3 +123,26 @@ func TestRelayLen(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParseRelay: parsing relay metadata costs nothing without a key
+// or frame id, and a Tag (plus the key's string) with them.
+func BenchmarkParseRelay(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		m    Meta
+	}{
+		{"plain", Meta{Media: posting.Audio, Flags: FlagLeft, Left: 40}},
+		{"key+frame", Meta{Media: posting.Video, Flags: FlagDroppable, Tag: &Tag{Key: "cam/1", Frame: 9}}},
+	} {
+		enc := AppendRelay(nil, &c.m)
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var m Meta
+			for b.Loop() {
+				if _, err := ParseRelay(enc, &m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
