@@ -138,7 +138,6 @@ func Run(t *testing.T, open func(t *testing.T) Pair) {
 		if m := p.A.MTU(p.AtoB); m < 256 {
 			t.Errorf("MTU %d: a channel needs at least 256", m)
 		}
-		_ = p.A.Offloads()
 	})
 	t.Run("Close", func(t *testing.T) {
 		testnet.CheckGoroutines(t)
