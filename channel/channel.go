@@ -92,6 +92,9 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Channel, error) 
 	}
 	c.log = c.log.With("channel", addr.Raw)
 	c.id = randomID()
+	if err := cfg.registry.CheckLimits(registry.Spec{}, cfg.policy.Limits); err != nil {
+		return nil, fmt.Errorf("channel: WithReceivePolicy: %w", err)
+	}
 	if cfg.trusted != nil && !slices.Contains(c.cfg.policy.Require, "sign") {
 		// A channel that names whom it trusts accepts only signed streams:
 		// a sender cannot shed the signature by announcing a stack without it.
@@ -274,6 +277,11 @@ func (c *Channel) resolveQoS(qos string) (string, error) {
 		if _, err := c.cfg.registry.Resolve(spec.String()); err != nil {
 			return "", fmt.Errorf("channel: keyed channel: %w", err)
 		}
+	}
+	// What this member sends must pass what members with the same
+	// options accept: refused here, not silently by every receiver.
+	if err := c.cfg.registry.CheckLimits(spec, c.cfg.policy.Limits); err != nil {
+		return "", fmt.Errorf("channel: %w (receivers refuse it; see Policy.Limits)", err)
 	}
 	s := spec.String()
 	if len(s) > maxQoSLen {

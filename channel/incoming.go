@@ -63,7 +63,8 @@ type remoteSender struct {
 
 type streamInfo struct {
 	announcement
-	refused error // the policy or the registry refused it
+	refused error  // the policy or the registry refused it
+	build   string // the QoS this member builds: qos within its limits
 }
 
 // heldFrame is a data frame that arrived before its stream's announcement
@@ -149,7 +150,10 @@ func (in *incoming) learn(sender uint64, f *frame) []heldFrame {
 		prev: f.prev, count: f.count}}
 	spec, err := in.cfg.registry.Resolve(si.qos)
 	if err == nil {
-		err = in.cfg.policy.check(spec)
+		err = in.cfg.policy.check(in.cfg.registry, spec)
+	}
+	if err == nil {
+		si.build = clampParcels(in.cfg.registry, spec, in.cfg.maxPosting).String()
 	}
 	si.refused = err
 	if err != nil {
@@ -253,7 +257,7 @@ func (in *incoming) flow(sender uint64, id uint32, relay *stack.Meta, payload []
 	in.mu.Unlock()
 
 	fl := &inFlow{in: in, sender: sender, id: id, name: si.name, qos: si.qos, skew: rs.skew}
-	layers, err := in.cfg.registry.Build(si.qos, in.env)
+	layers, err := in.cfg.registry.Build(si.build, in.env)
 	if err == nil {
 		fl.st, err = stack.New(stack.Config{
 			Layers: layers, Wire: stack.HandlerFunc(fl.wire), Deliver: stack.HandlerFunc(fl.deliver),

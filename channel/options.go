@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rwanda-go/rwanda/filter"
@@ -31,6 +33,8 @@ var (
 	ErrUnsupported = errors.New("channel: not supported on this channel")
 	// ErrPolicy: an announced stack is refused by the receive policy.
 	ErrPolicy = errors.New("channel: stack refused by receive policy")
+	// ErrTooLarge: a posting larger than the channel's WithMaxPosting.
+	ErrTooLarge = errors.New("channel: posting too large")
 )
 
 // RemoteError is the error a Pull returns when the server's handler
@@ -46,17 +50,33 @@ func (e *RemoteError) Error() string {
 
 // Policy is what a receiver accepts of the stacks senders announce. A
 // stream whose announced stack fails the policy is not received (its
-// packets are dropped and counted under "policy").
+// packets are dropped and counted under "policy", and the refusal is
+// logged once per stream with the reason).
+//
+// Whatever Allow and Require say, every parameter of every announced layer
+// must lie within its receive limits: the bounds the layer declares
+// ([registry.ParamInfo] Min and Max; [registry.Registry.Limits] lists
+// them), replaced by Limits where it has an entry. So a hostile or
+// mistaken announcement ("order(buffer=1048576)", "compress(max=1GiB)")
+// cannot make a receiver build a stack that allocates beyond them. The
+// largest parcel a receiving stack delivers is then lowered to the
+// channel's largest posting (WithMaxPosting): frag's and compress's max
+// are built at most that, and compress's at most frag's.
 type Policy struct {
 	// Allow lists the layer names a stack may use; empty allows every
 	// registered layer.
 	Allow []string
 	// Require lists layer names every stack must contain.
 	Require []string
+	// Limits replace the receive limits of layer parameters, keyed
+	// "layer.param" with bounds written as in a QoS string:
+	// {"order.buffer": {Max: "65536"}}. Open fails on a key that names no
+	// numeric parameter of a registered layer.
+	Limits map[string]registry.Bounds
 }
 
 // check returns why spec breaks the policy, or nil.
-func (p Policy) check(spec registry.Spec) error {
+func (p Policy) check(reg *registry.Registry, spec registry.Spec) error {
 	have := make([]string, len(spec.Layers))
 	for i, l := range spec.Layers {
 		have[i] = l.Name
@@ -68,6 +88,9 @@ func (p Policy) check(spec registry.Spec) error {
 		if !slices.Contains(have, r) {
 			return fmt.Errorf("%w: layer %s is required", ErrPolicy, r)
 		}
+	}
+	if err := reg.CheckLimits(spec, p.Limits); err != nil {
+		return fmt.Errorf("%w: %w", ErrPolicy, err)
 	}
 	return nil
 }
@@ -104,6 +127,7 @@ type config struct {
 	maxFlows     int
 	maxPeers     int
 	serveLimit   int
+	maxPosting   int64
 }
 
 func defaultConfig() config {
@@ -120,6 +144,7 @@ func defaultConfig() config {
 		maxFlows:    4096,
 		maxPeers:    4096,
 		serveLimit:  64,
+		maxPosting:  defaultMaxPosting,
 	}
 }
 
@@ -321,6 +346,26 @@ func WithBlockingPush() Option {
 	}
 }
 
+// defaultMaxPosting is the largest posting by default: frag's and
+// compress's default max.
+const defaultMaxPosting = 16 << 20
+
+// WithMaxPosting sets the largest posting, encoded, that the channel sends
+// or receives (16 MiB by default): Push refuses a larger one with
+// ErrTooLarge, and receiving stacks are built to deliver nothing larger
+// (frag's and compress's max lowered to it; larger parcels are dropped
+// and counted by those layers). Decoding a received posting is bounded by
+// its size (see package posting).
+func WithMaxPosting(n int64) Option {
+	return func(c *config) error {
+		if n < 1<<10 || n > 1<<30 {
+			return fmt.Errorf("channel: WithMaxPosting(%d) out of range 1KiB..1GiB", n)
+		}
+		c.maxPosting = n
+		return nil
+	}
+}
+
 // WithReceivePolicy restricts the stacks the channel accepts from senders.
 func WithReceivePolicy(p Policy) Option {
 	return func(c *config) error {
@@ -411,4 +456,38 @@ func WithEvents(f func(Event)) Option {
 		c.onEvent = f
 		return nil
 	}
+}
+
+// clampParcels lowers the largest parcel the layers of a receiving stack
+// deliver (frag's and compress's max) to the channel's largest posting,
+// and compress's to frag's: a sender's announcement cannot make this
+// member reassemble or decompress more than it would accept as a posting.
+func clampParcels(reg *registry.Registry, spec registry.Spec, maxPosting int64) registry.Spec {
+	limit := maxPosting
+	out := spec
+	out.Layers = slices.Clone(spec.Layers)
+	for i := len(out.Layers) - 1; i >= 0; i-- { // the wire side first: frag below compress
+		l := &out.Layers[i]
+		if l.Name != "frag" && l.Name != "compress" {
+			continue
+		}
+		v, ok := reg.Value(*l, "max")
+		if !ok {
+			continue
+		}
+		n, _ := v.Size()
+		if n > limit {
+			n = limit
+			l.Params = slices.Clone(l.Params)
+			pv, _ := registry.ParseValue(strconv.FormatInt(n, 10) + "B")
+			if j := slices.IndexFunc(l.Params, func(p registry.Param) bool { return p.Key == "max" }); j >= 0 {
+				l.Params[j].Value = pv
+			} else {
+				l.Params = append(l.Params, registry.Param{Key: "max", Value: pv})
+				slices.SortFunc(l.Params, func(a, b registry.Param) int { return strings.Compare(a.Key, b.Key) })
+			}
+		}
+		limit = n
+	}
+	return out
 }

@@ -165,6 +165,13 @@ func (og *outgoing) pushOn(ctx context.Context, os *outStream, p *posting.Postin
 		return false, fmt.Errorf("channel: %w", err)
 	}
 	n := pk.Len()
+	if int64(n) > og.cfg.maxPosting {
+		os.mu.Unlock()
+		pk.Release()
+		p.Seq = 0
+		os.seq.Add(^uint64(0))
+		return false, fmt.Errorf("%w: %d bytes encoded, at most %d (WithMaxPosting)", ErrTooLarge, n, og.cfg.maxPosting)
+	}
 	pk.Meta.Media = p.Media
 	pk.Meta.Deadline = p.Deadline()
 	if p.Key != "" || p.Frame != 0 {

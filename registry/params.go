@@ -80,6 +80,39 @@ type ParamInfo struct {
 	Choices []string
 	// Doc says what the parameter does, in one line.
 	Doc string
+	// Min and Max bound the value a receiver accepts when another member
+	// announces a stack with this layer, written as in a QoS string ("" =
+	// no bound on that side). They are the receive policy's defaults
+	// (see [Registry.CheckLimits]): a parameter that sizes memory, work or
+	// how often receivers answer should have them. They do not restrict
+	// what a program builds for itself.
+	Min, Max string
+}
+
+// numeric reports whether values of the kind can be bounded.
+func (k ParamKind) numeric() bool {
+	switch k {
+	case IntParam, SizeParam, DurationParam, PercentParam, FloatParam:
+		return true
+	}
+	return false
+}
+
+// num returns v as a float64 for comparisons between values of kind k.
+func (k ParamKind) num(v Value) float64 {
+	switch k {
+	case IntParam:
+		n, _ := v.Int()
+		return float64(n)
+	case SizeParam:
+		n, _ := v.Size()
+		return float64(n)
+	case DurationParam:
+		d, _ := v.Duration()
+		return float64(d)
+	}
+	f, _ := v.Float()
+	return f
 }
 
 // accepts coerces v to the parameter's kind, or explains why it cannot.

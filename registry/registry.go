@@ -145,6 +145,9 @@ func (r *Registry) Register(name string, b Builder) {
 		if pi.Kind < IntParam || pi.Kind > FloatParam {
 			panic(fmt.Sprintf("registry: layer %s parameter %s has no kind", name, pi.Name))
 		}
+		if _, err := parseBounds(pi.Kind, Bounds{Min: pi.Min, Max: pi.Max}); err != nil {
+			panic(fmt.Sprintf("registry: layer %s parameter %s: bad receive limit: %v", name, pi.Name, err))
+		}
 		if pi.Default == "" {
 			continue
 		}
@@ -159,6 +162,9 @@ func (r *Registry) Register(name string, b Builder) {
 			panic(fmt.Sprintf("registry: layer %s parameter %s: bad default %q: %v", name, pi.Name, pi.Default, err))
 		}
 		e.defaults[i] = v
+		if b, _ := parseBounds(pi.Kind, Bounds{Min: pi.Min, Max: pi.Max}); b.check(v) != "" {
+			panic(fmt.Sprintf("registry: layer %s parameter %s: default %s outside its receive limits: %s", name, pi.Name, pi.Default, b.check(v)))
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -12,11 +12,11 @@ func Info() registry.Info {
 		Params: []registry.ParamInfo{
 			{Name: "algo", Kind: registry.IdentParam, Default: "s2", Choices: []string{"s2", "zstd"},
 				Doc: "algorithm for what this side sends: s2 (fast) or zstd (smaller); either is decoded on receipt"},
-			{Name: "level", Kind: registry.IntParam, Default: "1",
+			{Name: "level", Kind: registry.IntParam, Max: "22", Default: "1",
 				Doc: "effort: s2 1-3 (fast, better, best); zstd 1-22 on zstd's scale (1-2 fastest, 3-5 default, 6-9 better, 10+ best)"},
 			{Name: "min", Kind: registry.SizeParam, Default: "64B",
 				Doc: "payloads shorter than this are sent stored, uncompressed"},
-			{Name: "max", Kind: registry.SizeParam, Default: "16MiB",
+			{Name: "max", Kind: registry.SizeParam, Max: "16MiB", Default: "16MiB",
 				Doc: "largest payload sent or delivered (at most 1GiB); a packet declaring a longer decoded length is dropped before decoding"},
 		},
 		Capabilities: stack.Capabilities{Provides: []stack.Capability{stack.CapCompressed}},

@@ -11,8 +11,8 @@ func Info() registry.Info {
 		Summary: "seals every packet with an AEAD under per-sender derived keys; drops forged, replayed and unknown-key packets",
 		Params: []registry.ParamInfo{
 			{Name: "suite", Kind: registry.IdentParam, Default: Suites[0].Name, Choices: suiteNames(), Doc: "the AEAD"},
-			{Name: "replay", Kind: registry.IntParam, Default: "1024", Doc: "replay window, in packets (64..65536)"},
-			{Name: "peers", Kind: registry.IntParam, Default: "256", Doc: "originators whose keys and windows a stack keeps (least recently used evicted)"},
+			{Name: "replay", Kind: registry.IntParam, Max: "65536", Default: "1024", Doc: "replay window, in packets (64..65536)"},
+			{Name: "peers", Kind: registry.IntParam, Max: "4096", Default: "256", Doc: "originators whose keys and windows a stack keeps (least recently used evicted)"},
 		},
 		Capabilities: stack.Capabilities{Provides: []stack.Capability{stack.CapConfidential, stack.CapAuthenticated}},
 	}

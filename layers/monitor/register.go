@@ -10,10 +10,10 @@ func Info() registry.Info {
 	return registry.Info{
 		Summary: "measures a flow: rate over the last k packets, loss, RTT and RFC 3550 jitter per receiver, from stamped packets and periodic receiver reports",
 		Params: []registry.ParamInfo{
-			{Name: "k", Kind: registry.IntParam, Default: "64", Doc: "packets the rate and the recent loss are measured over, 2..4096"},
-			{Name: "report", Kind: registry.DurationParam, Default: "1s", Doc: "period of receiver reports and monitor-report events; 0s turns them off"},
-			{Name: "reorder", Kind: registry.IntParam, Default: "3", Doc: "a missing packet counts as lost once this many later ones arrived, 0..1024"},
-			{Name: "receivers", Kind: registry.IntParam, Default: "256", Doc: "receivers a sender keeps figures for; the least recently heard is forgotten first"},
+			{Name: "k", Kind: registry.IntParam, Max: "4096", Default: "64", Doc: "packets the rate and the recent loss are measured over, 2..4096"},
+			{Name: "report", Kind: registry.DurationParam, Min: "10ms", Default: "1s", Doc: "period of receiver reports and monitor-report events; 0s turns them off"},
+			{Name: "reorder", Kind: registry.IntParam, Max: "1024", Default: "3", Doc: "a missing packet counts as lost once this many later ones arrived, 0..1024"},
+			{Name: "receivers", Kind: registry.IntParam, Max: "4096", Default: "256", Doc: "receivers a sender keeps figures for; the least recently heard is forgotten first"},
 		},
 		Capabilities: stack.Capabilities{Provides: []stack.Capability{stack.CapMonitored}},
 	}

@@ -318,7 +318,7 @@ func Info() registry.Info {
 	return registry.Info{
 		Summary: "delivers each flow in sequence order: waits for gaps over a reliable layer, drops late packets over an unreliable one",
 		Params: []registry.ParamInfo{
-			{Name: "buffer", Kind: registry.IntParam, Default: "4096", Doc: "packets held waiting for a gap; beyond it the oldest gap is given up"},
+			{Name: "buffer", Kind: registry.IntParam, Max: "16384", Default: "4096", Doc: "packets held waiting for a gap; beyond it the oldest gap is given up"},
 		},
 		Capabilities: (&Layer{}).Capabilities(),
 	}

@@ -11,9 +11,9 @@ func Info() registry.Info {
 		Summary: "token bucket (rate, bucket, peak rate: the DMIF flowspec) pacing what leaves the stack; delays the excess and thins obsolete postings",
 		Params: []registry.ParamInfo{
 			{Name: "rate", Kind: registry.SizeParam, Doc: "long-run rate in bytes per second, such as 1MB or 2MiB (required)"},
-			{Name: "bucket", Kind: registry.SizeParam, Doc: "bucket size: the most that passes at once; unset: rate/10, at least two MTUs"},
+			{Name: "bucket", Kind: registry.SizeParam, Max: "64MiB", Doc: "bucket size: the most that passes at once; unset: rate/10, at least two MTUs"},
 			{Name: "peak", Kind: registry.SizeParam, Doc: "peak rate in bytes per second (at least rate): packets leave len/peak apart; unset: no peak"},
-			{Name: "queue", Kind: registry.SizeParam, Doc: "bytes held back before the stack reports no room; unset: rate/2, at least 64KiB and the bucket"},
+			{Name: "queue", Kind: registry.SizeParam, Max: "64MiB", Doc: "bytes held back before the stack reports no room; unset: rate/2, at least 64KiB and the bucket"},
 		},
 		Capabilities: stack.Capabilities{Provides: []stack.Capability{stack.CapRateLimited}},
 	}

@@ -121,9 +121,9 @@ func Info() registry.Info {
 	return registry.Info{
 		Summary: "sends the last parcels again every period (dynamic image protocol): losses and late joiners heal without asking",
 		Params: []registry.ParamInfo{
-			{Name: "every", Kind: registry.DurationParam, Default: "2s", Doc: "refresh period (±25% jitter)"},
-			{Name: "keep", Kind: registry.IntParam, Default: "64", Doc: "parcels kept for refreshing"},
-			{Name: "bytes", Kind: registry.SizeParam, Default: "4MiB", Doc: "bytes kept for refreshing"},
+			{Name: "every", Kind: registry.DurationParam, Min: "10ms", Default: "2s", Doc: "refresh period (±25% jitter)"},
+			{Name: "keep", Kind: registry.IntParam, Max: "4096", Default: "64", Doc: "parcels kept for refreshing"},
+			{Name: "bytes", Kind: registry.SizeParam, Max: "64MiB", Default: "4MiB", Doc: "bytes kept for refreshing"},
 			{Name: "seed", Kind: registry.IntParam, Default: "0", Doc: "seeds the jitter; 0: random"},
 		},
 	}

@@ -11,11 +11,11 @@ func Info() registry.Info {
 	return registry.Info{
 		Summary: "Ed25519 source authentication: senders sign each packet or batches of packet digests; receivers deliver only what a trusted key signed for this sender and stream",
 		Params: []registry.ParamInfo{
-			{Name: "batch", Kind: registry.IntParam, Default: "16", Doc: "packets per signature; 1 signs each packet on its own, more sends packets at once and signs their digests in a SIG packet"},
-			{Name: "delay", Kind: registry.DurationParam, Default: d.Delay.String(), Doc: "longest a batch waits for its SIG (batch > 1)"},
-			{Name: "hold", Kind: registry.SizeParam, Default: "4MiB", Doc: "bytes a receiver holds in packets waiting for their signature (whole buffers counted); the oldest is evicted first"},
-			{Name: "packets", Kind: registry.IntParam, Default: "1024", Doc: "packets a receiver holds waiting for their signature, and digests it keeps for packets not arrived"},
-			{Name: "timeout", Kind: registry.DurationParam, Default: d.Timeout.String(), Doc: "how long a receiver holds a packet waiting for its signature; longer than delay"},
+			{Name: "batch", Kind: registry.IntParam, Max: "256", Default: "16", Doc: "packets per signature; 1 signs each packet on its own, more sends packets at once and signs their digests in a SIG packet"},
+			{Name: "delay", Kind: registry.DurationParam, Max: "1s", Default: d.Delay.String(), Doc: "longest a batch waits for its SIG (batch > 1)"},
+			{Name: "hold", Kind: registry.SizeParam, Max: "16MiB", Default: "4MiB", Doc: "bytes a receiver holds in packets waiting for their signature (whole buffers counted); the oldest is evicted first"},
+			{Name: "packets", Kind: registry.IntParam, Max: "16384", Default: "1024", Doc: "packets a receiver holds waiting for their signature, and digests it keeps for packets not arrived"},
+			{Name: "timeout", Kind: registry.DurationParam, Max: "30s", Default: d.Timeout.String(), Doc: "how long a receiver holds a packet waiting for its signature; longer than delay"},
 		},
 		Capabilities: stack.Capabilities{Provides: []stack.Capability{stack.CapAuthenticated}},
 	}
