@@ -3,29 +3,88 @@ package channel
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/subtle"
 	"encoding/binary"
 	"sync"
+	"time"
 
 	"github.com/rwanda-go/rwanda/internal/replay"
 	"github.com/rwanda-go/rwanda/keys"
+	"github.com/rwanda-go/rwanda/transport"
 )
 
 // Keyed channels authenticate whole datagrams. A keyed datagram sets
 // flagAuth in its header and ends with a trailer:
 //
-//	key id 1 | counter 8 | tag 16
+//	check 8 | key id 1 | counter 8 | tag 16
 //
 // The tag is AES-128-GCM with an empty plaintext (GMAC) over the whole
-// datagram up to the tag, under a key derived from the ring's key with
-// HKDF, salted with the channel's identity and naming the sending member,
-// so no two members share one; the nonce is the counter (4 zero bytes, then
-// the counter), which each channel instance counts up from 1 across all
-// its datagrams. Receivers check the tag, then a per-sender replay window
-// on the counter, before anything else in the datagram is read.
+// datagram up to the tag (the check, key id and counter included), under a
+// key derived from the ring's key with HKDF, salted with the channel's
+// identity and naming the sending member, so no two members share one; the
+// nonce is the counter (4 zero bytes, then the counter), which each channel
+// instance counts up from 1 across all its datagrams.
+//
+// The check is the group's: the first 8 bytes of AES-128 under a check key
+// derived once per ring key (HKDF, same salt, its own info, no member in
+// it) of the block sender id 8 | counter 8. Deriving a member's key costs
+// an HKDF and a key schedule (microseconds); the check costs one AES block
+// under a key schedule kept per ring key id, so a receiver refuses a
+// datagram from a sender it has no key for, made up by someone without
+// the ring's key, for about the price of a map lookup, and a flood of
+// forgeries from invented senders makes it derive nothing. It binds only
+// the sender and the counter: it is a gate in front of the derivation, not
+// the datagram's authentication (the tag is), and 8 bytes make a blind
+// guess pass one time in 2^64. Without it, caches and rate limits alone
+// could not help: every invented sender is new to every cache, and source
+// addresses are as easy to invent as senders. It goes first in the
+// trailer so that the key id, counter and tag keep their places from the
+// end.
+//
+// A check copied from a captured datagram (the same sender and counter,
+// other bytes) passes the gate and fails the tag. Such senders are real
+// members, few, and their derived keys are kept whether or not the tag
+// then verifies: in the member's entry, or, for a member with no authentic
+// datagram yet, in a bounded cache beside the members (limit entries), so
+// a replayed check costs one derivation per member and ring key, not one
+// per datagram. What still derives — a member seen for the first time, a
+// new key id, captured checks of more members than the caches hold, a
+// member of the group making up senders — is limited per source address:
+// each address may cause deriveBurst derivations at once, then one every
+// deriveEvery; beyond that the datagram is dropped ("rate-limited"). The
+// buckets of at most deriveAddrs addresses are kept; a bucket that has
+// filled again is the same as none and is forgotten first, and when every
+// kept bucket is still in use, new addresses share one bucket.
+//
+// Receivers check, before anything else in the datagram is read, the
+// per-sender replay window on the counter (for members with an authentic
+// datagram), then, unless the sender's key under the key id is at hand,
+// the check, and the tag. A receiver that holds the sender's key skips the
+// check, which the tag covers. Derived keys are kept per ring key, tagged
+// with the check key's epoch: when the ring changes (its Generation), the
+// check key of every kept id is derived again, and only an id whose key
+// was removed or replaced gets a new epoch (and the keys derived under the
+// old one are dropped), so adding, switching to or removing another key
+// does not make every member's key be derived again.
 const (
 	flagAuth   = 0x1
-	authLen    = 1 + 8 + 16
+	checkLen   = 8
+	tagLen     = 16
+	authLen    = checkLen + 1 + 8 + tagLen
 	authWindow = 4096 // datagrams a sender's may be reordered by and still pass
+
+	// Derivations one source address may cause: deriveBurst at once, then
+	// one per deriveEvery (64 a second). Enough for a relay forwarding 64
+	// members, who each need one derivation per key; at most ~0.5 ms of CPU
+	// a second per address.
+	deriveBurst = 64
+	deriveEvery = time.Second / 64
+	deriveAddrs = 1024 // addresses whose buckets are kept
+)
+
+const (
+	memberInfo = "rwanda/datagram/v1/"       // + member id: a member's tag key
+	checkInfo  = "rwanda/datagram-check/v1/" // the group's check key
 )
 
 type dgramAuth struct {
@@ -38,29 +97,60 @@ type dgramAuth struct {
 	txID    int
 	txGen   uint64
 	tx      cipher.AEAD
+	txCheck cipher.Block
 	counter uint64
 	txNonce [12]byte // scratch: a nonce passed to the AEAD would escape
+	txBlock [16]byte
 
 	// Receiving: under mu.
 	mu      sync.Mutex
-	peers   map[uint64]*authPeer
+	gen     uint64                   // the ring's Generation the check keys were checked at
+	checks  [256]*checkKey           // by key id; nil: not derived, or not in the ring
+	epochs  uint64                   // the last epoch given a check key
+	peers   map[uint64]*authPeer     // members with an authentic datagram
+	pending map[pendingKey]memberKey // keys derived for members without one
+	limiter deriveLimiter
 	clock   uint64
 	rxNonce [12]byte
+	rxBlock [16]byte
+	derived uint64 // members' keys derived while receiving
+	checked uint64 // check keys derived while receiving
+}
+
+// checkKey is the group's check key for one ring key id.
+type checkKey struct {
+	block cipher.Block
+	raw   [16]byte // to tell, when the ring changes, whether this key did
+	epoch uint64
+}
+
+// memberKey is a member's derived tag key under the check key of epoch.
+type memberKey struct {
+	aead  cipher.AEAD
+	epoch uint64
+}
+
+type pendingKey struct {
+	member uint64
+	id     uint8
 }
 
 type authPeer struct {
-	keys    map[uint8]cipher.AEAD
-	gen     uint64
+	keys    map[uint8]memberKey
 	window  replay.Window
 	lastUse uint64
 }
 
 func newDgramAuth(ring *keys.Ring, identity string, self uint64, limit int) *dgramAuth {
-	return &dgramAuth{ring: ring, salt: []byte(identity), self: self, limit: limit, txID: -1, peers: make(map[uint64]*authPeer)}
+	return &dgramAuth{
+		ring: ring, salt: []byte(identity), self: self, limit: limit, txID: -1,
+		peers: make(map[uint64]*authPeer), pending: make(map[pendingKey]memberKey),
+		limiter: deriveLimiter{tat: make(map[transport.Addr]time.Duration)},
+	}
 }
 
 func (a *dgramAuth) derive(id uint8, member uint64) (cipher.AEAD, error) {
-	info := binary.BigEndian.AppendUint64([]byte("rwanda/datagram/v1/"), member)
+	info := binary.BigEndian.AppendUint64([]byte(memberInfo), member)
 	k, err := a.ring.Derive(id, a.salt, info, 16)
 	if err != nil {
 		return nil, err
@@ -73,11 +163,33 @@ func (a *dgramAuth) derive(id uint8, member uint64) (cipher.AEAD, error) {
 	return cipher.NewGCM(b)
 }
 
+// deriveCheck returns the check key for key id, and its bytes.
+func (a *dgramAuth) deriveCheck(id uint8) (cipher.Block, [16]byte, error) {
+	var raw [16]byte
+	k, err := a.ring.Derive(id, a.salt, []byte(checkInfo), 16)
+	if err != nil {
+		return nil, raw, err
+	}
+	copy(raw[:], k)
+	clear(k)
+	b, err := aes.NewCipher(raw[:])
+	return b, raw, err
+}
+
 // gmacNonce writes the nonce for counter into n (4 zero bytes, then the
 // counter) and returns it.
 func gmacNonce(n *[12]byte, counter uint64) []byte {
 	binary.BigEndian.PutUint64(n[4:], counter)
 	return n[:]
+}
+
+// groupCheck writes the check of sender and counter under b into the first
+// checkLen bytes of scratch and returns them.
+func groupCheck(b cipher.Block, scratch *[16]byte, sender, counter uint64) []byte {
+	binary.BigEndian.PutUint64(scratch[:8], sender)
+	binary.BigEndian.PutUint64(scratch[8:], counter)
+	b.Encrypt(scratch[:], scratch[:])
+	return scratch[:checkLen]
 }
 
 // seal appends the trailer to the datagram that starts at buf[start:] and
@@ -89,9 +201,15 @@ func (a *dgramAuth) seal(buf []byte, start int) []byte {
 		if err != nil {
 			panic("channel: the ring's current key cannot be derived: " + err.Error()) // a Ring always holds its current key
 		}
-		a.tx, a.txID, a.txGen = aead, int(id), gen
+		check, raw, err := a.deriveCheck(id)
+		clear(raw[:])
+		if err != nil {
+			panic("channel: the ring's current key cannot be derived: " + err.Error())
+		}
+		a.tx, a.txCheck, a.txID, a.txGen = aead, check, int(id), gen
 	}
 	a.counter++
+	buf = append(buf, groupCheck(a.txCheck, &a.txBlock, a.self, a.counter)...)
 	buf = append(buf, id)
 	buf = binary.BigEndian.AppendUint64(buf, a.counter)
 	// The tag is appended after the authenticated bytes: the bytes written
@@ -99,62 +217,152 @@ func (a *dgramAuth) seal(buf []byte, start int) []byte {
 	return a.tx.Seal(buf, gmacNonce(&a.txNonce, a.counter), nil, buf[start:])
 }
 
-// open checks a keyed datagram from sender and returns it without its
-// trailer, or the reason to drop it.
-func (a *dgramAuth) open(d []byte, sender uint64) ([]byte, string) {
+// open checks a keyed datagram from sender, read from address from at now,
+// and returns it without its trailer, or the reason to drop it.
+func (a *dgramAuth) open(d []byte, sender uint64, from transport.Addr, now time.Time) ([]byte, string) {
 	if len(d) < dgramHeaderLen+authLen {
 		return nil, "unauthenticated"
 	}
-	body := d[:len(d)-16]
-	tag := d[len(d)-16:]
-	id := body[len(body)-9]
-	counter := binary.BigEndian.Uint64(body[len(body)-8:])
+	body := d[:len(d)-tagLen]
+	tag := d[len(d)-tagLen:]
+	trailer := body[len(body)-(authLen-tagLen):]
+	check, id := trailer[:checkLen], trailer[checkLen]
+	counter := binary.BigEndian.Uint64(trailer[checkLen+1:])
 	if counter == 0 {
 		return nil, "unauthenticated"
 	}
 	gen := a.ring.Generation()
 
-	// One critical section: the replay check, the key, the tag, the mark.
-	// Verifying under the lock serialises receivers of one channel, which
-	// is one reader goroutine per socket anyway.
+	// One critical section: the replay check, the key (behind the group's
+	// check when it must be derived), the tag, the mark. Verifying under the lock serialises receivers of one
+	// channel, which is one reader goroutine per socket anyway.
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if gen != a.gen {
+		a.refreshLocked(gen)
+	}
+	ck := a.checks[id]
+	if ck == nil {
+		if !a.ring.Has(id) {
+			return nil, "unknown-key"
+		}
+		block, raw, err := a.deriveCheck(id)
+		a.checked++
+		if err != nil {
+			return nil, "unknown-key"
+		}
+		a.epochs++
+		ck = &checkKey{block: block, raw: raw, epoch: a.epochs}
+		a.checks[id] = ck
+	}
 	p := a.peers[sender]
 	if p != nil && !p.window.Fresh(counter) {
 		return nil, "replayed"
 	}
 	var aead cipher.AEAD
 	if p != nil {
-		if p.gen != gen {
-			clear(p.keys) // a key may have been removed or replaced
-			p.gen = gen
+		if k := p.keys[id]; k.epoch == ck.epoch {
+			aead = k.aead
 		}
-		aead = p.keys[id]
+	}
+	if aead == nil { // no key at hand: the group's check first
+		if subtle.ConstantTimeCompare(groupCheck(ck.block, &a.rxBlock, sender, counter), check) != 1 {
+			return nil, "unauthenticated"
+		}
+		if p == nil {
+			if k, ok := a.pending[pendingKey{sender, id}]; ok && k.epoch == ck.epoch {
+				aead = k.aead
+			}
+		}
 	}
 	if aead == nil {
-		if !a.ring.Has(id) {
-			return nil, "unknown-key"
+		if !a.limiter.allow(from, now) {
+			return nil, "rate-limited"
 		}
 		var err error
-		if aead, err = a.derive(id, sender); err != nil {
+		aead, err = a.derive(id, sender)
+		a.derived++
+		if err != nil {
 			return nil, "unknown-key"
+		}
+		// Kept before the tag is checked: the key is the member's whatever
+		// the datagram holds, and a copied check must not cost a derivation
+		// per datagram.
+		k := memberKey{aead, ck.epoch}
+		if p != nil {
+			p.keys[id] = k
+		} else {
+			if len(a.pending) >= a.limit {
+				for pk := range a.pending { // any one
+					delete(a.pending, pk)
+					break
+				}
+			}
+			a.pending[pendingKey{sender, id}] = k
 		}
 	}
 	if _, err := aead.Open(nil, gmacNonce(&a.rxNonce, counter), tag, body); err != nil {
 		return nil, "unauthenticated"
 	}
-	if p == nil { // nothing is kept for a member until it is authentic
+	if p == nil { // no window is kept for a member until it is authentic
 		if len(a.peers) >= a.limit {
 			a.evictLocked()
 		}
-		p = &authPeer{keys: make(map[uint8]cipher.AEAD, 1), gen: gen, window: replay.New(authWindow)}
+		p = &authPeer{keys: make(map[uint8]memberKey, 1), window: replay.New(authWindow)}
 		a.peers[sender] = p
+		delete(a.pending, pendingKey{sender, id})
 	}
 	p.window.Mark(counter)
-	p.keys[id] = aead
+	p.keys[id] = memberKey{aead, ck.epoch}
 	a.clock++
 	p.lastUse = a.clock
-	return body[:len(body)-9], ""
+	return body[:len(body)-(authLen-tagLen)], ""
+}
+
+// refreshLocked brings the check keys up to the ring's generation gen: an
+// id no longer in the ring loses its check key, one whose key changed gets
+// a new one, of a new epoch, so that members' keys derived under the old
+// one are derived again.
+func (a *dgramAuth) refreshLocked(gen uint64) {
+	a.gen = gen
+	changed := false
+	for id, ck := range a.checks {
+		if ck == nil {
+			continue
+		}
+		if !a.ring.Has(uint8(id)) {
+			a.checks[id], changed = nil, true
+			continue
+		}
+		block, raw, err := a.deriveCheck(uint8(id))
+		a.checked++
+		switch {
+		case err != nil:
+			a.checks[id], changed = nil, true
+		case raw != ck.raw:
+			a.epochs++
+			a.checks[id], changed = &checkKey{block: block, raw: raw, epoch: a.epochs}, true
+		}
+		clear(raw[:])
+	}
+	if !changed {
+		return
+	}
+	// Drop the keys derived under a key removed or replaced (rare: the
+	// ring changes by hand), so no old key outlives its removal here.
+	current := func(id uint8, k memberKey) bool { ck := a.checks[id]; return ck != nil && ck.epoch == k.epoch }
+	for _, p := range a.peers {
+		for id, k := range p.keys {
+			if !current(id, k) {
+				delete(p.keys, id)
+			}
+		}
+	}
+	for pk, k := range a.pending {
+		if !current(pk.id, k) {
+			delete(a.pending, pk)
+		}
+	}
 }
 
 func (a *dgramAuth) evictLocked() {
@@ -166,4 +374,64 @@ func (a *dgramAuth) evictLocked() {
 		}
 	}
 	delete(a.peers, oldest)
+}
+
+// deriveLimiter is a token bucket per source address, kept as the
+// theoretical arrival time of the generic cell rate algorithm: the time,
+// after base, at which the address's bucket is full again. A bucket
+// allows a derivation when it is at most (deriveBurst-1)·deriveEvery
+// ahead of now, which pushes it deriveEvery further.
+type deriveLimiter struct {
+	base    time.Time // the first reading; times are kept as durations after it
+	tat     map[transport.Addr]time.Duration
+	shared  time.Duration // the bucket of addresses beyond deriveAddrs
+	sweepAt time.Duration // no bucket of tat is full again before this
+}
+
+// allow says whether from may cause a derivation at now, and counts it.
+func (l *deriveLimiter) allow(from transport.Addr, now time.Time) bool {
+	if l.base.IsZero() {
+		l.base = now
+	}
+	t := now.Sub(l.base) // monotonic when the clock's readings are
+	tat, kept := l.tat[from]
+	shared := false
+	if !kept {
+		tat = t // a full bucket
+		if len(l.tat) >= deriveAddrs {
+			if t >= l.sweepAt || l.sweepAt-t > deriveBurst*deriveEvery { // or the clock went back
+				l.sweep(t)
+			}
+			if shared = len(l.tat) >= deriveAddrs; shared {
+				tat = l.shared
+			}
+		}
+	}
+	// A bucket is never more than full; a clock that went back costs at
+	// most one interval.
+	tat = min(max(tat, t), t+deriveBurst*deriveEvery)
+	ok := tat-t <= (deriveBurst-1)*deriveEvery
+	if ok {
+		tat += deriveEvery
+	}
+	if shared {
+		l.shared = tat
+	} else {
+		l.tat[from] = tat
+	}
+	return ok
+}
+
+// sweep forgets the buckets that are full again at t: a full bucket is
+// what an address without one gets.
+func (l *deriveLimiter) sweep(t time.Duration) {
+	next := time.Duration(1<<63 - 1)
+	for addr, tat := range l.tat {
+		if tat <= t {
+			delete(l.tat, addr)
+		} else {
+			next = min(next, tat)
+		}
+	}
+	l.sweepAt = next
 }

@@ -58,6 +58,7 @@ type Channel struct {
 	members *members
 	og      *outgoing
 	in      *incoming
+	paths   *paths
 	req     *requests
 	subs    *subscribers
 	maint   *loop
@@ -231,6 +232,8 @@ func (c *Channel) wire(prof *profiles, remote transport.Addr) {
 	c.subs = newSubscribers()
 	c.members = newMembers(cfg.maxPeers, remote, c.tr != nil && c.tr.ReachAll(), multicast, c.cnt,
 		func(id uint64) { c.in.forget(id) })
+	c.members.helloClocks = c.auth != nil
+	c.paths = newPaths(c.tr != nil && !c.tr.ReachAll(), remote, cfg.maxPeers, cfg.announce, c.cnt, c.clock.Now())
 	if c.tr != nil {
 		c.out = newOutbox(c.id, c.addr.MTU, cfg.sendQueue, c.auth, c.members.resolve, c.sendRun)
 		if cfg.linkRate > 0 {
@@ -373,6 +376,9 @@ func (c *Channel) hello(dst uint64, flags byte) {
 // sendRun writes one run of n datagrams to a destination (the outbox's
 // send).
 func (c *Channel) sendRun(run []byte, seg int, dst transport.Addr, n int) {
+	if !c.paths.allow(dst, len(run)) {
+		return // not validated, and past its amplification budget
+	}
 	if err := c.tr.Send(run, seg, dst); err != nil {
 		c.cnt.drop("send-error")
 		c.log.Debug("send failed", "to", dst, "err", err)

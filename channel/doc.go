@@ -135,9 +135,9 @@
 // # Keyed channels
 //
 // [WithKey] (or [WithKeyRing], for rotation; see package keys) makes a
-// channel keyed. Every datagram it sends ends with a trailer — key id,
-// a counter, and an AES-GMAC tag over the whole datagram under a key
-// derived for the sending member — and a keyed channel drops, before any
+// channel keyed. Every datagram it sends ends with a trailer — a group
+// check, key id, a counter, and an AES-GMAC tag over the whole datagram
+// under a key derived for the sending member — and a keyed channel drops, before any
 // further parsing, every datagram without a valid tag under a key in its
 // ring ("unauthenticated", "unknown-key") and every datagram whose counter
 // it has seen from that member or that is too far behind
@@ -151,20 +151,51 @@
 // announced stack, so a member cannot downgrade a stream to plaintext.
 // Unkeyed channels drop keyed datagrams ("keyed"). Strangers' datagrams
 // cost no memory: nothing is kept for a member until one of its datagrams
-// is authentic. Keys never appear in logs or errors.
+// is authentic. They cost little time either: a datagram from a sender
+// the channel holds no key for must first pass the group check (one AES
+// block under a key shared by the group), so a forgery from an invented
+// member costs no key derivation, and the derivations one source address
+// may cause are limited (64 at once, then 64 a second; beyond that
+// "rate-limited"). Keys never appear in logs or errors.
 //
 // [WithIdentity] and [WithTrusted] give the sign layer its signing key and
 // the public keys it accepts; its signatures bind the channel's identity
 // and each packet's relay metadata.
 //
-// # Memory under hostile input
+// # Hostile input
 //
-// What the channel keeps for others is bounded: members and flows
-// ([WithLimits]; least recently active evicted), announced streams (1024
-// per member, 4 × flows in all), frames held for streams not yet
-// announced (per member and against the memory budget), and every stack's
-// buffers (reassembly, retransmission) against the budget of [WithMemory].
-// Whatever is refused is counted in [Stats].Drops.
+// Anyone who can send the channel a datagram can be a hostile sender: the
+// channel must not become a reflector, nor spend memory or time beyond
+// its bounds, whatever arrives.
+//
+// No amplification. On unicast transports, where the channel sends each
+// member at its address, an address is validated as QUIC does it (RFC
+// 9000 §8.1): the channel sends a CHALLENGE with a cookie to a new
+// address, and until the address echoes it, sends it at most 3× the bytes
+// received from it (the rest is not sent, counted as "unvalidated"; the
+// reliable layers send it again once validated). The peer the URL names
+// is validated by configuration. Traffic for everyone goes once to each
+// address, however many member ids claim it, and member ids are never
+// merged by address. QUERY answers are rate-limited per address and in
+// all ("query-limit"), and so are the repairs NAKs trigger (see package
+// window).
+//
+// Memory. What the channel keeps for others is bounded: members and flows
+// ([WithLimits]; least recently active evicted), the addresses it hears
+// from, announced streams (1024 per member, 4 × flows in all), frames held
+// for streams not yet announced (per member and against the memory
+// budget), and every stack's buffers (reassembly, retransmission) against
+// the budget of [WithMemory]. An announced stack is built only within the
+// receive limits of its layers' parameters ([Policy]), with its largest
+// parcel lowered to [WithMaxPosting]. Whatever is refused is counted in
+// [Stats].Drops.
+//
+// Clocks. A posting's age (for its TTL) is measured against the smallest
+// offset between its sender's clock and ours seen recently (see
+// members.go). On an unkeyed channel anyone can send a hello in a
+// member's name, so there only the postings' own send times feed that
+// estimate; on a keyed channel hellos are authenticated and their clocks
+// are used too. A forged hello's clock ages nothing.
 //
 // # Inside a channel
 //

@@ -164,6 +164,7 @@ func FuzzFrames(f *testing.F) {
 	f.Add(appendFeedbackHeader(nil, 7, 2, 0))
 	f.Add(appendAnnounce(nil, announcement{stream: 3, epoch: 1, target: 5, name: "n", qos: "frag", prev: 2, count: 9}))
 	f.Add(appendFrameHeader(appendQuery(nil, 1, 0), 0x42, []byte{1, 2}, 0))
+	f.Add(appendCookie(appendCookie(nil, frameChallenge, 0x0123456789abcdef), frameEcho, 1))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		first, _ := readFrames(b) // the frames before any error
 		var again []byte
@@ -199,6 +200,8 @@ func appendFrame(b []byte, f frame) []byte {
 		return appendQuery(b, f.target, f.stream)
 	case frameHello:
 		return appendHello(b, f.flags, time.Unix(0, f.clock))
+	case frameChallenge, frameEcho:
+		return appendCookie(b, f.typ, f.cookie)
 	}
 	panic("unknown frame type")
 }

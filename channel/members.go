@@ -24,15 +24,25 @@ type members struct {
 	// (multicast, mem), so resolve needs no list.
 	reachAll  bool
 	multicast bool // frames for one member go to the group too
-	cnt       *counters
-	forgot    func(id uint64) // after a member is forgotten; no lock held
+	// helloClocks: hellos are authenticated (keyed channels), so their
+	// clocks may feed the skew estimate. On an unkeyed channel anyone can
+	// send a hello in a member's name, and a forged clock would make every
+	// posting of that member look old (or young): only the postings'
+	// own send times are used there.
+	helloClocks bool
+	cnt         *counters
+	forgot      func(id uint64) // after a member is forgotten; no lock held
 
 	mu         sync.Mutex
 	closed     bool
 	peers      map[uint64]*peer
-	serverSeen chan struct{}    // closed and replaced when a serving member appears
-	dsts       []transport.Addr // scratch for resolve, used by the one writer
+	serverSeen chan struct{}               // closed and replaced when a serving member appears
+	dsts       []transport.Addr            // scratch for resolve, used by the one writer
+	seen       map[transport.Addr]struct{} // scratch for resolve's de-duplication
 }
+
+// smallPeerSet is the most members resolve de-duplicates by a linear scan.
+const smallPeerSet = 16
 
 // peer is another member of the channel.
 type peer struct {
@@ -106,7 +116,7 @@ func (m *members) hello(id uint64, flags byte, clock int64, now time.Time) (answ
 		m.forgot(id)
 		return false
 	}
-	if clock != 0 {
+	if clock != 0 && m.helloClocks {
 		p.skew.age(now, time.Unix(0, clock))
 	}
 	if flags&helloServes != 0 && !p.serves {
@@ -171,11 +181,26 @@ func (m *members) resolve(dst uint64) []transport.Addr {
 	case m.reachAll && (dst == everyone || m.multicast):
 		out = append(out, transport.Addr{})
 	case dst == everyone:
-		for _, p := range m.peers {
-			if !p.addr.IsZero() {
-				out = append(out, p.addr)
-			}
+		// One send per address, however many members share it (members
+		// behind one relay, or ids invented by someone spoofing it).
+		if len(m.peers) > smallPeerSet && m.seen == nil {
+			m.seen = make(map[transport.Addr]struct{}, len(m.peers))
 		}
+		for _, p := range m.peers {
+			if p.addr.IsZero() {
+				continue
+			}
+			if len(m.peers) > smallPeerSet {
+				if _, dup := m.seen[p.addr]; dup {
+					continue
+				}
+				m.seen[p.addr] = struct{}{}
+			} else if slices.Contains(out, p.addr) {
+				continue
+			}
+			out = append(out, p.addr)
+		}
+		clear(m.seen)
 		if !m.remote.IsZero() && !slices.Contains(out, m.remote) {
 			out = append(out, m.remote)
 		}
@@ -228,8 +253,9 @@ func cmpID(a, b uint64) int {
 
 // skewEstimate removes the clock offset between a sender and this member
 // without synchronised clocks: the smallest (arrival − send time) seen
-// recently, over the sender's hellos (which carry its clock and leave at
-// once) and its postings, is the offset plus the shortest one-way delay,
+// recently, over the sender's postings (and, on keyed channels, where
+// they are authenticated, its hellos, which carry its clock and leave at
+// once), is the offset plus the shortest one-way delay,
 // so a posting's age is its (arrival − send time) less that minimum. A
 // posting older than its TTL is obsolete. The minimum is kept over two
 // 10-second epochs so a drifting clock is followed.
@@ -243,8 +269,13 @@ type skewEstimate struct {
 const skewEpoch = 10 * time.Second
 
 // age returns how long ago, corrected for clock offset, a posting sent at
-// sent was sent, and folds the sample into the estimate.
+// sent was sent, and folds the sample into the estimate. A send time
+// before 1970 or after 2262 (beyond Unix nanoseconds) is no clock
+// reading: it is refused, and ages nothing (0).
 func (e *skewEstimate) age(now, sent time.Time) time.Duration {
+	if sent.UnixNano() <= 0 || sent.Year() >= 2262 {
+		return 0
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	off := now.Sub(sent)

@@ -126,7 +126,7 @@ func TestMembersResolve(t *testing.T) {
 // one-way delay).
 func TestSkewEstimate(t *testing.T) {
 	var e skewEstimate
-	t0 := time.Unix(1000, 0)
+	t0 := time.Unix(1.8e9, 0)
 	off := 3 * time.Hour // the sender's clock is 3 h behind
 	if a := e.age(t0, t0.Add(-off-10*time.Millisecond)); a != 0 {
 		t.Fatalf("first sample aged %v", a)

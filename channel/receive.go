@@ -70,15 +70,22 @@ func (c *Channel) receiveAt(d []byte, from transport.Addr, now time.Time) {
 		c.cnt.drop("keyed") // from a keyed channel; we have no key
 		return
 	case keyed:
-		body, why := c.auth.open(d, sender)
+		body, why := c.auth.open(d, sender, from, now)
 		if why != "" {
 			c.cnt.drop(why)
 			return
 		}
 		frames = body[dgramHeaderLen:]
 	}
+	cookie, challenge := c.paths.heard(from, len(d), now)
 	if !c.members.touch(sender, from, now) {
 		return // closed
+	}
+	if challenge {
+		// An address not yet validated: until it echoes this, it gets at
+		// most 3× what it sent (paths.go).
+		var b [16]byte
+		c.out.add(sender, bundle{}, appendCookie(b[:0], frameChallenge, cookie), nil)
 	}
 	r := frameReader{b: frames}
 	var f frame
@@ -109,9 +116,16 @@ func (c *Channel) receiveAt(d []byte, from transport.Addr, now time.Time) {
 				c.in.announce(sender, &f, now)
 			}
 		case frameQuery:
-			if f.target == c.id {
+			if f.target == c.id && c.paths.answer(from, now) {
 				c.og.answerQuery(sender, f.stream)
 			}
+		case frameChallenge:
+			if c.paths.validate {
+				var b [16]byte
+				c.out.add(sender, bundle{}, appendCookie(b[:0], frameEcho, f.cookie), nil)
+			}
+		case frameEcho:
+			c.paths.echoed(from, f.cookie, now)
 		case frameHello:
 			if c.members.hello(sender, f.flags, f.clock, now) {
 				c.hello(dstFor(c.addr.IsMulticast(), sender), 0)

@@ -45,6 +45,9 @@ import (
 //	            with your HELLO, bit 2 leaving; then the sender's clock,
 //	            8 bytes of Unix nanoseconds, from which receivers estimate
 //	            the clock offset (see skewEstimate)
+//	7 CHALLENGE cookie 8: prove that you receive at the address this
+//	            came to (unicast transports; see paths.go)
+//	8 ECHO      cookie 8: the cookie of a CHALLENGE, sent back
 //
 // A frame of a known type whose body is longer or shorter than its fields
 // is malformed, and so is the rest of its datagram.
@@ -85,13 +88,15 @@ const (
 )
 
 const (
-	framePad      = 0
-	frameData     = 1
-	frameDataTo   = 2
-	frameFeedback = 3
-	frameAnnounce = 4
-	frameQuery    = 5
-	frameHello    = 6
+	framePad       = 0
+	frameData      = 1
+	frameDataTo    = 2
+	frameFeedback  = 3
+	frameAnnounce  = 4
+	frameQuery     = 5
+	frameHello     = 6
+	frameChallenge = 7
+	frameEcho      = 8
 )
 
 const (
@@ -239,6 +244,12 @@ func appendQuery(b []byte, target uint64, stream uint32) []byte {
 	return appendFrameHeader(b, frameQuery, inner, 0)
 }
 
+// appendCookie appends a CHALLENGE or ECHO frame.
+func appendCookie(b []byte, typ byte, cookie uint64) []byte {
+	var scratch [8]byte
+	return appendFrameHeader(b, typ, binary.BigEndian.AppendUint64(scratch[:0], cookie), 0)
+}
+
 func appendHello(b []byte, flags byte, now time.Time) []byte {
 	var scratch [9]byte
 	inner := binary.BigEndian.AppendUint64(append(scratch[:0], flags), uint64(now.UnixNano()))
@@ -257,6 +268,7 @@ type frame struct {
 	qos     []byte
 	flags   byte
 	clock   int64  // HELLO: the sender's Unix nanoseconds
+	cookie  uint64 // CHALLENGE, ECHO
 	prev    uint32 // ANNOUNCE: the stream this one follows (0: none)
 	count   uint64 // ANNOUNCE: postings sent on prev before this one
 }
@@ -358,7 +370,7 @@ func (r *frameReader) next(f *frame) (bool, error) {
 			return false, err
 		}
 		r.b = head.b
-		if typ > frameHello {
+		if typ > frameEcho {
 			r.unknown++
 			continue
 		}
@@ -463,6 +475,11 @@ func (f *frame) decode(body []byte) (err error) {
 			return malformed("unknown hello flags %#x", f.flags)
 		}
 		return r.end("hello")
+	case frameChallenge, frameEcho:
+		if f.cookie, err = r.u64("cookie"); err != nil {
+			return err
+		}
+		return r.end("cookie")
 	}
 	return malformed("frame type %d", f.typ)
 }

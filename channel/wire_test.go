@@ -125,7 +125,7 @@ func TestUnknownFrameSkipped(t *testing.T) {
 	from := transport.IPAddr(netip.MustParseAddrPort("192.0.2.1:1"))
 	d := appendDgramHeader(nil, 0x78)
 	d = appendFrameHeader(d, 0xc1, []byte("a future frame"), 0)
-	d = appendFrameHeader(d, 7, nil, 0) // empty, also unknown
+	d = appendFrameHeader(d, 0x7f, nil, 0) // empty, also unknown
 	d = appendHello(d, helloServes, time.Unix(0, 1))
 	c.receive(d, from)
 	st := c.Stats()

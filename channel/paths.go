@@ -1,0 +1,201 @@
+package channel
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"sync"
+	"time"
+
+	"github.com/rwanda-go/rwanda/transport"
+)
+
+// paths is what a channel keeps of the transport addresses it hears from,
+// so that no datagram from anyone can make it a reflector:
+//
+//   - Address validation, as QUIC does it (RFC 9000 §8.1): on transports
+//     where the channel sends to each member's address (unicast UDP), an
+//     address is validated once it has echoed a cookie sent to it
+//     (CHALLENGE, then ECHO). Until then the channel sends it at most
+//     amplification (3) times the bytes it received from it; what would go
+//     beyond is not sent and is counted ("unvalidated"). The peer named by
+//     the URL is validated by configuration. On transports where one send
+//     reaches every member (multicast, mem) nothing is sent to a source
+//     address, so there is nothing to validate.
+//   - Answers rate-limited per address and in all: a QUERY is answered at
+//     most queryBurst times per announce interval per address and
+//     4×queryBurst in all; beyond, it is dropped and counted
+//     ("query-limit"). The asker asks again.
+//
+// A cookie is a MAC of the address under a key random per channel, so
+// checking an echo keeps no state per challenge. The table is bounded
+// (limit addresses, the least recently heard evicted; an evicted address
+// must validate again).
+type paths struct {
+	validate   bool           // sends to member addresses are gated
+	configured transport.Addr // validated by configuration: the URL's peer
+	limit      int
+	every      time.Duration // the announce interval: query budgets refill over it
+	cnt        *counters
+	key        [32]byte
+
+	mu      sync.Mutex
+	m       map[transport.Addr]*path
+	queries bucket // all addresses together
+}
+
+// path is one remote address.
+type path struct {
+	recvd, sent int64 // bytes, until validated
+	validated   bool
+	challenged  time.Time // when a CHALLENGE last went to it
+	heard       time.Time
+	queries     bucket
+}
+
+const (
+	amplification  = 3                      // bytes sent per byte received before validation
+	challengeEvery = 100 * time.Millisecond // at most one CHALLENGE per address this often
+	queryBurst     = 16                     // QUERY answers per address per announce interval
+)
+
+func newPaths(validate bool, configured transport.Addr, limit int, every time.Duration, cnt *counters, now time.Time) *paths {
+	p := &paths{validate: validate, configured: configured, limit: limit, every: every, cnt: cnt, m: make(map[transport.Addr]*path)}
+	rand.Read(p.key[:])
+	p.queries = bucket{tokens: 4 * queryBurst, at: now}
+	return p
+}
+
+// cookie is the value an address must echo to validate.
+func (ps *paths) cookie(a transport.Addr) uint64 {
+	mac := hmac.New(sha256.New, ps.key[:])
+	b, _ := a.IP.MarshalBinary()
+	mac.Write(b)
+	mac.Write([]byte(a.Name))
+	return binary.BigEndian.Uint64(mac.Sum(nil))
+}
+
+// getLocked returns the path of a, creating it (and evicting the least
+// recently heard beyond the limit) when create is set.
+func (ps *paths) getLocked(a transport.Addr, now time.Time, create bool) *path {
+	p := ps.m[a]
+	if p != nil || !create {
+		return p
+	}
+	if len(ps.m) >= ps.limit {
+		var oldest transport.Addr
+		var op *path
+		for k, v := range ps.m {
+			if op == nil || v.heard.Before(op.heard) {
+				oldest, op = k, v
+			}
+		}
+		delete(ps.m, oldest)
+		ps.cnt.drop("evicted-path")
+	}
+	p = &path{heard: now, queries: bucket{tokens: queryBurst, at: now}}
+	ps.m[a] = p
+	return p
+}
+
+// heard records a datagram of n bytes from a (authentic, on keyed
+// channels). It returns a cookie to send in a CHALLENGE when a needs
+// validating and has not been challenged lately.
+func (ps *paths) heard(a transport.Addr, n int, now time.Time) (cookie uint64, challenge bool) {
+	if !ps.validate || a.IsZero() || a == ps.configured {
+		return 0, false
+	}
+	ps.mu.Lock()
+	p := ps.getLocked(a, now, true)
+	p.heard = now
+	if p.validated {
+		ps.mu.Unlock()
+		return 0, false
+	}
+	p.recvd += int64(n)
+	challenge = p.challenged.IsZero() || now.Sub(p.challenged) >= challengeEvery
+	if challenge {
+		p.challenged = now
+	}
+	ps.mu.Unlock()
+	if challenge {
+		cookie = ps.cookie(a)
+	}
+	return cookie, challenge
+}
+
+// echoed handles an ECHO from a: a matching cookie validates it.
+func (ps *paths) echoed(a transport.Addr, cookie uint64, now time.Time) {
+	if !ps.validate || a.IsZero() || a == ps.configured {
+		return
+	}
+	if !hmac.Equal(binary.BigEndian.AppendUint64(nil, cookie), binary.BigEndian.AppendUint64(nil, ps.cookie(a))) {
+		ps.cnt.drop("bad-echo")
+		return
+	}
+	ps.mu.Lock()
+	if p := ps.getLocked(a, now, true); !p.validated {
+		p.validated = true
+		p.recvd, p.sent = 0, 0
+	}
+	ps.mu.Unlock()
+}
+
+// allow reports whether n bytes may be sent to a now, and counts them.
+func (ps *paths) allow(a transport.Addr, n int) bool {
+	if !ps.validate || a.IsZero() || a == ps.configured {
+		return true
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p := ps.m[a]
+	switch {
+	case p == nil:
+		// Never heard from (or evicted): nothing received, nothing owed.
+	case p.validated:
+		return true
+	case p.sent+int64(n) <= amplification*p.recvd:
+		p.sent += int64(n)
+		return true
+	}
+	ps.cnt.drop("unvalidated")
+	return false
+}
+
+// answer reports whether a QUERY from a may be answered now.
+func (ps *paths) answer(a transport.Addr, now time.Time) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ok := ps.queries.take(now, ps.every, 4*queryBurst)
+	if ok && !a.IsZero() {
+		p := ps.getLocked(a, now, true)
+		if !p.queries.take(now, ps.every, queryBurst) {
+			ps.queries.tokens++ // give back the shared token
+			ok = false
+		}
+	}
+	if !ok {
+		ps.cnt.drop("query-limit")
+	}
+	return ok
+}
+
+// bucket is a token bucket of burst tokens refilled over every.
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// take refills the bucket to now and takes a token if there is one.
+func (b *bucket) take(now time.Time, every time.Duration, burst float64) bool {
+	if d := now.Sub(b.at); d > 0 {
+		b.tokens = min(burst, b.tokens+burst*float64(d)/float64(every))
+		b.at = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
