@@ -347,6 +347,11 @@ func (fl *inFlow) deliver(pk *stack.Packet) error {
 	var p *posting.Posting
 	var err error
 	n := pk.Len()
+	if int64(n) > in.cfg.maxPosting {
+		pk.Release() // a stack without frag's limit (or a custom layer) let it through
+		in.cnt.drop("too-large")
+		return nil
+	}
 	if n >= sharedBody && !pk.Shared() {
 		// A large parcel: the posting keeps its buffer rather than a copy.
 		p, err = posting.DecodeShared(pk.Detach())
