@@ -86,10 +86,29 @@ type Config struct {
 	RcvTimeout time.Duration // a receiver not heard from this long is forgotten
 	Holdoff    time.Duration // a packet is repaired at most once per holdoff
 	Seed       int64         // seeds the NAK delays (mixed with the member id)
+
+	// Nak mode: what receivers' feedback may make the sender do (see
+	// "Hostile feedback" in the package doc).
+
+	// RepairRatio is how many answers to NAKs (repairs, and the SKIP and
+	// SYNC a NAK may call for) all receivers together earn for each new
+	// packet the sender sends, and how many windows' worth they may have
+	// in hand; one receiver earns, and may have, a quarter of it. 1 to
+	// 1024.
+	RepairRatio float64
+	// RepairFloor is how many answers to NAKs per second all receivers
+	// together earn however slow the stream, so a slow or paused stream can
+	// still be repaired; one receiver earns a quarter of it. At least 1.
+	RepairFloor float64
+	// MaxReceivers bounds the receivers the sender tracks; beyond it the
+	// least recently heard is forgotten. 1 to 1<<20.
+	MaxReceivers int
 }
 
 // DefaultConfig returns the defaults: reliable, automatic feedback, a
-// window of 1024 packets and a 4 MiB queue.
+// window of 1024 packets and a 4 MiB queue; in nak mode 4 answers to NAKs
+// per new packet and 128 per second for all receivers together, and at most
+// 4096 receivers tracked.
 func DefaultConfig() Config {
 	return Config{
 		Mode: Reliable, Feedback: Auto, Size: 1024, Queue: 4 << 20, ISN: 1,
@@ -98,7 +117,7 @@ func DefaultConfig() Config {
 		InitialWnd: 10, Anticipate: true,
 		NakDelay: 2 * time.Millisecond, NakRetry: 20 * time.Millisecond, NakLimit: 16,
 		Status: 50 * time.Millisecond, Heartbeat: 20 * time.Millisecond, RcvTimeout: 2 * time.Second,
-		Holdoff: 2 * time.Millisecond,
+		Holdoff: 2 * time.Millisecond, RepairRatio: 4, RepairFloor: 128, MaxReceivers: 4096,
 	}
 }
 
@@ -129,6 +148,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("window: minrto %v above maxrto %v", c.MinRTO, c.MaxRTO)
 	case c.NakLimit < 1:
 		return fmt.Errorf("window: naklimit %d must be positive", c.NakLimit)
+	case !(c.RepairRatio >= 1 && c.RepairRatio <= 1024):
+		return fmt.Errorf("window: repair ratio %v out of range 1..1024", c.RepairRatio)
+	case !(c.RepairFloor >= 1 && c.RepairFloor <= 1<<30):
+		return fmt.Errorf("window: repair floor %v out of range 1..%d per second", c.RepairFloor, 1<<30)
+	case c.MaxReceivers < 1 || c.MaxReceivers > 1<<20:
+		return fmt.Errorf("window: max receivers %d out of range 1..%d", c.MaxReceivers, 1<<20)
 	}
 	for _, d := range []struct {
 		n string

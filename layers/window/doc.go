@@ -53,7 +53,9 @@
 //
 // Receivers report gaps after a random delay up to nakdelay; on multicast
 // they hear each other's NAKs and one NAK stands for all (the others
-// postpone theirs). The sender repairs a packet at most once per holdoff.
+// postpone theirs, once: again only after a repair has filled their lowest
+// gap, or their own NAK has gone out). The sender repairs a packet at most
+// once per holdoff, and within the limits of "Hostile feedback" below.
 // Receivers report their status (how far they have everything) every
 // status interval while data flows and less often when idle; the sender
 // frees what every live receiver has and forgets a receiver silent for
@@ -70,6 +72,78 @@
 // feedback=auto (the default) uses ack for point-to-point flows (a stream
 // addressed to one member, or a unicast channel to one peer) and nak
 // otherwise; the receiver follows whatever mode the sender's packets say.
+//
+// # Hostile feedback
+//
+// Feedback is not authenticated by the window (authenticate below it), so
+// whatever a feedback packet says — forged, replayed, from invented
+// members — its cost to the sender is bounded, and NAKs cannot make it
+// send much more than its own stream.
+//
+// One NAK. Its ranges (at most 64) count only within what the sender
+// holds: numbers it never sent are ignored and the NAK counted "bad-nak";
+// numbers below its floor get a SYNC saying they are gone (one per holdoff
+// whoever asks). In all its ranges, overlapping or not, a NAK may ask for
+// at most a quarter of the window and never more than 1024 numbers (16 per
+// range on average) — 256 with the default size; the rest is ignored and
+// counted "nak-excess" (numbers). A receiver's NAK lists its lowest gaps
+// first, so it gets those and asks again for the others.
+//
+// Repairs. Each answer to a NAK — a repair, the SKIP for numbers the
+// sender abandoned (at most one SKIP message of ranges per NAK, drawn
+// once), a SYNC — takes a token from two buckets: the NAKing receiver's
+// (keyed by its member id, Meta.Peer) and the sender's, for all receivers.
+// Tokens are earned from the stream's own sending: the sender's bucket
+// gets Config.RepairRatio tokens (default 4) for each new packet sent and
+// Config.RepairFloor (default 128) per second however slow the stream,
+// and holds at most RepairRatio windows' worth (4096 packets by default);
+// a receiver's gets a quarter of each (1 per new packet, 32 per second, at
+// most 1024 by default). Both start full. Once either is empty the rest of
+// the NAK is refused and its numbers counted "repair-limited-peer" or
+// "repair-limited"; repairs suppressed by the holdoff are counted
+// "repair-suppressed". Only the clock readings the layer is given drive
+// the buckets. With the defaults (window 1024, holdoff 2 ms) and an idle
+// stream, a forged NAK for the whole retained buffer gets at most 256
+// repairs, and the same NAK every 2 ms for a second at most 1056 from one
+// member id and 4224 from invented ones (then 32 or 128 per second). A
+// refused receiver asks again (see naklimit), and its lowest gap, asked
+// first, is answered as soon as tokens come; but while forged NAKs drain
+// the sender's bucket, real receivers share what trickles in: a whole lost
+// window then takes about Size/RepairFloor seconds (8 s by default) to
+// repair, and a gap left unanswered for naklimit NAKs and rcvtimeout is
+// given up.
+//
+// Receivers. A nak-mode sender tracks at most Config.MaxReceivers (default
+// 4096) receivers — those that sent a STATUS or a NAK — each charged 160
+// bytes (on 64-bit platforms: its record, heap slot and map entry) to the
+// memory budget. A new one beyond the cap, or refused by the budget, makes
+// it forget the least recently heard, counted "receiver-evicted" (or, when
+// the budget refuses and nobody is left to forget, the feedback is ignored
+// and counted "receiver-refused"). A receiver silent for rcvtimeout is
+// forgotten ("receiver-timeout"). Keeping them costs O(log receivers) per
+// feedback packet: they are ordered by when last heard and by how far they
+// have everything.
+//
+// Acknowledgements. An ACK's selective ranges count only up to the number
+// of packets outstanding in all (the rest is ignored and counted
+// "ack-excess"), loss detection runs only when an ACK acknowledges
+// something new, and abandoned numbers are announced again at most once
+// per round trip (or holdoff, before there is one). Feedback the sender has
+// no use for — an ACK in nak mode or best effort, a STATUS or NAK in ack
+// mode, a NAK in best effort (where a STATUS only notes who listens), and
+// on a receiver's stack of a reliable window that has not sent, any — is
+// counted "stray-feedback" and ignored.
+//
+// Memory. Bind reserves the window's eager allocations from the stack's
+// memory budget (stack.Binding.Memory): the receive bitmap (Size/8 bytes)
+// on every stack and, on a sender's stack of a reliable window, the
+// retransmission slots (88 bytes a packet on 64-bit platforms: 88 KiB for
+// the default 1024, 5.5 MiB for the largest window); a receiver's stack
+// allocates its slots only if it ever sends. When the budget refuses, Bind
+// fails with an error wrapping ErrMemory (stack.New then closes the
+// layers: nothing is held), so a receiver refuses to build the stack a
+// hostile announcement asked for rather than exceed its budget. Close
+// gives everything back.
 //
 // # Late joiners
 //
@@ -93,6 +167,10 @@
 // Sequence numbers are 32 bits with serial arithmetic; a window may not
 // exceed 65536 packets. Multicast flow control follows the slowest live
 // receiver; there is no multicast congestion control beyond that (use the
-// ratelimit layer). Forged packets can derail a window: authenticate below
-// it (encrypt).
+// ratelimit layer). Forged packets can derail a window — a STATUS or NAK
+// from an invented member holds the sender's buffer for rcvtimeout, a
+// forged ACK frees what never arrived, forged NAKs spend the repair budget
+// — though never beyond the bounds above: authenticate below it (encrypt).
+// The packets a sender retains (up to Size of them) are not charged to the
+// memory budget; Queue and Size bound them.
 package window

@@ -11,14 +11,15 @@ import (
 // receiver's stack its receiving half.
 type Layer struct {
 	stack.Base
-	cfg     Config
-	snd     sender
-	rcv     receiver
-	timerAt time.Time
-	ranges  int // ranges a control message may carry under this MTU
-	m       msg
-	scratch []byte
-	n       struct{ sent, retransmits, received, acks uint64 } // per-packet counters
+	cfg      Config
+	snd      sender
+	rcv      receiver
+	timerAt  time.Time
+	ranges   int   // ranges a control message may carry under this MTU
+	reserved int64 // bytes reserved from the memory budget for the slots and the bitmap
+	m        msg
+	scratch  []byte
+	n        struct{ sent, retransmits, received, acks uint64 } // per-packet counters
 }
 
 // Counters reports the per-packet counters (stack.Counted).
@@ -62,8 +63,12 @@ func (l *Layer) Capabilities() stack.Capabilities {
 // Config returns the layer's configuration.
 func (l *Layer) Config() Config { return l.cfg }
 
-// Bind picks the feedback mode from the flow and checks that control
-// messages fit under the MTU.
+// Bind picks the feedback mode from the flow, checks that control
+// messages fit under the MTU, and allocates the window: the receiver's
+// bitmap and, on a sender's stack, the retransmission slots (a receiver's
+// stack allocates them if it ever sends). Their bytes are reserved from
+// the memory budget (b.Memory); when it refuses, Bind fails with an error
+// wrapping [ErrMemory] and holds nothing.
 func (l *Layer) Bind(b stack.Binding) error {
 	if err := l.Base.Bind(b); err != nil {
 		return err
@@ -74,8 +79,21 @@ func (l *Layer) Bind(b stack.Binding) error {
 	l.ranges = rangesFor(b.Room())
 	nak := l.cfg.Feedback == Nak || l.cfg.Feedback == Auto && !b.Flow.PointToPoint
 	l.snd.init(l, nak)
-	l.rcv.init(l)
+	err := l.rcv.init(l)
+	if err == nil && b.Flow.Role == stack.Sender {
+		err = l.snd.alloc()
+	}
+	if err != nil {
+		l.unreserve()
+		return err
+	}
 	return nil
+}
+
+// unreserve gives the budget back what the layer reserved.
+func (l *Layer) unreserve() {
+	l.Binding().Memory.Release(l.reserved)
+	l.reserved = 0
 }
 
 // Down numbers a packet and sends it when the window has room (else it
@@ -157,9 +175,12 @@ func (l *Layer) control(b []byte) {
 // Room is how many more bytes the sender's queue takes (stack.Roomer).
 func (l *Layer) Room() int { return l.snd.room() }
 
-// Close releases retained and queued packets.
+// Close releases retained and queued packets, and gives the memory
+// budget back what the window reserved.
 func (l *Layer) Close() error {
 	l.snd.close()
+	l.rcv.close()
+	l.unreserve()
 	return nil
 }
 

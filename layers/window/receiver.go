@@ -36,6 +36,7 @@ type receiver struct {
 	nakTries    int
 	nakFirst    time.Time     // when the current lowest gap was first NAKed
 	nakSentAt   time.Time     // when the last NAK left (cleared by the first repair)
+	nakPutOff   bool          // an overheard NAK put ours off; no other may until our lowest gap is repaired or ours leaves
 	repairRTT   time.Duration // smoothed time from a NAK to its first repair
 	statusAt    time.Time
 	statusGap   time.Duration // grows while nothing new arrives
@@ -45,13 +46,24 @@ type receiver struct {
 	spans []span
 }
 
-func (r *receiver) init(l *Layer) {
+// init allocates the receiver's bitmap, charging it to the memory budget.
+func (r *receiver) init(l *Layer) error {
 	r.l, r.cfg = l, l.cfg
 	r.base = 1<<32 + uint64(l.cfg.ISN)
-	r.have = make([]uint64, (l.cfg.Size+63)/64)
+	words := (l.cfg.Size + 63) / 64
+	n, mem := int64(words)*8, l.Binding().Memory
+	if !mem.Reserve(n) {
+		return errMemory("receive bitmap", l.cfg.Size, n, mem)
+	}
+	l.reserved += n
+	r.have = make([]uint64, words)
 	seed := uint64(l.cfg.Seed) ^ l.Binding().Flow.Local
 	r.rng = rand.New(rand.NewPCG(seed, 0x77696e646f77))
+	return nil
 }
+
+// close drops the bitmap (its reservation is the layer's to release).
+func (r *receiver) close() { r.have = nil }
 
 func (r *receiver) bit(seq uint64) (int, uint64) {
 	i := seq % uint64(r.cfg.Size)
@@ -142,6 +154,9 @@ func (r *receiver) onData(p *stack.Packet, m *msg, now time.Time) {
 		r.nakSentAt = time.Time{}
 	}
 	inOrder := seq == r.next
+	if inOrder && m.flags&flagRetransmit != 0 {
+		r.nakPutOff = false // our lowest gap was repaired: overheard NAKs may stand for ours again
+	}
 	if seq >= r.high {
 		r.high = seq + 1
 	}
@@ -167,7 +182,7 @@ func (r *receiver) onData(p *stack.Packet, m *msg, now time.Time) {
 		}
 		switch {
 		case r.next >= r.high:
-			r.nakAt, r.nakTries = time.Time{}, 0 // nothing missing any more
+			r.nakAt, r.nakTries, r.nakPutOff = time.Time{}, 0, false // nothing missing any more
 		case m.flags&flagRetransmit != 0 && !r.nakAt.IsZero() && r.nakAt.After(now.Add(r.nakInterval())):
 			r.nakAt = now.Add(r.nakInterval()) // repairs are coming: ask for the rest soon
 		default:
@@ -444,6 +459,7 @@ func (r *receiver) onNakTimer(now time.Time) {
 		return
 	}
 	b.Count("naks", 1)
+	r.nakPutOff = false
 	r.l.control(appendNak(r.l.scratch[:0], gaps))
 	r.nakSentAt = now
 	r.nakAt = now.Add(r.nakInterval() << min(r.nakTries-1, 6))
@@ -460,9 +476,13 @@ func (r *receiver) nakInterval() time.Duration {
 }
 
 // onOverheardNak suppresses our pending NAK when another receiver already
-// asked for our lowest missing packet.
+// asked for our lowest missing packet — once: another puts ours off again
+// only after a repair has filled our lowest gap (the sender answers such
+// NAKs) or ours has gone out. Forged NAKs the sender does not answer, sent
+// again and again, thus delay each of our NAKs by one NAK interval at
+// most instead of silencing us.
 func (r *receiver) onOverheardNak(m *msg, now time.Time) {
-	if !r.started || !r.nak || r.nakAt.IsZero() || r.next >= r.high {
+	if !r.started || !r.nak || r.nakAt.IsZero() || r.next >= r.high || r.nakPutOff {
 		return
 	}
 	low := r.next
@@ -473,6 +493,7 @@ func (r *receiver) onOverheardNak(m *msg, now time.Time) {
 		from := unwrap(r.next, sp.from)
 		if low >= from && low < from+uint64(sp.to-sp.from) {
 			r.nakAt = now.Add(r.nakInterval())
+			r.nakPutOff = true
 			r.l.Binding().Count("naks-suppressed", 1)
 			return
 		}

@@ -32,6 +32,9 @@ func Info() registry.Info {
 			{Name: "rcvtimeout", Kind: registry.DurationParam, Min: "100ms", Default: d.RcvTimeout.String(), Doc: "a silent receiver is forgotten after this"},
 			{Name: "holdoff", Kind: registry.DurationParam, Min: "100us", Default: d.Holdoff.String(), Doc: "a packet is repaired at most once per holdoff"},
 			{Name: "seed", Kind: registry.IntParam, Doc: "seeds the random NAK delays (mixed with the member id)"},
+			{Name: "repairratio", Kind: registry.FloatParam, Max: "64", Default: "4", Doc: "NAK-triggered repairs earned per new packet sent, all receivers together (a quarter of it per receiver)"},
+			{Name: "repairfloor", Kind: registry.FloatParam, Max: "100000", Default: "128", Doc: "repairs per second allowed however slowly the stream sends"},
+			{Name: "maxreceivers", Kind: registry.IntParam, Max: "65536", Default: "4096", Doc: "receivers a nak-mode sender tracks; the least recently heard is evicted beyond"},
 		},
 		Capabilities: stack.Capabilities{Provides: []stack.Capability{stack.CapSequenced, stack.CapReliable}},
 	}
@@ -71,6 +74,7 @@ func build(_ registry.Env, p *registry.Params) (stack.Layer, error) {
 	c.NakDelay, c.NakRetry, c.Status = p.Duration("nakdelay"), p.Duration("nakretry"), p.Duration("status")
 	c.Heartbeat, c.RcvTimeout, c.Holdoff = p.Duration("heartbeat"), p.Duration("rcvtimeout"), p.Duration("holdoff")
 	c.Seed = p.Int("seed")
+	c.RepairRatio, c.RepairFloor, c.MaxReceivers = p.Float("repairratio"), p.Float("repairfloor"), int(p.Int("maxreceivers"))
 	if err := c.Validate(); err != nil {
 		return nil, p.Errorf("", "%v", err)
 	}

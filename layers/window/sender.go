@@ -1,7 +1,9 @@
 package window
 
 import (
+	"container/heap"
 	"time"
+	"unsafe"
 
 	"github.com/rwanda-go/rwanda/stack"
 )
@@ -68,32 +70,142 @@ type sender struct {
 	skipAt       time.Time // when a SKIP for the floor was last sent
 
 	// Nak mode.
-	receivers map[uint64]*rcvInfo
-	heardAt   time.Time // the last time any receiver was heard from (or the first send)
+	receivers map[uint64]*rcvInfo // at most cfg.MaxReceivers
+	newest    *rcvInfo            // the receivers by when last heard: newest first,
+	oldest    *rcvInfo            // oldest last
+	byCum     rcvHeap             // the receivers by cum, lowest first
+	heardAt   time.Time           // the last time any receiver was heard from (or the first send)
 	hbAt      time.Time
 	hbGap     time.Duration
 	lastSync  time.Time
+	fresh     uint64 // new packets sent: answers to NAKs are earned from them
+	repair    bucket // answers to NAKs, all receivers together
+	nakMax    uint64 // the most numbers one NAK may ask for, in all its ranges
 
 	skips []span // abandoned numbers to announce at the end of the call
 	timed int    // retained packets that have a deadline
 }
 
+// rcvInfo is what a nak-mode sender knows of one receiver.
 type rcvInfo struct {
-	cum   uint64
-	heard time.Time
+	id     uint64
+	cum    uint64 // the receiver has everything below
+	heard  time.Time
+	newer  *rcvInfo // the list by when last heard
+	older  *rcvInfo
+	idx    int    // position in sender.byCum
+	repair bucket // answers to this receiver's NAKs
+}
+
+// rcvCost is what tracking one receiver is charged to the memory budget:
+// its record, its place in the heap and its map entry (an estimate).
+const rcvCost = int64(unsafe.Sizeof(rcvInfo{})) + 8 + 48
+
+// nakMaxCap bounds the numbers one NAK may ask for whatever the window:
+// 16 on average for each of the maxRanges ranges a NAK carries.
+const nakMaxCap = 16 * maxRanges
+
+// bucket is a token bucket of answers to NAKs (nak mode). It fills when
+// drawn from, with tokens earned by the new packets the sender has sent
+// since (a multiple of the stream's own rate) and by the time passed (a
+// floor, for slow streams), up to a burst. Only the clock readings the
+// layer is given drive it.
+type bucket struct {
+	tokens float64
+	fresh  uint64    // sender.fresh at the last fill
+	at     time.Time // the clock at the last fill
+}
+
+func (b *bucket) fill(fresh uint64, now time.Time, perPacket, perSecond, burst float64) {
+	t := b.tokens + float64(fresh-b.fresh)*perPacket
+	if now.After(b.at) {
+		t += now.Sub(b.at).Seconds() * perSecond
+		b.at = now
+	}
+	b.tokens, b.fresh = min(t, burst), fresh
+}
+
+// rcvHeap orders receivers by cum, so the floor every receiver has is at
+// hand without a pass over them all (container/heap).
+type rcvHeap []*rcvInfo
+
+func (h rcvHeap) Len() int           { return len(h) }
+func (h rcvHeap) Less(i, j int) bool { return h[i].cum < h[j].cum }
+func (h rcvHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].idx, h[j].idx = i, j
+}
+func (h *rcvHeap) Push(x any) {
+	r := x.(*rcvInfo)
+	r.idx = len(*h)
+	*h = append(*h, r)
+}
+func (h *rcvHeap) Pop() any {
+	old := *h
+	r := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return r
 }
 
 func (s *sender) init(l *Layer, nak bool) {
 	s.l, s.cfg, s.nak = l, l.cfg, nak
 	s.base = 1<<32 + uint64(l.cfg.ISN)
 	s.una, s.nxt, s.retxFrom = s.base, s.base, s.base
-	s.slots = make([]slot, l.cfg.Size)
 	s.cwnd = float64(l.cfg.InitialWnd)
 	s.ssthresh = float64(l.cfg.Size)
 	s.rwnd = l.cfg.Size
 	s.rto = l.cfg.InitialRTO
 	s.receivers = make(map[uint64]*rcvInfo)
 	s.hbGap = l.cfg.Heartbeat
+	s.nakMax = uint64(min(l.cfg.Size/4, nakMaxCap))
+	s.repair = bucket{tokens: s.burst()}
+}
+
+// slotBytes is what the retransmission slots take.
+func (s *sender) slotBytes() int64 { return int64(s.cfg.Size) * int64(unsafe.Sizeof(slot{})) }
+
+// alloc allocates the retransmission slots (a best-effort window has
+// none), charging them to the memory budget.
+func (s *sender) alloc() error {
+	if s.slots != nil || s.cfg.Mode == BestEffort {
+		return nil
+	}
+	n, mem := s.slotBytes(), s.l.Binding().Memory
+	if !mem.Reserve(n) {
+		return errMemory("retransmission slots", s.cfg.Size, n, mem)
+	}
+	s.l.reserved += n
+	s.slots = make([]slot, s.cfg.Size)
+	return nil
+}
+
+// burst is the most answers to NAKs all receivers together may have in
+// hand: what a window of new packets earns them. One receiver may have a
+// quarter of it.
+func (s *sender) burst() float64     { return s.cfg.RepairRatio * float64(s.cfg.Size) }
+func (s *sender) peerBurst() float64 { return s.burst() / 4 }
+
+// fill tops up the sender's and r's repair buckets: all receivers together
+// earn RepairRatio answers per new packet sent and RepairFloor per second,
+// up to RepairRatio windows' worth; one receiver a quarter of each.
+func (s *sender) fill(r *rcvInfo, now time.Time) {
+	s.repair.fill(s.fresh, now, s.cfg.RepairRatio, s.cfg.RepairFloor, s.burst())
+	r.repair.fill(s.fresh, now, s.cfg.RepairRatio/4, s.cfg.RepairFloor/4, s.peerBurst())
+}
+
+// draw takes one answer to a NAK from r's bucket and the sender's; when
+// either is empty it takes nothing and returns the counter to charge.
+func (s *sender) draw(r *rcvInfo) string {
+	switch {
+	case r.repair.tokens < 1:
+		return "repair-limited-peer"
+	case s.repair.tokens < 1:
+		return "repair-limited"
+	}
+	r.repair.tokens--
+	s.repair.tokens--
+	return ""
 }
 
 func (s *sender) slot(seq uint64) *slot { return &s.slots[seq%uint64(len(s.slots))] }
@@ -103,6 +215,13 @@ func unwrap(ref uint64, v uint32) uint64 { return ref + uint64(int64(int32(v-uin
 
 // send takes a packet from the layer above.
 func (s *sender) send(p *stack.Packet, now time.Time) error {
+	if s.slots == nil && s.cfg.Mode == Reliable {
+		// A receiver's stack allocates its sending half when first used.
+		if err := s.alloc(); err != nil {
+			p.Release()
+			return err
+		}
+	}
 	if s.cfg.Mode == BestEffort {
 		seq := s.nxt
 		s.una = seq // nothing is retained: the floor is the packet itself
@@ -146,7 +265,7 @@ func (s *sender) canSend(now time.Time) bool {
 			return false
 		}
 		s.release(now)
-		if s.nxt-s.una >= uint64(len(s.slots)) && len(s.liveReceivers(now)) == 0 && now.Sub(s.heardAt) >= s.cfg.RcvTimeout {
+		if s.nxt-s.una >= uint64(len(s.slots)) && len(s.receivers) == 0 && now.Sub(s.heardAt) >= s.cfg.RcvTimeout {
 			// Nobody has been heard from for a receiver timeout: there is
 			// nobody to wait for; make room.
 			s.evictOldest()
@@ -224,6 +343,7 @@ func (s *sender) transmit(seq uint64, sl *slot, now time.Time) error {
 		s.l.n.retransmits++
 	} else {
 		s.l.n.sent++
+		s.fresh++
 	}
 	if s.heardAt.IsZero() {
 		s.heardAt = now // the grace period before evicting starts with the stream
@@ -374,10 +494,14 @@ func (s *sender) advance(upTo uint64) {
 
 // ---- ack mode ----
 
-// onAck handles a receiver's acknowledgement.
+// onAck handles a receiver's acknowledgement. Its cost is bounded whatever
+// it says: its selective ranges count only up to the number of packets
+// outstanding in all (the rest is ignored and counted "ack-excess"), and
+// loss detection runs only when the acknowledgement acknowledged something
+// new, which only the sender's own packets can be.
 func (s *sender) onAck(from uint64, m *msg, now time.Time) {
 	b := s.l.Binding()
-	if s.nak || s.cfg.Mode == BestEffort {
+	if s.nak || s.cfg.Mode == BestEffort || s.slots == nil {
 		b.Count("stray-feedback", 1)
 		return
 	}
@@ -413,9 +537,18 @@ func (s *sender) onAck(from uint64, m *msg, now time.Time) {
 	if cum > s.una {
 		s.advance(cum)
 	}
+	left, excess := s.nxt-s.una, uint64(0) // what is outstanding: a receiver's ranges never overlap
 	for _, sp := range m.spans {
 		from, to := unwrap(s.una, sp.from), unwrap(s.una, sp.to)
 		from, to = max(from, s.una), min(to, s.nxt)
+		if from >= to {
+			continue
+		}
+		if to-from > left {
+			excess += to - from - left
+			to = from + left
+		}
+		left -= to - from
 		for seq := from; seq < to; seq++ {
 			sl := s.slot(seq)
 			if sl.state != slotOut {
@@ -430,6 +563,9 @@ func (s *sender) onAck(from uint64, m *msg, now time.Time) {
 			s.highSacked = max(s.highSacked, seq)
 		}
 	}
+	if excess > 0 {
+		b.Count("ack-excess", excess)
+	}
 	s.rwnd = int(m.rwnd)
 	if sample >= 0 {
 		s.updateRTT(sample, now)
@@ -442,9 +578,13 @@ func (s *sender) onAck(from uint64, m *msg, now time.Time) {
 	if s.inRecovery && s.una >= s.recoverUntil {
 		s.inRecovery = false
 	}
-	s.detectLoss(now)
-	// The receiver is stuck on numbers we abandoned: tell it again.
-	if s.una < s.nxt && s.slot(s.una).state == slotAbandoned && now.Sub(s.skipAt) >= s.srtt {
+	if newly > 0 {
+		// Without news, the evidence detectLoss weighs is unchanged.
+		s.detectLoss(now)
+	}
+	// The receiver is stuck on numbers we abandoned: tell it again, at
+	// most once per round trip (and per holdoff, before there is one).
+	if s.una < s.nxt && s.slot(s.una).state == slotAbandoned && now.Sub(s.skipAt) >= max(s.srtt, s.cfg.Holdoff) {
 		s.skipAt = now
 		s.skipAbandoned()
 	}
@@ -642,39 +782,85 @@ func (s *sender) onRTO(now time.Time) {
 
 // ---- nak mode ----
 
+// touchReceiver returns the record of receiver from, heard now. A new one
+// starts at the floor with a full repair bucket, after the receivers timed
+// out are forgotten and, when MaxReceivers are still tracked or the memory
+// budget refuses another, the least recently heard. Nil means the budget
+// refuses and nobody is left to forget (counted "receiver-refused").
 func (s *sender) touchReceiver(from uint64, now time.Time) *rcvInfo {
 	r := s.receivers[from]
-	if r == nil {
-		if len(s.receivers) >= 4096 {
-			return nil
+	if r != nil {
+		s.unlink(r)
+	} else {
+		s.expireReceivers(now)
+		for len(s.receivers) >= s.cfg.MaxReceivers {
+			s.forget(s.oldest, "receiver-evicted")
 		}
-		r = &rcvInfo{cum: s.una}
+		for !s.l.Binding().Memory.Reserve(rcvCost) {
+			if s.oldest == nil {
+				s.l.Binding().Count("receiver-refused", 1)
+				return nil
+			}
+			s.forget(s.oldest, "receiver-evicted")
+		}
+		r = &rcvInfo{id: from, cum: s.una, repair: bucket{tokens: s.peerBurst(), fresh: s.fresh, at: now}}
 		s.receivers[from] = r
+		heap.Push(&s.byCum, r)
 	}
 	r.heard = now
+	r.newer, r.older = nil, s.newest
+	if s.newest != nil {
+		s.newest.newer = r
+	} else {
+		s.oldest = r
+	}
+	s.newest = r
 	s.heardAt = now
 	return r
 }
 
-func (s *sender) liveReceivers(now time.Time) map[uint64]*rcvInfo {
-	for id, r := range s.receivers {
-		if now.Sub(r.heard) >= s.cfg.RcvTimeout {
-			delete(s.receivers, id)
-			s.l.Binding().Count("receiver-timeout", 1)
-		}
+// unlink takes r out of the list by when last heard.
+func (s *sender) unlink(r *rcvInfo) {
+	if r.newer != nil {
+		r.newer.older = r.older
+	} else {
+		s.newest = r.older
 	}
-	return s.receivers
+	if r.older != nil {
+		r.older.newer = r.newer
+	} else {
+		s.oldest = r.newer
+	}
+	r.newer, r.older = nil, nil
+}
+
+// forget stops tracking r, counting why.
+func (s *sender) forget(r *rcvInfo, reason string) {
+	s.unlink(r)
+	heap.Remove(&s.byCum, r.idx)
+	delete(s.receivers, r.id)
+	s.l.Binding().Memory.Release(rcvCost)
+	s.l.Binding().Count(reason, 1)
+}
+
+// expireReceivers forgets the receivers not heard from for RcvTimeout,
+// oldest first: the cost is the number forgotten.
+func (s *sender) expireReceivers(now time.Time) {
+	for s.oldest != nil && now.Sub(s.oldest.heard) >= s.cfg.RcvTimeout {
+		s.forget(s.oldest, "receiver-timeout")
+	}
 }
 
 // release frees what every live receiver has, and abandoned slots at the
 // bottom.
 func (s *sender) release(now time.Time) {
+	s.expireReceivers(now)
+	if s.slots == nil {
+		return
+	}
 	low := s.una
-	if rs := s.liveReceivers(now); len(rs) > 0 {
-		low = s.nxt
-		for _, r := range rs {
-			low = min(low, max(r.cum, s.una))
-		}
+	if len(s.byCum) > 0 {
+		low = min(max(s.byCum[0].cum, s.una), s.nxt)
 	}
 	s.advance(low)
 	for s.una < s.nxt && s.slot(s.una).state == slotAbandoned {
@@ -688,48 +874,146 @@ func (s *sender) evictOldest() {
 	s.advance(s.una + 1)
 }
 
+// onStatus takes a receiver's status: how far it has everything.
 func (s *sender) onStatus(from uint64, m *msg, now time.Time) {
+	if !s.nak || s.slots == nil {
+		if s.nak && s.cfg.Mode == BestEffort {
+			s.touchReceiver(from, now) // nothing to free: only who listens
+		} else {
+			s.l.Binding().Count("stray-feedback", 1)
+		}
+		return
+	}
 	r := s.touchReceiver(from, now)
 	if r == nil {
 		return
 	}
 	if cum := unwrap(s.una, m.seq); cum > r.cum && cum <= s.nxt {
 		r.cum = cum
+		heap.Fix(&s.byCum, r.idx)
 	}
 	s.release(now)
 	s.pump(now)
 }
 
-// onNak repairs what a receiver misses, at most once per holdoff per
-// packet, and tells it what is gone for good.
+// onNak answers a receiver's NAK: it repairs what the receiver misses (a
+// packet at most once per holdoff), announces again what was abandoned,
+// and says what is gone for good. What a NAK may cost is bounded: its
+// ranges count only within [floor, next) and up to nakMax numbers in all
+// (the rest is ignored and counted "nak-excess"); every answer (a repair,
+// the first SKIP range, a SYNC) is drawn from the NAKing receiver's repair
+// bucket and the sender's, and once either is empty the rest of the NAK is
+// refused and counted ("repair-limited-peer", "repair-limited"): the
+// receiver asks again.
 func (s *sender) onNak(from uint64, m *msg, now time.Time) {
-	s.touchReceiver(from, now)
 	b := s.l.Binding()
-	gone := false
-	for _, sp := range m.spans {
+	if !s.nak || s.slots == nil {
+		b.Count("stray-feedback", 1)
+		return
+	}
+	r := s.touchReceiver(from, now)
+	if r == nil {
+		return
+	}
+	s.fill(r, now)
+
+	// What is asked, clipped to what is retained and to nakMax in all.
+	var want [maxRanges]struct{ lo, hi uint64 }
+	n, left := 0, s.nakMax
+	var excess uint64
+	gone, bogus := false, false
+	for _, sp := range m.spans[:min(len(m.spans), maxRanges)] {
 		lo := unwrap(s.una, sp.from)
 		hi := lo + uint64(sp.to-sp.from)
 		if lo < s.una {
 			gone, lo = true, s.una
 		}
-		for seq := lo; seq < hi && seq < s.nxt; seq++ {
+		if hi > s.nxt {
+			bogus, hi = true, s.nxt // never sent
+		}
+		if lo >= hi {
+			continue
+		}
+		if hi-lo > left {
+			excess += hi - lo - left
+			hi = lo + left
+		}
+		if lo < hi {
+			left -= hi - lo
+			want[n].lo, want[n].hi = lo, hi
+			n++
+		}
+	}
+
+	var suppressed uint64
+	reskips := 0
+answer:
+	for i, w := range want[:n] {
+		for seq := w.lo; seq < w.hi; seq++ {
 			sl := s.slot(seq)
+			limit := ""
 			switch {
 			case sl.state == slotAbandoned:
-				s.addSkip(seq)
+				limit = s.reskip(seq, r, &reskips)
 			case sl.pk == nil:
 			case sl.tries > 1 && now.Sub(sl.sentAt) < s.cfg.Holdoff:
-				b.Count("repair-suppressed", 1) // repaired a moment ago
+				suppressed++ // repaired a moment ago
 			case !sl.deadline.IsZero() && !now.Before(sl.deadline):
 				s.abandon(seq, sl, "abandoned")
 			default:
-				s.transmit(seq, sl, now)
+				if limit = s.draw(r); limit == "" {
+					s.transmit(seq, sl, now)
+				}
+			}
+			if limit != "" {
+				refused := w.hi - seq
+				for _, w := range want[i+1 : n] {
+					refused += w.hi - w.lo
+				}
+				b.Count(limit, refused)
+				break answer
 			}
 		}
 	}
-	if gone {
-		s.sync(now)
+	if gone && now.Sub(s.lastSync) >= s.cfg.Holdoff { // one SYNC per holdoff says it for all
+		if limit := s.draw(r); limit == "" {
+			s.sync(now)
+		} else {
+			b.Count(limit, 1)
+		}
 	}
+	if suppressed > 0 {
+		b.Count("repair-suppressed", suppressed)
+	}
+	if excess > 0 {
+		b.Count("nak-excess", excess)
+	}
+	if bogus {
+		b.Count("bad-nak", 1)
+	}
+}
+
+// reskip announces again an abandoned number a NAK asked for. The first
+// SKIP range a NAK calls for is drawn from the repair buckets (it returns
+// the counter to charge when they refuse), and one NAK calls for at most
+// one SKIP message's worth of ranges.
+func (s *sender) reskip(seq uint64, r *rcvInfo, started *int) string {
+	v := uint32(seq)
+	if n := len(s.skips); n > 0 && s.skips[n-1].to == v {
+		s.skips[n-1].to++
+		return ""
+	}
+	if *started >= s.l.ranges {
+		return "" // the receiver asks again for the rest
+	}
+	if *started == 0 {
+		if why := s.draw(r); why != "" {
+			return why
+		}
+	}
+	*started++
+	s.skips = append(s.skips, span{v, v + 1})
+	return ""
 }
 
 // sync sends a heartbeat: what was sent and what is gone.
@@ -814,11 +1098,10 @@ func (s *sender) deadline() time.Time {
 		if s.qhead < len(s.queue) && len(s.receivers) == 0 && !s.heardAt.IsZero() {
 			early(s.heardAt.Add(s.cfg.RcvTimeout)) // then evicting makes room
 		}
-		if s.una < s.nxt {
-			// Receivers may go quiet: look again when one would time out.
-			for _, r := range s.receivers {
-				early(r.heard.Add(s.cfg.RcvTimeout))
-			}
+		if s.una < s.nxt && s.oldest != nil {
+			// Receivers may go quiet: look again when the least recently
+			// heard would time out.
+			early(s.oldest.heard.Add(s.cfg.RcvTimeout))
 		}
 	}
 	for seq := s.una; s.timed > 0 && seq < s.nxt && seq < s.una+64; seq++ {
@@ -830,7 +1113,8 @@ func (s *sender) deadline() time.Time {
 	return t
 }
 
-// close releases everything the sender holds.
+// close releases everything the sender holds (the slots' reservation is
+// the layer's to release).
 func (s *sender) close() {
 	for i := range s.slots {
 		if s.slots[i].pk != nil {
@@ -838,9 +1122,15 @@ func (s *sender) close() {
 			s.slots[i].pk = nil
 		}
 	}
+	s.slots = nil
 	s.timed = 0
 	for _, p := range s.queue[s.qhead:] {
 		p.Release()
 	}
 	s.queue, s.qhead, s.queuedBytes = nil, 0, 0
+	if n := len(s.receivers); n > 0 {
+		s.l.Binding().Memory.Release(int64(n) * rcvCost)
+		clear(s.receivers)
+	}
+	s.byCum, s.newest, s.oldest = nil, nil, nil
 }
