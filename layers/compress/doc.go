@@ -48,29 +48,56 @@
 //
 // # Decompression bombs
 //
-// A few KiB of zstd or a few hundred bytes of s2 can decode to a GiB. On
-// the way up the layer reads the declared decoded length first and drops
-// the packet ("too-large") if it exceeds max, before allocating anything.
-// A zstd packet must then hold exactly one frame whose content size is the
-// declared length, and the layer walks the frame's block headers, without
-// decoding, to check that its blocks can produce exactly that much: an RLE
-// or raw block says what it produces, a compressed block produces at most
-// 128 KiB. Only then does it decode, into a buffer of exactly the declared
+// A few KiB of zstd or a few hundred bytes of s2 can decode to a GiB, and a
+// packet can declare any length. On the way up the layer bounds what a
+// packet may cost before it allocates anything for it:
+//
+//   - The declared decoded length must not exceed max ("too-large").
+//   - It must not exceed what the packet's bytes can make at most in its
+//     format, its compressed length times the format's ratio bound
+//     ("corrupt"). [S2MaxRatio] is 3368551: s2's densest operation, a
+//     repeat, takes 5 bytes and makes at most 16842755 bytes (s2's own
+//     encoder reaches 2796203 to one on 64 MiB of zeros). [ZstdMaxRatio]
+//     is 32768: a zstd block makes at most 128 KiB and takes at least 4
+//     bytes (an RLE block; zstd's own encoder reaches 32561 to one on 64
+//     MiB of zeros). Both are the formats' own limits, so nothing a conforming
+//     encoder makes is refused (the tests send 1 MiB of zeros and of
+//     repetitive text at every level, 16 MiB at every encoder speed, 64 MiB
+//     of zeros at the densest).
+//   - The compressed data is read without decoding. When an s2 block
+//     declares more than 16 times its length and 4 KiB (more than text and
+//     most data compress to; below that it is decoded straight away, so as
+//     not to read it twice), its operations are walked as s2's decoder
+//     reads them, and must make exactly the declared length with valid
+//     offsets; the decoder cannot then fail. A zstd packet must hold exactly one frame whose content
+//     size is the declared length, and the frame's block headers must be
+//     able to make exactly that much: an RLE or raw block says what it
+//     makes, a compressed block makes at most 128 KiB ("corrupt" or
+//     "malformed" otherwise).
+//   - The declared length is reserved from the channel's memory budget
+//     (stack.Binding.Memory, when the stack has one) for as long as the
+//     layer holds the output, until it hands the packet on ("no-memory"
+//     when refused; the budget counts the refusal too).
+//
+// Only then does the layer decode, into a buffer of exactly the declared
 // length: s2 writes no further than its destination, and the zstd decoder
 // is built with WithDecodeAllCapLimit, WithDecoderMaxMemory and
-// WithDecoderMaxWindow at max (at least 4 KiB) and stops after the first
-// compressed block that overruns the frame's content size. A packet whose
-// data decodes to more or less than it declares, or is corrupt, is dropped
-// ("corrupt"); a malformed one ("malformed"). Stored payloads over max are
-// dropped too ("too-large"), so nothing delivered exceeds max.
+// WithDecoderMaxWindow at max (at least 4 KiB) and stops at the first
+// block that would overrun the frame's content size. A packet whose data
+// decodes to another length, or is corrupt, is dropped ("corrupt"). Stored
+// payloads over max are dropped too ("too-large"), so nothing delivered
+// exceeds max.
 //
-// The cost of a hostile packet is therefore bounded by max: a packet that
-// declares max and turns out corrupt still makes the receiver allocate (and
-// give back) a buffer of max bytes, and, with zstd, one more of about max
-// plus a block when its last compressed block overruns. Legitimate
-// compression ratios are unbounded in the same way (5 bytes of s2 make 16
-// MiB of zeros), so the layer cannot tell such a packet from a real one
-// before decoding it. Lower max to what the application's postings need.
+// So what a packet of n compressed bytes can cost is bounded by its size:
+// it allocates at most min(max, n × ratio bound) bytes, and the work to
+// check and decode it is proportional to n plus that. A packet whose data
+// makes less than it declares costs less still: an s2 one at most 16n + 4
+// KiB allocated (nothing when it declares more than that), a zstd one at
+// most 128 KiB per compressed block of 5 bytes or more, which only the
+// decoder can tell; either is given back at once. Legitimately
+// compressible data reaches the bounds (13 bytes of s2 make 16 MiB of
+// zeros), so a packet that decodes to what it declares is delivered
+// however small it is: lower max to what the application's postings need.
 //
 // # Resources
 //
@@ -85,7 +112,8 @@
 //
 // # Statistics
 //
-// The stack's Stats show the drops above and the layer's counters:
+// The stack's Stats show the drops above ("malformed", "too-large",
+// "corrupt", "no-memory") and the layer's counters:
 // "compressed" and "stored" packets sent, "raw-bytes" given to the layer
 // and "sent-bytes" it passed down (raw-bytes/sent-bytes is the compression
 // ratio achieved), "decompressed" and "received-stored" packets received.

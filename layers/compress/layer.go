@@ -32,10 +32,36 @@ const (
 	// DropTooLarge: the decoded length a packet declares (or a stored
 	// payload's length) exceeds Config.Max. Nothing was allocated for it.
 	DropTooLarge = "too-large"
-	// DropCorrupt: the decoder failed (corrupt data, a zstd checksum
-	// mismatch, output that would exceed the declared length) or the
-	// output is not exactly the declared length.
+	// DropCorrupt: the packet cannot decode to exactly the length it
+	// declares: the length is more than its bytes can make (see
+	// [S2MaxRatio] and [ZstdMaxRatio]), the s2 operations or zstd blocks,
+	// read without decoding, make another length, or the decoder failed
+	// (corrupt data, a zstd checksum mismatch). Nothing was allocated for
+	// it unless the decoder had to run to tell.
 	DropCorrupt = "corrupt"
+	// DropNoMemory: the channel's memory budget (stack.Binding.Memory)
+	// refused the decoded length. Nothing was allocated for it.
+	DropNoMemory = "no-memory"
+)
+
+// The most bytes one byte of compressed data can decode to in each format.
+// A packet declaring a decoded length over its compressed length times the
+// bound is refused (DropCorrupt) before anything is allocated for it. Both
+// are the formats' own limits, so nothing a conforming encoder makes is
+// refused.
+const (
+	// S2MaxRatio is s2's: its densest operation, a repeat of the last
+	// offset with a 3-byte length, takes 5 bytes and makes at most
+	// 65536+0xffffff+4 = 16842755 bytes. It applies to the block's
+	// operations, after the length varint. s2's own encoder comes close:
+	// 64 MiB of zeros take 24 bytes of operations (2796203 to one).
+	S2MaxRatio = 16842755 / 5
+	// ZstdMaxRatio is zstd's (RFC 8878): a block makes at most 128 KiB and
+	// takes at least 4 bytes, an RLE block's 3-byte header and the byte it
+	// repeats. It applies to the frame, header and checksum included.
+	// zstd's own encoder comes close: 64 MiB of zeros make a frame of 2061
+	// bytes (32561 to one).
+	ZstdMaxRatio = maxBlockSize / 4
 )
 
 // ErrTooLarge is returned by Down for a payload larger than Config.Max.
@@ -188,9 +214,10 @@ func (l *Layer) compress(p *stack.Packet) *stack.Packet {
 }
 
 // Up delivers stored payloads and decompresses compressed ones, dropping
-// (and counting) packets that are malformed, corrupt or would decode to more
-// than Config.Max. Control packets and skip markers pass unchanged: they
-// were made below this layer and carry no header of its.
+// (and counting) packets that are malformed, corrupt, would decode to more
+// than Config.Max, or whose decoded length the channel's memory budget
+// refuses. Control packets and skip markers pass unchanged: they were made
+// below this layer and carry no header of its.
 func (l *Layer) Up(p *stack.Packet) error {
 	if p.Meta.Flags&(stack.FlagSkip|stack.FlagControl) != 0 {
 		return l.b.Up.Handle(p)
@@ -225,9 +252,15 @@ func (l *Layer) Up(p *stack.Packet) error {
 }
 
 // decode decompresses the packet bytes b (kind byte first) into a new
-// packet, or says why it cannot. The declared length is checked against
-// Config.Max before anything is allocated, and the output buffer is
-// exactly that long: neither decoder writes past it.
+// packet, or says why it cannot. Before anything is allocated the declared
+// length is checked against Config.Max and against what the compressed
+// bytes can make at most (the format's ratio bound), and the compressed
+// data is read without decoding: an s2 block declaring more than s2Trusted
+// must have operations that make exactly that (s2Len), a zstd frame's
+// blocks must be able to (checkFrame). Then the declared length is
+// reserved from the channel's memory budget for as long as decode holds
+// the output, and the data is decoded into a buffer of exactly that
+// length: neither decoder writes past it.
 func (l *Layer) decode(b []byte) (*stack.Packet, string) {
 	size, k := binary.Uvarint(b[1:])
 	if k <= 0 || k > binary.MaxVarintLen32 {
@@ -238,8 +271,25 @@ func (l *Layer) decode(b []byte) (*stack.Packet, string) {
 	}
 	n := int(size)
 	src := b[1:] // s2: the block, which starts with the length just read
-	if b[0] == kindZstd {
+	switch b[0] {
+	case kindS2:
+		ops := b[1+k:]
+		if size > uint64(len(ops))*S2MaxRatio {
+			return nil, DropCorrupt
+		}
+		// Ordinary ratios are decoded straight away: walking the
+		// operations first would double the work, and a lie costs no
+		// more than s2Trusted allows.
+		if size > s2Trusted(len(ops)) {
+			if got, ok := s2Len(ops, n); !ok || got != n {
+				return nil, DropCorrupt
+			}
+		}
+	case kindZstd:
 		src = b[1+k:]
+		if size > uint64(len(src))*ZstdMaxRatio {
+			return nil, DropCorrupt
+		}
 		// Only single frames with their content size, no dictionary: what
 		// this layer sends. The content size must be the declared length.
 		var h zstd.Header
@@ -253,6 +303,12 @@ func (l *Layer) decode(b []byte) (*stack.Packet, string) {
 			return nil, reason
 		}
 	}
+	if !l.b.Memory.Reserve(int64(n)) {
+		return nil, DropNoMemory
+	}
+	// The reservation covers the output while this layer holds it: Up
+	// hands it on as soon as decode returns.
+	defer l.b.Memory.Release(int64(n))
 	q := l.b.Pool.Get(0, n, 0)
 	dst := q.Extend(n)
 	var out []byte
@@ -269,6 +325,128 @@ func (l *Layer) decode(b []byte) (*stack.Packet, string) {
 		return nil, DropCorrupt
 	}
 	return q, ""
+}
+
+// s2Trusted is the most an s2 block with m bytes of operations may declare
+// and be decoded without s2Len's walk first: 16 times its length and 4 KiB,
+// more than text and most data compress to. A packet declaring more than
+// its operations make costs at most a buffer that large before the decoder
+// finds out; one declaring more than s2Trusted is walked, and costs no
+// allocation unless its operations make exactly what it declares.
+func s2Trusted(m int) uint64 { return 16*uint64(m) + 4<<10 }
+
+// s2 block operations: the low two bits of an operation's first byte.
+const (
+	s2Literal = 0
+	s2Copy1   = 1 // or, with an offset of 0, a repeat of the last offset
+	s2Copy2   = 2
+	s2Copy4   = 3
+)
+
+// s2Len reads the operations of an s2 block (what follows its length
+// varint) as s2's decoder does, without decoding them, and returns how many
+// bytes they make. It reports false as soon as an operation is truncated,
+// copies from before the start or from an offset never set, or the
+// operations would make more than limit bytes: exactly what makes the
+// decoder fail, so a block s2Len accepts at the declared length decodes.
+// Its work is proportional to len(src), whatever the block says it makes.
+func s2Len(src []byte, limit int) (int, bool) {
+	d, s, offset := 0, 0, 0
+	for s < len(src) {
+		tag := src[s]
+		var length int
+		switch tag & 3 {
+		case s2Literal:
+			x := int(tag >> 2)
+			switch {
+			case x < 60:
+				s++
+			case x == 60:
+				if len(src)-s < 2 {
+					return d, false
+				}
+				x = int(src[s+1])
+				s += 2
+			case x == 61:
+				if len(src)-s < 3 {
+					return d, false
+				}
+				x = int(src[s+1]) | int(src[s+2])<<8
+				s += 3
+			case x == 62:
+				if len(src)-s < 4 {
+					return d, false
+				}
+				x = int(src[s+1]) | int(src[s+2])<<8 | int(src[s+3])<<16
+				s += 4
+			default:
+				if len(src)-s < 5 {
+					return d, false
+				}
+				x = int(binary.LittleEndian.Uint32(src[s+1:]))
+				s += 5
+			}
+			length = x + 1
+			if length <= 0 || length > limit-d || length > len(src)-s {
+				return d, false
+			}
+			d += length
+			s += length
+			continue
+		case s2Copy1:
+			if len(src)-s < 2 {
+				return d, false
+			}
+			length = int(tag>>2) & 7
+			o := int(tag&0xe0)<<3 | int(src[s+1])
+			s += 2
+			if o != 0 {
+				offset = o
+			} else {
+				// A repeat: the last offset again, with a longer length.
+				switch length {
+				case 5:
+					if len(src)-s < 1 {
+						return d, false
+					}
+					length = int(src[s]) + 4
+					s++
+				case 6:
+					if len(src)-s < 2 {
+						return d, false
+					}
+					length = (int(src[s]) | int(src[s+1])<<8) + 1<<8
+					s += 2
+				case 7:
+					if len(src)-s < 3 {
+						return d, false
+					}
+					length = (int(src[s]) | int(src[s+1])<<8 | int(src[s+2])<<16) + 1<<16
+					s += 3
+				}
+			}
+			length += 4
+		case s2Copy2:
+			if len(src)-s < 3 {
+				return d, false
+			}
+			length = 1 + int(tag>>2)
+			offset = int(binary.LittleEndian.Uint16(src[s+1:]))
+			s += 3
+		case s2Copy4:
+			if len(src)-s < 5 {
+				return d, false
+			}
+			length = 1 + int(tag>>2)
+			offset = int(binary.LittleEndian.Uint32(src[s+1:]))
+			s += 5
+		}
+		if offset <= 0 || d < offset || length > limit-d {
+			return d, false
+		}
+		d += length
+	}
+	return d, true
 }
 
 // Close does nothing: the layer holds no packets, and borrows its zstd
@@ -291,6 +469,20 @@ const (
 // most a block. So an RLE bomb is refused here, and the decoder itself can
 // overrun its output buffer by no more than one compressed block.
 func checkFrame(src []byte, h *zstd.Header) string {
+	n, reason := frameLen(src, h)
+	switch {
+	case reason != "":
+		return reason
+	case n != len(src):
+		return DropMalformed
+	}
+	return ""
+}
+
+// frameLen walks the blocks of the zstd frame that starts src, whose header
+// is h, as checkFrame describes, and returns the frame's length, checksum
+// included, or a drop reason.
+func frameLen(src []byte, h *zstd.Header) (int, string) {
 	window := h.WindowSize
 	if h.SingleSegment {
 		window = max(h.FrameContentSize, zstd.MinWindowSize)
@@ -300,13 +492,13 @@ func checkFrame(src []byte, h *zstd.Header) string {
 	pos := h.HeaderSize
 	for {
 		if len(src)-pos < 3 {
-			return DropMalformed
+			return 0, DropMalformed
 		}
 		bh := uint32(src[pos]) | uint32(src[pos+1])<<8 | uint32(src[pos+2])<<16
 		pos += 3
 		size := uint64(bh >> 3)
 		if size > blockMax {
-			return DropMalformed
+			return 0, DropMalformed
 		}
 		switch (bh >> 1) & 3 {
 		case blockRaw:
@@ -317,18 +509,18 @@ func checkFrame(src []byte, h *zstd.Header) string {
 			pos++
 		case blockCompressed:
 			if size < 2 {
-				return DropMalformed
+				return 0, DropMalformed
 			}
 			upper += blockMax
 			pos += int(size)
 		default:
-			return DropMalformed
+			return 0, DropMalformed
 		}
 		if pos > len(src) {
-			return DropMalformed
+			return 0, DropMalformed
 		}
 		if known > h.FrameContentSize {
-			return DropCorrupt
+			return 0, DropCorrupt
 		}
 		if bh&1 != 0 {
 			break
@@ -337,11 +529,11 @@ func checkFrame(src []byte, h *zstd.Header) string {
 	if h.HasCheckSum {
 		pos += 4
 	}
-	if pos != len(src) {
-		return DropMalformed
+	if pos > len(src) {
+		return 0, DropMalformed
 	}
 	if known+upper < h.FrameContentSize {
-		return DropCorrupt
+		return 0, DropCorrupt
 	}
-	return ""
+	return pos, ""
 }

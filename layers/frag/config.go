@@ -15,8 +15,9 @@ type Config struct {
 	// Max is the largest parcel accepted, in bytes: larger ones are refused
 	// on send (an error to the pusher) and dropped on receipt.
 	Max int64
-	// Buffer bounds the memory one flow may hold in incomplete parcels;
-	// at least Max.
+	// Buffer bounds the memory one flow may hold in incomplete parcels:
+	// the fragments held, the parcels' buffers and their bookkeeping (see
+	// the package documentation); at least Max.
 	Buffer int64
 	// Parcels bounds the incomplete parcels one flow holds at once; the
 	// oldest is evicted first.

@@ -34,16 +34,33 @@
 //
 // # Memory and time
 //
-// The receiver places each fragment straight into one buffer of the parcel's
-// size, reserved on the first fragment from the flow's budget
-// (Config.Buffer), from the channel's shared budget (stack.Budget) when the
-// stack has one, and limited to Config.Parcels incomplete parcels; when a new
-// parcel does not fit, the oldest incomplete parcels are evicted. Incomplete
-// parcels expire Config.Timeout after their first fragment arrived, on the
-// stack's clock. Duplicate fragments, fragments of a parcel completed
-// recently, and malformed headers are dropped and counted (see the stack's
-// Stats: drops "duplicate", "malformed", "too-large", "no-memory", and per
-// parcel "evicted", "expired", "obsolete").
+// What a flow holds grows with the fragments that arrive, never with the
+// size a header declares: a 12-byte fragment announcing a 16 MiB parcel
+// costs its own packet and the parcel's bookkeeping, a few hundred bytes
+// and a bit per fragment (at most 8 KiB, for 65535 fragments). Fragments
+// are held as the packets they came in,
+// each costing its packet's buffer, until they are worth half the parcel;
+// then one buffer of the parcel's size (fragment count × fragment size) is
+// allocated, the fragments held are copied into it and given back, and
+// later fragments are copied straight into place. Each byte is copied once,
+// and a parcel's buffer costs at most twice what its fragments already made
+// the flow hold. Small parcels, up to about two fragments' buffers, get
+// their buffer on their first fragment.
+//
+// All of it is reserved before it is held: from the flow's budget
+// (Config.Buffer) and from the channel's shared budget (stack.Budget) when
+// the stack has one. When a fragment does not fit, the flow's oldest other
+// incomplete parcels are evicted ("evicted", per parcel) until it does; if
+// it still does not, it is dropped ("no-memory") and so is its parcel,
+// which could never complete ("evicted"). A flow holds at most
+// Config.Parcels incomplete parcels, the oldest evicted first, so invented
+// parcel ids cost at most that many parcels' bookkeeping, all within the
+// budgets. Incomplete parcels expire Config.Timeout after their first
+// fragment arrived, on the stack's clock, or at their deadline. Duplicate
+// fragments, fragments of one of the 64 parcels completed last, and
+// malformed headers are dropped and counted. The stack's Stats show the
+// drops "duplicate", "malformed", "too-large", "no-memory", and per parcel
+// "evicted", "expired", "obsolete", "closed".
 //
 // # Limitations
 //

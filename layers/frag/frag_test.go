@@ -208,14 +208,19 @@ func TestBufferLimits(t *testing.T) {
 	cfg.Max = 4000
 	cfg.Buffer = 5000
 	p, _, b := newPair(t, cfg, stacktest.PairConfig{MTU: 500})
-	// Two 4000-byte parcels cannot be held at once in 5000 bytes: the
-	// second evicts the first.
+	// Two 4000-byte parcels cannot be held at once in 5000 bytes: once
+	// the first has its buffer (its first two fragments are half of it),
+	// the second's first fragment evicts it.
 	p.Send(data(4000, 1), stack.Meta{})
 	p.Send(data(4000, 2), stack.Meta{})
 	p.Link.DeliverAt(stacktest.AtoB, 0)
-	p.Link.DeliverAt(stacktest.AtoB, 8) // first fragment of parcel 2 (parcel 1 has 9)
-	if b.Incomplete() != 1 || drops(p.B, dropEvicted) != 1 {
-		t.Fatalf("incomplete %d evicted %d", b.Incomplete(), drops(p.B, dropEvicted))
+	p.Link.DeliverAt(stacktest.AtoB, 0)
+	if b.Incomplete() != 1 || b.r.used < 9*489 {
+		t.Fatalf("first parcel: incomplete %d, %d bytes reserved", b.Incomplete(), b.r.used)
+	}
+	p.Link.DeliverAt(stacktest.AtoB, 7) // first fragment of parcel 2 (parcel 1 has 9)
+	if b.Incomplete() != 1 || drops(p.B, dropEvicted) != 1 || b.r.used > cfg.Buffer {
+		t.Fatalf("incomplete %d evicted %d used %d", b.Incomplete(), drops(p.B, dropEvicted), b.r.used)
 	}
 	// Too large for Max: refused at the sender with an error.
 	err := p.Send(data(4001, 3), stack.Meta{})

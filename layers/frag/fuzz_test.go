@@ -72,10 +72,42 @@ func FuzzReceive(f *testing.F) {
 			if mem.Used() > 12000 || b.r.used > cfg.Buffer || len(b.r.parts) > cfg.Parcels {
 				t.Fatalf("over budget: shared %d, flow %d, parcels %d", mem.Used(), b.r.used, len(b.r.parts))
 			}
+			checkAccounts(t, b.r, mem)
 		}
 		p.Close()
 		if mem.Used() != 0 || p.Pool.Outstanding() != 0 {
 			t.Fatalf("after close: memory %d, packets %d", mem.Used(), p.Pool.Outstanding())
 		}
 	})
+}
+
+// checkAccounts fails t unless every byte r holds is reserved: each
+// parcel's bookkeeping and bitmap, and either the packets of the fragments
+// it holds, worth less than half the parcel, or the parcel's buffer; the
+// flow's total is the parcels', and the channel's budget holds as much.
+func checkAccounts(t *testing.T, r *reassembler, mem *stack.Budget) {
+	t.Helper()
+	var sum int64
+	n := 0
+	for pt := r.oldest; pt != nil; pt = pt.newer {
+		n++
+		if r.parts[pt.h.Parcel] != pt {
+			t.Fatalf("parcel %d listed but not in the map", pt.h.Parcel)
+		}
+		base := int64(partialCost + 8*bitmapWords(pt.h.Count))
+		var held int64
+		for _, f := range pt.held {
+			held += int64(f.p.Headroom()+f.p.Len()+f.p.Tailroom()) + heldCost
+		}
+		switch {
+		case pt.buf == nil && (held != pt.heldCost || pt.reserved != base+held || held >= pt.size()/2 || len(pt.held) != pt.got):
+			t.Fatalf("parcel %d: %d fragments held costing %d (%d counted), %d reserved, size %d", pt.h.Parcel, len(pt.held), held, pt.heldCost, pt.reserved, pt.size())
+		case pt.buf != nil && (len(pt.held) != 0 || pt.reserved != base+pt.size()):
+			t.Fatalf("parcel %d: buffer and %d fragments held, %d reserved, size %d", pt.h.Parcel, len(pt.held), pt.reserved, pt.size())
+		}
+		sum += pt.reserved
+	}
+	if n != len(r.parts) || sum != r.used || mem.Used() != r.used {
+		t.Fatalf("%d parcels listed, %d in the map; reserved: parcels %d, flow %d, channel %d", n, len(r.parts), sum, r.used, mem.Used())
+	}
 }

@@ -198,3 +198,22 @@ func TestHeldPacketDeliveredBeforeItsDeadline(t *testing.T) {
 		t.Fatalf("late packet: delivered %v", out)
 	}
 }
+
+// A skip marker that jumps past the buffer leaves nothing of what was
+// remembered ahead: the ring this layer used to keep held on to skip marks
+// across such a jump, so a packet landing later in the same slot was
+// dropped as a duplicate, and a reliable stream lost it silently.
+func TestSkipJumpLeavesNoStaleMarks(t *testing.T) {
+	r := newRig(t, true, 8)
+	r.skip(0, 1)
+	r.skip(5, 1)  // ahead of the gap at 1: remembered
+	r.skip(6, 10) // past the buffer: jump to 16
+	if r.o.Next() != 16 {
+		t.Fatalf("next %d", r.o.Next())
+	}
+	r.data(21, 16, 17, 18, 19, 20)
+	eq(t, r.take(), 16, 17, 18, 19, 20, 21)
+	if d := r.s.Stats().Layers[0].Drops; len(d) != 0 {
+		t.Fatalf("drops %v", d)
+	}
+}
