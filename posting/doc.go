@@ -63,11 +63,13 @@
 // and a nil *T for a nil *T. Only one level of pointer is removed: a **T
 // body is tagged with the name of *T, which cannot be registered.
 //
-// The names "bool", "int", "int64", "uint64", "float64", "[]string",
-// "map[string]interface {}" and "[]interface {}" are registered in advance
-// and decode as those Go types. Values inside []any and map[string]any
-// bodies decode as msgpack decodes them into interface values (for
-// example, a small int becomes an int8).
+// The names "bool", "int", "int64", "uint64", "float64" and "[]string" are
+// registered in advance and decode as those Go types. map[string]any and
+// []any bodies travel under the names "map[string]interface {}" and
+// "[]interface {}", but a receiver decodes them only after opting in with
+// [RegisterDynamic] (they are the costliest values to decode; see below);
+// values inside them decode as msgpack decodes them into interface values
+// (for example, a small int becomes an int8).
 //
 // Before msgpack sees a body, its structure is checked: it must be exactly
 // one msgpack value, nested at most 10000 levels deep, whose every array,
@@ -76,10 +78,92 @@
 // lengths (six hostile bytes can make it allocate 4 GiB); after the check,
 // the number of elements any decode allocates is bounded by the body size.
 //
-// A msgpack body whose type name is not registered in the receiver, or whose
-// bytes fail that check or do not decode as the registered type (including
-// bytes left over after the value), is not an error: the posting decodes, and its Body is a
-// [Raw] holding the type name, the msgpack bytes, the pointer flag and the
+// # Decode budget
+//
+// Bounding the number of elements is not enough: one byte can become a
+// large Go value. An empty msgpack map (one byte) decodes into a []any
+// element as an interface value and a new map, 80 bytes; into a
+// []struct{ A [64]int64 } element as 512 bytes, which msgpack's slice
+// decoder allocates twice. A 1 MiB body of such bytes would take 34 MB to
+// over 1 GB. So before decoding a body into its registered type T, the
+// receiver walks the msgpack bytes together with T, as msgpack will decode
+// them, and adds up an upper bound of what the decode allocates; if the
+// bound exceeds 8 bytes per body byte plus 4096, the body is not decoded:
+// Body is a [Raw] whose Err is [ErrOverBudget] and whose Data holds the
+// bytes. The Go value of T itself (and its interface box) is not charged:
+// its size is the receiving application's choice, not the sender's.
+//
+// The cost model follows msgpack's decoders and the Go runtime's allocator
+// (its size classes, its packing of small pointer-free objects, the layout
+// of its hash tables):
+//
+//   - strings: their bytes (none for strings of 0 or 1 byte), plus
+//     msgpack's scratch buffer, which grows to the longest string, field
+//     name or skipped value read; []byte and byte arrays: their bytes;
+//   - slices: the element array (count times element size) twice, since
+//     msgpack builds it with reflect.MakeSlice and reflect.AppendSlice,
+//     and three slice headers; []string once;
+//   - maps: the map header, and the groups of key/value slots its tables
+//     need for the count at a load of 7/8 (with room for the growth or
+//     splitting of tables that random hashing may cause when they are
+//     nearly full), a new key and value per entry for typed maps, and
+//     keys and values over 128 bytes stored out of line;
+//   - pointers: the pointee; structs: decoded in place, from a map keyed
+//     by field name (msgpack's names: the msgpack tag, its alias option,
+//     inlined embedded structs; unknown fields are skipped and cost only
+//     their scratch reads) or from an array of all fields; a nil embedded
+//     pointer that msgpack allocates on the way to a promoted field; fixed
+//     arrays: in place;
+//   - interfaces: the dynamic value msgpack creates (int8 for small
+//     integers, int64, float64, string, []byte, []any, map[string]any,
+//     time.Time) and its interface box;
+//   - time.Time: nothing beyond its scratch read (and an allowance for
+//     time.Parse when a whole time.Time body is sent as a string);
+//   - values decoded by application code, which the walk cannot see into
+//     (msgpack.CustomDecoder, msgpack.Unmarshaler,
+//     encoding.BinaryUnmarshaler and encoding.TextUnmarshaler
+//     implementations, extension types other than time.Time, fields tagged
+//     intern, fields promoted through unexported embedded structs): 8 bytes
+//     per byte of their encoding plus 64, that is, the whole budget of
+//     their bytes. This is an assumption, not a bound: a custom decoder
+//     that allocates more than that per byte it reads can take a decode
+//     past the budget, so such decoders must bound their own allocations.
+//     Decoders installed with msgpack.Register or msgpack.RegisterExt for
+//     types that implement none of these interfaces cannot be detected,
+//     and are assumed to decode as msgpack's own decoders would.
+//
+// The budget admits every ordinary value: strings, byte slices, numbers
+// and structs with real content cost 1 to 6 bytes per body byte. What it
+// refuses are large bodies of values whose Go form dwarfs their encoding:
+// empty strings in a []string (16 bytes each), nils, empty arrays and maps
+// in dynamic values, small integers in large fixed arrays, empty maps as
+// structs; also, as every non-empty Go map takes at least about 340 bytes,
+// arrays of small JSON-like objects (under some 45 bytes each). The 4096
+// bytes let small bodies of any shape through (a one-entry map[string]any
+// costs about 350 bytes). A struct map that sets the same field twice, by
+// a repeated key, an alias or an embedded struct's name and a promoted
+// field, is refused as well: msgpack would decode the second value into
+// the first's storage, growing its maps, which the walk does not follow.
+// A body that fails to decode after passing the walk also costs the copy
+// of its bytes kept in the Raw (but for [DecodeShared]).
+//
+// The walk also refuses, with an error, a map whose header msgpack would
+// read from inside an extension value (its map length decoder skips an
+// extension header without checking the length it finds inside, so eight
+// bytes could make it allocate a table for 2^31 entries), and types for
+// which msgpack cannot build a decoder without recursing forever.
+//
+// [Raw.Decode], which applications call explicitly, walks the bytes only
+// for those refusals: it has no budget, and decodes a body that
+// [ErrOverBudget] kept from decoding, at whatever cost. The walk runs in
+// time linear in the body and allocates nothing (but once per type, to
+// plan it, and for structs of more than 256 fields).
+//
+// A msgpack body whose type name is not registered in the receiver, whose
+// decode would exceed the budget, or whose bytes fail those checks or do
+// not decode as the registered type (including bytes left over after the
+// value), is not an error: the posting decodes, and its Body is a [Raw]
+// holding the type name, the msgpack bytes, the pointer flag and the
 // reason in Raw.Err. [Raw.Decode] unmarshals the bytes later, and a posting
 // whose body is a Raw re-encodes its body verbatim, so relays can forward
 // bodies they do not understand.
@@ -223,7 +307,8 @@
 //     without end.
 //   - Decoding a msgpack body into a value type T costs two allocations (the
 //     value and its interface box) plus msgpack's own; *T costs one plus
-//     msgpack's. A []byte body costs its copy and its interface box. Stream
+//     msgpack's. The walk that bounds msgpack's allocations reads the body
+//     once more before msgpack does. A []byte body costs its copy and its interface box. Stream
 //     names and keys are interned in small fixed-size caches, so postings
 //     of busy streams and frequent keys usually decode without allocating
 //     them. Headers cost two allocations however many there are: the slice

@@ -23,9 +23,16 @@ var errMsgpackTruncated = errors.New("msgpack value is cut short")
 // allocate gigabytes, and deep nesting could overflow the goroutine stack;
 // neither failure can be recovered from. Checking first bounds the number
 // of elements any decode allocates by len(b). The check itself does not
-// allocate for nesting up to 32 levels.
+// allocate for nesting up to 32 levels (see checkStackCost).
 func checkMsgpack(b []byte) error {
-	var stackBuf [32]uint64
+	_, err := checkMsgpackDepth(b)
+	return err
+}
+
+// checkMsgpackDepth is checkMsgpack, also returning the deepest nesting of
+// non-empty arrays and maps it met.
+func checkMsgpackDepth(b []byte) (depth int, err error) {
+	var stackBuf [checkStackBuf]uint64
 	stack := stackBuf[:0] // items left in enclosing containers
 	var left uint64 = 1   // items left at the current level
 	off := 0
@@ -40,7 +47,7 @@ func checkMsgpack(b []byte) error {
 		}
 		left--
 		if off >= len(b) {
-			return errMsgpackTruncated
+			return 0, errMsgpackTruncated
 		}
 		start := off
 		c := b[off]
@@ -62,41 +69,41 @@ func checkMsgpack(b []byte) error {
 			switch c {
 			case 0xc0, 0xc2, 0xc3: // nil, false, true
 			case 0xc1:
-				return fmt.Errorf("msgpack byte 0xc1 (never used) at body offset %d", start)
+				return 0, fmt.Errorf("msgpack byte 0xc1 (never used) at body offset %d", start)
 			case 0xc4, 0xd9: // bin8, str8
 				n, ok := readLen(b, &off, 1)
 				if !ok {
-					return errMsgpackTruncated
+					return 0, errMsgpackTruncated
 				}
 				skip = n
 			case 0xc5, 0xda: // bin16, str16
 				n, ok := readLen(b, &off, 2)
 				if !ok {
-					return errMsgpackTruncated
+					return 0, errMsgpackTruncated
 				}
 				skip = n
 			case 0xc6, 0xdb: // bin32, str32
 				n, ok := readLen(b, &off, 4)
 				if !ok {
-					return errMsgpackTruncated
+					return 0, errMsgpackTruncated
 				}
 				skip = n
 			case 0xc7: // ext8: length, type, data
 				n, ok := readLen(b, &off, 1)
 				if !ok {
-					return errMsgpackTruncated
+					return 0, errMsgpackTruncated
 				}
 				skip = n + 1
 			case 0xc8: // ext16
 				n, ok := readLen(b, &off, 2)
 				if !ok {
-					return errMsgpackTruncated
+					return 0, errMsgpackTruncated
 				}
 				skip = n + 1
 			case 0xc9: // ext32
 				n, ok := readLen(b, &off, 4)
 				if !ok {
-					return errMsgpackTruncated
+					return 0, errMsgpackTruncated
 				}
 				skip = n + 1
 			case 0xcc, 0xd0: // uint8, int8
@@ -120,50 +127,72 @@ func checkMsgpack(b []byte) error {
 			case 0xdc: // array16
 				n, ok := readLen(b, &off, 2)
 				if !ok {
-					return errMsgpackTruncated
+					return 0, errMsgpackTruncated
 				}
 				items = n
 			case 0xdd: // array32
 				n, ok := readLen(b, &off, 4)
 				if !ok {
-					return errMsgpackTruncated
+					return 0, errMsgpackTruncated
 				}
 				items = n
 			case 0xde: // map16
 				n, ok := readLen(b, &off, 2)
 				if !ok {
-					return errMsgpackTruncated
+					return 0, errMsgpackTruncated
 				}
 				items = 2 * n
 			case 0xdf: // map32
 				n, ok := readLen(b, &off, 4)
 				if !ok {
-					return errMsgpackTruncated
+					return 0, errMsgpackTruncated
 				}
 				items = 2 * n
 			}
 		}
 		rest := uint64(len(b) - off)
 		if skip > rest {
-			return errMsgpackTruncated
+			return 0, errMsgpackTruncated
 		}
 		off += int(skip)
 		if items > 0 {
 			// Every item takes at least one byte.
 			if items > uint64(len(b)-off) {
-				return fmt.Errorf("msgpack container at body offset %d declares %d items but only %d bytes follow", start, items, len(b)-off)
+				return 0, fmt.Errorf("msgpack container at body offset %d declares %d items but only %d bytes follow", start, items, len(b)-off)
 			}
 			if len(stack) >= maxMsgpackDepth {
-				return fmt.Errorf("msgpack value nests deeper than %d levels", maxMsgpackDepth)
+				return 0, fmt.Errorf("msgpack value nests deeper than %d levels", maxMsgpackDepth)
 			}
 			stack = append(stack, left)
 			left = items
+			depth = max(depth, len(stack))
 		}
 	}
 	if off != len(b) {
-		return fmt.Errorf("msgpack: %d trailing bytes after the value", len(b)-off)
+		return 0, fmt.Errorf("msgpack: %d trailing bytes after the value", len(b)-off)
 	}
-	return nil
+	return depth, nil
+}
+
+// checkStackBuf is the nesting checkMsgpack handles without allocating.
+const checkStackBuf = 32
+
+// checkStackCost is what checkMsgpack allocates for a nesting of depth
+// levels: its stack of item counts grows by append beyond checkStackBuf.
+func checkStackCost(depth int) uint64 {
+	var cost uint64
+	for c := checkStackBuf; c < depth; {
+		// growslice: double below 256 elements, then grow by a quarter
+		// and 192; the runtime rounds the array up to a size class.
+		n := 2 * c
+		if c >= 256 {
+			n = c + (c+3*256)/4
+		}
+		size := allocSize(uint64(n) * 8)
+		cost += size
+		c = int(size / 8)
+	}
+	return cost
 }
 
 // readLen reads a big-endian length of size 1, 2 or 4 bytes at *off.

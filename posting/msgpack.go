@@ -3,7 +3,10 @@ package posting
 import (
 	"bytes"
 	"fmt"
+	"math"
+	"reflect"
 	"sync"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -73,6 +76,12 @@ type decState struct {
 var decPool = sync.Pool{New: func() any {
 	s := new(decState)
 	s.dec = msgpack.NewDecoder(&s.r)
+	// Allocate slices, maps and byte buffers at their declared sizes
+	// in one go rather than growing them in 1 MiB or 1e6-element
+	// steps: checkMsgpack has bounded every declared length by the
+	// input, and exact sizes are what the pre-scan's cost model
+	// assumes (growth in steps allocates several times as much).
+	s.dec.DisableAllocLimit(true)
 	return s
 }}
 
@@ -84,13 +93,26 @@ const maxPooledInput = 64 << 10
 // fn consumed all of data. Panics inside msgpack are turned into errors.
 //
 // data is first checked with checkMsgpack, so that msgpack never sees
-// lengths that would make it allocate more than the input justifies.
-func decodeMsgpack(data []byte, fn func(*msgpack.Decoder) (any, error)) (v any, err error) {
-	if err := checkMsgpack(data); err != nil {
+// lengths that would make it allocate more than the input justifies, and
+// then, if plan is not nil, scanned as msgpack will decode it into plan's
+// type (see scanMsgpack). If the scan bounds the decode's allocations above
+// limit, decodeMsgpack returns errBudget (or errOverlap) without decoding.
+// A limit of math.MaxUint64 scans for the structural problems only.
+func decodeMsgpack(data []byte, plan *scanPlan, limit uint64, fn func(*msgpack.Decoder) (any, error)) (v any, err error) {
+	depth, err := checkMsgpackDepth(data)
+	if err != nil {
 		return nil, err
+	}
+	if plan != nil {
+		if _, _, _, err := scanMsgpack(data, plan, limit, checkStackCost(depth)); err != nil {
+			return nil, err
+		}
 	}
 	s := decPool.Get().(*decState)
 	s.r.Reset(data)
+	// Forget strings interned by an earlier decode, and anything else
+	// the decoder kept of its last reader; the flags stay.
+	s.dec.ResetReader(&s.r)
 	defer func() {
 		if r := recover(); r != nil {
 			// The decoder's state is unknown; drop it.
@@ -110,10 +132,32 @@ func decodeMsgpack(data []byte, fn func(*msgpack.Decoder) (any, error)) (v any, 
 	return v, err
 }
 
-// unmarshalMsgpack decodes all of data into the pointer v.
+// unmarshalMsgpack decodes all of data into the pointer v, with no budget
+// (see Raw.Decode).
 func unmarshalMsgpack(data []byte, v any) error {
-	_, err := decodeMsgpack(data, func(d *msgpack.Decoder) (any, error) {
+	_, err := decodeMsgpack(data, decodeTarget(v), math.MaxUint64, func(d *msgpack.Decoder) (any, error) {
 		return nil, d.Decode(v)
 	})
 	return err
+}
+
+// decodeTarget returns the plan of what msgpack's Decoder.Decode(v) decodes
+// into, or nil if it rejects v before reading anything.
+func decodeTarget(v any) *scanPlan {
+	rv := reflect.ValueOf(v)
+	if !rv.IsValid() || rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return nil
+	}
+	if _, ok := v.(*time.Time); ok {
+		return topTime // Decode's fast path: Decoder.DecodeTime
+	}
+	e := rv.Elem()
+	if e.Kind() == reflect.Interface && !e.IsNil() {
+		// Decode decodes into what a non-nil interface points to.
+		if e.Elem().Kind() != reflect.Pointer {
+			return nil
+		}
+		return planFor(e.Elem().Type())
+	}
+	return planFor(e.Type())
 }

@@ -37,6 +37,10 @@ type unreg struct {
 func init() {
 	posting.Register[chat]("test.chat")
 	posting.Register[counter]("test.counter")
+	// The tests exchange map[string]any and []any bodies, which are
+	// not registered by default (TestDynamicNotRegisteredByDefault
+	// checks the default registry).
+	posting.RegisterDynamic()
 }
 
 // cmpOpts compares postings: Raw bodies by Type, Data, Pointer and whether

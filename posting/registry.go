@@ -14,10 +14,25 @@ import (
 // registered in the receiving process.
 var ErrNotRegistered = errors.New("posting: body type not registered")
 
-// Raw is the body of a decoded posting whose msgpack-encoded value could not
-// be turned into a Go value: either its type name is not registered (Err is
-// [ErrNotRegistered]) or its bytes do not decode as the registered type (Err
-// wraps the msgpack error).
+// ErrOverBudget is the [Raw.Err] of a decoded body that was not decoded
+// because decoding it could allocate more than 8 bytes per body byte plus
+// 4 KiB, beyond the value of the registered type itself. Before decoding
+// a msgpack body, the receiver walks its bytes together with the
+// registered Go type and bounds what the decode would allocate (see the
+// package documentation); hostile bodies made of one-byte empty maps,
+// arrays or nils that each become a large Go value are thus delivered as
+// they arrived instead of taking tens or hundreds of bytes of memory per
+// byte. The posting itself is delivered: the Raw holds the bytes, and
+// [Raw.Decode], which has no budget, decodes them if the application so
+// chooses. Bodies that set the same struct field twice, which the bound
+// does not follow, are not decoded either.
+var ErrOverBudget = errors.New("posting: body not decoded: decoding it could allocate more than 8 bytes per body byte")
+
+// Raw is the body of a decoded posting whose msgpack-encoded value was not
+// turned into a Go value: its type name is not registered (Err is
+// [ErrNotRegistered]), decoding it could allocate more than the decode
+// budget allows (Err is [ErrOverBudget]), or its bytes do not decode as the
+// registered type (Err wraps the msgpack error).
 //
 // A Raw body keeps everything needed to decode it later, with
 // [Raw.Decode], or to forward it unchanged: encoding a posting whose Body is
@@ -43,7 +58,18 @@ type Raw struct {
 // Decode unmarshals the msgpack Data into v, which must be a non-nil
 // pointer. Data must hold exactly one msgpack value, and it is checked for
 // hostile lengths and nesting before msgpack sees it (see the package
-// documentation), so Decode is safe on untrusted data.
+// documentation), so no declared length makes it allocate more than the
+// data justifies.
+//
+// Unlike the decoding of a posting, Decode has no memory budget: it decodes
+// a body whose Err is [ErrOverBudget], whose Go value may take tens or
+// hundreds of bytes per byte of Data (over a thousand for a slice of
+// 512-byte structs sent as one-byte empty maps), because the application
+// asked for it. Call it on untrusted data only where that much memory is
+// acceptable for len(Data), or decode into a type that cannot amplify. It
+// does refuse, as the decoding of a posting does, data that msgpack would
+// read differently from the check (a map header inside an extension) and
+// types msgpack cannot build a decoder for without recursing forever.
 func (r Raw) Decode(v any) error {
 	return unmarshalMsgpack(r.Data, v)
 }
@@ -52,6 +78,7 @@ func (r Raw) Decode(v any) error {
 type typeInfo struct {
 	name        string
 	typ         reflect.Type
+	plan        *scanPlan                           // how msgpack decodes a body into typ
 	decodeValue func(*msgpack.Decoder) (any, error) // returns a T
 	decodePtr   func(*msgpack.Decoder) (any, error) // returns a non-nil *T
 	nilPtr      any                                 // (*T)(nil)
@@ -87,8 +114,6 @@ func newRegistry() *registryHolder {
 	registerBuiltin[uint64](h)
 	registerBuiltin[float64](h)
 	registerBuiltin[[]string](h)
-	registerBuiltin[map[string]any](h)
-	registerBuiltin[[]any](h)
 	return h
 }
 
@@ -129,8 +154,14 @@ var (
 // again is a no-op.
 //
 // The following names are registered in advance and decode as the
-// corresponding Go types: "bool", "int", "int64", "uint64", "float64",
-// "[]string", "map[string]interface {}" and "[]interface {}".
+// corresponding Go types: "bool", "int", "int64", "uint64", "float64" and
+// "[]string". map[string]any and []any bodies are not: their Go values
+// cost up to 84 bytes of memory per body byte, so a receiver opts in with
+// [RegisterDynamic].
+//
+// Decoding a body is bounded by a memory budget whatever T is (see
+// [ErrOverBudget]); a T whose Go form is much larger than its msgpack form
+// (a large array of small integers, say) decodes only when small.
 //
 // Register is safe for concurrent use, but it is meant to be rare: each call
 // copies the registry, so that the per-posting lookups never lock.
@@ -161,10 +192,37 @@ func Register[T any](name string) {
 	}
 }
 
+// RegisterDynamic registers map[string]any under the name
+// "map[string]interface {}" and []any under "[]interface {}", the names
+// senders use for them, so that such bodies decode as those types. It is
+// the same as
+//
+//	posting.Register[map[string]any]("map[string]interface {}")
+//	posting.Register[[]any]("[]interface {}")
+//
+// Earlier versions of this package registered these two in advance; they
+// are opt-in now because their values are the most expensive to decode:
+// every element becomes an interface value, every nested map a hash
+// table, so that a hostile 1 MiB body could take 34 to 84 MB. Registered, they are decoded within the same budget as any
+// other type (see [ErrOverBudget]), which admits ordinary JSON-like
+// documents but not, for instance, a large map of one-letter keys to small
+// integers. Without RegisterDynamic such bodies arrive as a [Raw] with
+// [ErrNotRegistered], and [Raw.Decode] decodes them on demand.
+//
+// Values inside decode as msgpack decodes them into interface values (a
+// small integer becomes an int8, for example). RegisterDynamic may be
+// called any number of times; like [Register], it panics if one of the
+// names is registered for another type.
+func RegisterDynamic() {
+	Register[map[string]any]("map[string]interface {}")
+	Register[[]any]("[]interface {}")
+}
+
 func newTypeInfo[T any](name string) *typeInfo {
 	return &typeInfo{
 		name: name,
 		typ:  reflect.TypeFor[T](),
+		plan: topPlanFor(reflect.TypeFor[T]()),
 		decodeValue: func(d *msgpack.Decoder) (any, error) {
 			var v T
 			if err := d.Decode(&v); err != nil {

@@ -106,6 +106,8 @@ func TestTypeName(t *testing.T) {
 		{1.5, "float64", true},
 		{true, "bool", true},
 		{[]string{}, "[]string", true},
+		// Registered by RegisterDynamic in this package's init, not
+		// by default (see TestDynamicNotRegisteredByDefault).
 		{map[string]any{}, "map[string]interface {}", true},
 		{[]any{}, "[]interface {}", true},
 		{int32(1), "int32", false},

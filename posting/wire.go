@@ -707,7 +707,10 @@ func decodeBody(name, data []byte, ptr, shared bool) any {
 	if ptr {
 		fn = ti.decodePtr
 	}
-	v, err := decodeMsgpack(data, fn)
+	v, err := decodeMsgpack(data, ti.plan, decodeLimit(len(data)), fn)
+	if err == errBudget || err == errOverlap {
+		return Raw{Type: ti.name, Data: keep(data), Pointer: ptr, Err: ErrOverBudget}
+	}
 	if err != nil {
 		return Raw{
 			Type:    ti.name,
