@@ -93,6 +93,13 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Channel, error) 
 	}
 	c.log = c.log.With("channel", addr.Raw)
 	c.id = randomID()
+	// A posting of the largest size must be receivable within the memory:
+	// reassembled (1×) and decoded (up to 8×), with room to spare.
+	if !cfg.maxPostingSet {
+		c.cfg.maxPosting = min(c.cfg.maxPosting, cfg.memory/10)
+	} else if cfg.memory < 10*cfg.maxPosting {
+		return nil, fmt.Errorf("channel: WithMemory(%d) is under ten times WithMaxPosting(%d): a posting of the largest size could not be received", cfg.memory, cfg.maxPosting)
+	}
 	if err := cfg.registry.CheckLimits(registry.Spec{}, cfg.policy.Limits); err != nil {
 		return nil, fmt.Errorf("channel: WithReceivePolicy: %w", err)
 	}

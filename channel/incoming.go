@@ -352,6 +352,16 @@ func (fl *inFlow) deliver(pk *stack.Packet) error {
 		in.cnt.drop("too-large")
 		return nil
 	}
+	// Decoding may allocate up to its budget (8× the posting and 4 KiB;
+	// see package posting): that is charged to the channel's memory
+	// while this member decodes and hands the posting up.
+	cost := int64(8*n + 4096)
+	if !in.mem.Reserve(cost) {
+		pk.Release()
+		in.cnt.drop("no-memory")
+		return nil
+	}
+	defer in.mem.Release(cost)
 	if n >= sharedBody && !pk.Shared() {
 		// A large parcel: the posting keeps its buffer rather than a copy.
 		p, err = posting.DecodeShared(pk.Detach())

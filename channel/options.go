@@ -100,34 +100,35 @@ func (p Policy) check(reg *registry.Registry, spec registry.Spec) error {
 const DefaultQoS = "reliable"
 
 type config struct {
-	qos          string
-	qosSet       bool
-	streamQoS    map[string]string
-	linkRate     int64
-	adapter      Adapter
-	adaptEvery   time.Duration
-	classifier   *filter.Classifier
-	table        filter.Table
-	mediaSet     map[posting.Media]bool // profiles given with WithMediaProfile
-	keys         *keys.Ring
-	identity     *keys.Identity
-	trusted      *keys.Trust
-	clock        stack.Clock
-	logger       *slog.Logger
-	iface        string
-	sendQueue    int
-	blockingPush bool
-	policy       Policy
-	registry     *registry.Registry
-	announce     time.Duration
-	pullTimeout  time.Duration
-	memory       int64
-	subQueue     int
-	onEvent      func(Event)
-	maxFlows     int
-	maxPeers     int
-	serveLimit   int
-	maxPosting   int64
+	qos           string
+	qosSet        bool
+	streamQoS     map[string]string
+	linkRate      int64
+	adapter       Adapter
+	adaptEvery    time.Duration
+	classifier    *filter.Classifier
+	table         filter.Table
+	mediaSet      map[posting.Media]bool // profiles given with WithMediaProfile
+	keys          *keys.Ring
+	identity      *keys.Identity
+	trusted       *keys.Trust
+	clock         stack.Clock
+	logger        *slog.Logger
+	iface         string
+	sendQueue     int
+	blockingPush  bool
+	policy        Policy
+	registry      *registry.Registry
+	announce      time.Duration
+	pullTimeout   time.Duration
+	memory        int64
+	subQueue      int
+	onEvent       func(Event)
+	maxFlows      int
+	maxPeers      int
+	serveLimit    int
+	maxPosting    int64
+	maxPostingSet bool
 }
 
 func defaultConfig() config {
@@ -361,7 +362,7 @@ func WithMaxPosting(n int64) Option {
 		if n < 1<<10 || n > 1<<30 {
 			return fmt.Errorf("channel: WithMaxPosting(%d) out of range 1KiB..1GiB", n)
 		}
-		c.maxPosting = n
+		c.maxPosting, c.maxPostingSet = n, true
 		return nil
 	}
 }
@@ -410,7 +411,11 @@ func WithPullTimeout(d time.Duration) Option {
 }
 
 // WithMemory bounds the bytes all the channel's stacks may hold in buffers
-// (reassembly, retransmission), default 256 MiB.
+// (reassembly, retransmission, reordering) and that decoding received
+// postings may take (8× a posting's size and 4 KiB, while it is decoded
+// and handed up), default 256 MiB. Without WithMaxPosting, the largest
+// posting is lowered to a tenth of it when that is under 16 MiB; with it,
+// Open fails when the memory is under ten times the largest posting.
 func WithMemory(bytes int64) Option {
 	return func(c *config) error {
 		if bytes < 1<<20 {
