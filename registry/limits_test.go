@@ -26,7 +26,7 @@ func TestCheckLimits(t *testing.T) {
 	r := limitsRegistry()
 	for _, tc := range []struct {
 		qos, param, why string
-		override         map[string]Bounds
+		override        map[string]Bounds
 	}{
 		{qos: "frag/order"},
 		{qos: "order(buffer=16384,wait=1ms)"},
