@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -95,6 +96,25 @@ func attackerChild() int {
 				skew = -time.Hour
 			}
 			send(0, appendHello(appendDgramHeader(nil, member()), 0, time.Now().Add(skew)))
+		}
+	case "decode":
+		// One member announces a stream with no layers and sends postings
+		// whose bodies are []string of empty strings: 1 byte each on the
+		// wire, 16 bytes each as Go strings.
+		const id = 0xdec0de
+		send(0, appendAnnounce(appendDgramHeader(nil, id), announcement{stream: 1, epoch: 1, name: "d", qos: ""}))
+		for i := range decodePostings {
+			body := make([]string, 1300)
+			q := posting.New(body, posting.WithStream("d"))
+			q.Seq, q.Sent = uint64(i+1), time.Now()
+			enc, err := q.AppendBinary(nil)
+			if err != nil {
+				fmt.Println("fail encode:", err)
+				return 1
+			}
+			m := stack.Meta{}
+			d := appendDataHeader(appendDgramHeader(nil, id), 0, 1, &m, len(enc))
+			send(0, append(d, enc...))
 		}
 	default:
 		fmt.Println("fail: unknown attack")
@@ -338,5 +358,44 @@ func TestForgedClockAgesNothing(t *testing.T) {
 	a.stop()
 	if n := rx.Stats().Drops["obsolete"]; n != 0 {
 		t.Fatalf("%d postings dropped as obsolete after forged clocks", n)
+	}
+}
+
+const decodePostings = 200
+
+// TestHostileBodiesBounded: postings whose bodies decode to many times
+// their size ([]string of empty strings: 16×) cost the receiver at most
+// 8× what arrived (TotalAlloc), and are still delivered, as Raw bodies
+// with ErrOverBudget and their bytes.
+func TestHostileBodiesBounded(t *testing.T) {
+	port := freePort(t)
+	rx := open(t, fmt.Sprintf("hb://:%d", port))
+	sub, err := rx.Subscribe(Queue(decodePostings+16, FailSlow))
+	must(t, err)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	a := startAttacker(t, "decode", netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)))
+	raw := 0
+	for i := range decodePostings {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		p, err := sub.Next(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("posting %d of %d not delivered: %v (drops %v)", i, decodePostings, err, rx.Stats().Drops)
+		}
+		if r, ok := p.Body.(posting.Raw); ok && errors.Is(r.Err, posting.ErrOverBudget) && len(r.Data) > 1300 {
+			raw++
+		}
+	}
+	runtime.ReadMemStats(&after)
+	a.stop()
+	got := after.TotalAlloc - before.TotalAlloc
+	t.Logf("attacker sent %d bytes in %d datagrams; the receiver allocated %d bytes (%.1f×); %d bodies delivered raw",
+		a.sentBytes, a.sentN, got, float64(got)/float64(a.sentBytes), raw)
+	if got > 8*uint64(a.sentBytes)+1<<20 {
+		t.Fatalf("decoding allocated %d bytes for %d received (more than 8× and 1 MiB)", got, a.sentBytes)
+	}
+	if raw != decodePostings {
+		t.Fatalf("%d of %d over-budget bodies delivered as Raw with ErrOverBudget", raw, decodePostings)
 	}
 }
