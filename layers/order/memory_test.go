@@ -8,35 +8,6 @@ import (
 	"github.com/rwanda-go/rwanda/stack"
 )
 
-// budgetRig is a rig over a reliable layer whose stack has the memory
-// budget mem.
-func budgetRig(t *testing.T, buffer int, mem *stack.Budget) *rig {
-	t.Helper()
-	o, err := New(Config{Buffer: buffer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rig{o: o, pl: stack.NewPool()}
-	r.s, err = stack.New(stack.Config{Layers: []stack.Layer{o, &below{caps: []stack.Capability{stack.CapSequenced, stack.CapReliable}}},
-		MTU: 1500, Pool: r.pl, Memory: mem,
-		Wire: stack.HandlerFunc(func(p *stack.Packet) error { p.Release(); return nil }),
-		Deliver: stack.HandlerFunc(func(p *stack.Packet) error {
-			r.out = append(r.out, p.Meta.Seq)
-			p.Release()
-			return nil
-		})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		r.s.Close()
-		if r.pl.Outstanding() != 0 || mem.Used() != 0 || o.Reserved() != 0 {
-			t.Errorf("after close: %d packets, %d bytes reserved (layer says %d)", r.pl.Outstanding(), mem.Used(), o.Reserved())
-		}
-	})
-	return r
-}
-
 // checkReserved fails t unless the layer's reservation is what it holds:
 // its held packets' buffers and its pages, as the budget says too.
 func checkReserved(t *testing.T, o *Layer, mem *stack.Budget) {
@@ -64,7 +35,7 @@ func TestLargeBufferAllocatesNothingUpFront(t *testing.T) {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	r := budgetRig(t, 1<<20, stack.NewBudget(1<<30))
+	r := budgetRig(t, true, 1<<20, stack.NewBudget(1<<30))
 	runtime.ReadMemStats(&after)
 	alloc := after.TotalAlloc - before.TotalAlloc
 	t.Logf("stack with order(buffer=1048576): %d bytes allocated", alloc)
@@ -91,7 +62,7 @@ func TestLargeBufferAllocatesNothingUpFront(t *testing.T) {
 // and given back as they are delivered.
 func TestHeldPacketsCharged(t *testing.T) {
 	mem := stack.NewBudget(1 << 20)
-	r := budgetRig(t, 1024, mem)
+	r := budgetRig(t, true, 1024, mem)
 	r.skip(0, 1)
 	r.data(3, 70, 200, 5, 4)
 	checkReserved(t, r.o, mem)
@@ -120,7 +91,7 @@ func TestHeldPacketsCharged(t *testing.T) {
 // order, and the refusal is counted.
 func TestMemoryRefusalGivesUpGaps(t *testing.T) {
 	mem := stack.NewBudget(3 * (2048 + pageCost + slotsCost))
-	r := budgetRig(t, 1024, mem)
+	r := budgetRig(t, true, 1024, mem)
 	r.skip(0, 1)
 	r.data(3, 4, 5) // three fit
 	eq(t, r.take())
@@ -141,7 +112,7 @@ func TestMemoryRefusalGivesUpGaps(t *testing.T) {
 // A packet far beyond the buffer gives up the gaps in front of it in one
 // step, however far: the cost does not grow with the distance.
 func TestFarJumpIsCheap(t *testing.T) {
-	r := budgetRig(t, 8, nil)
+	r := budgetRig(t, true, 8, nil)
 	r.skip(0, 1)
 	r.data(2, 3)
 	r.data(1 << 40)

@@ -27,6 +27,13 @@ type rig struct {
 
 func newRig(t *testing.T, reliable bool, buffer int) *rig {
 	t.Helper()
+	return budgetRig(t, reliable, buffer, nil)
+}
+
+// budgetRig is a rig whose stack has the memory budget mem (nil: none).
+// After the test, nothing may be left: no packet, no reservation.
+func budgetRig(t *testing.T, reliable bool, buffer int, mem *stack.Budget) *rig {
+	t.Helper()
 	caps := []stack.Capability{stack.CapSequenced}
 	if reliable {
 		caps = append(caps, stack.CapReliable)
@@ -36,7 +43,7 @@ func newRig(t *testing.T, reliable bool, buffer int) *rig {
 		t.Fatal(err)
 	}
 	r := &rig{o: o, pl: stack.NewPool()}
-	r.s, err = stack.New(stack.Config{Layers: []stack.Layer{o, &below{caps: caps}}, MTU: 1500, Pool: r.pl,
+	r.s, err = stack.New(stack.Config{Layers: []stack.Layer{o, &below{caps: caps}}, MTU: 1500, Pool: r.pl, Memory: mem,
 		Wire: stack.HandlerFunc(func(p *stack.Packet) error { p.Release(); return nil }),
 		Deliver: stack.HandlerFunc(func(p *stack.Packet) error {
 			r.out = append(r.out, p.Meta.Seq)
@@ -48,8 +55,8 @@ func newRig(t *testing.T, reliable bool, buffer int) *rig {
 	}
 	t.Cleanup(func() {
 		r.s.Close()
-		if r.pl.Outstanding() != 0 {
-			t.Errorf("%d packets leaked", r.pl.Outstanding())
+		if r.pl.Outstanding() != 0 || mem.Used() != 0 || o.Reserved() != 0 {
+			t.Errorf("after close: %d packets, %d bytes reserved (layer says %d)", r.pl.Outstanding(), mem.Used(), o.Reserved())
 		}
 	})
 	return r
