@@ -49,6 +49,16 @@
 // build. Register panics on a nil builder or a duplicate name, as
 // database/sql.Register does.
 //
+// # Receive limits
+//
+// A receiver builds the stack another member announces, with that
+// member's parameters, so a parameter that sizes memory, work or how
+// often receivers answer declares the bounds a receiver accepts
+// ([ParamInfo] Min and Max; Register checks that the default lies within
+// them). [Registry.CheckLimits] checks a stack against them, with
+// per-parameter overrides keyed "layer.param"; [Registry.Limits] lists
+// them. Channels apply them to every announced stack (channel.Policy).
+//
 // The built-in layers live in the packages under layers/; importing one
 // registers it in the [Default] registry. Tests build a [Registry] of their
 // own (the zero value is ready).
