@@ -1,12 +1,16 @@
 package keys
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -14,6 +18,10 @@ import (
 
 // ErrBadPublicKey is returned for a public key of the wrong length.
 var ErrBadPublicKey = fmt.Errorf("keys: public key is not %d bytes", ed25519.PublicKeySize)
+
+// ErrFingerprintCollision is returned by [Trust.Add] (and [NewTrust]) for a
+// key whose fingerprint is that of a different key already trusted.
+var ErrFingerprintCollision = errors.New("keys: a different trusted key has the same fingerprint")
 
 // Fingerprint names a public key in 8 bytes: the start of its SHA-256. It
 // travels in signed packets so receivers find the key to verify with.
@@ -33,8 +41,17 @@ func (f Fingerprint) String() string {
 }
 
 // Identity is a member's Ed25519 signing key. It prints as its public
-// fingerprint only.
+// fingerprint only, "keys.Identity{0123456789abcdef}", by value or by
+// pointer, for every fmt verb, through encoding/json, encoding.TextMarshaler
+// users and log/slog. The private key is kept where fmt's reflection does
+// not reach (see hidden), so even where fmt cannot call these methods (an
+// Identity in an unexported struct field) it prints an address, never key
+// bytes.
 type Identity struct {
+	k hidden[identityKey]
+}
+
+type identityKey struct {
 	priv ed25519.PrivateKey
 	pub  ed25519.PublicKey
 	fp   Fingerprint
@@ -47,7 +64,7 @@ func NewIdentity(priv ed25519.PrivateKey) (*Identity, error) {
 	}
 	priv = slices.Clone(priv)
 	pub := priv.Public().(ed25519.PublicKey)
-	return &Identity{priv: priv, pub: pub, fp: FingerprintOf(pub)}, nil
+	return &Identity{k: hide(&identityKey{priv: priv, pub: pub, fp: FingerprintOf(pub)})}, nil
 }
 
 // GenerateIdentity makes a fresh random identity.
@@ -61,32 +78,74 @@ func GenerateIdentity() (*Identity, error) {
 
 // Public returns the identity's public key, to give to the members that
 // should trust it.
-func (id *Identity) Public() ed25519.PublicKey { return slices.Clone(id.pub) }
+func (id *Identity) Public() ed25519.PublicKey {
+	k := id.k.get()
+	if k == nil {
+		return nil
+	}
+	return slices.Clone(k.pub)
+}
 
 // Fingerprint returns the fingerprint of the public key.
-func (id *Identity) Fingerprint() Fingerprint { return id.fp }
+func (id *Identity) Fingerprint() Fingerprint {
+	k := id.k.get()
+	if k == nil {
+		return 0
+	}
+	return k.fp
+}
 
 // Sign signs msg with the private key.
-func (id *Identity) Sign(msg []byte) []byte { return ed25519.Sign(id.priv, msg) }
+func (id *Identity) Sign(msg []byte) []byte { return ed25519.Sign(id.k.get().priv, msg) }
 
 // AppendSign appends the signature of msg to dst.
 func (id *Identity) AppendSign(dst, msg []byte) []byte {
-	return append(dst, ed25519.Sign(id.priv, msg)...)
+	return append(dst, ed25519.Sign(id.k.get().priv, msg)...)
 }
 
-// String prints the public fingerprint: "keys.Identity{0123456789abcdef}".
-func (id *Identity) String() string {
-	if id == nil {
-		return "keys.Identity(nil)"
+// String prints the public fingerprint: "keys.Identity{0123456789abcdef}"
+// ("keys.Identity{}" for the zero Identity). A nil *Identity prints as
+// "<nil>" through fmt.
+func (id Identity) String() string {
+	k := id.k.get()
+	if k == nil {
+		return "keys.Identity{}"
 	}
-	return "keys.Identity{" + id.fp.String() + "}"
+	return "keys.Identity{" + k.fp.String() + "}"
 }
 
-// GoString is String.
-func (id *Identity) GoString() string { return id.String() }
+// GoString is String, so %#v does not print the key either.
+func (id Identity) GoString() string { return id.String() }
 
-// Format prints [Identity.String] for every verb.
-func (id *Identity) Format(f fmt.State, _ rune) { fmt.Fprint(f, id.String()) }
+// Format prints [Identity.String] for every verb and flag.
+func (id Identity) Format(f fmt.State, _ rune) { io.WriteString(f, id.String()) }
+
+// MarshalText returns [Identity.String]; the private key is never marshalled.
+func (id Identity) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// MarshalJSON returns [Identity.String] as a JSON string.
+func (id Identity) MarshalJSON() ([]byte, error) { return json.Marshal(id.String()) }
+
+// LogValue makes log/slog log [Identity.String].
+func (id Identity) LogValue() slog.Value { return slog.StringValue(id.String()) }
+
+// hidden holds a *T two pointers away, where no fmt verb reaches. fmt
+// prints a pointer met inside a value (an unexported field, which it cannot
+// call methods on) as an address, except that a verb pointers do not take
+// (%s, %q) makes it print that pointer again with %v as if at top level,
+// following it once: a single pointer would then show the secret, the
+// second one stops it. encoding/json and log/slog skip unexported fields.
+type hidden[T any] struct{ pp **T }
+
+func hide[T any](v *T) hidden[T] { return hidden[T]{&v} }
+
+// get returns the value, nil for the zero hidden.
+func (h hidden[T]) get() *T {
+	if h.pp == nil {
+		return nil
+	}
+	return *h.pp
+}
 
 // Trust is a set of public keys whose signatures are accepted, looked up by
 // fingerprint. Keys may be added and removed while channels use it.
@@ -108,19 +167,30 @@ func NewTrust(pubs ...ed25519.PublicKey) (*Trust, error) {
 	return t, nil
 }
 
-// Add trusts pub.
+// Add trusts pub. Adding a key already trusted is a no-op; a key whose
+// fingerprint is that of a different trusted key is refused with
+// [ErrFingerprintCollision] (signed packets name their signer by
+// fingerprint only, so the two could not be told apart), and the trusted
+// key stays.
 func (t *Trust) Add(pub ed25519.PublicKey) error {
 	if len(pub) != ed25519.PublicKeySize {
 		return ErrBadPublicKey
 	}
+	fp := FingerprintOf(pub)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old := *t.keys.Load()
+	if k, ok := old[fp]; ok {
+		if bytes.Equal(k, pub) {
+			return nil
+		}
+		return fmt.Errorf("%w: %v", ErrFingerprintCollision, fp)
+	}
 	m := make(map[Fingerprint]ed25519.PublicKey, len(old)+1)
 	for k, v := range old {
 		m[k] = v
 	}
-	m[FingerprintOf(pub)] = slices.Clone(pub)
+	m[fp] = slices.Clone(pub)
 	t.keys.Store(&m)
 	return nil
 }

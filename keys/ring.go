@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // MinKeyLen is the shortest channel key a [Ring] accepts.
@@ -21,13 +23,33 @@ var (
 	ErrInUse     = errors.New("keys: the key is the one in use for sending")
 )
 
+// DefaultGrace is how long a [Ring] keeps a removed key's bytes before it
+// wipes them, unless [Ring.SetGrace] says otherwise.
+const DefaultGrace = 10 * time.Second
+
 // Ring is a set of channel keys, each with a one-byte id that travels with
 // every protected packet, and the id of the key senders use now. Receivers
 // accept any key in the ring, so a key can be rotated without losing
 // packets: add the new key everywhere, switch to it, remove the old one.
+//
+// A removed key is wiped (its bytes overwritten with zeros) once its grace
+// period has passed; see [Ring.Remove].
 type Ring struct {
 	mu    sync.Mutex
 	state atomic.Pointer[ringState]
+	w     hidden[wiper] // guarded by mu; hidden, so that no fmt path reaches the removed keys
+}
+
+// wiper holds the keys removed from a ring until they are wiped.
+type wiper struct {
+	grace   time.Duration
+	now     func() time.Time
+	retired []retiredKey
+}
+
+type retiredKey struct {
+	key      []byte
+	deadline time.Time // wiped at or after
 }
 
 type ringState struct {
@@ -43,7 +65,7 @@ func NewRing(id uint8, key []byte) (*Ring, error) {
 	if len(key) < MinKeyLen {
 		return nil, ErrShortKey
 	}
-	r := &Ring{}
+	r := &Ring{w: hide(&wiper{grace: DefaultGrace, now: time.Now})}
 	r.state.Store(&ringState{keys: map[uint8][]byte{id: slices.Clone(key)}, current: id, gen: 1})
 	return r, nil
 }
@@ -56,6 +78,8 @@ func (r *Ring) Add(id uint8, key []byte) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	w := r.w.get()
+	w.sweep(w.now())
 	old := r.state.Load()
 	if k, ok := old.keys[id]; ok {
 		if string(k) == string(key) {
@@ -73,6 +97,8 @@ func (r *Ring) Add(id uint8, key []byte) error {
 func (r *Ring) Use(id uint8) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	w := r.w.get()
+	w.sweep(w.now())
 	old := r.state.Load()
 	if _, ok := old.keys[id]; !ok {
 		return ErrNoKey
@@ -83,13 +109,32 @@ func (r *Ring) Use(id uint8) error {
 	return nil
 }
 
-// Remove takes the key with id out of the ring: packets under it are
-// refused from now on. The key in use cannot be removed.
+// Remove takes the key with id out of the ring: from the moment Remove
+// returns, [Ring.Has], [Ring.IDs] and [Ring.Derive] no longer see it, so
+// packets under it are refused. The key in use cannot be removed.
+//
+// The key's bytes are wiped (overwritten with zeros) once the grace period
+// ([DefaultGrace], or as set with [Ring.SetGrace]) has passed on the ring's
+// clock, measured from the Remove call: the first [Ring.Add], [Ring.Use],
+// [Ring.Remove] or [Ring.WipeExpired] at or after that time wipes them, and
+// a timer started by Remove calls WipeExpired when the grace period has
+// passed in real time. Until then a Derive that had already started when
+// Remove was called (a packet in flight, being opened) finishes with the
+// real key. A grace period of zero wipes the bytes within Remove, and a
+// Derive running at that moment may derive garbage.
+//
+// Keys derived before the removal are the callers' copies: the ring does not
+// wipe them, and holders (the encrypt layer's and a keyed channel's caches)
+// should drop them when [Ring.Generation] changes.
 func (r *Ring) Remove(id uint8) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	w := r.w.get()
+	now := w.now()
+	w.sweep(now)
 	old := r.state.Load()
-	if _, ok := old.keys[id]; !ok {
+	k, ok := old.keys[id]
+	if !ok {
 		return ErrNoKey
 	}
 	if old.current == id {
@@ -98,7 +143,54 @@ func (r *Ring) Remove(id uint8) error {
 	next := old.clone()
 	delete(next.keys, id)
 	r.state.Store(next)
+	grace := w.grace
+	if grace <= 0 {
+		clear(k)
+		return nil
+	}
+	w.retired = append(w.retired, retiredKey{key: k, deadline: now.Add(grace)})
+	clock := w.now
+	time.AfterFunc(grace, func() { r.WipeExpired(clock()) })
 	return nil
+}
+
+// SetGrace sets how long keys removed from now on are kept before they are
+// wiped (see [Ring.Remove]), and the clock the ring reads the time from
+// (nil: [time.Now]). Tests pass a fake clock and call [Ring.WipeExpired].
+// Keys already removed keep the deadline they were given.
+func (r *Ring) SetGrace(grace time.Duration, now func() time.Time) {
+	if now == nil {
+		now = time.Now
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := r.w.get()
+	w.grace, w.now = grace, now
+}
+
+// WipeExpired wipes the removed keys whose grace period has ended at or
+// before now, and returns how many it wiped.
+func (r *Ring) WipeExpired(now time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.w.get().sweep(now)
+}
+
+// sweep wipes and forgets the retired keys due at or before now.
+func (w *wiper) sweep(now time.Time) int {
+	n := 0
+	kept := w.retired[:0]
+	for _, rk := range w.retired {
+		if now.Before(rk.deadline) {
+			kept = append(kept, rk)
+			continue
+		}
+		clear(rk.key)
+		n++
+	}
+	clear(w.retired[len(kept):])
+	w.retired = kept
+	return n
 }
 
 // Current is the id of the key in use for sending.
@@ -129,6 +221,8 @@ func (r *Ring) Generation() uint64 { return r.state.Load().gen }
 // key with id, salt (the channel's URL, say) and info (the purpose and the
 // context: layer, version, member and stream ids). Different info gives
 // independent keys; the same inputs give the same key on every member.
+// The result is a new slice that belongs to the caller, who should clear
+// it when done; the ring never touches it again (see [Ring.Remove]).
 func (r *Ring) Derive(id uint8, salt, info []byte, n int) ([]byte, error) {
 	k, ok := r.state.Load().keys[id]
 	if !ok {
@@ -150,6 +244,12 @@ func (r *Ring) GoString() string { return r.String() }
 
 // Format prints [Ring.String] for every verb.
 func (r *Ring) Format(f fmt.State, _ rune) { fmt.Fprint(f, r.String()) }
+
+// MarshalText returns [Ring.String]; keys are never marshalled.
+func (r *Ring) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// LogValue makes log/slog log [Ring.String].
+func (r *Ring) LogValue() slog.Value { return slog.StringValue(r.String()) }
 
 func (s *ringState) clone() *ringState {
 	n := &ringState{keys: make(map[uint8][]byte, len(s.keys)+1), current: s.current, gen: s.gen + 1}
