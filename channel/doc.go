@@ -197,6 +197,33 @@
 // estimate; on a keyed channel hellos are authenticated and their clocks
 // are used too. A forged hello's clock ages nothing.
 //
+// # Threat model (as built today)
+//
+// Unkeyed channels protect against nothing an on-path or spoofing sender
+// can do to content: anyone who can send the channel a datagram can
+// invent members, inject postings, and say goodbye in a member's name.
+// What they get is bounded: no amplification, no memory or CPU beyond the
+// limits above, no clock poisoning through hellos.
+//
+// Keyed channels ([WithKey]) protect content against outsiders: every
+// datagram is authenticated and every stream encrypted. The channel key is
+// a group key: every holder can derive every member's datagram key, so an
+// insider can forge any member's datagrams and its goodbye. Outsiders can
+// still replay recorded datagrams to a receiver that never saw them (a
+// restarted or late-joining one): there is no freshness yet. Relays and
+// observers see each datagram's relay metadata (media class, droppable,
+// time left, latest-wins key, frame id) in the clear; it is authenticated,
+// not hidden.
+//
+// Signed channels ([WithIdentity], [WithTrusted]) let receivers check
+// which trusted key signed each packet. A member id is not yet bound to a
+// signing key: once a member's flow is forgotten (after a goodbye, which
+// anyone can forge on an unkeyed channel), another trusted signer can
+// sign for that member id.
+//
+// Freshness, bound identities, authenticated goodbyes and AEAD usage limits
+// are the work of the second hostile-networks issue.
+//
 // # Inside a channel
 //
 // A Channel is a façade over parts that each own one job, its state and
