@@ -130,7 +130,10 @@ func (ps *paths) echoed(a transport.Addr, cookie uint64, now time.Time) {
 	if !ps.validate || a.IsZero() || a == ps.configured {
 		return
 	}
-	if !hmac.Equal(binary.BigEndian.AppendUint64(nil, cookie), binary.BigEndian.AppendUint64(nil, ps.cookie(a))) {
+	var got, want [8]byte
+	binary.BigEndian.PutUint64(got[:], cookie)
+	binary.BigEndian.PutUint64(want[:], ps.cookie(a))
+	if !hmac.Equal(got[:], want[:]) {
 		ps.cnt.drop("bad-echo")
 		return
 	}
@@ -163,22 +166,26 @@ func (ps *paths) allow(a transport.Addr, n int) bool {
 	return false
 }
 
-// answer reports whether a QUERY from a may be answered now.
+// answer reports whether a QUERY from a may be answered now: both its
+// address's bucket and the shared one must have a token.
 func (ps *paths) answer(a transport.Addr, now time.Time) bool {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	ok := ps.queries.take(now, ps.every, 4*queryBurst)
-	if ok && !a.IsZero() {
-		p := ps.getLocked(a, now, true)
-		if !p.queries.take(now, ps.every, queryBurst) {
-			ps.queries.tokens++ // give back the shared token
-			ok = false
-		}
+	ps.queries.fill(now, ps.every, 4*queryBurst)
+	var own *bucket
+	if !a.IsZero() {
+		own = &ps.getLocked(a, now, true).queries
+		own.fill(now, ps.every, queryBurst)
 	}
-	if !ok {
+	if ps.queries.tokens < 1 || own != nil && own.tokens < 1 {
 		ps.cnt.drop("query-limit")
+		return false
 	}
-	return ok
+	ps.queries.tokens--
+	if own != nil {
+		own.tokens--
+	}
+	return true
 }
 
 // bucket is a token bucket of burst tokens refilled over every.
@@ -187,15 +194,10 @@ type bucket struct {
 	at     time.Time
 }
 
-// take refills the bucket to now and takes a token if there is one.
-func (b *bucket) take(now time.Time, every time.Duration, burst float64) bool {
+// fill adds the tokens earned up to now.
+func (b *bucket) fill(now time.Time, every time.Duration, burst float64) {
 	if d := now.Sub(b.at); d > 0 {
 		b.tokens = min(burst, b.tokens+burst*float64(d)/float64(every))
 		b.at = now
 	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }

@@ -111,16 +111,11 @@ func (r *Registry) CheckLimits(spec Spec, override map[string]Bounds) error {
 	for i, p := range params {
 		e := r.layers[spec.Layers[i].Name]
 		for j, pi := range e.info.Params {
-			b := Bounds{Min: pi.Min, Max: pi.Max}
-			if o, ok := override[e.info.Name+"."+pi.Name]; ok {
-				b = o
-			}
-			if b == (Bounds{}) {
-				continue
-			}
-			bb, err := parseBounds(pi.Kind, b)
-			if err != nil { // declared limits were checked at Register
-				return &Error{Offset: -1, Layer: e.info.Name, Param: pi.Name, Reason: "bad limit: " + err.Error(), Err: ErrParam}
+			bb := e.limits[j]
+			if len(override) > 0 {
+				if o, ok := override[e.info.Name+"."+pi.Name]; ok {
+					bb, _ = parseBounds(pi.Kind, o) // checked by checkOverrides
+				}
 			}
 			if why := bb.check(p.vals[j]); why != "" {
 				off := spec.Layers[i].Offset

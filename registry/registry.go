@@ -103,6 +103,7 @@ type entry struct {
 	b        Builder
 	info     Info
 	defaults []Value
+	limits   []bounds // the declared receive limits, parsed
 }
 
 type profileEntry struct {
@@ -132,7 +133,7 @@ func (r *Registry) Register(name string, b Builder) {
 	}
 	info := b.Info()
 	info.Name = name
-	e := &entry{b: b, info: info, defaults: make([]Value, len(info.Params))}
+	e := &entry{b: b, info: info, defaults: make([]Value, len(info.Params)), limits: make([]bounds, len(info.Params))}
 	for i, pi := range info.Params {
 		if !nameRE.MatchString(pi.Name) {
 			panic(fmt.Sprintf("registry: layer %s declares invalid parameter name %q", name, pi.Name))
@@ -145,9 +146,11 @@ func (r *Registry) Register(name string, b Builder) {
 		if pi.Kind < IntParam || pi.Kind > FloatParam {
 			panic(fmt.Sprintf("registry: layer %s parameter %s has no kind", name, pi.Name))
 		}
-		if _, err := parseBounds(pi.Kind, Bounds{Min: pi.Min, Max: pi.Max}); err != nil {
+		lim, err := parseBounds(pi.Kind, Bounds{Min: pi.Min, Max: pi.Max})
+		if err != nil {
 			panic(fmt.Sprintf("registry: layer %s parameter %s: bad receive limit: %v", name, pi.Name, err))
 		}
+		e.limits[i] = lim
 		if pi.Default == "" {
 			continue
 		}
@@ -162,8 +165,8 @@ func (r *Registry) Register(name string, b Builder) {
 			panic(fmt.Sprintf("registry: layer %s parameter %s: bad default %q: %v", name, pi.Name, pi.Default, err))
 		}
 		e.defaults[i] = v
-		if b, _ := parseBounds(pi.Kind, Bounds{Min: pi.Min, Max: pi.Max}); b.check(v) != "" {
-			panic(fmt.Sprintf("registry: layer %s parameter %s: default %s outside its receive limits: %s", name, pi.Name, pi.Default, b.check(v)))
+		if why := lim.check(v); why != "" {
+			panic(fmt.Sprintf("registry: layer %s parameter %s: default %s outside its receive limits: %s", name, pi.Name, pi.Default, why))
 		}
 	}
 	r.mu.Lock()
