@@ -386,7 +386,9 @@ func TestExtensionWrappedMap(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "extension") {
 		t.Errorf("Raw.Decode of an extension-wrapped map: %v", err)
 	}
-	if used := after.TotalAlloc - before.TotalAlloc; used > 4096 {
+	// The map it guards against takes tens of megabytes; the bound leaves
+	// room for what other goroutines allocate meanwhile (23 KB seen).
+	if used := after.TotalAlloc - before.TotalAlloc; used > 256<<10 {
 		t.Errorf("decoding the 8-byte body allocated %d bytes", used)
 	}
 }

@@ -53,7 +53,9 @@ func TestLargeBufferAllocatesNothingUpFront(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	alloc = after.TotalAlloc - before.TotalAlloc
 	t.Logf("one packet held %d ahead: %d bytes allocated, %d reserved", 1<<20-2, alloc, r.o.Reserved())
-	if r.o.Held() != 1 || alloc > 8<<10 || r.o.Reserved() > 4<<10 {
+	// TotalAlloc counts other goroutines' allocations too (tens of KB seen
+	// on a loaded machine); the buffer this guards against is megabytes.
+	if r.o.Held() != 1 || alloc > 256<<10 || r.o.Reserved() > 4<<10 {
 		t.Fatalf("held %d: %d bytes allocated, %d reserved", r.o.Held(), alloc, r.o.Reserved())
 	}
 }
