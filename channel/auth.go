@@ -91,7 +91,8 @@ type dgramAuth struct {
 	ring  *keys.Ring
 	salt  []byte
 	self  uint64
-	limit int // senders whose keys and windows are kept
+	nonce uint64 // this instance's freshness nonce (fresh.go)
+	limit int    // senders whose keys and windows are kept
 
 	// Sending: under the outbox's lock.
 	txID    int
@@ -139,11 +140,17 @@ type authPeer struct {
 	keys    map[uint8]memberKey
 	window  replay.Window
 	lastUse uint64
+	// freshFrom is the counter of the datagram in which the member echoed
+	// our nonce (fresh.go): its datagrams are accepted from this one on;
+	// 0 until then.
+	freshFrom uint64
+	askedAt   time.Time // when we last asked it to echo our nonce
+	lastAt    time.Time // when its latest datagram was accepted
 }
 
 func newDgramAuth(ring *keys.Ring, identity string, self uint64, limit int) *dgramAuth {
 	return &dgramAuth{
-		ring: ring, salt: []byte(identity), self: self, limit: limit, txID: -1,
+		ring: ring, salt: []byte(identity), self: self, nonce: randomID(), limit: limit, txID: -1,
 		peers: make(map[uint64]*authPeer), pending: make(map[pendingKey]memberKey),
 		limiter: deriveLimiter{tat: make(map[transport.Addr]time.Duration)},
 	}
@@ -218,10 +225,13 @@ func (a *dgramAuth) seal(buf []byte, start int) []byte {
 }
 
 // open checks a keyed datagram from sender, read from address from at now,
-// and returns it without its trailer, or the reason to drop it.
-func (a *dgramAuth) open(d []byte, sender uint64, from transport.Addr, now time.Time) ([]byte, string) {
+// and returns it without its trailer, or the reason to drop it. An
+// authentic datagram from a member that has not echoed our nonce yet is
+// returned with the reason "unfresh" (fresh.go): the caller reads only its
+// NONCE frames, and asks the member for an echo when ask says so.
+func (a *dgramAuth) open(d []byte, sender uint64, from transport.Addr, now time.Time) ([]byte, string, bool) {
 	if len(d) < dgramHeaderLen+authLen {
-		return nil, "unauthenticated"
+		return nil, "unauthenticated", false
 	}
 	body := d[:len(d)-tagLen]
 	tag := d[len(d)-tagLen:]
@@ -229,7 +239,7 @@ func (a *dgramAuth) open(d []byte, sender uint64, from transport.Addr, now time.
 	check, id := trailer[:checkLen], trailer[checkLen]
 	counter := binary.BigEndian.Uint64(trailer[checkLen+1:])
 	if counter == 0 {
-		return nil, "unauthenticated"
+		return nil, "unauthenticated", false
 	}
 	gen := a.ring.Generation()
 
@@ -244,20 +254,25 @@ func (a *dgramAuth) open(d []byte, sender uint64, from transport.Addr, now time.
 	ck := a.checks[id]
 	if ck == nil {
 		if !a.ring.Has(id) {
-			return nil, "unknown-key"
+			return nil, "unknown-key", false
 		}
 		block, raw, err := a.deriveCheck(id)
 		a.checked++
 		if err != nil {
-			return nil, "unknown-key"
+			return nil, "unknown-key", false
 		}
 		a.epochs++
 		ck = &checkKey{block: block, raw: raw, epoch: a.epochs}
 		a.checks[id] = ck
 	}
 	p := a.peers[sender]
-	if p != nil && !p.window.Fresh(counter) {
-		return nil, "replayed"
+	if p != nil {
+		switch {
+		case !p.window.Fresh(counter):
+			return nil, "replayed", false
+		case counter < p.freshFrom:
+			return nil, "unfresh", false // sent before it echoed our nonce
+		}
 	}
 	var aead cipher.AEAD
 	if p != nil {
@@ -267,7 +282,7 @@ func (a *dgramAuth) open(d []byte, sender uint64, from transport.Addr, now time.
 	}
 	if aead == nil { // no key at hand: the group's check first
 		if subtle.ConstantTimeCompare(groupCheck(ck.block, &a.rxBlock, sender, counter), check) != 1 {
-			return nil, "unauthenticated"
+			return nil, "unauthenticated", false
 		}
 		if p == nil {
 			if k, ok := a.pending[pendingKey{sender, id}]; ok && k.epoch == ck.epoch {
@@ -277,13 +292,13 @@ func (a *dgramAuth) open(d []byte, sender uint64, from transport.Addr, now time.
 	}
 	if aead == nil {
 		if !a.limiter.allow(from, now) {
-			return nil, "rate-limited"
+			return nil, "rate-limited", false
 		}
 		var err error
 		aead, err = a.derive(id, sender)
 		a.derived++
 		if err != nil {
-			return nil, "unknown-key"
+			return nil, "unknown-key", false
 		}
 		// Kept before the tag is checked: the key is the member's whatever
 		// the datagram holds, and a copied check must not cost a derivation
@@ -302,7 +317,17 @@ func (a *dgramAuth) open(d []byte, sender uint64, from transport.Addr, now time.
 		}
 	}
 	if _, err := aead.Open(nil, gmacNonce(&a.rxNonce, counter), tag, body); err != nil {
-		return nil, "unauthenticated"
+		return nil, "unauthenticated", false
+	}
+	if p != nil && counter > p.window.Top() && counter-p.window.Top() > counterJump(now.Sub(p.lastAt)) {
+		// Authentic, so from an insider (or the member itself, beyond any
+		// rate it could send at): it would silence the member.
+		return nil, "counter-jump", false
+	}
+	frames := body[dgramHeaderLen : len(body)-(authLen-tagLen)]
+	fresh := p != nil && p.freshFrom != 0
+	if !fresh && seenIn(frames, a.self, a.nonce) {
+		fresh = true
 	}
 	if p == nil { // no window is kept for a member until it is authentic
 		if len(a.peers) >= a.limit {
@@ -315,8 +340,21 @@ func (a *dgramAuth) open(d []byte, sender uint64, from transport.Addr, now time.
 	p.window.Mark(counter)
 	p.keys[id] = memberKey{aead, ck.epoch}
 	a.clock++
-	p.lastUse = a.clock
-	return body[:len(body)-(authLen-tagLen)], ""
+	p.lastUse, p.lastAt = a.clock, now
+	if !fresh {
+		// Authentic, and perhaps recorded long ago: only its NONCE frames
+		// are read. Ask the member to echo our nonce, at most every
+		// freshRetry.
+		ask := p.askedAt.IsZero() || now.Sub(p.askedAt) >= freshRetry || now.Before(p.askedAt)
+		if ask {
+			p.askedAt = now
+		}
+		return body[:len(body)-(authLen-tagLen)], "unfresh", ask
+	}
+	if p.freshFrom == 0 {
+		p.freshFrom = counter
+	}
+	return body[:len(body)-(authLen-tagLen)], "", false
 }
 
 // refreshLocked brings the check keys up to the ring's generation gen: an

@@ -240,6 +240,8 @@ func (c *Channel) wire(prof *profiles, remote transport.Addr) {
 	c.members = newMembers(cfg.maxPeers, remote, c.tr != nil && c.tr.ReachAll(), multicast, c.cnt,
 		func(id uint64) { c.in.forget(id) })
 	c.members.helloClocks = c.auth != nil
+	c.members.keyed = c.auth != nil
+	c.members.migrateAfter = 2 * cfg.announce // a live member says hello every interval
 	c.paths = newPaths(c.tr != nil && !c.tr.ReachAll(), remote, cfg.maxPeers, cfg.announce, c.cnt, c.clock.Now())
 	if c.tr != nil {
 		c.out = newOutbox(c.id, c.addr.MTU, cfg.sendQueue, c.auth, c.members.resolve, c.sendRun)
@@ -378,6 +380,11 @@ func (c *Channel) hello(dst uint64, flags byte) {
 	}
 	var b [10]byte
 	c.out.add(dst, bundle{}, appendHello(b[:0], flags, c.clock.Now()), nil)
+	if c.auth != nil && flags&helloAsk != 0 {
+		// Whoever answers should also echo our nonce (fresh.go).
+		var n [24]byte
+		c.out.add(dst, bundle{}, appendNonce(n[:0], dst, c.auth.nonce, nonceAsk), nil)
+	}
 }
 
 // sendRun writes one run of n datagrams to a destination (the outbox's

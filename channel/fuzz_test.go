@@ -127,6 +127,7 @@ func FuzzReceiveKeyed(f *testing.F) {
 		f.Add(auth.seal(b, 0))
 		f.Add(auth.seal(appendQuery(appendKeyedHeader(nil, member), 9, 0), 0))
 		f.Add(auth.seal(validDatagram(member, body), 0)) // unkeyed header, keyed trailer
+		f.Add(auth.seal(appendNonce(appendKeyedHeader(nil, member), 0, 5, nonceAsk), 0))
 	}
 	f.Add(validDatagram(7, "plain"))
 	c, err := Open(context.Background(), url, WithKeyRing(ring), WithLimits(64, 64))
@@ -165,6 +166,7 @@ func FuzzFrames(f *testing.F) {
 	f.Add(appendAnnounce(nil, announcement{stream: 3, epoch: 1, target: 5, name: "n", qos: "frag", prev: 2, count: 9}))
 	f.Add(appendFrameHeader(appendQuery(nil, 1, 0), 0x42, []byte{1, 2}, 0))
 	f.Add(appendCookie(appendCookie(nil, frameChallenge, 0x0123456789abcdef), frameEcho, 1))
+	f.Add(appendSeen(appendNonce(nil, 0, 0x0123456789abcdef, nonceAsk), 7, 9))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		first, _ := readFrames(b) // the frames before any error
 		var again []byte
@@ -202,6 +204,10 @@ func appendFrame(b []byte, f frame) []byte {
 		return appendHello(b, f.flags, time.Unix(0, f.clock))
 	case frameChallenge, frameEcho:
 		return appendCookie(b, f.typ, f.cookie)
+	case frameNonce:
+		return appendNonce(b, f.target, f.nonce, f.flags)
+	case frameSeen:
+		return appendSeen(b, f.target, f.nonce)
 	}
 	panic("unknown frame type")
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,7 +80,7 @@ func TestKeyedRefusesDowngrade(t *testing.T) {
 	auth := newDgramAuth(ring, rx.Address().Identity(), liar, 16)
 	from := transport.IPAddr(netip.MustParseAddrPort("127.0.0.1:9"))
 	seal := func(d []byte) []byte { return auth.seal(d, 0) }
-	rx.receive(seal(appendHello(appendKeyedHeader(nil, liar), 0, time.Now())), from)
+	rx.receive(seal(appendSeen(appendHello(appendKeyedHeader(nil, liar), 0, time.Now()), rx.ID(), rx.auth.nonce)), from)
 	rx.receive(seal(appendAnnounce(appendKeyedHeader(nil, liar), announcement{stream: 1, name: "s", qos: "frag"})), from)
 	p := posting.New("downgraded")
 	body, _ := p.AppendBinary(nil)
@@ -102,6 +103,8 @@ type proxy struct {
 	hold    func(d []byte) bool // true: keep d instead of forwarding it
 	held    [][]byte
 	forward int
+	record  bool     // keep a copy of what is forwarded
+	tape    [][]byte // what was forwarded while recording
 	done    chan struct{}
 }
 
@@ -133,6 +136,9 @@ func newProxy(t *testing.T, serverPort int) *proxy {
 				p.held = append(p.held, d)
 			} else {
 				p.forward++
+				if p.record {
+					p.tape = append(p.tape, d)
+				}
 			}
 			p.mu.Unlock()
 			if !keep {
@@ -169,6 +175,20 @@ func (p *proxy) inject(d []byte) {
 	}
 }
 
+// recording starts or stops keeping a copy of what the proxy forwards.
+func (p *proxy) recording(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.record = on
+}
+
+// recorded returns what the proxy forwarded while recording.
+func (p *proxy) recorded() [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.tape)
+}
+
 func (p *proxy) setHold(f func([]byte) bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -193,7 +213,23 @@ func keyedPair(t *testing.T) (rx, tx *Channel, px *proxy, got chan *posting.Post
 	tx = open(t, "ktest://127.0.0.1:"+strconv.Itoa(px.port())+"?channel=k", WithKey(testKey), WithStreamQoS("raw", "encrypt"))
 	got = make(chan *posting.Posting, 1000)
 	rx.SubscribeFunc(func(p *posting.Posting) { got <- p })
+	waitPeer(t, rx, tx.ID())
+	waitPeer(t, tx, rx.ID())
 	return
+}
+
+// waitPeer waits until c lists member id among its peers: on a keyed
+// channel, until id has echoed c's nonce and c accepts its datagrams
+// (fresh.go).
+func waitPeer(t *testing.T, c *Channel, id uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.ContainsFunc(c.Stats().Peers, func(p PeerInfo) bool { return p.ID == id }) {
+		if time.Now().After(deadline) {
+			t.Fatalf("member %x never listed by %x: drops %v", id, c.ID(), c.Stats().Drops)
+		}
+		time.Sleep(time.Millisecond) // polling the receiving goroutine
+	}
 }
 
 func pushRaw(t *testing.T, tx *Channel, v string) {

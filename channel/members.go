@@ -30,8 +30,14 @@ type members struct {
 	// posting of that member look old (or young): only the postings'
 	// own send times are used there.
 	helloClocks bool
-	cnt         *counters
-	forgot      func(id uint64) // after a member is forgotten; no lock held
+	// keyed: datagrams are authenticated, so a member's address follows
+	// its datagrams. On an unkeyed channel anyone can send in a member's
+	// name: its address moves only once it has been silent at the old one
+	// for migrateAfter, and a goodbye counts only from its address.
+	keyed        bool
+	migrateAfter time.Duration
+	cnt          *counters
+	forgot       func(id uint64) // after a member is forgotten; no lock held
 
 	mu         sync.Mutex
 	closed     bool
@@ -48,9 +54,15 @@ const smallPeerSet = 16
 type peer struct {
 	id       uint64
 	addr     transport.Addr
+	addrAt   time.Time // when it was last heard at addr
 	lastSeen time.Time
 	serves   bool
 	skew     skewEstimate // its clock against ours, from its hellos and postings
+	// pending: keyed, and it has not echoed our nonce yet (fresh.go); not
+	// listed, never a server, evicted first.
+	pending  bool
+	nonce    uint64    // its nonce, as last echoed to it
+	echoedAt time.Time // when we last echoed it
 }
 
 func newMembers(limit int, remote transport.Addr, reachAll, multicast bool, cnt *counters, forgot func(uint64)) *members {
@@ -58,10 +70,14 @@ func newMembers(limit int, remote transport.Addr, reachAll, multicast bool, cnt 
 		peers: make(map[uint64]*peer), serverSeen: make(chan struct{})}
 }
 
-// touch records that id was heard from at addr; it reports false when the
-// channel is closed. A new member beyond the limit evicts the least
-// recently heard one.
-func (m *members) touch(id uint64, from transport.Addr, now time.Time) bool {
+// touch records that id was heard from at addr, in a datagram that was
+// fresh (unkeyed, or keyed and after the member echoed our nonce); it
+// reports false when the channel is closed. A new member beyond the limit
+// evicts the least recently heard one, a pending member first; a datagram
+// that is not fresh only makes a pending member, and evicts only pending
+// ones. An unkeyed member's address moves to from only when it has been
+// silent at its own for migrateAfter.
+func (m *members) touch(id uint64, from transport.Addr, now time.Time, fresh bool) bool {
 	var evicted uint64
 	m.mu.Lock()
 	if m.closed {
@@ -71,12 +87,25 @@ func (m *members) touch(id uint64, from transport.Addr, now time.Time) bool {
 	p := m.peers[id]
 	if p == nil {
 		if len(m.peers) >= m.limit {
-			evicted = m.evictLocked()
+			if evicted = m.evictLocked(!fresh); evicted == 0 {
+				m.mu.Unlock()
+				m.cnt.drop("too-many-pending")
+				return true
+			}
 		}
-		p = &peer{id: id}
+		p = &peer{id: id, addr: from, addrAt: now, lastSeen: now, pending: !fresh}
 		m.peers[id] = p
 	}
-	p.addr, p.lastSeen = from, now
+	switch {
+	case !fresh:
+		if p.pending { // anything it says may be a recording
+			p.addr, p.addrAt = from, now
+		}
+	case from == p.addr || m.keyed || now.Sub(p.addrAt) >= m.migrateAfter || now.Before(p.addrAt):
+		p.addr, p.addrAt, p.lastSeen, p.pending = from, now, now, false
+	default:
+		p.lastSeen = now // heard, in its name, from elsewhere: the address stays
+	}
 	m.mu.Unlock()
 	if evicted != 0 {
 		m.cnt.drop("evicted-peer")
@@ -85,11 +114,16 @@ func (m *members) touch(id uint64, from transport.Addr, now time.Time) bool {
 	return true
 }
 
-// evictLocked forgets the member heard from least recently and returns it.
-func (m *members) evictLocked() uint64 {
+// evictLocked forgets the member heard from least recently, pending ones
+// first, and returns it (0: none, when pendingOnly and none is pending).
+func (m *members) evictLocked(pendingOnly bool) uint64 {
 	var oldest *peer
 	for _, p := range m.peers {
-		if oldest == nil || p.lastSeen.Before(oldest.lastSeen) {
+		if pendingOnly && !p.pending {
+			continue
+		}
+		if oldest == nil || p.pending && !oldest.pending ||
+			p.pending == oldest.pending && p.lastSeen.Before(oldest.lastSeen) {
 			oldest = p
 		}
 	}
@@ -100,14 +134,23 @@ func (m *members) evictLocked() uint64 {
 	return oldest.id
 }
 
-// hello handles a member's HELLO: its clock (Unix nanoseconds, 0: none)
-// feeds the skew estimate, its flags say whether it serves or leaves.
-// answer says it asked for our hello.
-func (m *members) hello(id uint64, flags byte, clock int64, now time.Time) (answer bool) {
+// hello handles a member's HELLO, read from address from: its clock
+// (Unix nanoseconds, 0: none) feeds the skew estimate, its flags say
+// whether it serves or leaves. answer says it asked for our hello. On an
+// unkeyed channel a goodbye counts only from the member's address (its
+// latest, see touch): anyone can send one in its name, and forgetting a
+// member forgets what it sent, so a recording of it would be delivered
+// again.
+func (m *members) hello(id uint64, flags byte, clock int64, from transport.Addr, now time.Time) (answer bool) {
 	m.mu.Lock()
 	p := m.peers[id]
-	if p == nil {
+	if p == nil || p.pending {
 		m.mu.Unlock()
+		return false
+	}
+	if flags&helloBye != 0 && !m.keyed && from != p.addr {
+		m.mu.Unlock()
+		m.cnt.drop("bye-elsewhere")
 		return false
 	}
 	if flags&helloBye != 0 {
@@ -128,6 +171,25 @@ func (m *members) hello(id uint64, flags byte, clock int64, now time.Time) (answ
 	return flags&helloAsk != 0
 }
 
+// nonce records a member's freshness nonce and says whether to echo it:
+// when it is new, or when the member asks again (at most every
+// freshRetry).
+func (m *members) nonce(id, nonce uint64, ask bool, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.peers[id]
+	switch {
+	case p == nil:
+		return false
+	case nonce != p.nonce:
+		p.nonce = nonce
+	case !ask || now.Sub(p.echoedAt) < freshRetry && !now.Before(p.echoedAt):
+		return false
+	}
+	p.echoedAt = now
+	return true
+}
+
 // skew returns a known member's clock-offset estimate (shared by all its
 // flows), or nil when id is not a member.
 func (m *members) skew(id uint64) *skewEstimate {
@@ -146,7 +208,7 @@ func (m *members) servers() ([]uint64, <-chan struct{}) {
 	defer m.mu.Unlock()
 	var ids []uint64
 	for id, p := range m.peers {
-		if p.serves {
+		if p.serves && !p.pending {
 			ids = append(ids, id)
 		}
 	}
@@ -220,6 +282,9 @@ func (m *members) list() []PeerInfo {
 	m.mu.Lock()
 	var out []PeerInfo
 	for _, p := range m.peers {
+		if p.pending {
+			continue
+		}
 		out = append(out, PeerInfo{ID: p.id, Addr: p.addr, Serves: p.serves, LastSeen: p.lastSeen})
 	}
 	m.mu.Unlock()

@@ -27,10 +27,10 @@ var (
 func TestMembersEvictLeastRecent(t *testing.T) {
 	m, forgot, k := testMembers(2, transport.Addr{}, false, false)
 	t0 := time.Unix(100, 0)
-	m.touch(1, addrA, t0)
-	m.touch(2, addrB, t0.Add(time.Second))
-	m.touch(1, addrA, t0.Add(2*time.Second)) // 1 heard again: 2 is now the oldest
-	m.touch(3, addrC, t0.Add(3*time.Second))
+	m.touch(1, addrA, t0, true)
+	m.touch(2, addrB, t0.Add(time.Second), true)
+	m.touch(1, addrA, t0.Add(2*time.Second), true) // 1 heard again: 2 is now the oldest
+	m.touch(3, addrC, t0.Add(3*time.Second), true)
 	if !slices.Equal(*forgot, []uint64{2}) || drops(k, "evicted-peer") != 1 {
 		t.Fatalf("forgot %v, evicted %d; want [2], 1", *forgot, drops(k, "evicted-peer"))
 	}
@@ -45,7 +45,7 @@ func TestMembersEvictLeastRecent(t *testing.T) {
 		t.Fatal("skew: a forgotten member has one, or a member has none")
 	}
 	m.close()
-	if m.touch(4, addrA, t0) {
+	if m.touch(4, addrA, t0, true) {
 		t.Fatal("touch after close")
 	}
 }
@@ -53,16 +53,16 @@ func TestMembersEvictLeastRecent(t *testing.T) {
 func TestMembersHelloServersBye(t *testing.T) {
 	m, forgot, _ := testMembers(8, transport.Addr{}, false, false)
 	now := time.Unix(100, 0)
-	if m.hello(9, helloServes, 0, now) {
+	if m.hello(9, helloServes, 0, addrA, now) {
 		t.Fatal("a stranger's hello answered")
 	}
-	m.touch(9, addrA, now)
-	m.touch(8, addrB, now)
+	m.touch(9, addrA, now, true)
+	m.touch(8, addrB, now, true)
 	servers, seen := m.servers()
 	if len(servers) != 0 {
 		t.Fatalf("servers %v before any said so", servers)
 	}
-	if m.hello(8, helloServes, 0, now) {
+	if m.hello(8, helloServes, 0, addrB, now) {
 		t.Fatal("answered a hello that did not ask")
 	}
 	select {
@@ -70,14 +70,14 @@ func TestMembersHelloServersBye(t *testing.T) {
 	default:
 		t.Fatal("a new server did not wake those waiting for one")
 	}
-	if !m.hello(9, helloServes|helloAsk, 0, now) {
+	if !m.hello(9, helloServes|helloAsk, 0, addrA, now) {
 		t.Fatal("a hello asking for ours not answered")
 	}
 	if servers, _ = m.servers(); !slices.Equal(servers, []uint64{8, 9}) {
 		t.Fatalf("servers %v", servers)
 	}
-	m.hello(8, 0, 0, now) // stops serving
-	m.hello(9, helloBye, 0, now)
+	m.hello(8, 0, 0, addrB, now) // stops serving
+	m.hello(9, helloBye, 0, addrA, now)
 	if servers, _ = m.servers(); len(servers) != 0 || !slices.Equal(*forgot, []uint64{9}) {
 		t.Fatalf("servers %v, forgot %v after 8 stopped and 9 left", servers, *forgot)
 	}
@@ -86,8 +86,8 @@ func TestMembersHelloServersBye(t *testing.T) {
 func TestMembersExpire(t *testing.T) {
 	m, forgot, _ := testMembers(8, transport.Addr{}, false, false)
 	t0 := time.Unix(100, 0)
-	m.touch(1, addrA, t0)
-	m.touch(2, addrB, t0.Add(5*time.Second))
+	m.touch(1, addrA, t0, true)
+	m.touch(2, addrB, t0.Add(5*time.Second), true)
 	m.expire(t0.Add(time.Second))
 	if !slices.Equal(*forgot, []uint64{1}) || m.len() != 1 {
 		t.Fatalf("forgot %v, %d left", *forgot, m.len())
@@ -98,8 +98,8 @@ func TestMembersResolve(t *testing.T) {
 	now := time.Unix(100, 0)
 	// Unicast: everyone is each member's address and the URL's peer, once.
 	m, _, k := testMembers(8, addrA, false, false)
-	m.touch(1, addrA, now)
-	m.touch(2, addrB, now)
+	m.touch(1, addrA, now, true)
+	m.touch(2, addrB, now, true)
 	got := slices.Clone(m.resolve(everyone))
 	slices.SortFunc(got, func(a, b transport.Addr) int { return a.IP.Compare(b.IP) })
 	if !slices.Equal(got, []transport.Addr{addrA, addrB}) {
@@ -113,7 +113,7 @@ func TestMembersResolve(t *testing.T) {
 	}
 	// Multicast: one send to the group, whoever it is for.
 	g, _, _ := testMembers(8, transport.Addr{}, true, true)
-	g.touch(1, addrA, now)
+	g.touch(1, addrA, now, true)
 	for _, dst := range []uint64{everyone, 1, 7} {
 		if got := g.resolve(dst); !slices.Equal(got, []transport.Addr{{}}) {
 			t.Fatalf("multicast: %d resolves to %v", dst, got)

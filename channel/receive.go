@@ -70,7 +70,18 @@ func (c *Channel) receiveAt(d []byte, from transport.Addr, now time.Time) {
 		c.cnt.drop("keyed") // from a keyed channel; we have no key
 		return
 	case keyed:
-		body, why := c.auth.open(d, sender, from, now)
+		body, why, ask := c.auth.open(d, sender, from, now)
+		if why == "unfresh" && body != nil {
+			// Authentic, but from before the sender echoed our nonce (or
+			// it has not yet): perhaps a recording. Its NONCE frames are
+			// answered; nothing else is read (fresh.go).
+			c.cnt.drop(why)
+			c.paths.heard(from, len(d), now)
+			if c.members.touch(sender, from, now, false) {
+				c.unfresh(sender, body[dgramHeaderLen:], now, ask)
+			}
+			return
+		}
 		if why != "" {
 			c.cnt.drop(why)
 			return
@@ -78,7 +89,7 @@ func (c *Channel) receiveAt(d []byte, from transport.Addr, now time.Time) {
 		frames = body[dgramHeaderLen:]
 	}
 	cookie, challenge := c.paths.heard(from, len(d), now)
-	if !c.members.touch(sender, from, now) {
+	if !c.members.touch(sender, from, now, true) {
 		return // closed
 	}
 	if challenge {
@@ -126,8 +137,10 @@ func (c *Channel) receiveAt(d []byte, from transport.Addr, now time.Time) {
 			}
 		case frameEcho:
 			c.paths.echoed(from, f.cookie, now)
+		case frameNonce:
+			c.nonceFrame(sender, &f, now)
 		case frameHello:
-			if c.members.hello(sender, f.flags, f.clock, now) {
+			if c.members.hello(sender, f.flags, f.clock, from, now) {
 				c.hello(dstFor(c.addr.IsMulticast(), sender), 0)
 			}
 		}

@@ -48,6 +48,12 @@ import (
 //	7 CHALLENGE cookie 8: prove that you receive at the address this
 //	            came to (unicast transports; see paths.go)
 //	8 ECHO      cookie 8: the cookie of a CHALLENGE, sent back
+//	9 NONCE     target 8 (0: every member), nonce 8, flags 1 (bit 0:
+//	            echo it now): the sender's freshness nonce, for members
+//	            to echo (keyed channels; see fresh.go)
+//	10 SEEN     member 8, nonce 8: the sender has seen member's nonce;
+//	            member accepts the sender's datagrams from this one on
+//	            (keyed channels; see fresh.go)
 //
 // A frame of a known type whose body is longer or shorter than its fields
 // is malformed, and so is the rest of its datagram.
@@ -97,6 +103,9 @@ const (
 	frameHello     = 6
 	frameChallenge = 7
 	frameEcho      = 8
+	frameNonce     = 9
+	frameSeen      = 10
+	frameLast      = frameSeen // frames of later types are skipped
 )
 
 const (
@@ -104,6 +113,8 @@ const (
 	helloAsk    = 1 << 1
 	helloBye    = 1 << 2
 	helloKnown  = helloServes | helloAsk | helloBye
+
+	nonceAsk = 1 << 0
 
 	announceAddressed = 1 << 0
 	announceFollows   = 1 << 1
@@ -250,6 +261,22 @@ func appendCookie(b []byte, typ byte, cookie uint64) []byte {
 	return appendFrameHeader(b, typ, binary.BigEndian.AppendUint64(scratch[:0], cookie), 0)
 }
 
+// appendNonce appends a NONCE frame: this member's nonce, for target (0:
+// every member) to echo.
+func appendNonce(b []byte, target, nonce uint64, flags byte) []byte {
+	var scratch [17]byte
+	inner := binary.BigEndian.AppendUint64(scratch[:0], target)
+	inner = binary.BigEndian.AppendUint64(inner, nonce)
+	return appendFrameHeader(b, frameNonce, append(inner, flags), 0)
+}
+
+// appendSeen appends a SEEN frame: member's nonce, echoed.
+func appendSeen(b []byte, member, nonce uint64) []byte {
+	var scratch [16]byte
+	inner := binary.BigEndian.AppendUint64(scratch[:0], member)
+	return appendFrameHeader(b, frameSeen, binary.BigEndian.AppendUint64(inner, nonce), 0)
+}
+
 func appendHello(b []byte, flags byte, now time.Time) []byte {
 	var scratch [9]byte
 	inner := binary.BigEndian.AppendUint64(append(scratch[:0], flags), uint64(now.UnixNano()))
@@ -269,6 +296,7 @@ type frame struct {
 	flags   byte
 	clock   int64  // HELLO: the sender's Unix nanoseconds
 	cookie  uint64 // CHALLENGE, ECHO
+	nonce   uint64 // NONCE, SEEN (target: SEEN's member)
 	prev    uint32 // ANNOUNCE: the stream this one follows (0: none)
 	count   uint64 // ANNOUNCE: postings sent on prev before this one
 }
@@ -370,7 +398,7 @@ func (r *frameReader) next(f *frame) (bool, error) {
 			return false, err
 		}
 		r.b = head.b
-		if typ > frameEcho {
+		if typ > frameLast {
 			r.unknown++
 			continue
 		}
@@ -480,6 +508,31 @@ func (f *frame) decode(body []byte) (err error) {
 			return err
 		}
 		return r.end("cookie")
+	case frameNonce, frameSeen:
+		if f.typ == frameNonce {
+			f.target, err = r.u64("target")
+		} else {
+			f.target, err = r.target()
+		}
+		if err != nil {
+			return err
+		}
+		if f.nonce, err = r.u64("nonce"); err != nil {
+			return err
+		}
+		if f.nonce == 0 {
+			return malformed("nonce 0")
+		}
+		if f.typ == frameNonce {
+			fl, err := r.bytes("nonce flags", 1)
+			if err != nil {
+				return err
+			}
+			if f.flags = fl[0]; f.flags&^nonceAsk != 0 {
+				return malformed("unknown nonce flags %#x", f.flags)
+			}
+		}
+		return r.end("nonce")
 	}
 	return malformed("frame type %d", f.typ)
 }

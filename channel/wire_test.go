@@ -31,6 +31,8 @@ func TestFramesRoundTrip(t *testing.T) {
 	b = appendAnnounce(b, announcement{stream: 10, name: "", qos: ""})
 	b = appendQuery(b, 0xbeef, 0)
 	b = appendHello(b, helloServes|helloAsk, time.Unix(0, 1234567))
+	b = appendNonce(b, 0, 1<<63, nonceAsk)
+	b = appendSeen(b, 0xbeef, 42)
 	want := []frame{
 		{typ: frameData, stream: 7, relay: relay, payload: []byte("abc")},
 		{typ: frameDataTo, target: 0xbeef, stream: 1<<32 - 1},
@@ -39,6 +41,8 @@ func TestFramesRoundTrip(t *testing.T) {
 		{typ: frameAnnounce, stream: 10},
 		{typ: frameQuery, target: 0xbeef},
 		{typ: frameHello, flags: helloServes | helloAsk, clock: 1234567},
+		{typ: frameNonce, nonce: 1 << 63, flags: nonceAsk},
+		{typ: frameSeen, target: 0xbeef, nonce: 42},
 	}
 	sender, body, err := parseDgramHeader(b)
 	if err != nil || sender != 0xfeed {
@@ -76,6 +80,11 @@ func TestFramesMalformed(t *testing.T) {
 		{"announce name past the end", appendFrameHeader(nil, frameAnnounce, []byte{1, 0, 0, 5, 'a'}, 0)},
 		{"announce follows itself", appendFrameHeader(nil, frameAnnounce, []byte{1, 0, announceFollows, 1, 0, 0}, 0)},
 		{"hello flags", appendFrameHeader(nil, frameHello, append([]byte{0x80}, make([]byte, 8)...), 0)},
+		{"nonce 0", appendNonce(nil, 0, 0, 0)},
+		{"nonce flags", appendNonce(nil, 0, 1, 0x80)},
+		{"nonce too short", appendFrameHeader(nil, frameNonce, make([]byte, 16), 0)},
+		{"seen member 0", appendSeen(nil, 0, 1)},
+		{"seen with a tail", appendFrameHeader(nil, frameSeen, append(appendSeen(nil, 1, 1)[2:], 0), 0)},
 	} {
 		r := frameReader{b: tc.b}
 		if _, err := r.next(new(frame)); !errors.Is(err, errMalformed) {

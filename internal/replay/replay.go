@@ -22,6 +22,9 @@ func New(n int) Window {
 	return Window{bits: make([]uint64, words), size: uint64(words-1) * 64}
 }
 
+// Top is the highest counter marked (0: none).
+func (w *Window) Top() uint64 { return w.top }
+
 // Size is how far below the highest counter seen a counter may be.
 func (w *Window) Size() uint64 { return w.size }
 
