@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	// The built-in layers, so QoS strings and profiles can name them.
 
+	"github.com/rwanda-go/rwanda/keys"
 	_ "github.com/rwanda-go/rwanda/layers/compress"
 	_ "github.com/rwanda-go/rwanda/layers/edf"
 	_ "github.com/rwanda-go/rwanda/layers/encrypt"
@@ -43,6 +44,7 @@ type Channel struct {
 	addr      *Address
 	cfg       config
 	id        uint64
+	salt      uint64 // what id was derived with from the identity (keys.MemberID); 0 without one
 	clock     stack.Clock
 	log       *slog.Logger
 	pool      *stack.Pool
@@ -92,7 +94,10 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Channel, error) 
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.log = c.log.With("channel", addr.Raw)
-	c.id = randomID()
+	c.id, c.salt = memberID(cfg.identity, cfg.testSalt)
+	if cfg.testID != 0 {
+		c.id = cfg.testID // tests only: an insider claiming another member's id
+	}
 	// A posting of the largest size must be receivable within the memory:
 	// reassembled (1×) and decoded (up to 8×), with room to spare.
 	if !cfg.maxPostingSet {
@@ -234,7 +239,7 @@ func (c *Channel) wire(prof *profiles, remote transport.Addr) {
 	if c.auth != nil {
 		mtu -= authLen
 	}
-	env := registry.Env{Keys: cfg.keys, Identity: cfg.identity, Trusted: cfg.trusted, Channel: c.addr.Identity()}
+	env := registry.Env{Keys: cfg.keys, Identity: cfg.identity, Trusted: cfg.trusted, Channel: c.addr.Identity(), MemberSalt: c.salt}
 	c.cnt = newCounters(c.log, cfg.onEvent)
 	c.subs = newSubscribers()
 	c.members = newMembers(cfg.maxPeers, remote, c.tr != nil && c.tr.ReachAll(), multicast, c.cnt,
@@ -263,6 +268,27 @@ func (c *Channel) wire(prof *profiles, remote transport.Addr) {
 			c.hello(dst, flags)
 			c.out.flushNow(true)
 		}}).init(cfg.serveLimit)
+}
+
+// memberID returns this member's id and the salt it was derived with: with
+// an identity, keys.MemberID of its public key and a random salt (or, in
+// tests, the salt given), so that the sign layer lets receivers check that
+// a signer speaks only for its own id; without one, a random id and salt 0.
+// Neither is ever 0 with an identity.
+func memberID(id *keys.Identity, salt uint64) (uint64, uint64) {
+	if id == nil {
+		return randomID(), 0
+	}
+	pub := id.Public()
+	for {
+		if salt == 0 {
+			salt = randomID()
+		}
+		if m := keys.MemberID(pub, salt); m != 0 {
+			return m, salt
+		}
+		salt = 0
+	}
 }
 
 func randomID() uint64 {
@@ -302,8 +328,10 @@ func (c *Channel) resolveQoS(qos string) (string, error) {
 	return s, nil
 }
 
-// ID is this member's id: random per channel instance, carried in every
-// datagram and in the Sender of received postings.
+// ID is this member's id, carried in every datagram and in the Sender of
+// received postings: random per channel instance or, with [WithIdentity],
+// derived from the identity's public key and a salt drawn at random per
+// channel instance (keys.MemberID), so that signed streams bind it.
 func (c *Channel) ID() uint64 { return c.id }
 
 // Address returns the parsed URL.

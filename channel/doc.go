@@ -87,6 +87,12 @@
 // the receiver. Postings delivered to several subscribers are shared: treat
 // them as read-only.
 //
+// On a keyed channel a receiver delivers nothing a member sent before
+// that member echoed the receiver's nonce (see Keyed channels): a
+// restarted or late receiver gets the backlog a reliable sender still
+// holds as it is retransmitted after the echo, never the original
+// transmissions.
+//
 // [Channel.Pull] is a blocking request to a member that called
 // [Channel.Serve]; "nobody serves" ([ErrNoServer]) and timeouts
 // ([ErrTimeout]) are errors of their own.
@@ -149,7 +155,21 @@
 // it sends carries the encrypt layer (appended at the wire side when the
 // QoS string lacks it), and its receive policy requires encrypt in every
 // announced stack, so a member cannot downgrade a stream to plaintext.
-// Unkeyed channels drop keyed datagrams ("keyed"). Strangers' datagrams
+// Unkeyed channels drop keyed datagrams ("keyed").
+//
+// Receivers ask for freshness (see fresh.go for the design): each channel
+// instance draws a nonce, and a keyed channel accepts a member's datagrams
+// only from the one in which that member echoed its nonce, so a recording
+// is useless to a receiver that restarted or joined late, and to another
+// channel. Until a member has echoed, its datagrams are dropped
+// ("unfresh", all but the frames that carry nonces) and it is not listed
+// in [Stats].Peers; the handshake takes one round trip and is repeated
+// when a NONCE or its echo is lost. A late or restarted receiver gets a
+// sender's retained backlog only as the sender retransmits it after the
+// echo; the original transmissions are refused, and best-effort postings
+// sent before the echo are lost to it (DECISIONS §3). A member's counter
+// may not leap ahead by more than 2^24 datagrams plus 16 per microsecond
+// since its last one ("counter-jump"). Strangers' datagrams
 // cost no memory: nothing is kept for a member until one of its datagrams
 // is authentic. They cost little time either: a datagram from a sender
 // the channel holds no key for must first pass the group check (one AES

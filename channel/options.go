@@ -129,6 +129,10 @@ type config struct {
 	serveLimit    int
 	maxPosting    int64
 	maxPostingSet bool
+	// Test hooks, set only by this package's tests: the member id to
+	// take instead of the drawn or derived one (an insider claiming
+	// another member's id), and the salt to derive the id with.
+	testID, testSalt uint64
 }
 
 func defaultConfig() config {
@@ -268,7 +272,12 @@ func WithKeyRing(ring *keys.Ring) Option {
 	}
 }
 
-// WithIdentity sets the key this member signs with (the sign layer).
+// WithIdentity sets the key this member signs with (the sign layer). The
+// member id ([Channel.ID]) is then derived from the identity's public key
+// and a salt drawn at random at Open (keys.MemberID), instead of drawn at
+// random, and every signature carries the salt: receivers accept a
+// signature only from the key the sending member id was derived from, so
+// no trusted signer can speak for another member.
 func WithIdentity(id *keys.Identity) Option {
 	return func(c *config) error {
 		if id == nil {

@@ -34,6 +34,10 @@
 // slices that belong to the caller: the ring never wipes them, so holders
 // clear them themselves and derive again when [Ring.Generation] changes.
 //
+// [MemberID] derives a member id from an Ed25519 public key and a salt:
+// channels with an identity take it as their member id, and the sign layer
+// checks it, so that a trusted key signs only for its own member.
+//
 // A [Trust] names keys by a 64-bit [Fingerprint]; [Trust.Add] refuses, with
 // [ErrFingerprintCollision], a key whose fingerprint is that of a different
 // key already trusted, rather than replacing it. Adding the same key again

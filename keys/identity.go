@@ -33,6 +33,34 @@ func FingerprintOf(pub ed25519.PublicKey) Fingerprint {
 	return Fingerprint(binary.BigEndian.Uint64(h[:8]))
 }
 
+// memberIDDomain starts the input of [MemberID], so that no other use of a
+// SHA-256 over a public key can be taken for it.
+const memberIDDomain = "rwanda/member-id/v1\x00"
+
+// MemberID returns the member id that the Ed25519 public key pub takes
+// with salt: the first 8 bytes, big-endian, of
+//
+//	SHA-256("rwanda/member-id/v1\x00" ‖ pub (32 bytes) ‖ salt (8 bytes, big-endian))
+//
+// A channel opened with an identity draws a random salt and takes this as
+// its member id, and the sign layer carries the salt in every signature,
+// so a receiver can check that a signer speaks for the member id it sends
+// under: binding a key to an id not derived from it takes about 2^64
+// SHA-256 evaluations (a preimage of 64 bits). The result may be 0, which
+// is never a member id (channels draw another salt); it is 0 for a pub
+// that is not an Ed25519 public key.
+func MemberID(pub ed25519.PublicKey, salt uint64) uint64 {
+	if len(pub) != ed25519.PublicKeySize {
+		return 0
+	}
+	var in [len(memberIDDomain) + ed25519.PublicKeySize + 8]byte
+	n := copy(in[:], memberIDDomain)
+	n += copy(in[n:], pub)
+	binary.BigEndian.PutUint64(in[n:], salt)
+	h := sha256.Sum256(in[:])
+	return binary.BigEndian.Uint64(h[:8])
+}
+
 // String prints the fingerprint in hex.
 func (f Fingerprint) String() string {
 	var b [8]byte

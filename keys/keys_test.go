@@ -93,3 +93,32 @@ func TestTrust(t *testing.T) {
 		t.Fatalf("short public key: %v", err)
 	}
 }
+
+// MemberID is SHA-256 of the domain, the public key and the big-endian
+// salt, cut to its first 8 bytes (values computed with Python's hashlib),
+// and separates keys and salts.
+func TestMemberID(t *testing.T) {
+	pub := make([]byte, 32)
+	for i := range pub {
+		pub[i] = byte(i)
+	}
+	for _, tc := range []struct {
+		salt uint64
+		want uint64
+	}{{0x0102030405060708, 0x64b86c9d5c07a556}, {0, 0x027d8667432dc073}} {
+		if got := MemberID(pub, tc.salt); got != tc.want {
+			t.Fatalf("MemberID(0..31, %#x) = %#016x, want %#016x", tc.salt, got, tc.want)
+		}
+	}
+	a, _ := GenerateIdentity()
+	b, _ := GenerateIdentity()
+	if MemberID(a.Public(), 1) == MemberID(a.Public(), 2) || MemberID(a.Public(), 1) == MemberID(b.Public(), 1) {
+		t.Fatal("member ids not separated by key and salt")
+	}
+	if MemberID(a.Public()[:31], 1) != 0 || MemberID(nil, 1) != 0 {
+		t.Fatal("a public key of the wrong length has a member id")
+	}
+	if n := testing.AllocsPerRun(100, func() { MemberID(pub, 1) }); n != 0 {
+		t.Fatalf("MemberID allocates %v times", n)
+	}
+}

@@ -77,8 +77,9 @@ type Posting struct {
 	// posting never becomes obsolete. Negative values are invalid.
 	TTL time.Duration
 
-	// Sender is the sender id (random per channel instance), set by the
-	// channel when sending; 0 means unset.
+	// Sender is the sender id (per channel instance: random, or derived
+	// from the member's identity and a random salt), set by the channel
+	// when sending; 0 means unset.
 	Sender uint64
 
 	// Correlation is the request/reply correlation id; 0 means none.

@@ -40,6 +40,14 @@ type Env struct {
 	// Channel is the channel's URL, for layers that derive per-channel
 	// material (keys, ids) from it.
 	Channel string
+	// MemberSalt is the salt this member's id was derived with from its
+	// Identity: a channel with an identity takes keys.MemberID(Identity's
+	// public key, MemberSalt) as its member id, so the sign layer, which
+	// carries the salt in every signature, lets receivers check that a
+	// signer speaks only for its own member id. Channels draw it at random
+	// and never 0; 0 means no binding (no identity, or a stack outside a
+	// channel).
+	MemberSalt uint64
 }
 
 // Info describes a layer for introspection and for checking parameters.

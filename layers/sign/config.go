@@ -24,6 +24,16 @@ type Config struct {
 	// packet does not verify on another channel. "" is allowed, for stacks
 	// outside a channel; signer and verifier must agree on it.
 	Channel string
+	// MemberSalt is the salt this member's id was derived with from
+	// Identity (registry.Env's MemberSalt: keys.MemberID(Identity's public
+	// key, MemberSalt) is the member id). A sender's stack puts it in
+	// every signature, and a receiver's stack checks that the signer's
+	// key and the salt give the sending member's id, so that no signer
+	// speaks for another member. A sender's stack on a channel (Channel
+	// set) without one refuses to bind. 0 is allowed only outside a
+	// channel: such a stack's signatures are unbound, and only receivers
+	// outside a channel accept them.
+	MemberSalt uint64
 	// Batch is how many packets one signature covers. 1 signs every
 	// packet on its own (kind SIGNED); more sends packets at once with a
 	// short header and signs their digests in a SIG packet after Batch

@@ -3,6 +3,7 @@ package sign
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
@@ -35,20 +36,36 @@ func TestDigestCoversRelayMetadata(t *testing.T) {
 	}
 }
 
-// The signed message starts with the v2 domain and the channel's hash.
+// The signed message is the v3 domain, the channel's hash, then the
+// member id, the member salt, the stream, the fingerprint, the instance,
+// the first sequence number and the count (fixed size, big-endian), then
+// the digests.
 func TestMessageBindsChannel(t *testing.T) {
 	ch := channelHash("udp://239.1.2.3:5000")
-	msg := appendMessage(nil, &ch, flowID{member: 1, stream: 2}, 3, 4, 5, 1, make([]byte, DigestLen))
+	d := bytes.Repeat([]byte{0xdd}, DigestLen)
+	msg := appendMessage(nil, &ch, flowID{member: 1, stream: 2}, 9, 3, 4, 5, 1, d)
 	if len(msg) != msgPrefixLen+DigestLen {
 		t.Fatalf("message of %d bytes, want %d", len(msg), msgPrefixLen+DigestLen)
 	}
 	sum := sha256.Sum256([]byte("udp://239.1.2.3:5000"))
-	if !bytes.HasPrefix(msg, append([]byte("rwanda/sign/v2\x00"), sum[:]...)) {
-		t.Fatalf("message starts %x", msg[:len(domain)+channelHashLen])
+	want := append([]byte("rwanda/sign/v3\x00"), sum[:]...)
+	want = binary.BigEndian.AppendUint64(want, 1) // member
+	want = binary.BigEndian.AppendUint64(want, 9) // salt
+	want = binary.BigEndian.AppendUint32(want, 2) // stream
+	want = binary.BigEndian.AppendUint64(want, 3) // fingerprint
+	want = binary.BigEndian.AppendUint64(want, 4) // instance
+	want = binary.BigEndian.AppendUint64(want, 5) // first
+	want = binary.BigEndian.AppendUint32(want, 1) // count
+	want = append(want, d...)
+	if !bytes.Equal(msg, want) {
+		t.Fatalf("message\n%x, want\n%x", msg, want)
 	}
 	empty := channelHash("")
-	if other := appendMessage(nil, &empty, flowID{member: 1, stream: 2}, 3, 4, 5, 1, make([]byte, DigestLen)); bytes.Equal(other, msg) {
+	if other := appendMessage(nil, &empty, flowID{member: 1, stream: 2}, 9, 3, 4, 5, 1, d); bytes.Equal(other, msg) {
 		t.Fatal("the channel identity does not change the message")
+	}
+	if other := appendMessage(nil, &ch, flowID{member: 1, stream: 2}, 8, 3, 4, 5, 1, d); bytes.Equal(other, msg) {
+		t.Fatal("the member salt does not change the message")
 	}
 }
 

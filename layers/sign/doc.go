@@ -2,17 +2,21 @@
 // stack sends with its Ed25519 identity, one packet at a time or, to
 // amortise the cost of signing, a batch of packet digests at once; a
 // receiver delivers only packets whose signature verifies under a key in
-// its trust set, for this sender and this stream. Unsigned packets, and
-// packets signed by keys it does not trust, are dropped and counted.
+// its trust set, for this sender and this stream, and only from the key
+// the sending member's id is bound to (see "Member ids bound to keys").
+// Unsigned packets, packets signed by keys it does not trust and packets
+// signed by a trusted key for another member are dropped and counted.
 //
 // Importing the package registers the layer as "sign":
 //
 //	sign(batch=16, delay=2ms, hold=4MiB, packets=1024, timeout=200ms)
 //
 // A sender's stack needs an identity (registry.Env's Identity, set by
-// channel.WithIdentity) and a receiver's stack a set of trusted public keys
-// (registry.Env's Trusted, set by channel.WithTrusted); a stack without
-// them refuses to be built, saying which option is missing. A member that
+// channel.WithIdentity; on a channel also the member salt, registry.Env's
+// MemberSalt, which the channel sets with it) and a receiver's stack a set
+// of trusted public keys (registry.Env's Trusted, set by
+// channel.WithTrusted); a stack without them refuses to be built, saying
+// which option is missing. A member that
 // both sends and receives signed streams needs both. The layer provides
 // stack.CapAuthenticated.
 //
@@ -30,7 +34,7 @@
 // # Batches
 //
 // With batch=1 every packet carries its own signature (kind SIGNED): no
-// waiting, 93 bytes at most per packet, and one Ed25519 signature per
+// waiting, 101 bytes at most per packet, and one Ed25519 signature per
 // packet at the sender and one verification per packet at each receiver.
 //
 // With batch>1 packets go out at once with a short header (kind DATA: a
@@ -62,9 +66,10 @@
 // A signature covers this message, which is never sent as such: each side
 // builds it from what it knows (integers big-endian, fixed size):
 //
-//	15 bytes    "rwanda/sign/v2\x00", so no other use of the key can be confused with it
+//	15 bytes    "rwanda/sign/v3\x00", so no other use of the key can be confused with it
 //	32 bytes    the SHA-256 of the channel identity (registry.Env's Channel; "" for a stack outside a channel)
 //	8 bytes     the sending member's id (Flow.Local at the sender, Flow.Remote at the receiver)
+//	8 bytes     the member salt (registry.Env's MemberSalt at the sender; carried in the packet)
 //	4 bytes     the stream's id (Flow.ID)
 //	8 bytes     the signer's key fingerprint
 //	8 bytes     the sender stack's instance (Flow.Instance at the sender; carried in the packet)
@@ -80,10 +85,39 @@
 // A signed packet therefore cannot be replayed onto another channel or
 // stream, or as another member's, or as another stack's of the same
 // member: the message the receiver builds differs and the signature
-// fails. A SIGNED packet's signature is the same statement as a SIG of
+// fails. And the salt binds the member id to the signer's key, so that
+// no key signs under another member's id (see "Member ids bound to
+// keys"). A SIGNED packet's signature is the same statement as a SIG of
 // one packet. Version 1 of the message (domain "rwanda/sign/v1\x00")
-// bound neither the channel nor relay metadata; the two do not verify
-// each other's signatures.
+// bound neither the channel nor relay metadata, version 2 not the member
+// salt; no two versions verify each other's signatures.
+//
+// # Member ids bound to keys
+//
+// A signature covers the sending member's id, but that alone would let any
+// trusted key sign under any member's id. So a member's id is bound to its
+// key: a channel with an identity takes as its member id
+// keys.MemberID(public key, salt), the first 8 bytes of the SHA-256 of
+// "rwanda/member-id/v1\x00", the 32-byte Ed25519 public key and a salt of 8
+// bytes drawn at random when the channel opens (never 0), and the sender's
+// layer carries the salt in every SIGNED and SIG packet. A receiver checks,
+// before verifying a signature, that keys.MemberID of the signer's trusted
+// key and the packet's salt is the sending member's id (Flow.Remote);
+// otherwise it drops the packet ("wrong-member"). The check costs one
+// SHA-256 per flow: the binding found is kept, and later packets compare
+// the key and salt with it. So no signer speaks for another member: to
+// sign under a member id not derived from its own key, an insider must
+// find a salt that maps its key to that id, about 2^64 SHA-256
+// evaluations for one given id (the ids are 64 bits), and member ids are
+// fresh per channel instance.
+//
+// Salt 0 says "unbound", for stacks outside a channel (Config.Channel "",
+// registry.Env without a MemberSalt): a sender there may run without a
+// salt, and a receiver outside a channel accepts unbound signatures, as
+// before member ids were bound (a salt other than 0 is checked there too).
+// A receiver on a channel drops salt 0 ("wrong-member"), and a sender's
+// stack on a channel without a salt refuses to be built
+// ([ErrNoMemberSalt]), so channel members are always bound.
 //
 // # Relay metadata
 //
@@ -117,28 +151,32 @@
 // # Wire format
 //
 // Every packet the layer sends starts with a kind byte whose high nibble
-// 0x5 says "sign, header version 1" (the headers below are unchanged by
-// version 2 of the signed message). Integers in headers are big-endian (the
-// fingerprint) or uvarints, which must be in their shortest form: any
-// change to a header either changes what it says (and the signature
-// fails) or makes it malformed.
+// 0x6 says "sign, header version 2" (version 3 of the signed message).
+// Integers in headers are big-endian (the fingerprint, the salt) or
+// uvarints, which must be in their shortest form: any change to a header
+// either changes what it says (and the signature fails, or the salt no
+// longer binds the member id) or makes it malformed. Version 1 (high
+// nibble 0x5: SIGNED and SIG without the salt, from an older release) is
+// dropped as malformed.
 //
-//	SIGNED 0x51  one packet with its own signature (batch=1):
-//	    byte 0        0x51
+//	SIGNED 0x61  one packet with its own signature (batch=1):
+//	    byte 0        0x61
 //	    bytes 1-8     signer fingerprint (keys.Fingerprint)
+//	    bytes 9-16    member salt (keys.MemberID; 0: unbound)
 //	    uvarint       sender stack instance
 //	    uvarint       sequence number
 //	    64 bytes      Ed25519 signature of the message above (count 1)
 //	    rest          payload
 //
-//	DATA 0x52  one packet of a batch (batch>1):
-//	    byte 0        0x52
+//	DATA 0x62  one packet of a batch (batch>1):
+//	    byte 0        0x62
 //	    uvarint       sequence number
 //	    rest          payload
 //
-//	SIG 0x53  the signature of a batch (sent after its DATA packets):
-//	    byte 0        0x53
+//	SIG 0x63  the signature of a batch (sent after its DATA packets):
+//	    byte 0        0x63
 //	    bytes 1-8     signer fingerprint
+//	    bytes 9-16    member salt
 //	    uvarint       sender stack instance
 //	    uvarint       first sequence number
 //	    uvarint       count, 1..1024
@@ -146,8 +184,8 @@
 //	    64 bytes      Ed25519 signature of the message above
 //	    (nothing after)
 //
-//	FEEDBACK 0x54  feedback from a receiver's stack (acks, NAKs):
-//	    byte 0        0x54
+//	FEEDBACK 0x64  feedback from a receiver's stack (acks, NAKs):
+//	    byte 0        0x64
 //	    rest          payload, not signed
 //
 // A sender's stack numbers everything it sends from 0, its own control
@@ -156,18 +194,21 @@
 // when every one has one (stack.Meta), so a layer below does not keep it
 // longer than its packets. SIG packets are marked stack.FlagControl.
 //
-// The layer declares its longest header as its overhead: 93 bytes with
-// batch=1, 11 with batch>1. A SIG packet holds 95 + 16 × batch bytes at
+// The layer declares its longest header as its overhead: 101 bytes with
+// batch=1, 11 with batch>1. A SIG packet holds 103 + 16 × batch bytes at
 // most and must fit in the room under the MTU below the layer; a batch too
 // large for it is refused when the stack is built, naming the largest that
-// fits (about 80 at an Ethernet MTU). Larger batches amortise the
+// fits (about 80 at an Ethernet MTU: 83 on an unkeyed channel at its
+// default 1472-byte datagrams, 78 on a keyed one). Larger batches amortise the
 // signature further (on this project's machine batch=80 doubles the
 // throughput of batch=16) at the cost of up to delay of holding.
 //
 // # Signers, replay and feedback
 //
-// The first signature that verifies on a flow pins its signer: a packet
-// signed by another key, even a trusted one, is dropped ("wrong-signer").
+// Only the key a flow's member id is bound to can sign on it (see "Member
+// ids bound to keys"); besides, the first signature that verifies on a
+// flow pins its signer: a packet signed by another key, even a trusted
+// one, is dropped ("wrong-signer") before its binding is looked at.
 // The trust set is consulted for every signature, so a key removed from it
 // is refused from then on. A receiver keeps a window of the last 4096
 // sequence numbers it delivered: a packet delivered before, or older than
@@ -189,24 +230,40 @@
 //
 // Drops are counted by reason in the stack's statistics: "unsigned" (not a
 // packet of this layer, such as from a sender without it, or feedback on
-// the data path), "malformed", "untrusted", "wrong-signer",
-// "bad-signature", "bad-digest" (a packet whose digest is not the one its
-// verified SIG lists: tampered or forged), "replay", "stale", "duplicate",
-// "expired", "evicted", "too-large" (larger than the whole hold),
-// "no-memory" (the shared budget refused it), "unexpected" (anything but
-// feedback at a sender). Counters: "signed", "data", "sigs" at a sender;
-// "verified" (packets delivered), "signatures" (signatures that verified)
-// and "unclaimed" at a receiver. Events: "signer" when a flow's signer is
-// pinned, "untrusted-signer" the first time a flow sees an untrusted one.
-// [Layer.State] reports what a receiver holds.
+// the data path), "malformed" (headers of version 1 included),
+// "untrusted", "wrong-signer", "wrong-member" (a trusted key whose binding
+// with the packet's salt does not give the sending member's id, or salt 0
+// on a channel), "bad-signature", "bad-digest" (a packet whose digest is
+// not the one its verified SIG lists: tampered or forged), "replay",
+// "stale", "duplicate", "expired", "evicted", "too-large" (larger than the
+// whole hold), "no-memory" (the shared budget refused it), "unexpected"
+// (anything but feedback at a sender). Counters: "signed", "data", "sigs"
+// at a sender; "verified" (packets delivered), "signatures" (signatures
+// that verified) and "unclaimed" at a receiver. Events: "signer" when a
+// flow's signer is pinned, "untrusted-signer" the first time a flow sees
+// an untrusted one, "wrong-member" the first time it sees a trusted key
+// speaking for another member. [Layer.State] reports what a receiver
+// holds.
 //
 // # Limitations
 //
-// Trust is per key, not per member: any trusted key may sign any member's
-// stream (the first to verify on a flow is pinned). No common clock is
-// assumed, so a receiver that has never heard a sender can be fed a
-// recording of one of its streams; a recording is useless once the sender
-// has been heard on that flow, and channels give members fresh random ids.
+// Trust is per key, and each member id is bound to one key: a trusted key
+// signs only for member ids derived from it (about 2^64 work to bind it to
+// a given other id), so a trusted insider can forge nothing under another
+// member's id, whether the receiver has heard that member, forgot it (a
+// spoofed bye, a timeout) or never heard it. Which member ids a key uses
+// is not limited: a trusted key may appear under ids of its own making
+// (fresh salts), as a member opening several channels does. The binding
+// holds for what this layer signs: a channel's own datagrams under a
+// member id (hellos and goodbyes, and on keyed channels the datagram
+// counters) are not signed, so an insider can still disturb another
+// member's streams (make receivers forget it, or on a keyed channel get
+// its datagrams refused as replayed for a while), without forging any of
+// its postings. No common
+// clock is assumed, so a receiver that has never heard a sender can be fed
+// a recording of one of its streams; a recording is useless once the
+// sender has been heard on that flow, and channels give members fresh ids
+// (a fresh salt per channel instance).
 // Verifying costs a receiver about one Ed25519 verification per SIG or
 // SIGNED packet from a trusted fingerprint, forged or not; packets naming
 // an untrusted fingerprint cost nothing. An attacker who can inject

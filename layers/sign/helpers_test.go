@@ -36,8 +36,25 @@ func trust(t testing.TB, ids ...*keys.Identity) *keys.Trust {
 	return tr
 }
 
-// testFlow is the flow of the test pairs: member 7's stream 3.
+// testFlow is the flow of the test pairs: member 7's stream 3. Member 7's
+// id is not bound to any key: the stacks run unbound (no member salt, no
+// channel).
 var testFlow = stack.Flow{Local: 7, Remote: 7, ID: 3, Instance: 1}
+
+// testSalt is the member salt of the bound test stacks.
+const testSalt = 0x5a17
+
+// boundFlow is stream 3 of the member whose id id derives with salt
+// (keys.MemberID), as a channel with that identity would number it.
+func boundFlow(id *keys.Identity, salt uint64) stack.Flow {
+	return stack.Flow{Local: keys.MemberID(id.Public(), salt), Remote: keys.MemberID(id.Public(), salt), ID: 3, Instance: 1}
+}
+
+// bound returns c on channel ch with member salt salt.
+func bound(c sign.Config, ch string, salt uint64) sign.Config {
+	c.Channel, c.MemberSalt = ch, salt
+	return c
+}
 
 // config returns a configuration with the given batch, signing with id
 // and trusting tr.

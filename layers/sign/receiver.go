@@ -14,6 +14,7 @@ const (
 	dropMalformed    = "malformed"     // a header of this layer that does not parse
 	dropUntrusted    = "untrusted"     // signed by a key not in the trust set
 	dropWrongSigner  = "wrong-signer"  // signed by a trusted key other than the one pinned on the flow
+	dropWrongMember  = "wrong-member"  // signed by a trusted key that does not speak for the flow's member id
 	dropBadSignature = "bad-signature" // the signature does not verify
 	dropBadDigest    = "bad-digest"    // a packet whose digest is not the one its verified SIG lists
 	dropReplay       = "replay"        // a sequence number delivered before, or too old to tell
@@ -73,10 +74,17 @@ type receiver struct {
 	pinned bool
 	signer keys.Fingerprint
 	inst   uint64
-	warned bool            // "untrusted-signer" reported
-	out    []*stack.Packet // verified, to pass up at the end of the call
-	spare  []*stack.Packet // out's other buffer
-	scr    [DigestLen]byte // scratch digest
+	warned bool // "untrusted-signer" reported
+	// The binding of the flow's member id last checked true: this key
+	// with this salt gives the member id (keys.MemberID), so later
+	// packets cost a comparison, not a SHA-256.
+	bound     bool
+	boundKey  [ed25519.PublicKeySize]byte
+	boundSalt uint64
+	misbound  bool            // "wrong-member" reported
+	out       []*stack.Packet // verified, to pass up at the end of the call
+	spare     []*stack.Packet // out's other buffer
+	scr       [DigestLen]byte // scratch digest
 }
 
 func (r *receiver) init(cfg Config) {
@@ -85,9 +93,9 @@ func (r *receiver) init(cfg Config) {
 	r.memos = make(map[uint64]*memo)
 }
 
-// signerKey returns the key to verify a signature by fp with, or the
-// reason to drop the packet.
-func (l *Layer) signerKey(fp keys.Fingerprint, inst uint64) (ed25519.PublicKey, string) {
+// signerKey returns the key to verify a signature by fp, bound to the
+// flow's member id with salt, with, or the reason to drop the packet.
+func (l *Layer) signerKey(fp keys.Fingerprint, salt, inst uint64) (ed25519.PublicKey, string) {
 	r := &l.rcv
 	if r.pinned && fp != r.signer {
 		return nil, dropWrongSigner
@@ -100,10 +108,38 @@ func (l *Layer) signerKey(fp keys.Fingerprint, inst uint64) (ed25519.PublicKey, 
 		}
 		return nil, dropUntrusted
 	}
+	if !l.speaksFor(k, salt) {
+		if !r.misbound {
+			r.misbound = true
+			l.b.Emit(stack.Event{Kind: "wrong-member", Detail: "signer " + fp.String() + " does not speak for this member"})
+		}
+		return nil, dropWrongMember
+	}
 	if r.pinned && inst < r.inst {
 		return nil, dropStale
 	}
 	return k, ""
+}
+
+// speaksFor reports whether key k with salt gives the flow's member id
+// (keys.MemberID), so that a signer speaks only for its own member. The
+// last binding found true is cached: one SHA-256 per flow, not per packet.
+// Salt 0 is an unbound signature, accepted only outside a channel (doc.go,
+// "Member ids bound to keys").
+func (l *Layer) speaksFor(k ed25519.PublicKey, salt uint64) bool {
+	r := &l.rcv
+	if salt == 0 {
+		return l.cfg.Channel == ""
+	}
+	if r.bound && salt == r.boundSalt && string(k) == string(r.boundKey[:]) {
+		return true
+	}
+	if keys.MemberID(k, salt) != l.flow.member {
+		return false
+	}
+	r.bound, r.boundSalt = true, salt
+	copy(r.boundKey[:], k)
+	return true
 }
 
 // accept records a verified signature: the first pins the flow's signer;
@@ -133,7 +169,7 @@ func (l *Layer) onSigned(p *stack.Packet) {
 		l.b.Drop(p, dropMalformed)
 		return
 	}
-	key, why := l.signerKey(h.fp, h.inst)
+	key, why := l.signerKey(h.fp, h.salt, h.inst)
 	if why != "" {
 		l.b.Drop(p, why)
 		return
@@ -143,7 +179,7 @@ func (l *Layer) onSigned(p *stack.Packet) {
 		return
 	}
 	d := l.dg.digest(&p.Meta, p.Bytes()[h.n:])
-	l.msg = appendMessage(l.msg[:0], &l.channel, l.flow, h.fp, h.inst, h.first, 1, d[:])
+	l.msg = appendMessage(l.msg[:0], &l.channel, l.flow, h.salt, h.fp, h.inst, h.first, 1, d[:])
 	if !ed25519.Verify(key, l.msg, h.sig) {
 		l.b.Drop(p, dropBadSignature)
 		return
@@ -226,7 +262,7 @@ func (l *Layer) onSig(p *stack.Packet) {
 		l.b.Drop(p, dropMalformed)
 		return
 	}
-	key, why := l.signerKey(h.fp, h.inst)
+	key, why := l.signerKey(h.fp, h.salt, h.inst)
 	if why != "" {
 		l.b.Drop(p, why)
 		return
@@ -235,7 +271,7 @@ func (l *Layer) onSig(p *stack.Packet) {
 		l.b.Drop(p, dropDuplicate)
 		return
 	}
-	l.msg = appendMessage(l.msg[:0], &l.channel, l.flow, h.fp, h.inst, h.first, h.count, h.digests)
+	l.msg = appendMessage(l.msg[:0], &l.channel, l.flow, h.salt, h.fp, h.inst, h.first, h.count, h.digests)
 	if !ed25519.Verify(key, l.msg, h.sig) {
 		l.b.Drop(p, dropBadSignature)
 		return

@@ -22,7 +22,7 @@ func Info() registry.Info {
 }
 
 func build(env registry.Env, p *registry.Params) (stack.Layer, error) {
-	c := Config{Identity: env.Identity, Trusted: env.Trusted, Channel: env.Channel}
+	c := Config{Identity: env.Identity, Trusted: env.Trusted, Channel: env.Channel, MemberSalt: env.MemberSalt}
 	batch, packets := p.Int("batch"), p.Int("packets")
 	c.Delay, c.Hold, c.Timeout = p.Duration("delay"), p.Size("hold"), p.Duration("timeout")
 	switch {

@@ -164,7 +164,7 @@ func TestRelayMetadataSealed(t *testing.T) {
 		sigs := 0
 		for i, s := range n.Sent {
 			switch s.Kind {
-			case 0x53:
+			case 0x63:
 				sigs++
 				if s.Meta.Flags&(stack.FlagSealed|stack.FlagDroppable) != 0 || s.Meta.Flags&stack.FlagControl == 0 ||
 					s.Meta.Media != posting.Data || s.Meta.Tag != nil {
@@ -220,7 +220,7 @@ func TestRelayMetadataAltered(t *testing.T) {
 				n := newRelayNet(t, []stack.Layer{mustNew(t, c)}, []stack.Layer{lb}, testFlow)
 				k := 0 // signed packets seen by the relay
 				n.Rewrite = func(kind byte, m *stack.Meta) {
-					if kind == 0x53 {
+					if kind == 0x63 {
 						return
 					}
 					if k == 1 && tc.change != nil {
@@ -268,7 +268,7 @@ func TestRelayMetadataOfSigNotBound(t *testing.T) {
 	c := config(id, trust(t, id), 4)
 	n := newRelayNet(t, []stack.Layer{mustNew(t, c)}, []stack.Layer{mustNew(t, c)}, testFlow)
 	n.Rewrite = func(kind byte, m *stack.Meta) {
-		if kind == 0x53 {
+		if kind == 0x63 {
 			m.Flags |= stack.FlagDroppable
 			m.Tag, m.Media = &stack.Tag{Key: "x"}, posting.Text
 		}
@@ -290,6 +290,7 @@ func TestRelayMetadataOfSigNotBound(t *testing.T) {
 // standalone) verifies.
 func TestChannelIdentityBinding(t *testing.T) {
 	id := ident(t, 1)
+	flow := boundFlow(id, testSalt)
 	for _, batch := range []int{1, 4} {
 		for _, tc := range []struct {
 			signer, verifier string
@@ -301,9 +302,9 @@ func TestChannelIdentityBinding(t *testing.T) {
 			{"udp://239.0.0.1:7000", "", false},
 			{"", "mem://x", false},
 		} {
-			a, b := config(id, trust(t, id), batch), config(id, trust(t, id), batch)
-			a.Channel, b.Channel = tc.signer, tc.verifier
-			f := newFixture(t, a, b, testFlow)
+			a := bound(config(id, trust(t, id), batch), tc.signer, testSalt)
+			b := bound(config(id, trust(t, id), batch), tc.verifier, testSalt)
+			f := newFixture(t, a, b, flow)
 			f.sendN(t, 0, 4)
 			f.Link.Flush()
 			f.Clock.Advance(time.Minute)
@@ -323,16 +324,16 @@ func TestChannelIdentityBinding(t *testing.T) {
 	}
 }
 
-// The registry plumbs registry.Env's Channel into the layer.
+// The registry plumbs registry.Env's Channel and MemberSalt into the layer.
 func TestChannelIdentityFromRegistry(t *testing.T) {
 	id := ident(t, 1)
 	build := func(channel string) []stack.Layer {
-		ls, err := registry.Build("sign(batch=1)", registry.Env{Identity: id, Trusted: trust(t, id), Channel: channel})
+		ls, err := registry.Build("sign(batch=1)", registry.Env{Identity: id, Trusted: trust(t, id), Channel: channel, MemberSalt: testSalt})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c := ls[0].(*sign.Layer).Config(); c.Channel != channel {
-			t.Fatalf("config channel %q, want %q", c.Channel, channel)
+		if c := ls[0].(*sign.Layer).Config(); c.Channel != channel || c.MemberSalt != testSalt {
+			t.Fatalf("config channel %q salt %#x, want %q %#x", c.Channel, c.MemberSalt, channel, testSalt)
 		}
 		return ls
 	}
@@ -340,7 +341,7 @@ func TestChannelIdentityFromRegistry(t *testing.T) {
 		a, b string
 		ok   bool
 	}{{"mem://one", "mem://one", true}, {"mem://one", "mem://two", false}} {
-		p, err := stacktest.NewPair(t, build(tc.a), build(tc.b), stacktest.PairConfig{Flow: testFlow})
+		p, err := stacktest.NewPair(t, build(tc.a), build(tc.b), stacktest.PairConfig{Flow: boundFlow(id, testSalt)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -375,7 +376,7 @@ func TestRetransmissionRestamped(t *testing.T) {
 			data := func() []sentPacket {
 				var out []sentPacket
 				for _, s := range n.Sent {
-					if s.Kind != 0x53 {
+					if s.Kind != 0x63 {
 						out = append(out, s)
 					}
 				}

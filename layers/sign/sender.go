@@ -41,12 +41,14 @@ func (l *Layer) sendSigned(p *stack.Packet) error {
 	id, s := l.cfg.Identity, &l.snd
 	fp, seq := id.Fingerprint(), s.seq
 	d := l.seal(p, l.b.Now())
-	l.msg = appendMessage(l.msg[:0], &l.channel, l.flow, fp, l.inst, seq, 1, d[:])
+	salt := l.cfg.MemberSalt
+	l.msg = appendMessage(l.msg[:0], &l.channel, l.flow, salt, fp, l.inst, seq, 1, d[:])
 	sig := id.Sign(l.msg)
-	h := p.Push(1 + fpLen + varint.Len(l.inst) + varint.Len(seq) + SignatureLen)
+	h := p.Push(1 + fpLen + saltLen + varint.Len(l.inst) + varint.Len(seq) + SignatureLen)
 	h[0] = kindSigned
 	binary.BigEndian.PutUint64(h[1:], uint64(fp))
-	off := 1 + fpLen
+	binary.BigEndian.PutUint64(h[1+fpLen:], salt)
+	off := 1 + fpLen + saltLen
 	off += binary.PutUvarint(h[off:], l.inst)
 	off += binary.PutUvarint(h[off:], seq)
 	copy(h[off:], sig)
@@ -98,13 +100,14 @@ func (l *Layer) flush() {
 		return
 	}
 	id := l.cfg.Identity
-	fp := id.Fingerprint()
-	l.msg = appendMessage(l.msg[:0], &l.channel, l.flow, fp, l.inst, s.first, s.count, s.digests)
+	fp, salt := id.Fingerprint(), l.cfg.MemberSalt
+	l.msg = appendMessage(l.msg[:0], &l.channel, l.flow, salt, fp, l.inst, s.first, s.count, s.digests)
 	sig := id.Sign(l.msg)
 
-	var hb [1 + fpLen + 3*maxUvarint]byte
+	var hb [1 + fpLen + saltLen + 3*maxUvarint]byte
 	h := append(hb[:0], kindSig)
 	h = binary.BigEndian.AppendUint64(h, uint64(fp))
+	h = binary.BigEndian.AppendUint64(h, salt)
 	h = binary.AppendUvarint(h, l.inst)
 	h = binary.AppendUvarint(h, s.first)
 	h = binary.AppendUvarint(h, uint64(s.count))

@@ -91,7 +91,7 @@ func TestSigBeforeData(t *testing.T) {
 	f := newFixture(t, c, c, testFlow)
 	f.sendN(t, 0, 16)
 	pk := f.take()
-	if len(pk) != 17 || pk[16][0] != 0x53 {
+	if len(pk) != 17 || pk[16][0] != 0x63 {
 		t.Fatalf("%d packets queued, last kind %#x", len(pk), pk[len(pk)-1][0])
 	}
 	f.feed(pk[16])
@@ -421,7 +421,7 @@ func TestFeedback(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := f.Link.Queued(stacktest.BtoA)
-	if len(q) != 1 || !bytes.Equal(q[0], []byte{0x54, 'a', 'c', 'k'}) {
+	if len(q) != 1 || !bytes.Equal(q[0], []byte{0x64, 'a', 'c', 'k'}) {
 		t.Fatalf("feedback on the wire: %x", q)
 	}
 	f.Link.Flush()
@@ -497,7 +497,7 @@ func TestFloodBounded(t *testing.T) {
 			size = 1 + rng.IntN(1400)
 		}
 		b := make([]byte, 1+size)
-		b[0] = 0x52 // DATA
+		b[0] = 0x62 // DATA
 		b[1] = byte(rng.IntN(128))
 		for j := 2; j < len(b); j++ {
 			b[j] = byte(rng.Uint32())
@@ -539,7 +539,7 @@ func TestSharedBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 200 {
-		p.B.Up(p.Pool.FromBytes(0, []byte{0x52, byte(i), 'x'}))
+		p.B.Up(p.Pool.FromBytes(0, []byte{0x62, byte(i), 'x'}))
 		if mem.Used() > 64<<10 {
 			t.Fatalf("budget used %d", mem.Used())
 		}
@@ -581,7 +581,7 @@ func TestBindErrors(t *testing.T) {
 	if err := build(config(id, nil, 1), stack.Sender, 120); err != nil {
 		t.Fatalf("batch=1 at a small MTU: %v", err)
 	}
-	if err := build(config(id, nil, 1), stack.Sender, 93); err == nil {
+	if err := build(config(id, nil, 1), stack.Sender, 101); err == nil {
 		t.Fatal("an MTU the header fills was accepted")
 	}
 	if _, err := sign.New(sign.Config{Batch: 0}); err == nil {

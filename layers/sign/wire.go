@@ -12,12 +12,16 @@ import (
 )
 
 // Packet kinds: the first byte of every packet the layer sends. The high
-// nibble (0x5) says "sign, header version 1"; the low nibble is the kind.
+// nibble (0x6) says "sign, header version 2"; the low nibble is the kind.
+// Version 1 (0x5, headers without the member salt) is no longer accepted.
 const (
-	kindSigned   = 0x51 // one packet with its own signature
-	kindData     = 0x52 // one packet of a batch, signed later by a SIG
-	kindSig      = 0x53 // the signature of a batch of DATA packets
-	kindFeedback = 0x54 // feedback from a receiver (acks, NAKs), not signed
+	kindSigned   = 0x61 // one packet with its own signature
+	kindData     = 0x62 // one packet of a batch, signed later by a SIG
+	kindSig      = 0x63 // the signature of a batch of DATA packets
+	kindFeedback = 0x64 // feedback from a receiver (acks, NAKs), not signed
+
+	versionMask = 0xf0
+	version1    = 0x50 // the high nibble of header version 1's kinds
 )
 
 // Sizes of the fixed fields.
@@ -28,38 +32,40 @@ const (
 	// SignatureLen is the size of an Ed25519 signature.
 	SignatureLen = ed25519.SignatureSize
 	fpLen        = 8
+	saltLen      = 8
 	maxUvarint   = binary.MaxVarintLen64
 	// signedOverhead is the longest SIGNED header: kind, fingerprint,
-	// instance and sequence number (uvarints), signature.
-	signedOverhead = 1 + fpLen + 2*maxUvarint + SignatureLen
+	// member salt, instance and sequence number (uvarints), signature.
+	signedOverhead = 1 + fpLen + saltLen + 2*maxUvarint + SignatureLen
 	// dataOverhead is the longest DATA header: kind and sequence number.
 	dataOverhead = 1 + maxUvarint
 	// feedbackOverhead is the FEEDBACK header: the kind byte.
 	feedbackOverhead = 1
 	// sigFixed is the longest SIG packet less its count and digests:
-	// kind, fingerprint, instance and first sequence number, signature.
-	sigFixed = 1 + fpLen + 2*maxUvarint + SignatureLen
+	// kind, fingerprint, member salt, instance and first sequence number,
+	// signature.
+	sigFixed = 1 + fpLen + saltLen + 2*maxUvarint + SignatureLen
 	// MaxBatch is the largest batch a SIG packet may cover.
 	MaxBatch = 1024
 )
 
 // domain starts every signed message, so that a signature made by this
-// layer cannot be taken for one made by any other use of the same key. v2
-// binds the channel identity and the packets' relay metadata; v1 bound
-// neither.
-const domain = "rwanda/sign/v2\x00"
+// layer cannot be taken for one made by any other use of the same key. v3
+// binds the member salt as well; v2 bound the channel identity and the
+// packets' relay metadata; v1 bound neither.
+const domain = "rwanda/sign/v3\x00"
 
 // channelHashLen is the size of the channel identity's hash in a signed
 // message.
 const channelHashLen = sha256.Size
 
 // msgPrefixLen is the length of a signed message before its digests.
-const msgPrefixLen = len(domain) + channelHashLen + 8 + 4 + fpLen + 8 + 8 + 4
+const msgPrefixLen = len(domain) + channelHashLen + 8 + saltLen + 4 + fpLen + 8 + 8 + 4
 
 // sigLen is the length of a SIG packet covering count packets with the
 // given instance and first sequence number.
 func sigLen(inst, first uint64, count int) int {
-	return 1 + fpLen + varint.Len(inst) + varint.Len(first) + varint.Len(uint64(count)) + count*DigestLen + SignatureLen
+	return 1 + fpLen + saltLen + varint.Len(inst) + varint.Len(first) + varint.Len(uint64(count)) + count*DigestLen + SignatureLen
 }
 
 // maxSigLen is the longest SIG packet for a batch of count.
@@ -99,9 +105,10 @@ func channelHash(channel string) [channelHashLen]byte { return sha256.Sum256([]b
 // from first: everything that binds the digests to the channel and the
 // flow.
 //
-//	domain      "rwanda/sign/v2\x00" (15 bytes)
+//	domain      "rwanda/sign/v3\x00" (15 bytes)
 //	channel     32 bytes: SHA-256 of the channel identity
 //	member      8 bytes: the sending member's id
+//	salt        8 bytes: the salt the member id was derived with (0: unbound)
 //	stream      4 bytes: the stream's id
 //	fingerprint 8 bytes: the signer's key fingerprint
 //	instance    8 bytes: the sender stack's instance
@@ -111,10 +118,11 @@ func channelHash(channel string) [channelHashLen]byte { return sha256.Sum256([]b
 //
 // All integers are big-endian and of fixed size, so two different
 // statements never give the same message.
-func appendMessage(dst []byte, ch *[channelHashLen]byte, f flowID, fp keys.Fingerprint, inst, first uint64, count int, digests []byte) []byte {
+func appendMessage(dst []byte, ch *[channelHashLen]byte, f flowID, salt uint64, fp keys.Fingerprint, inst, first uint64, count int, digests []byte) []byte {
 	dst = append(dst, domain...)
 	dst = append(dst, ch[:]...)
 	dst = binary.BigEndian.AppendUint64(dst, f.member)
+	dst = binary.BigEndian.AppendUint64(dst, salt)
 	dst = binary.BigEndian.AppendUint32(dst, f.stream)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(fp))
 	dst = binary.BigEndian.AppendUint64(dst, inst)
@@ -132,6 +140,7 @@ type flowID struct {
 // sigHeader is a decoded SIGNED or SIG header.
 type sigHeader struct {
 	fp    keys.Fingerprint
+	salt  uint64 // the sender's member salt (0: unbound)
 	inst  uint64
 	first uint64 // the sequence number (SIGNED) or the first one (SIG)
 	count int    // 1 for SIGNED
@@ -142,15 +151,17 @@ type sigHeader struct {
 }
 
 // decodeSigner decodes what SIGNED and SIG packets start with: kind,
-// fingerprint, instance and (first) sequence number; off is where the rest
-// begins.
+// fingerprint, member salt, instance and (first) sequence number; off is
+// where the rest begins.
 func decodeSigner(b []byte, kind byte) (h sigHeader, off int, ok bool) {
-	if len(b) < 1+fpLen || b[0] != kind {
+	if len(b) < 1+fpLen+saltLen || b[0] != kind {
 		return h, 0, false
 	}
 	off = 1
 	h.fp = keys.Fingerprint(binary.BigEndian.Uint64(b[off:]))
 	off += fpLen
+	h.salt = binary.BigEndian.Uint64(b[off:])
+	off += saltLen
 	var n int
 	if h.inst, n = varint.Read(b[off:]); n <= 0 {
 		return h, 0, false
@@ -162,8 +173,8 @@ func decodeSigner(b []byte, kind byte) (h sigHeader, off int, ok bool) {
 	return h, off + n, true
 }
 
-// decodeSigned decodes a SIGNED header: kind, fingerprint, instance,
-// sequence number, signature.
+// decodeSigned decodes a SIGNED header: kind, fingerprint, member salt,
+// instance, sequence number, signature.
 func decodeSigned(b []byte) (h sigHeader, ok bool) {
 	h, off, ok := decodeSigner(b, kindSigned)
 	if !ok {
@@ -178,8 +189,9 @@ func decodeSigned(b []byte) (h sigHeader, ok bool) {
 	return h, true
 }
 
-// decodeSig decodes a whole SIG packet: kind, fingerprint, instance, first
-// sequence number, count, digests, signature, and nothing after.
+// decodeSig decodes a whole SIG packet: kind, fingerprint, member salt,
+// instance, first sequence number, count, digests, signature, and nothing
+// after.
 func decodeSig(b []byte) (h sigHeader, ok bool) {
 	h, off, ok := decodeSigner(b, kindSig)
 	if !ok {
