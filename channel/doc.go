@@ -48,7 +48,9 @@
 // interval, and on request, so late joiners can decode. A receiver builds
 // the mirror stack per (remote sender, stream) from the announcement,
 // checked against its receive [Policy]. Member ids are random per channel
-// instance.
+// instance, or, with [WithIdentity], derived from the identity's public
+// key and a salt random per instance (keys.MemberID), so that signed
+// streams bind them.
 //
 // # The wire
 //
@@ -217,32 +219,62 @@
 // estimate; on a keyed channel hellos are authenticated and their clocks
 // are used too. A forged hello's clock ages nothing.
 //
-// # Threat model (as built today)
+// # Threat model
 //
-// Unkeyed channels protect against nothing an on-path or spoofing sender
-// can do to content: anyone who can send the channel a datagram can
-// invent members, inject postings, and say goodbye in a member's name.
-// What they get is bounded: no amplification, no memory or CPU beyond the
-// limits above, no clock poisoning through hellos.
+// What each kind of channel protects against, and what it does not.
+//
+// Every channel, whoever sends to it: no amplification (a new unicast
+// address gets at most 3× what it sent until it proves it receives there;
+// traffic for everyone goes once per address), no memory or CPU beyond the
+// bounds of Hostile input, no clock poisoning through hellos, and no
+// acceptance of another channel's datagrams when keyed (keys are derived
+// from [Address.Identity]: two multicast groups, or two unicast channels
+// with different ?channel= ids, never accept each other's traffic).
+//
+// Unkeyed channels protect content against nothing: anyone who can send
+// the channel a datagram can invent members and inject postings in any
+// member's name. A goodbye counts only from the address the member's
+// datagrams come from, and a member's address moves only once it has
+// been silent at the old one for two announce intervals, so a spoofer
+// elsewhere cannot make a receiver forget a member (which would let a
+// recording of it be delivered again). That protects nothing against a
+// spoofer who can send from the member's address, nor among members
+// behind one relay or NAT, who share an address. A receiver that forgets
+// a member anyway (silence, eviction) will take a recording of it again:
+// unkeyed channels have no freshness.
 //
 // Keyed channels ([WithKey]) protect content against outsiders: every
-// datagram is authenticated and every stream encrypted. The channel key is
-// a group key: every holder can derive every member's datagram key, so an
-// insider can forge any member's datagrams and its goodbye. Outsiders can
-// still replay recorded datagrams to a receiver that never saw them (a
-// restarted or late-joining one): there is no freshness yet. Relays and
-// observers see each datagram's relay metadata (media class, droppable,
-// time left, latest-wins key, frame id) in the clear; it is authenticated,
-// not hidden.
+// datagram is authenticated (and every stream encrypted), a datagram is
+// accepted once, and a receiver accepts a member's datagrams only after
+// that member echoed the receiver's fresh nonce, so recordings are useless
+// to restarted and late receivers. Goodbyes are authenticated like
+// everything else. Each member's datagram key is updated automatically
+// before it has protected as many datagrams as RFC 9001 §6.6 allows under
+// one key (see auth.go). The channel key is a group key: every holder can
+// derive every member's datagram key, so an insider can forge any
+// member's datagrams — its postings on unsigned streams, its
+// announcements, its goodbye — and can hold a member back by spending its
+// datagram counters ahead of it (at most 2^24 plus 16 per microsecond of
+// the member's silence at a time: it cannot silence a member for ever with
+// one datagram, but can keep at it). Observers and relays see each
+// datagram's relay metadata (media class, droppable, time left,
+// latest-wins key, frame id) and the frames that carry nonces in the
+// clear; it is all authenticated, not hidden.
 //
-// Signed channels ([WithIdentity], [WithTrusted]) let receivers check
-// which trusted key signed each packet. A member id is not yet bound to a
-// signing key: once a member's flow is forgotten (after a goodbye, which
-// anyone can forge on an unkeyed channel), another trusted signer can
-// sign for that member id.
-//
-// Freshness, bound identities, authenticated goodbyes and AEAD usage limits
-// are the work of the second hostile-networks issue.
+// Signed channels ([WithIdentity], [WithTrusted]) bind postings to
+// members: a member id is derived from its signing key, and a receiver
+// delivers a signed packet only if a trusted key signed it and that key
+// derives the sending member's id, over the channel's identity, the
+// stream and the packet's relay metadata. No trusted signer can speak for
+// another member or take over its flows (forging an id costs about 2^64
+// work), and an insider cannot make a signed stream deliver a forged
+// posting under another member's id. Goodbyes, announcements and datagram
+// counters are not signed: on a keyed channel an insider can still make a
+// receiver forget a member (its next datagram makes it known again; its
+// flows start over, refusing any recording by the datagram replay windows
+// and freshness) or hold it back as above; on an unkeyed signed channel
+// the outsider's powers of the unkeyed case remain, except forging
+// postings. Trust is whatever the application puts in [keys.Trust].
 //
 // # Inside a channel
 //
