@@ -134,16 +134,22 @@
 // on a receiver's stack of a reliable window that has not sent, any — is
 // counted "stray-feedback" and ignored.
 //
-// Memory. Bind reserves the window's eager allocations from the stack's
-// memory budget (stack.Binding.Memory): the receive bitmap (Size/8 bytes)
-// on every stack and, on a sender's stack of a reliable window, the
-// retransmission slots (88 bytes a packet on 64-bit platforms: 88 KiB for
-// the default 1024, 5.5 MiB for the largest window); a receiver's stack
-// allocates its slots only if it ever sends. When the budget refuses, Bind
-// fails with an error wrapping ErrMemory (stack.New then closes the
-// layers: nothing is held), so a receiver refuses to build the stack a
-// hostile announcement asked for rather than exceed its budget. Close
-// gives everything back.
+// Memory. What the window allocates is reserved from the stack's memory
+// budget (stack.Binding.Memory): the receive bitmap (Size/8 bytes) on
+// every stack, at Bind, and on a sender's stack of a reliable window the
+// retransmission slots (88 bytes a packet on 64-bit platforms), a ring
+// that starts at 16 slots, doubles while more packets are outstanding, up
+// to Size (88 KiB for the default 1024, 5.5 MiB for the largest window),
+// and halves again at a moment when nothing is outstanding if it is four
+// times what was outstanding at most since the last such moment. An idle
+// stream's window so costs about 1.5 KiB. A receiver's stack allocates
+// its slots only if it ever sends. When the budget refuses the first
+// slots or the bitmap, Bind fails with an error wrapping ErrMemory
+// (stack.New then closes the layers: nothing is held), so a receiver
+// refuses to build the stack a hostile announcement asked for rather than
+// exceed its budget; when it refuses a larger ring, the window holds at
+// the ring it has until packets are acknowledged (counted "no-memory").
+// Close gives everything back.
 //
 // # Late joiners
 //

@@ -293,7 +293,7 @@ func (f *failBind) Bind(b stack.Binding) error {
 // closes; a budget too small refuses the stack, holding nothing.
 func TestWindowMemoryBudget(t *testing.T) {
 	cfg := DefaultConfig()
-	slotBytes := int64(cfg.Size) * int64(unsafe.Sizeof(slot{}))
+	slotBytes := int64(minSlots) * int64(unsafe.Sizeof(slot{})) // the ring grows from there (TestWindowSlotsGrow)
 	bitmap := int64(cfg.Size / 8)
 	release := stack.HandlerFunc(func(p *stack.Packet) error { p.Release(); return nil })
 	build := func(mem *stack.Budget, role stack.Role, c Config, more ...stack.Layer) (*stack.Stack, error) {
@@ -343,10 +343,12 @@ func TestWindowMemoryBudget(t *testing.T) {
 		if err != nil || mem.Used() != 1<<13 {
 			t.Fatalf("err %v, %d bytes reserved, want %d", err, mem.Used(), 1<<13)
 		}
-		// A sender's stack of that window needs 5.5 MiB: refused.
-		if _, err := build(mem, stack.Sender, big); !errors.Is(err, ErrMemory) || mem.Used() != 1<<13 {
+		// A sender's stack of that window starts with minSlots slots.
+		tx, err := build(mem, stack.Sender, big)
+		if err != nil || mem.Used() != 1<<13+slotBytes+1<<13 {
 			t.Fatalf("err %v, %d bytes reserved", err, mem.Used())
 		}
+		tx.Close()
 		s.Close()
 		if mem.Used() != 0 {
 			t.Fatalf("%d bytes still reserved after Close", mem.Used())
@@ -477,5 +479,71 @@ func TestNakReceiversRandomized(t *testing.T) {
 	}
 	if counter(st, "receiver-evicted") == 0 || counter(st, "receiver-timeout") == 0 {
 		t.Fatalf("the test exercised neither eviction nor timeouts: %v", st.Stats().Layers)
+	}
+}
+
+// TestWindowSlotsGrow: a sender's retransmission slots grow with the
+// packets outstanding, charged to the budget, up to Size; a budget that
+// refuses more holds the window at what it has (backpressure, counted
+// "no-memory"), not an error; once everything is acknowledged and the
+// ring is four times what was outstanding since, it shrinks and gives the
+// budget back.
+func TestWindowSlotsGrow(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Feedback = Ack
+	per := int64(unsafe.Sizeof(slot{}))
+	bitmap := int64(cfg.Size / 8)
+	var wire []*stack.Packet
+	clock := stack.NewManualClock(time.Unix(1, 0))
+	w, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Room for 16 and 32 slots, not 64.
+	mem := stack.NewBudget(bitmap + 48*per)
+	s, err := stack.New(stack.Config{Layers: []stack.Layer{w}, MTU: 1500, Clock: clock, Memory: mem,
+		Wire:    stack.HandlerFunc(func(p *stack.Packet) error { wire = append(wire, p); return nil }),
+		Deliver: stack.HandlerFunc(func(p *stack.Packet) error { p.Release(); return nil }),
+		Flow:    stack.Flow{Role: stack.Sender, PointToPoint: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pool := stack.NewPool()
+	w.snd.cwnd = float64(cfg.Size) // let the window, not congestion control, decide
+	for range 100 {
+		if err := s.Down(pool.FromBytes(maxDataHeader, []byte("x"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(w.snd.slots); n != 32 || mem.Used() != bitmap+32*per {
+		t.Fatalf("%d slots, %d bytes reserved; want 32 slots, %d bytes", n, mem.Used(), bitmap+32*per)
+	}
+	if out := w.snd.nxt - w.snd.una; out != 32 || len(wire) != 32 {
+		t.Fatalf("%d outstanding, %d sent: the window should hold at 32", out, len(wire))
+	}
+	if counter(s, "no-memory") == 0 {
+		t.Fatal("refused growth not counted")
+	}
+	// Acknowledge everything, a few at a time, as a receiver would.
+	for len(wire) > 0 || w.snd.una < w.snd.nxt {
+		for _, p := range wire {
+			p.Release()
+		}
+		wire = wire[:0]
+		ack := pool.FromBytes(0, appendAck(nil, uint32(w.snd.nxt), 0xffff, uint32(w.snd.nxt-1), nil))
+		ack.Meta.Peer = 7
+		s.Up(ack)
+	}
+	// One more packet, acknowledged: the ring was at most 1 of 32 in use.
+	s.Down(pool.FromBytes(maxDataHeader, []byte("y")))
+	for _, p := range wire {
+		p.Release()
+	}
+	ack := pool.FromBytes(0, appendAck(nil, uint32(w.snd.nxt), 0xffff, uint32(w.snd.nxt-1), nil))
+	ack.Meta.Peer = 7
+	s.Up(ack)
+	if n := len(w.snd.slots); n >= 32 || mem.Used() != bitmap+int64(n)*per {
+		t.Fatalf("after idling: %d slots, %d bytes reserved", n, mem.Used())
 	}
 }

@@ -36,7 +36,8 @@ type sender struct {
 	nak  bool
 	base uint64 // the 64-bit number of ISN
 
-	slots    []slot
+	slots    []slot // a ring of retransmission slots, grown up to Size as packets are outstanding
+	peak     uint64 // the most packets outstanding since the ring last changed size or was idle
 	una, nxt uint64 // oldest retained; next new number
 	pipe     int    // packets in flight (sent, not acked, not marked lost)
 	done     int    // sacked or abandoned slots in [una, nxt)
@@ -162,22 +163,65 @@ func (s *sender) init(l *Layer, nak bool) {
 	s.repair = bucket{tokens: s.burst()}
 }
 
-// slotBytes is what the retransmission slots take.
-func (s *sender) slotBytes() int64 { return int64(s.cfg.Size) * int64(unsafe.Sizeof(slot{})) }
+// minSlots is the ring a sender starts with: the slots grow with the
+// packets outstanding, up to Size, and shrink back when idle.
+const minSlots = 16
 
-// alloc allocates the retransmission slots (a best-effort window has
-// none), charging them to the memory budget.
+// slotSize is what one retransmission slot takes.
+const slotSize = int64(unsafe.Sizeof(slot{}))
+
+// alloc allocates the first retransmission slots (a best-effort window
+// has none), charging them to the memory budget.
 func (s *sender) alloc() error {
 	if s.slots != nil || s.cfg.Mode == BestEffort {
 		return nil
 	}
-	n, mem := s.slotBytes(), s.l.Binding().Memory
-	if !mem.Reserve(n) {
-		return errMemory("retransmission slots", s.cfg.Size, n, mem)
+	return s.resize(min(minSlots, s.cfg.Size))
+}
+
+// resize lays the outstanding slots out in a ring of n (at least nxt-una),
+// charging the difference to the memory budget.
+func (s *sender) resize(n int) error {
+	delta, mem := int64(n-len(s.slots))*slotSize, s.l.Binding().Memory
+	if delta > 0 && !mem.Reserve(delta) {
+		return errMemory("retransmission slots", n, delta, mem)
 	}
-	s.l.reserved += n
-	s.slots = make([]slot, s.cfg.Size)
+	if delta < 0 {
+		mem.Release(-delta)
+	}
+	s.l.reserved += delta
+	ring := make([]slot, n)
+	for seq := s.una; seq < s.nxt; seq++ {
+		ring[seq%uint64(n)] = *s.slot(seq)
+	}
+	s.slots, s.peak = ring, s.nxt-s.una
 	return nil
+}
+
+// ringRoom makes room in the ring for one more packet, doubling it up to
+// Size; it reports false when the ring is at Size or the budget refuses
+// ("no-memory": the window then acts as full until packets are
+// acknowledged).
+func (s *sender) ringRoom() bool {
+	if s.nxt-s.una < uint64(len(s.slots)) {
+		return true
+	}
+	if len(s.slots) >= s.cfg.Size {
+		return false
+	}
+	if err := s.resize(min(2*len(s.slots), s.cfg.Size)); err != nil {
+		s.l.Binding().Count("no-memory", 1)
+		return false
+	}
+	return true
+}
+
+// number assigns the next sequence number (after canSend).
+func (s *sender) number() uint64 {
+	seq := s.nxt
+	s.nxt++
+	s.peak = max(s.peak, s.nxt-s.una)
+	return seq
 }
 
 // burst is the most answers to NAKs all receivers together may have in
@@ -235,8 +279,7 @@ func (s *sender) send(p *stack.Packet, now time.Time) error {
 	}
 	if s.qhead == len(s.queue) && s.lostN == 0 && s.canSend(now) && p.Meta.Deadline.IsZero() {
 		// Nothing waits and the window is open: straight out.
-		seq := s.nxt
-		s.nxt++
+		seq := s.number()
 		sl := s.slot(seq)
 		*sl = slot{pk: p, mark: p.Mark(), state: slotOut}
 		return s.transmit(seq, sl, now)
@@ -260,17 +303,20 @@ func (s *sender) room() int {
 
 // canSend reports whether the window lets one more new packet out.
 func (s *sender) canSend(now time.Time) bool {
-	if s.nxt-s.una >= uint64(len(s.slots)) {
+	if s.nxt-s.una >= uint64(s.cfg.Size) {
 		if !s.nak {
 			return false
 		}
 		s.release(now)
-		if s.nxt-s.una >= uint64(len(s.slots)) && len(s.receivers) == 0 && now.Sub(s.heardAt) >= s.cfg.RcvTimeout {
+		if s.nxt-s.una >= uint64(s.cfg.Size) && len(s.receivers) == 0 && now.Sub(s.heardAt) >= s.cfg.RcvTimeout {
 			// Nobody has been heard from for a receiver timeout: there is
 			// nobody to wait for; make room.
 			s.evictOldest()
 		}
-		return s.nxt-s.una < uint64(len(s.slots))
+		return s.nxt-s.una < uint64(s.cfg.Size) && s.ringRoom()
+	}
+	if !s.ringRoom() {
+		return false
 	}
 	if s.nak {
 		return true
@@ -293,8 +339,7 @@ func (s *sender) pump(now time.Time) error {
 			s.l.Binding().Drop(p, "expired") // obsolete before it could arrive
 			continue
 		}
-		seq := s.nxt
-		s.nxt++
+		seq := s.number()
 		sl := s.slot(seq)
 		*sl = slot{pk: p, mark: p.Mark(), state: slotOut, tries: 0, deadline: p.Meta.Deadline}
 		if !sl.deadline.IsZero() {
@@ -397,7 +442,7 @@ func (s *sender) probe(now time.Time) {
 		return
 	}
 	s.l.Binding().Count("tlp", 1)
-	if s.qhead < len(s.queue) && s.nxt-s.una < uint64(len(s.slots)) && float64(s.pipe) < float64(s.rwnd) {
+	if s.qhead < len(s.queue) && s.nxt-s.una < uint64(s.cfg.Size) && float64(s.pipe) < float64(s.rwnd) {
 		s.cwnd++ // let exactly one new packet out
 		s.pump(now)
 		s.cwnd--
@@ -490,6 +535,14 @@ func (s *sender) advance(upTo uint64) {
 	if s.retxFrom < s.una {
 		s.retxFrom = s.una
 	}
+	if s.una == s.nxt {
+		if len(s.slots) > minSlots && s.peak*4 <= uint64(len(s.slots)) {
+			// Idle, and the ring is four times what was outstanding at
+			// most since the last idle moment: give the slack back.
+			s.resize(max(minSlots, len(s.slots)/2)) // releases budget: cannot fail
+		}
+		s.peak = 0
+	}
 }
 
 // ---- ack mode ----
@@ -512,7 +565,7 @@ func (s *sender) onAck(from uint64, m *msg, now time.Time) {
 		return
 	}
 	cum := unwrap(s.una, m.seq)
-	if cum > s.nxt || cum < s.una-uint64(len(s.slots)) {
+	if cum > s.nxt || cum < s.una-uint64(s.cfg.Size) {
 		b.Count("bad-ack", 1)
 		return
 	}
@@ -661,7 +714,7 @@ func (s *sender) grow(newly int, now time.Time) {
 	} else {
 		s.cwnd += float64(newly) / s.cwnd
 	}
-	s.cwnd = min(s.cwnd, float64(len(s.slots)))
+	s.cwnd = min(s.cwnd, float64(s.cfg.Size))
 }
 
 // cut shrinks the window once per loss episode. A loss while the RTT
