@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rwanda-go/rwanda/internal/udpio"
 	"github.com/rwanda-go/rwanda/transport"
@@ -115,20 +117,30 @@ func (t *udpTransport) Send(run []byte, seg int, dst transport.Addr) error {
 
 // Serve reads batches of datagrams until the socket closes.
 func (t *udpTransport) Serve(recv func([]byte, transport.Addr), done func()) {
-	msgs := make([]udpio.Message, 8)
-	for i := range msgs {
-		msgs[i].Buf = make([]byte, 64<<10)
-	}
+	var b *readBuffers // nil while waiting on a quiet socket
+	var last time.Time
 	for {
-		n, err := t.conn.ReadBatch(msgs)
+		if b == nil {
+			// Quiet (or starting): wait holding no buffers where the
+			// socket can, then take them from the pool.
+			if _, err := t.conn.WaitRead(); err != nil {
+				if t.closed.Load() || errors.Is(err, net.ErrClosed) {
+					return
+				}
+				continue
+			}
+			b = readPool.Get().(*readBuffers)
+		}
+		n, err := t.conn.ReadBatch(b.msgs)
 		if err != nil {
 			if t.closed.Load() || errors.Is(err, net.ErrClosed) {
+				readPool.Put(b)
 				return
 			}
 			continue // a transient error (ICMP unreachable on unicast, say)
 		}
 		for i := range n {
-			m := &msgs[i]
+			m := &b.msgs[i]
 			if m.Truncated && m.Seg == 0 {
 				continue // one datagram larger than any we send: not ours
 			}
@@ -137,8 +149,37 @@ func (t *udpTransport) Serve(recv func([]byte, transport.Addr), done func()) {
 			}
 		}
 		done()
+		// A socket read again within quietGap keeps its buffers (the next
+		// read blocks in ReadBatch, the cheapest wait); one that was quiet
+		// that long gives them back and waits without them.
+		now := time.Now()
+		if now.Sub(last) > quietGap {
+			readPool.Put(b)
+			b = nil
+		}
+		last = now
 	}
 }
+
+// readBuffers are one reader's batch: 8 slots of 64 KiB (a GRO train or
+// the largest datagram each), 512 KiB in all. Readers of quiet sockets
+// hold none: a process with hundreds of mostly idle channels keeps a few
+// batches in all, not one per channel.
+type readBuffers struct{ msgs []udpio.Message }
+
+var readPool = sync.Pool{New: func() any {
+	b := &readBuffers{msgs: make([]udpio.Message, 8)}
+	for i := range b.msgs {
+		b.msgs[i].Buf = make([]byte, 64<<10)
+	}
+	return b
+}}
+
+// quietGap is how long a socket may go unread and still keep its read
+// buffers: a busy socket is read again within microseconds; one read less
+// often than a hundred times a second pays a pool round trip and a peek
+// per read (about a microsecond), and holds nothing while it waits.
+const quietGap = 10 * time.Millisecond
 
 // Close closes the socket, which ends Serve.
 func (t *udpTransport) Close() error {

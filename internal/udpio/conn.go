@@ -59,6 +59,7 @@ type Conn struct {
 type connImpl interface {
 	writeTo(buf []byte, segSize int, dst netip.AddrPort) error
 	readBatch(msgs []Message) (int, error)
+	waitRead() (bool, error)
 	localAddr() netip.AddrPort
 	gso() bool
 	gro() bool
@@ -280,6 +281,16 @@ func (c *Conn) WriteTo(buf []byte, segSize int, dst netip.AddrPort) error {
 // net.ErrClosed.
 func (c *Conn) ReadBatch(msgs []Message) (int, error) {
 	return c.impl.readBatch(msgs)
+}
+
+// WaitRead blocks, holding no buffer, until a datagram (or a pending
+// socket error) is there for ReadBatch to read, so that a reader of a
+// quiet socket need not keep its buffers while it waits. It reports false
+// at once where the implementation cannot wait this way (the portable
+// one): there ReadBatch is the way to wait. After Close it returns an
+// error wrapping net.ErrClosed.
+func (c *Conn) WaitRead() (bool, error) {
+	return c.impl.waitRead()
 }
 
 // SetMulticastOptions sets how datagrams this Conn sends to multicast groups

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,6 +35,11 @@ type fastConn struct {
 
 	rmu sync.Mutex
 	r   reader
+
+	// waitRead's: a peek of one byte (its buffer and the function
+	// RawConn.Read runs, made once, so waiting allocates nothing).
+	peekBuf [1]byte
+	peekFn  func(fd uintptr) bool
 }
 
 // listenFastUnicast opens a fast socket bound to bind (unmapped address,
@@ -159,7 +165,33 @@ func open(family int, bind netip.AddrPort, scope uint32, mcast *mcastSpec) (*fas
 	c.gsoOn.Store(c.gsoSupported)
 	c.w.init(family)
 	c.r.init()
+	c.peekFn = c.peek
 	return c, nil
+}
+
+// peek is run by RawConn.Read: it looks at the first byte of the next
+// datagram without taking it; returning false waits for readability.
+func (c *fastConn) peek(fd uintptr) bool {
+	for {
+		_, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.peekBuf[0])), 1,
+			unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		return true // a datagram, or an error ReadBatch will report
+	}
+}
+
+// waitRead waits for a datagram with a one-byte peek (see Conn.WaitRead).
+// Only one goroutine may wait at a time.
+func (c *fastConn) waitRead() (bool, error) {
+	if err := c.rc.Read(c.peekFn); err != nil {
+		return true, err
+	}
+	return true, nil
 }
 
 // setReuse sets SO_REUSEADDR, which on Linux is all that several UDP

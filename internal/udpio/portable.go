@@ -242,6 +242,9 @@ func (c *portableConn) writeBatch(buf []byte, segSize, count int, dst netip.Addr
 	return nil
 }
 
+// waitRead cannot wait without a buffer here; see Conn.WaitRead.
+func (c *portableConn) waitRead() (bool, error) { return false, nil }
+
 // readBatch reads with x/net ReadBatch (when batch) or one datagram per call;
 // see Conn.ReadBatch.
 func (c *portableConn) readBatch(msgs []Message) (int, error) {

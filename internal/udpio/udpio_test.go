@@ -528,3 +528,46 @@ func TestAllocs(t *testing.T) {
 		}
 	})
 }
+
+// TestWaitRead: where the implementation can wait without buffers, WaitRead
+// returns once a datagram is queued, leaves it for ReadBatch, returns at
+// once while one is still queued, and returns net.ErrClosed after Close;
+// elsewhere it reports false at once.
+func TestWaitRead(t *testing.T) {
+	forImpls(t, func(t *testing.T, impl implKind) {
+		a, b := listenLoopback(t, impl, false), listenLoopback(t, impl, false)
+		waited := make(chan error, 1)
+		var can bool
+		go func() {
+			var err error
+			can, err = b.WaitRead()
+			waited <- err
+		}()
+		if err := a.WriteTo([]byte("hello"), 0, b.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-waited:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(testTimeout):
+			t.Fatal("WaitRead did not return when a datagram came")
+		}
+		if can {
+			// Still queued: WaitRead returns at once, and ReadBatch gets it.
+			if ok, err := b.WaitRead(); !ok || err != nil {
+				t.Fatalf("WaitRead with a datagram queued: %v, %v", ok, err)
+			}
+		} else if impl == implFast && runtime.GOOS == "linux" {
+			t.Fatal("the fast implementation cannot wait")
+		}
+		if got := collect(t, b, 1, testTimeout); string(got[0].data) != "hello" {
+			t.Fatalf("read %q after WaitRead", got[0].data)
+		}
+		b.Close()
+		if ok, err := b.WaitRead(); ok && !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("WaitRead after Close: %v", err)
+		}
+	})
+}
