@@ -128,7 +128,11 @@
 // stream's postings of one medium travel on the stack of that medium's
 // profile (the filter table, [WithMediaProfile]) unless the channel was
 // given one QoS ([WithQoS], qos=) or the stream one ([WithStreamQoS]);
-// media whose stacks are the same share one. [Channel.Reconfigure] swaps a
+// media whose stacks are the same share one. Content sniffing sets the
+// class only: a []byte or string body classified by its first bytes (PNG,
+// Ogg, ...) travels on the Data profile's stack, reliable by default, unless
+// the channel was opened with [WithSniffStacks]. The image profile's
+// refresh layer sends tiles again, but a receiver delivers each once. [Channel.Reconfigure] swaps a
 // stream's stack while postings flow, announcing the new stack as the
 // successor of the old at an exact posting count; receivers hold the new
 // stack's postings until the old one has handed up its share.
@@ -209,7 +213,8 @@
 // budget), and every stack's buffers (reassembly, retransmission) against
 // the budget of [WithMemory]. An announced stack is built only within the
 // receive limits of its layers' parameters ([Policy]), with its largest
-// parcel lowered to [WithMaxPosting]. Whatever is refused is counted in
+// parcel lowered to [WithMaxPosting] (which, like frag's max, bounds the
+// body: the posting's header does not count). Whatever is refused is counted in
 // [Stats].Drops.
 //
 // Clocks. A posting's age (for its TTL) is measured against the smallest

@@ -347,7 +347,7 @@ func (fl *inFlow) deliver(pk *stack.Packet) error {
 	var p *posting.Posting
 	var err error
 	n := pk.Len()
-	if int64(n) > in.cfg.maxPosting {
+	if int64(n) > maxEncoded(in.cfg.maxPosting) {
 		pk.Release() // a stack without frag's limit (or a custom layer) let it through
 		in.cnt.drop("too-large")
 		return nil

@@ -12,9 +12,11 @@ import (
 // TestPerMediumStacks pushes one posting of each medium on one stream and
 // finds each medium's stack from the default table in both ends' Stats,
 // the audio TTL applied, and one Senders subscription recomposing them.
+// The bodies are classified by content: WithSniffStacks lets that choose
+// their stacks (see sniff_test.go for the default).
 func TestPerMediumStacks(t *testing.T) {
 	url := memURL(t)
-	a, b := open(t, url), open(t, url)
+	a, b := open(t, url, WithSniffStacks()), open(t, url)
 	all, _ := b.Subscribe(Senders(a.ID()))
 	none, _ := b.Subscribe(Senders(12345))
 	bodies := map[posting.Media]any{

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rwanda-go/rwanda/filter"
 	"github.com/rwanda-go/rwanda/keys"
+	"github.com/rwanda-go/rwanda/layers/frag"
 	"github.com/rwanda-go/rwanda/posting"
 	"github.com/rwanda-go/rwanda/registry"
 	"github.com/rwanda-go/rwanda/stack"
@@ -109,6 +110,7 @@ type config struct {
 	classifier    *filter.Classifier
 	table         filter.Table
 	mediaSet      map[posting.Media]bool // profiles given with WithMediaProfile
+	sniffStacks   bool                   // bodies classified by content get their medium's stack
 	keys          *keys.Ring
 	identity      *keys.Identity
 	trusted       *keys.Trust
@@ -189,7 +191,8 @@ func WithStreamQoS(stream, qos string) Option {
 
 // WithFilter sets the classifier that assigns a media class to every
 // pushed posting (default filter.Default(): the posting's Media field, the
-// body's declaration, content sniffing).
+// body's declaration, content sniffing). A class found by content sniffing
+// picks no stack unless [WithSniffStacks] says so.
 func WithFilter(c *filter.Classifier) Option {
 	return func(cfg *config) error {
 		if c == nil {
@@ -221,6 +224,27 @@ func WithMediaProfile(m posting.Media, p filter.Profile) Option {
 			c.mediaSet = make(map[posting.Media]bool)
 		}
 		c.mediaSet[m] = true
+		return nil
+	}
+}
+
+// WithSniffStacks lets content sniffing choose stacks: a []byte or string
+// body whose first bytes look like audio, video, an image or text (see
+// filter.Sniff) then travels on that medium's stack and takes its default
+// TTL, as a body that declares its medium does; for example a body starting
+// with PNG magic goes on the image profile's refresh stack, and one starting
+// with "OggS" on the audio profile's best-effort stack with a 100 ms TTL.
+//
+// Without it (the default), sniffing sets only the posting's media class
+// (its Media field, Stats, relay metadata, Media subscriptions): such a
+// body travels on the Data profile's stack (the channel's QoS, "reliable"
+// unless changed), so a file is never made unreliable, short-lived or
+// repeated by its first bytes. A medium the application names — the
+// posting's Media field, the body's Medium method, a stream or type rule
+// of [WithFilter] — always picks that medium's stack.
+func WithSniffStacks() Option {
+	return func(c *config) error {
+		c.sniffStacks = true
 		return nil
 	}
 }
@@ -360,12 +384,21 @@ func WithBlockingPush() Option {
 // compress's default max.
 const defaultMaxPosting = 16 << 20
 
-// WithMaxPosting sets the largest posting, encoded, that the channel sends
-// or receives (16 MiB by default): Push refuses a larger one with
-// ErrTooLarge, and receiving stacks are built to deliver nothing larger
-// (frag's and compress's max lowered to it; larger parcels are dropped
-// and counted by those layers). Decoding a received posting is bounded by
-// its size (see package posting).
+// maxEncoded is the largest encoded posting whose body can be within
+// maxPosting: the body and frag's allowance for the posting's header.
+func maxEncoded(maxPosting int64) int64 { return maxPosting + frag.HeaderAllowance }
+
+// WithMaxPosting sets the largest posting body that the channel sends or
+// receives (16 MiB by default): the body's bytes for a []byte or string
+// body, its type name and msgpack encoding for a typed one; the posting's
+// header does not count, so a body of exactly the limit can be pushed.
+// Push refuses a larger body with an error wrapping ErrTooLarge that names
+// the limit and how to raise it: this option, and frag(max=...) in the
+// stream's QoS when its stack's frag has a lower max (frag's max bounds the
+// body too; see package frag). Receiving stacks are built to deliver
+// nothing larger (frag's and compress's max lowered to it; larger parcels
+// are dropped and counted by those layers). Decoding a received posting is
+// bounded by its size (see package posting).
 func WithMaxPosting(n int64) Option {
 	return func(c *config) error {
 		if n < 1<<10 || n > 1<<30 {

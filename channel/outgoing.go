@@ -3,6 +3,7 @@ package channel
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -11,6 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rwanda-go/rwanda/filter"
+	"github.com/rwanda-go/rwanda/layers/compress"
+	"github.com/rwanda-go/rwanda/layers/frag"
 	"github.com/rwanda-go/rwanda/posting"
 	"github.com/rwanda-go/rwanda/registry"
 	"github.com/rwanda-go/rwanda/sched"
@@ -93,6 +97,7 @@ type outStream struct {
 	policy    sched.Policy // in the channel's send queue
 	reliable  bool         // a layer of its stack retransmits (stack.CapReliable)
 	timed     bool         // ... but gives up at a deadline (stack.CapTimed)
+	fragMax   int64        // the lowest max of the frag layers of its stack (the body it carries); 0: none
 	created   time.Time    // when its stack was built
 	original  string       // the QoS before the adapter changed it; "": not changed
 }
@@ -109,19 +114,31 @@ func (og *outgoing) qosFor(stream string, m posting.Media) string {
 	return og.qos
 }
 
+// profileOf returns the medium whose profile (stack and default TTL)
+// carries a posting of class m classified for reason why: m itself, but
+// Data for a class found by content sniffing unless WithSniffStacks, so
+// that a body's first bytes never weaken or repeat its delivery.
+func (og *outgoing) profileOf(m posting.Media, why filter.Reason) posting.Media {
+	if why == filter.ByContent && !og.cfg.sniffStacks {
+		return posting.Data
+	}
+	return m
+}
+
 // push sends p on its stream to target (0: everyone). It fills in p's
-// Media, TTL (the medium's, when p has none), Sender, Seq and Sent.
+// Media, TTL (its profile's, when p has none), Sender, Seq and Sent.
 func (og *outgoing) push(ctx context.Context, p *posting.Posting, target uint64) error {
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("channel: %w", err)
 	}
-	m, _ := og.cfg.classifier.Classify(p)
+	m, why := og.cfg.classifier.Classify(p)
 	p.Media = m
+	prof := og.profileOf(m, why)
 	if p.TTL == 0 {
-		p.TTL = og.media[m].ttl
+		p.TTL = og.media[prof].ttl
 	}
 	for {
-		os, err := og.stream(p.Stream, target, og.qosFor(p.Stream, m), m)
+		os, err := og.stream(p.Stream, target, og.qosFor(p.Stream, prof), m)
 		if err != nil {
 			return err
 		}
@@ -165,12 +182,16 @@ func (og *outgoing) pushOn(ctx context.Context, os *outStream, p *posting.Postin
 		return false, fmt.Errorf("channel: %w", err)
 	}
 	n := pk.Len()
-	if int64(n) > og.cfg.maxPosting {
-		os.mu.Unlock()
-		pk.Release()
-		p.Seq = 0
-		os.seq.Add(^uint64(0))
-		return false, fmt.Errorf("%w: %d bytes encoded, at most %d (WithMaxPosting)", ErrTooLarge, n, og.cfg.maxPosting)
+	if limit := os.bodyLimit(og.cfg.maxPosting); int64(n) > limit {
+		// The encoding is over the limit; the body (which the limit
+		// bounds) may not be.
+		if body := bodySize(&q, n); body > limit {
+			os.mu.Unlock()
+			pk.Release()
+			p.Seq = 0
+			os.seq.Add(^uint64(0))
+			return false, og.tooLarge(os, body)
+		}
 	}
 	pk.Meta.Media = p.Media
 	pk.Meta.Deadline = p.Deadline()
@@ -195,6 +216,11 @@ func (og *outgoing) pushOn(ctx context.Context, os *outStream, p *posting.Postin
 	// The write (a syscall, when the path is idle) happens outside the
 	// stream's lock, so other pushers on the stream are not held up by it.
 	og.out.flushNow(true)
+	if errors.Is(err, frag.ErrTooLarge) || errors.Is(err, compress.ErrTooLarge) {
+		// A layer's own max, lower than the channel's checks foresaw.
+		return false, fmt.Errorf("%w: stream %q's stack %q refused it (raise that layer's max in the QoS: WithQoS, WithStreamQoS or WithMediaProfile): %w",
+			ErrTooLarge, os.key.name, os.qos, err)
+	}
 	if err != nil {
 		return false, err
 	}
@@ -202,6 +228,53 @@ func (og *outgoing) pushOn(ctx context.Context, os *outStream, p *posting.Postin
 	os.bytes.Add(uint64(n))
 	og.cnt.sent.postings.Add(1)
 	return false, nil
+}
+
+// bodyLimit is the largest body os carries: the channel's largest posting
+// (WithMaxPosting), or its stack's frag max when that is lower.
+func (os *outStream) bodyLimit(maxPosting int64) int64 {
+	if os.fragMax > 0 && os.fragMax < maxPosting {
+		return os.fragMax
+	}
+	return maxPosting
+}
+
+// bodySize returns the size of p's body as WithMaxPosting counts it, given
+// the length n of p's whole encoding: a []byte or string body's bytes,
+// else (a typed body: its type name and msgpack encoding) what the
+// encoding holds beyond the header.
+func bodySize(p *posting.Posting, n int) int64 {
+	switch b := p.Body.(type) {
+	case nil:
+		return 0
+	case []byte:
+		return int64(len(b))
+	case string:
+		return int64(len(b))
+	}
+	h := *p
+	h.Body = nil
+	hdr, err := h.AppendBinary(nil)
+	if err != nil {
+		return int64(n)
+	}
+	return int64(n - len(hdr))
+}
+
+// tooLarge is the error for a body of body bytes over what os carries: it
+// names the limit and how to raise it.
+func (og *outgoing) tooLarge(os *outStream, body int64) error {
+	maxPosting := og.cfg.maxPosting
+	if os.fragMax > 0 && os.fragMax < maxPosting {
+		return fmt.Errorf("%w: a body of %d bytes on stream %q is over the %d bytes of frag(max=...) in its stack %q; raise frag's max in the stream's QoS (WithQoS, WithStreamQoS or WithMediaProfile), up to the channel's WithMaxPosting of %d bytes",
+			ErrTooLarge, body, os.key.name, os.fragMax, os.qos, maxPosting)
+	}
+	raise := "raise it with channel.WithMaxPosting (up to 1 GiB; WithMemory at least ten times it)"
+	if os.fragMax > 0 {
+		raise += fmt.Sprintf(" and frag(max=...) in the stream's QoS %q (now %d bytes; beyond 16 MiB, every member's Policy.Limits[\"frag.max\"] too)", os.qos, os.fragMax)
+	}
+	return fmt.Errorf("%w: a body of %d bytes on stream %q is over the channel's limit of %d bytes (WithMaxPosting; default 16 MiB or a tenth of WithMemory); %s",
+		ErrTooLarge, body, os.key.name, maxPosting, raise)
 }
 
 // sizeHint guesses the encoded size of p, so the packet's buffer is big
@@ -307,6 +380,9 @@ func (og *outgoing) build(os *outStream) error {
 		}
 		if slices.Contains(provides, stack.CapTimed) {
 			os.timed = true
+		}
+		if f, ok := l.(*frag.Layer); ok && (os.fragMax == 0 || f.Config().Max < os.fragMax) {
+			os.fragMax = f.Config().Max
 		}
 	}
 	return nil

@@ -9,6 +9,12 @@
 //
 // # Sizes
 //
+// max bounds the body the application sees: a parcel may exceed it by
+// [HeaderAllowance] (8 KiB) of headers — a posting's own header and those
+// of the layers above frag — so frag(max=16MiB) carries a posting whose
+// body is 16 MiB. A larger parcel is refused on send with [ErrTooLarge]
+// and dropped on receipt ("too-large").
+//
 // The fragment size is the room under the MTU less the headers of the layers
 // below and frag's own header: mtu − (overhead below) − [HeaderLen]. An MTU
 // that leaves less than [MinFragment] bytes is refused when the stack is
@@ -23,7 +29,8 @@
 // fit the MTU; every fragment carries the parcel's metadata. The fragment
 // size never drops below [MinFragment]: at an MTU leaving less than
 // MinFragment + 75 bytes per fragment, a parcel with a long key may exceed
-// it. Config.Max must fit in [MaxFragments] of the smallest fragments.
+// it. Config.Max and the header allowance must fit in [MaxFragments] of
+// the smallest fragments.
 //
 // # Wire format
 //

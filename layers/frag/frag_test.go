@@ -222,9 +222,10 @@ func TestBufferLimits(t *testing.T) {
 	if b.Incomplete() != 1 || drops(p.B, dropEvicted) != 1 || b.r.used > cfg.Buffer {
 		t.Fatalf("incomplete %d evicted %d used %d", b.Incomplete(), drops(p.B, dropEvicted), b.r.used)
 	}
-	// Too large for Max: refused at the sender with an error.
-	err := p.Send(data(4001, 3), stack.Meta{})
-	if !errors.Is(err, ErrTooLarge) {
+	// Too large for Max and the header allowance: refused at the sender
+	// with an error naming the limit and how to raise it.
+	err := p.Send(data(4000+HeaderAllowance+1, 3), stack.Meta{})
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "max of 4000") || !strings.Contains(err.Error(), "frag(max=") {
 		t.Fatalf("oversize send: %v", err)
 	}
 }
@@ -287,10 +288,11 @@ func TestBindErrors(t *testing.T) {
 			"stack: frag (layer 0) mtu 9000 exceeds the stack's MTU of 1500"},
 		{func(c *Config) { c.Max = 1 << 30; c.Buffer = 1 << 30 }, 1500, func(l *Layer) []stack.Layer { return []stack.Layer{l} },
 			"more than 65535: raise mtu or lower max"},
-		// Max fits in fragments without relay metadata, not in those of a
-		// parcel with the longest key and frame id.
-		{func(c *Config) { c.Max = MaxFragments * 1489; c.Buffer = c.Max }, 1500, func(l *Layer) []stack.Layer { return []stack.Layer{l} },
-			"would need 69012 fragments of 1414 bytes (with the longest key and frame id), more than 65535"},
+		// Max and the header allowance fit in fragments without relay
+		// metadata, not in those of a parcel with the longest key and frame
+		// id.
+		{func(c *Config) { c.Max = MaxFragments*1489 - HeaderAllowance; c.Buffer = 1 << 30 }, 1500, func(l *Layer) []stack.Layer { return []stack.Layer{l} },
+			"(and 8192 bytes of headers) would need 69012 fragments of 1414 bytes (with the longest key and frame id), more than 65535"},
 	}
 	for _, c := range cases {
 		cfg := DefaultConfig()
@@ -351,5 +353,43 @@ func TestIncompleteParcelDroppedAtItsDeadline(t *testing.T) {
 	p.Clock.Advance(time.Millisecond)
 	if b.Incomplete() != 0 || drops(p.B, dropObsolete) != 1 {
 		t.Fatalf("incomplete %d, obsolete %d", b.Incomplete(), drops(p.B, dropObsolete))
+	}
+}
+
+// TestMaxBoundsTheBody: max bounds the body the application sees, not the
+// parcel with its headers: a parcel of Max and HeaderAllowance bytes (a
+// body of Max with the largest posting header) is sent and reassembled;
+// one byte more is refused at the sender, and a fragment declaring more
+// is dropped at the receiver ("too-large").
+func TestMaxBoundsTheBody(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Max = 20000
+	p, _, _ := newPair(t, cfg, stacktest.PairConfig{MTU: 1000})
+	largest := int(cfg.Max) + HeaderAllowance
+	if cfg.Largest() != int64(largest) {
+		t.Fatalf("Largest %d, want %d", cfg.Largest(), largest)
+	}
+	if err := p.Send(data(largest, 3), stack.Meta{}); err != nil {
+		t.Fatalf("a parcel of max and the header allowance: %v", err)
+	}
+	p.Link.Flush()
+	if got := p.GotB.Take(); len(got) != 1 || !bytes.Equal(got[0].Bytes, data(largest, 3)) {
+		t.Fatalf("delivered %d parcels", len(got))
+	}
+	err := p.Send(data(largest+1, 4), stack.Meta{})
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "max of 20000") || !strings.Contains(err.Error(), "frag(max=") {
+		t.Fatalf("one byte more: %v", err)
+	}
+	// A receiver with a smaller max drops a parcel over its own limit
+	// when its first fragment arrives.
+	small := cfg
+	small.Max = 10000
+	q, _, _ := newPair(t, small, stacktest.PairConfig{MTU: 1000})
+	hdr := Header{Parcel: 9, Index: 0, Count: uint16((largest + 988) / 989), Size: 989}
+	b := make([]byte, HeaderLen+989)
+	hdr.put(b)
+	q.B.Up(q.Pool.FromBytes(0, b))
+	if drops(q.B, dropTooLarge) != 1 {
+		t.Fatalf("too-large drops %d, want 1", drops(q.B, dropTooLarge))
 	}
 }

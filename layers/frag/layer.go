@@ -8,7 +8,8 @@ import (
 	"github.com/rwanda-go/rwanda/stack"
 )
 
-// ErrTooLarge is returned by Down for a parcel larger than Config.Max.
+// ErrTooLarge is returned by Down for a parcel larger than
+// [Config.Largest] (Config.Max and [HeaderAllowance]).
 var ErrTooLarge = errors.New("frag: parcel too large")
 
 // Layer splits parcels larger than the room under the MTU into fragments
@@ -94,12 +95,13 @@ func (l *Layer) Bind(b stack.Binding) error {
 	}
 	l.frag = min(room, MaxFragmentSize)
 	l.whole = mtu - b.Below - WholeLen
-	// A parcel of Max bytes with the longest key and frame id must still
-	// fit in MaxFragments of the smaller fragments it then uses.
+	// The largest parcel (Max and the header allowance) with the longest
+	// key and frame id must still fit in MaxFragments of the smaller
+	// fragments it then uses.
 	worst := max(l.frag-maxRelayExtra, MinFragment)
-	if n := (l.cfg.Max + int64(worst) - 1) / int64(worst); n > MaxFragments {
-		return fmt.Errorf("max %d would need %d fragments of %d bytes (with the longest key and frame id), more than %d: raise mtu or lower max",
-			l.cfg.Max, n, worst, MaxFragments)
+	if n := (l.cfg.Largest() + int64(worst) - 1) / int64(worst); n > MaxFragments {
+		return fmt.Errorf("max %d (and %d bytes of headers) would need %d fragments of %d bytes (with the longest key and frame id), more than %d: raise mtu or lower max",
+			l.cfg.Max, HeaderAllowance, n, worst, MaxFragments)
 	}
 	l.r = newReassembler(l.cfg, b.Pool, b.Memory, func(reason string, n uint64) {
 		for range n {
@@ -120,9 +122,10 @@ func (l *Layer) Down(p *stack.Packet) error {
 		return l.Base.Down(p)
 	}
 	defer p.Release()
-	if int64(n) > l.cfg.Max {
+	if int64(n) > l.cfg.Largest() {
 		l.Binding().Drop(nil, dropTooLarge)
-		return fmt.Errorf("%w: %d bytes, max %d", ErrTooLarge, n, l.cfg.Max)
+		return fmt.Errorf("%w: %d bytes, over frag's max of %d and %d bytes of headers; raise frag(max=...) in the QoS",
+			ErrTooLarge, n, l.cfg.Max, HeaderAllowance)
 	}
 	b := l.Binding()
 	count := (n + size - 1) / size

@@ -10,7 +10,7 @@ import (
 const (
 	dropMalformed = "malformed" // header inconsistent with the parcel's earlier fragments
 	dropDuplicate = "duplicate" // fragment already held, or of a parcel already delivered
-	dropTooLarge  = "too-large" // parcel larger than Config.Max
+	dropTooLarge  = "too-large" // parcel larger than Config.Largest (Max and the header allowance)
 	dropNoMemory  = "no-memory" // no budget left for a fragment even after evicting other parcels
 	dropEvicted   = "evicted"   // incomplete parcel pushed out to make room, or left without room to grow (counted per parcel)
 	dropExpired   = "expired"   // incomplete parcel timed out (counted per parcel)
@@ -106,7 +106,7 @@ func (r *reassembler) add(h Header, p *stack.Packet, now time.Time) *stack.Packe
 			p.Release()
 			return nil
 		}
-		if max := int64(h.Count-1)*int64(h.Size) + 1; max > r.cfg.Max {
+		if least := int64(h.Count-1)*int64(h.Size) + 1; least > r.cfg.Largest() {
 			r.drops(dropTooLarge, 1)
 			p.Release()
 			return nil

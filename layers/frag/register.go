@@ -11,7 +11,7 @@ func Info() registry.Info {
 		Summary: "splits parcels larger than the MTU into fragments and reassembles them, whole or not at all",
 		Params: []registry.ParamInfo{
 			{Name: "mtu", Kind: registry.SizeParam, Max: "64KiB", Doc: "largest packet on the wire, headers below included; 0 or unset: the channel's MTU"},
-			{Name: "max", Kind: registry.SizeParam, Max: "16MiB", Default: "16MiB", Doc: "largest parcel accepted"},
+			{Name: "max", Kind: registry.SizeParam, Max: "16MiB", Default: "16MiB", Doc: "largest body accepted (a posting's; parcels may exceed it by 8 KiB of headers)"},
 			{Name: "buffer", Kind: registry.SizeParam, Max: "64MiB", Default: "32MiB", Doc: "reassembly memory per flow (at least max)"},
 			{Name: "parcels", Kind: registry.IntParam, Max: "1024", Default: "256", Doc: "incomplete parcels held per flow; the oldest is evicted first"},
 			{Name: "timeout", Kind: registry.DurationParam, Max: "30s", Default: "2s", Doc: "how long an incomplete parcel waits for its missing fragments"},

@@ -1,6 +1,7 @@
 package refresh
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -9,10 +10,32 @@ import (
 	"github.com/rwanda-go/rwanda/stack"
 )
 
+// HeaderLen is the layer's header on every parcel: a kind byte (0 for the
+// first transmission, 1 for a refresh) and the parcel id, 4 bytes
+// big-endian, counting up per stack from 1 and wrapping.
+const HeaderLen = 5
+
+// Parcel kinds: the first byte of the header.
+const (
+	kindOriginal = 0
+	kindRefresh  = 1
+)
+
+// Drop reasons counted by receivers.
+const (
+	dropRefreshedDup = "refreshed-dup" // a refreshed copy of a parcel already delivered
+	dropDuplicate    = "duplicate"     // a first transmission seen before (a duplicate from below)
+	dropStale        = "stale"         // an id older than the window of remembered ids
+	dropMalformed    = "malformed"     // shorter than the header, or an unknown kind
+)
+
+// minWindow is the fewest parcel ids a receiver remembers.
+const minWindow = 64
+
 // Config configures a layer.
 type Config struct {
 	Every time.Duration // the refresh period; a random ±25% jitter is added
-	Keep  int           // parcels kept
+	Keep  int           // parcels kept by a sender; ids remembered by a receiver (at least 64)
 	Bytes int64         // bytes kept
 	Seed  uint64        // seeds the jitter; 0: random
 }
@@ -22,10 +45,19 @@ type Layer struct {
 	b         stack.Binding
 	cfg       Config
 	rng       *rand.Rand
-	kept      []*stack.Packet // oldest first
+	kept      []kept // oldest first
 	bytes     int64
 	next      time.Time
+	lastID    uint32 // the last parcel id sent
 	refreshed uint64
+	seen      window
+	healed    uint64 // refreshed copies delivered (a loss healed, or a late joiner served)
+}
+
+// kept is a parcel kept for refreshing, without its header.
+type kept struct {
+	p  *stack.Packet
+	id uint32
 }
 
 // New returns a layer for one stack.
@@ -42,14 +74,14 @@ func New(cfg Config) (*Layer, error) {
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
-	return &Layer{cfg: cfg, rng: rand.New(rand.NewPCG(seed, 0x5ef7))}, nil
+	return &Layer{cfg: cfg, rng: rand.New(rand.NewPCG(seed, 0x5ef7)), seen: newWindow(cfg.Keep)}, nil
 }
 
 // Name is "refresh".
 func (l *Layer) Name() string { return "refresh" }
 
-// Overhead is 0: refreshes are the parcels themselves.
-func (l *Layer) Overhead() int { return 0 }
+// Overhead is the header's length.
+func (l *Layer) Overhead() int { return HeaderLen }
 
 // Bind stores the binding.
 func (l *Layer) Bind(b stack.Binding) error {
@@ -57,24 +89,39 @@ func (l *Layer) Bind(b stack.Binding) error {
 	return nil
 }
 
-// Down keeps a copy of a sender's parcel and passes it on.
+// Down numbers a parcel, keeps a copy of a sender's data parcels for
+// refreshing, and passes it on.
 func (l *Layer) Down(p *stack.Packet) error {
-	if l.b.Flow.Role == stack.Sender && p.Meta.Flags&(stack.FlagControl|stack.FlagSkip) == 0 && int64(p.Len()) <= l.cfg.Bytes {
+	if p.Meta.Flags&stack.FlagSkip != 0 {
+		return l.b.Down.Handle(p)
+	}
+	l.lastID++
+	if l.lastID == 0 {
+		l.lastID = 1
+	}
+	if l.b.Flow.Role == stack.Sender && p.Meta.Flags&stack.FlagControl == 0 && int64(p.Len()) <= l.cfg.Bytes {
 		c := p.Clone()
 		c.Meta.Deadline = time.Time{} // a refresh is never obsolete on its way
-		l.kept = append(l.kept, c)
+		l.kept = append(l.kept, kept{c, l.lastID})
 		l.bytes += int64(c.Len())
 		for len(l.kept) > l.cfg.Keep || l.bytes > l.cfg.Bytes {
-			l.bytes -= int64(l.kept[0].Len())
-			l.kept[0].Release()
-			l.kept[0] = nil
+			l.bytes -= int64(l.kept[0].p.Len())
+			l.kept[0].p.Release()
+			l.kept[0] = kept{}
 			l.kept = l.kept[1:]
 		}
 		if l.next.IsZero() {
 			l.schedule(l.b.Now())
 		}
 	}
+	putHeader(p, kindOriginal, l.lastID)
 	return l.b.Down.Handle(p)
+}
+
+func putHeader(p *stack.Packet, kind byte, id uint32) {
+	h := p.Push(HeaderLen)
+	h[0] = kind
+	binary.BigEndian.PutUint32(h[1:], id)
 }
 
 func (l *Layer) schedule(now time.Time) {
@@ -83,14 +130,16 @@ func (l *Layer) schedule(now time.Time) {
 	l.b.SetTimer(l.next)
 }
 
-// OnTimer sends the kept parcels again, oldest first.
+// OnTimer sends the kept parcels again, oldest first, each under its
+// original id.
 func (l *Layer) OnTimer(now time.Time) {
 	l.next = time.Time{}
 	if len(l.kept) == 0 {
 		return
 	}
 	for _, k := range l.kept {
-		c := k.Clone()
+		c := k.p.Clone()
+		putHeader(c, kindRefresh, k.id)
 		l.refreshed++
 		if err := l.b.Down.Handle(c); err != nil {
 			break
@@ -99,30 +148,128 @@ func (l *Layer) OnTimer(now time.Time) {
 	l.schedule(now)
 }
 
-// Up passes p on.
-func (l *Layer) Up(p *stack.Packet) error { return l.b.Up.Handle(p) }
+// Up delivers each parcel id once: a refreshed copy of a parcel already
+// delivered, a duplicate, or an id older than the window of remembered ids
+// is dropped and counted. Skip markers pass untouched.
+func (l *Layer) Up(p *stack.Packet) error {
+	if p.Meta.Flags&stack.FlagSkip != 0 {
+		return l.b.Up.Handle(p)
+	}
+	h, ok := p.Consume(HeaderLen)
+	if !ok || h[0] > kindRefresh {
+		l.b.Drop(p, dropMalformed)
+		return nil
+	}
+	switch l.seen.add(binary.BigEndian.Uint32(h[1:])) {
+	case seenBefore:
+		if h[0] == kindRefresh {
+			l.b.Drop(p, dropRefreshedDup)
+		} else {
+			l.b.Drop(p, dropDuplicate)
+		}
+		return nil
+	case tooOld:
+		l.b.Drop(p, dropStale)
+		return nil
+	}
+	if h[0] == kindRefresh {
+		l.healed++
+	}
+	return l.b.Up.Handle(p)
+}
 
-// Counters reports the layer's counters (stack.Counted).
+// Counters reports the layer's counters (stack.Counted): a sender's
+// "refreshed" (parcels sent again) and "kept"; a receiver's
+// "refresh-delivered" (refreshed copies it delivered: a loss healed, or a
+// late joiner served).
 func (l *Layer) Counters() map[string]uint64 {
-	return map[string]uint64{"refreshed": l.refreshed, "kept": uint64(len(l.kept))}
+	return map[string]uint64{"refreshed": l.refreshed, "kept": uint64(len(l.kept)), "refresh-delivered": l.healed}
 }
 
 // Close releases the kept parcels.
 func (l *Layer) Close() error {
 	for _, k := range l.kept {
-		k.Release()
+		k.p.Release()
 	}
 	l.kept, l.bytes = nil, 0
 	return nil
 }
 
+// Results of window.add.
+const (
+	fresh      = iota // not delivered before: deliver it
+	seenBefore        // delivered before
+	tooOld            // older than the window: it may have been
+)
+
+// window remembers which of the last size parcel ids were delivered: a
+// bitmap of size bits (a multiple of 64), indexed by id modulo size,
+// covering the ids (top−size, top]. Ids compare in serial-number
+// arithmetic, so the 32-bit ids may wrap.
+type window struct {
+	started bool
+	top     uint32 // the highest id delivered
+	size    uint32
+	bits    []uint64
+}
+
+func newWindow(keep int) window {
+	size := max(uint32(keep+63)/64*64, minWindow)
+	return window{size: size, bits: make([]uint64, size/64)}
+}
+
+// add records id as delivered and reports fresh, or reports why it must
+// not be delivered.
+func (w *window) add(id uint32) int {
+	if !w.started {
+		w.started, w.top = true, id
+		w.set(id)
+		return fresh
+	}
+	d := int64(int32(id - w.top))
+	switch {
+	case d > 0:
+		if d >= int64(w.size) {
+			clear(w.bits)
+		} else {
+			for i := w.top + 1; i != id; i++ {
+				w.clearBit(i)
+			}
+		}
+		w.top = id
+		w.set(id)
+		return fresh
+	case -d >= int64(w.size):
+		return tooOld
+	case w.has(id):
+		return seenBefore
+	}
+	w.set(id)
+	return fresh
+}
+
+func (w *window) set(id uint32) {
+	i := id % w.size
+	w.bits[i/64] |= 1 << (i % 64)
+}
+
+func (w *window) clearBit(id uint32) {
+	i := id % w.size
+	w.bits[i/64] &^= 1 << (i % 64)
+}
+
+func (w *window) has(id uint32) bool {
+	i := id % w.size
+	return w.bits[i/64]&(1<<(i%64)) != 0
+}
+
 // Info describes the layer and its parameters to the registry.
 func Info() registry.Info {
 	return registry.Info{
-		Summary: "sends the last parcels again every period (dynamic image protocol): losses and late joiners heal without asking",
+		Summary: "sends the last parcels again every period (dynamic image protocol): losses and late joiners heal without asking; receivers deliver each parcel once",
 		Params: []registry.ParamInfo{
 			{Name: "every", Kind: registry.DurationParam, Min: "10ms", Default: "2s", Doc: "refresh period (±25% jitter)"},
-			{Name: "keep", Kind: registry.IntParam, Max: "4096", Default: "64", Doc: "parcels kept for refreshing"},
+			{Name: "keep", Kind: registry.IntParam, Max: "4096", Default: "64", Doc: "parcels kept for refreshing; parcel ids a receiver remembers (at least 64)"},
 			{Name: "bytes", Kind: registry.SizeParam, Max: "64MiB", Default: "4MiB", Doc: "bytes kept for refreshing"},
 			{Name: "seed", Kind: registry.IntParam, Default: "0", Doc: "seeds the jitter; 0: random"},
 		},
