@@ -208,7 +208,8 @@
 //
 // Memory. What the channel keeps for others is bounded: members and flows
 // ([WithLimits]; least recently active evicted), the addresses it hears
-// from, announced streams (1024 per member, 4 × flows in all), frames held
+// from, announced streams (flows per member, 4 × flows in all; a refused
+// stream is told to its sender), frames held
 // for streams not yet announced (per member and against the memory
 // budget), and every stack's buffers (reassembly, retransmission) against
 // the budget of [WithMemory]. An announced stack is built only within the

@@ -167,6 +167,7 @@ func FuzzFrames(f *testing.F) {
 	f.Add(appendFrameHeader(appendQuery(nil, 1, 0), 0x42, []byte{1, 2}, 0))
 	f.Add(appendCookie(appendCookie(nil, frameChallenge, 0x0123456789abcdef), frameEcho, 1))
 	f.Add(appendSeen(appendNonce(nil, 0, 0x0123456789abcdef, nonceAsk), 7, 9))
+	f.Add(appendRefuse(nil, 7, 3, "too many streams"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		first, _ := readFrames(b) // the frames before any error
 		var again []byte
@@ -208,6 +209,8 @@ func appendFrame(b []byte, f frame) []byte {
 		return appendNonce(b, f.target, f.nonce, f.flags)
 	case frameSeen:
 		return appendSeen(b, f.target, f.nonce)
+	case frameRefuse:
+		return appendRefuse(b, f.target, f.stream, string(f.payload))
 	}
 	panic("unknown frame type")
 }

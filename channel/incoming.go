@@ -78,9 +78,8 @@ type heldFrame struct {
 }
 
 const (
-	maxStreamsPerPeer = 1024
-	maxHeldFrames     = 64      // per member
-	maxHeldBytes      = 1 << 20 // per member
+	maxHeldFrames = 64      // per member
+	maxHeldBytes  = 1 << 20 // per member
 )
 
 // inFlow is one (remote sender, stream) this member receives, with the
@@ -92,6 +91,7 @@ type inFlow struct {
 	name     string
 	qos      string
 	st       *stack.Stack
+	mem      *stack.Budget // its stack's share of the channel's budget
 	postings atomic.Uint64
 	bytes    atomic.Uint64
 	lastUse  atomic.Int64
@@ -122,28 +122,51 @@ func (in *incoming) senderLocked(sender uint64) *remoteSender {
 // announce records a stream's announcement and passes up the data frames
 // held for it while it was unknown.
 func (in *incoming) announce(sender uint64, f *frame, now time.Time) {
-	for _, h := range in.learn(sender, f) {
+	held, refused := in.learn(sender, f)
+	if refused != "" {
+		in.refuse(sender, f.stream, refused)
+	}
+	for _, h := range held {
 		in.data(sender, h.stream, &h.relay, h.payload, now)
 	}
 }
 
+// refuse tells sender that its stream will not be built here, and why.
+func (in *incoming) refuse(sender uint64, stream uint32, why string) {
+	if in.out == nil {
+		return // a recording: nobody to tell
+	}
+	var scratch [32]byte
+	in.out.add(dstFor(in.multicast, sender), bundle{}, appendRefuse(scratch[:0], sender, stream, why), nil)
+}
+
 // learn records an announcement and returns the data frames held for the
-// stream while it was unknown.
-func (in *incoming) learn(sender uint64, f *frame) []heldFrame {
+// stream while it was unknown, or why the stream is refused (told to its
+// sender at each announcement, so a lost REFUSE is repaired).
+func (in *incoming) learn(sender uint64, f *frame) ([]heldFrame, string) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	rs := in.senderLocked(sender)
 	if rs == nil {
-		return nil
+		return nil, ""
 	}
 	if old := rs.streams[f.stream]; old != nil {
-		return nil // stream ids are immutable: nothing new
+		if old.refused != nil {
+			return nil, old.refused.Error()
+		}
+		return nil, "" // stream ids are immutable: nothing new
 	}
-	if len(rs.streams) >= maxStreamsPerPeer || in.announced >= in.cfg.maxFlows*4 {
-		// Per member and in total: announcements of thousands of streams
-		// by thousands of members cannot grow memory without bound.
+	// Per member and in total: announcements of thousands of streams by
+	// thousands of members cannot grow memory without bound. A member may
+	// announce as many streams as a sender with this channel's limits may
+	// open (WithLimits' flows), so two members with the same limits agree.
+	if len(rs.streams) >= in.cfg.maxFlows {
 		in.cnt.drop("too-many-streams")
-		return nil
+		return nil, fmt.Sprintf("too many streams: %d announced by this member, the most a receiver takes from one (channel.WithLimits flows)", len(rs.streams))
+	}
+	if in.announced >= in.cfg.maxFlows*4 {
+		in.cnt.drop("too-many-streams")
+		return nil, fmt.Sprintf("too many streams: %d announced by all members, the most a receiver takes (4 × channel.WithLimits flows)", in.announced)
 	}
 	in.announced++
 	si := &streamInfo{announcement: announcement{stream: f.stream, epoch: f.epoch, target: f.target, name: string(f.name), qos: string(f.qos),
@@ -156,8 +179,10 @@ func (in *incoming) learn(sender uint64, f *frame) []heldFrame {
 		si.build = clampParcels(in.cfg.registry, spec, in.cfg.maxPosting).String()
 	}
 	si.refused = err
+	var refused string
 	if err != nil {
 		in.log.Warn("refusing announced stream", "sender", fmt.Sprintf("%016x", sender), "stream", si.name, "qos", si.qos, "err", err)
+		refused = err.Error()
 	}
 	rs.streams[f.stream] = si
 	var out []heldFrame
@@ -173,7 +198,7 @@ func (in *incoming) learn(sender uint64, f *frame) []heldFrame {
 	}
 	clear(rs.held[len(kept):])
 	rs.held = kept
-	return out
+	return out, refused
 }
 
 // data passes a DATA frame's payload up its flow's stack, with the frame's
@@ -256,12 +281,12 @@ func (in *incoming) flow(sender uint64, id uint32, relay *stack.Meta, payload []
 	}
 	in.mu.Unlock()
 
-	fl := &inFlow{in: in, sender: sender, id: id, name: si.name, qos: si.qos, skew: rs.skew}
+	fl := &inFlow{in: in, sender: sender, id: id, name: si.name, qos: si.qos, skew: rs.skew, mem: in.mem.Share()}
 	layers, err := in.cfg.registry.Build(si.build, in.env)
 	if err == nil {
 		fl.st, err = stack.New(stack.Config{
 			Layers: layers, Wire: stack.HandlerFunc(fl.wire), Deliver: stack.HandlerFunc(fl.deliver),
-			Flush: in.out.flushHook, Events: fl.event, Clock: in.clock, Pool: in.pool, Memory: in.mem,
+			Flush: in.out.flushHook, Events: fl.event, Clock: in.clock, Pool: in.pool, Memory: fl.mem,
 			MTU: in.mtu, Logger: in.log,
 			Flow: stack.Flow{Stream: si.name, Role: stack.Receiver, Local: in.self, Remote: sender, Multicast: in.multicast,
 				PointToPoint: si.target != 0, ID: id, Instance: in.instances.Add(1)},
@@ -273,6 +298,7 @@ func (in *incoming) flow(sender uint64, id uint32, relay *stack.Meta, payload []
 		si.refused = err
 		in.cnt.drop("policy")
 		in.log.Warn("cannot build announced stack", "sender", fmt.Sprintf("%016x", sender), "stream", si.name, "qos", si.qos, "err", err)
+		in.refuse(sender, id, err.Error())
 		return nil
 	}
 	if in.closed || in.senders[sender] != rs {
@@ -454,7 +480,7 @@ func (in *incoming) stats() []FlowStats {
 	var out []FlowStats
 	for _, fl := range flows {
 		out = append(out, FlowStats{Sender: fl.sender, Stream: fl.name, ID: fl.id, QoS: fl.qos,
-			Postings: fl.postings.Load(), Bytes: fl.bytes.Load(), Stack: fl.st.Stats()})
+			Postings: fl.postings.Load(), Bytes: fl.bytes.Load(), Memory: fl.mem.Used(), Stack: fl.st.Stats()})
 	}
 	slices.SortFunc(out, func(a, b FlowStats) int {
 		if c := cmpID(a.Sender, b.Sender); c != 0 {

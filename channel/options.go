@@ -36,6 +36,11 @@ var (
 	ErrPolicy = errors.New("channel: stack refused by receive policy")
 	// ErrTooLarge: a posting larger than the channel's WithMaxPosting.
 	ErrTooLarge = errors.New("channel: posting too large")
+	// ErrRefused is wrapped by a *RefusedError: a member refused a stream.
+	ErrRefused = errors.New("channel: stream refused by a member")
+	// ErrTooManyStreams: this member has as many streams open as
+	// WithLimits allows (flows; 4096 by default).
+	ErrTooManyStreams = errors.New("channel: too many streams open")
 )
 
 // RemoteError is the error a Pull returns when the server's handler
@@ -468,11 +473,15 @@ func WithMemory(bytes int64) Option {
 	}
 }
 
-// WithLimits bounds the incoming flows (remote sender × stream) and the
-// members the channel tracks (defaults 4096 each); beyond them the least
-// recently active are forgotten. The streams all members announce are
-// bounded by 4 × flows in total (and 1024 per member); announcements
-// beyond that are dropped and counted ("too-many-streams").
+// WithLimits bounds the streams this member opens and the incoming flows
+// (remote sender × stream) it keeps (flows), and the members it tracks
+// (peers); defaults 4096 each. Past flows streams of its own, Push fails
+// with [ErrTooManyStreams]. Beyond flows incoming flows or peers members
+// the least recently active are forgotten. It takes at most flows streams
+// from one member — so members with the same limits agree — and 4 × flows
+// from all; a stream refused past those (or by its receive policy) is
+// counted ("too-many-streams", "policy") and told to its sender, whose
+// Push on it then fails with a [*RefusedError] (see [RefusedError]).
 func WithLimits(flows, peers int) Option {
 	return func(c *config) error {
 		if flows < 1 || peers < 1 {
@@ -482,6 +491,24 @@ func WithLimits(flows, peers int) Option {
 		return nil
 	}
 }
+
+// RefusedError says that a member will not build a stream this channel
+// sends (its stream caps, its receive policy). Push returns it on a stream
+// to that member, or to the unicast peer; on a stream to everyone the
+// refusal is an event ("stream-refused") and the other members still
+// receive. It wraps [ErrRefused].
+type RefusedError struct {
+	Stream string
+	Member uint64
+	Reason string // the member's words
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("channel: stream %q refused by member %016x: %s", e.Stream, e.Member, e.Reason)
+}
+
+// Unwrap returns ErrRefused.
+func (e *RefusedError) Unwrap() error { return ErrRefused }
 
 // Event is something a stream's stack reports: an unrecoverable gap in a
 // received stream, a seed an impairment layer chose, and so on.

@@ -79,6 +79,7 @@ type outStream struct {
 	qos      string
 	media    posting.Media // of the posting that opened it (classes sharing its QoS share it)
 	st       *stack.Stack
+	mem      *stack.Budget // its stack's share of the channel's budget
 	seq      atomic.Uint64
 	postings atomic.Uint64
 	bytes    atomic.Uint64
@@ -92,14 +93,18 @@ type outStream struct {
 	mu        sync.Mutex
 	retired   bool
 	retiredAt time.Time
-	prev      uint32       // the stream this one replaced, 0: none
-	prevCount uint64       // postings sent on prev
-	policy    sched.Policy // in the channel's send queue
-	reliable  bool         // a layer of its stack retransmits (stack.CapReliable)
-	timed     bool         // ... but gives up at a deadline (stack.CapTimed)
-	fragMax   int64        // the lowest max of the frag layers of its stack (the body it carries); 0: none
-	created   time.Time    // when its stack was built
-	original  string       // the QoS before the adapter changed it; "": not changed
+	// refusal: a member refused the stream (a REFUSE frame); on a stream
+	// to one member, or to the unicast peer, Push fails with it.
+	refusal   atomic.Pointer[RefusedError]
+	refusedBy map[uint64]bool // the members whose refusal was reported (og.mu)
+	prev      uint32          // the stream this one replaced, 0: none
+	prevCount uint64          // postings sent on prev
+	policy    sched.Policy    // in the channel's send queue
+	reliable  bool            // a layer of its stack retransmits (stack.CapReliable)
+	timed     bool            // ... but gives up at a deadline (stack.CapTimed)
+	fragMax   int64           // the lowest max of the frag layers of its stack (the body it carries); 0: none
+	created   time.Time       // when its stack was built
+	original  string          // the QoS before the adapter changed it; "": not changed
 }
 
 // qosFor returns the canonical QoS of the stack that carries the postings
@@ -162,6 +167,9 @@ func (og *outgoing) pushOn(ctx context.Context, os *outStream, p *posting.Postin
 	}
 	if err := og.roomFor(ctx, os); err != nil {
 		return false, err
+	}
+	if r := os.refusal.Load(); r != nil && (os.key.target != 0 || og.toPeer) {
+		return false, r
 	}
 	os.mu.Lock()
 	if os.retired {
@@ -328,7 +336,7 @@ func (og *outgoing) stream(name string, target uint64, qos string, m posting.Med
 	}
 	if len(og.streams) >= og.cfg.maxFlows {
 		og.mu.Unlock()
-		return nil, fmt.Errorf("channel: %d streams open; too many", len(og.streams))
+		return nil, fmt.Errorf("%w: %d (raise it with channel.WithLimits)", ErrTooManyStreams, len(og.streams))
 	}
 	og.nextID++
 	os := &outStream{og: og, key: key, id: og.nextID, qos: qos, media: m, roomCh: make(chan struct{})}
@@ -360,9 +368,10 @@ func (og *outgoing) build(os *outStream) error {
 	}
 	target := os.key.target
 	os.created = og.clock.Now()
+	os.mem = og.mem.Share()
 	os.st, err = stack.New(stack.Config{
 		Layers: layers, Wire: stack.HandlerFunc(os.wire), Deliver: stack.HandlerFunc(og.unexpected),
-		Flush: og.out.flushHook, Events: os.event, Clock: og.clock, Pool: og.pool, Memory: og.mem,
+		Flush: og.out.flushHook, Events: os.event, Clock: og.clock, Pool: og.pool, Memory: os.mem,
 		MTU: og.mtu, Logger: og.log,
 		Flow: stack.Flow{Stream: os.key.name, Role: stack.Sender, Local: og.self, Remote: target, Multicast: og.multicast,
 			PointToPoint: target != 0 || og.toPeer, ID: os.id, Instance: og.instances.Add(1)},
@@ -511,6 +520,33 @@ func (og *outgoing) unexpected(pk *stack.Packet) error {
 	return nil
 }
 
+// maxRefusals is how many refusing members a stream remembers; beyond
+// them every REFUSE is reported again (one per announcement).
+const maxRefusals = 64
+
+// refused handles member's REFUSE of stream id: the stream's first
+// refusal by each member is an event ("stream-refused") and counted; a
+// stream to that one member (or to the unicast peer) fails its pushes
+// from then on with a *RefusedError, as nothing pushed on it could be
+// delivered. A stream to everyone goes on for the members that take it.
+func (og *outgoing) refused(member uint64, id uint32, why string) {
+	og.mu.Lock()
+	os := og.byID[id]
+	if os == nil || os.refusedBy[member] {
+		og.mu.Unlock()
+		return // heard before: each announcement is refused again
+	}
+	if len(os.refusedBy) < maxRefusals {
+		if os.refusedBy == nil {
+			os.refusedBy = make(map[uint64]bool)
+		}
+		os.refusedBy[member] = true
+	}
+	og.mu.Unlock()
+	os.refusal.Store(&RefusedError{Stream: os.key.name, Member: member, Reason: why})
+	og.cnt.report(Event{Kind: "stream-refused", Stream: os.key.name, Member: member, Detail: why, At: og.clock.Now()})
+}
+
 // event handles an event of an outgoing stream's stack.
 func (os *outStream) event(e stack.Event) {
 	if e.Kind == "room" {
@@ -621,7 +657,7 @@ func (og *outgoing) stats() []StreamStats {
 	var out []StreamStats
 	for _, os := range og.current() {
 		out = append(out, StreamStats{Name: os.key.name, Media: os.media, Target: os.key.target, ID: os.id, QoS: os.qos,
-			Postings: os.postings.Load(), Bytes: os.bytes.Load(), Stack: os.st.Stats()})
+			Postings: os.postings.Load(), Bytes: os.bytes.Load(), Memory: os.mem.Used(), Stack: os.st.Stats()})
 	}
 	slices.SortFunc(out, func(a, b StreamStats) int { return cmp.Compare(a.ID, b.ID) })
 	return out

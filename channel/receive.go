@@ -139,6 +139,10 @@ func (c *Channel) receiveAt(d []byte, from transport.Addr, now time.Time) {
 			c.paths.echoed(from, f.cookie, now)
 		case frameNonce:
 			c.nonceFrame(sender, &f, now)
+		case frameRefuse:
+			if f.target == c.id {
+				c.og.refused(sender, f.stream, string(f.payload))
+			}
 		case frameHello:
 			if c.members.hello(sender, f.flags, f.clock, from, now) {
 				c.hello(dstFor(c.addr.IsMulticast(), sender), 0)

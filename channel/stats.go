@@ -15,6 +15,8 @@ type Stats struct {
 	Received Traffic           // what it received (datagrams and bytes before any check)
 	Drops    map[string]uint64 // datagrams, frames and postings dropped, by reason
 	Held     uint64            // data frames held until their stream's late announcement
+	Memory   int64             // bytes the stacks and held frames have reserved from the memory budget (WithMemory)
+	MemLimit int64             // the memory budget
 	Events   map[string]uint64 // the stacks' events, by kind (see WithEvents)
 	Streams  []StreamStats     // outgoing streams
 	Flows    []FlowStats       // incoming (sender, stream) flows
@@ -38,6 +40,7 @@ type StreamStats struct {
 	QoS      string // canonical QoS string of its stack
 	Postings uint64
 	Bytes    uint64 // encoded posting bytes pushed into the stack
+	Memory   int64  // bytes its stack has reserved from the channel's memory budget (retransmission slots, queued parcels)
 	Stack    stack.Stats
 }
 
@@ -49,6 +52,7 @@ type FlowStats struct {
 	QoS      string
 	Postings uint64 // postings delivered
 	Bytes    uint64 // payload bytes received into the stack
+	Memory   int64  // bytes its stack has reserved from the channel's memory budget (reassembly, reordering)
 	Stack    stack.Stats
 }
 
@@ -72,6 +76,8 @@ func (c *Channel) Stats() Stats {
 		Streams:  c.og.stats(),
 		Flows:    c.in.stats(),
 		Peers:    c.members.list(),
+		Memory:   c.mem.Used(),
+		MemLimit: c.mem.Limit(),
 	}
 	st.Drops, st.Events = k.snapshot()
 	return st

@@ -54,6 +54,10 @@ import (
 //	10 SEEN     member 8, nonce 8: the sender has seen member's nonce;
 //	            member accepts the sender's datagrams from this one on
 //	            (keyed channels; see fresh.go)
+//	11 REFUSE   target 8, stream uvarint, then why (the rest, at most
+//	            255 bytes of text): the sender of this frame will not
+//	            build the target's announced stream (a cap, its receive
+//	            policy), so the target can tell its application
 //
 // A frame of a known type whose body is longer or shorter than its fields
 // is malformed, and so is the rest of its datagram.
@@ -91,6 +95,8 @@ const (
 	// maxFrameLen is the longest frame body.
 	maxFrameLen = maxPayload + maxFrameHeader
 	maxQoSLen   = 4096
+	// maxRefuseLen is the longest reason a REFUSE frame carries.
+	maxRefuseLen = 255
 )
 
 const (
@@ -105,7 +111,8 @@ const (
 	frameEcho      = 8
 	frameNonce     = 9
 	frameSeen      = 10
-	frameLast      = frameSeen // frames of later types are skipped
+	frameRefuse    = 11
+	frameLast      = frameRefuse // frames of later types are skipped
 )
 
 const (
@@ -268,6 +275,17 @@ func appendNonce(b []byte, target, nonce uint64, flags byte) []byte {
 	inner := binary.BigEndian.AppendUint64(scratch[:0], target)
 	inner = binary.BigEndian.AppendUint64(inner, nonce)
 	return appendFrameHeader(b, frameNonce, append(inner, flags), 0)
+}
+
+// appendRefuse appends a REFUSE frame: target's stream will not be
+// built here, because of why (cut to maxRefuseLen bytes).
+func appendRefuse(b []byte, target uint64, stream uint32, why string) []byte {
+	why = why[:min(len(why), maxRefuseLen)]
+	var scratch [8 + 5]byte
+	inner := binary.BigEndian.AppendUint64(scratch[:0], target)
+	inner = binary.AppendUvarint(inner, uint64(stream))
+	b = appendFrameHeader(b, frameRefuse, inner, len(why))
+	return append(b, why...)
 }
 
 // appendSeen appends a SEEN frame: member's nonce, echoed.
@@ -508,6 +526,18 @@ func (f *frame) decode(body []byte) (err error) {
 			return err
 		}
 		return r.end("cookie")
+	case frameRefuse:
+		if f.target, err = r.target(); err != nil {
+			return err
+		}
+		if f.stream, err = r.stream(); err != nil {
+			return err
+		}
+		if len(r.b) > maxRefuseLen {
+			return malformed("refusal of %d bytes", len(r.b))
+		}
+		f.payload = r.rest()
+		return nil
 	case frameNonce, frameSeen:
 		if f.typ == frameNonce {
 			f.target, err = r.u64("target")

@@ -33,6 +33,7 @@ func TestFramesRoundTrip(t *testing.T) {
 	b = appendHello(b, helloServes|helloAsk, time.Unix(0, 1234567))
 	b = appendNonce(b, 0, 1<<63, nonceAsk)
 	b = appendSeen(b, 0xbeef, 42)
+	b = appendRefuse(b, 0xbeef, 5, "policy")
 	want := []frame{
 		{typ: frameData, stream: 7, relay: relay, payload: []byte("abc")},
 		{typ: frameDataTo, target: 0xbeef, stream: 1<<32 - 1},
@@ -43,6 +44,7 @@ func TestFramesRoundTrip(t *testing.T) {
 		{typ: frameHello, flags: helloServes | helloAsk, clock: 1234567},
 		{typ: frameNonce, nonce: 1 << 63, flags: nonceAsk},
 		{typ: frameSeen, target: 0xbeef, nonce: 42},
+		{typ: frameRefuse, target: 0xbeef, stream: 5, payload: []byte("policy")},
 	}
 	sender, body, err := parseDgramHeader(b)
 	if err != nil || sender != 0xfeed {
@@ -84,6 +86,8 @@ func TestFramesMalformed(t *testing.T) {
 		{"nonce flags", appendNonce(nil, 0, 1, 0x80)},
 		{"nonce too short", appendFrameHeader(nil, frameNonce, make([]byte, 16), 0)},
 		{"seen member 0", appendSeen(nil, 0, 1)},
+		{"refuse stream 0", appendFrameHeader(nil, frameRefuse, []byte{0, 0, 0, 0, 0, 0, 0, 1, 0}, 0)},
+		{"refuse reason too long", appendFrameHeader(nil, frameRefuse, append([]byte{0, 0, 0, 0, 0, 0, 0, 1, 1}, make([]byte, 256)...), 0)},
 		{"seen with a tail", appendFrameHeader(nil, frameSeen, append(appendSeen(nil, 1, 1)[2:], 0), 0)},
 	} {
 		r := frameReader{b: tc.b}

@@ -1,0 +1,108 @@
+package channel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rwanda-go/rwanda/posting"
+)
+
+// refusals collects the "stream-refused" events of a channel.
+type refusals struct {
+	mu      sync.Mutex
+	streams map[string]string // stream → reason
+}
+
+func (r *refusals) opt() Option {
+	r.streams = make(map[string]string)
+	return WithEvents(func(e Event) {
+		if e.Kind == "stream-refused" {
+			r.mu.Lock()
+			r.streams[e.Stream] = e.Detail
+			r.mu.Unlock()
+		}
+	})
+}
+
+func (r *refusals) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.streams)
+}
+
+// TestStreamCapsSpeak: a receiver that takes 8 streams from a member and a
+// sender that opens 12 to it over unicast: the 4 it refuses are told to
+// the sender (an event each), whose pushes on them then fail with a
+// RefusedError naming the cap; every posting pushed is either delivered
+// or on a stream the sender was told of. A sender's own cap fails Push at
+// once (ErrTooManyStreams).
+func TestStreamCapsSpeak(t *testing.T) {
+	checkGoroutines(t)
+	port := freePort(t)
+	rx := open(t, "caps://:"+strconv.Itoa(port), WithLimits(8, 64))
+	got := tally(t, rx)
+	var ref refusals
+	tx := open(t, "caps://127.0.0.1:"+strconv.Itoa(port), ref.opt())
+	waitPeer(t, rx, tx.ID())
+	ctx := context.Background()
+	for i := range 12 {
+		must(t, tx.Push(ctx, posting.New(fmt.Sprint("p", i), posting.WithStream(fmt.Sprint("s", i)))))
+	}
+	waitFor(t, "8 delivered and 4 refusals", func() bool { return len(got()) == 8 && ref.count() == 4 })
+	for i := range 12 {
+		name := fmt.Sprint("s", i)
+		_, delivered := got()[fmt.Sprint("p", i)]
+		ref.mu.Lock()
+		why, refused := ref.streams[name]
+		ref.mu.Unlock()
+		if delivered == refused {
+			t.Errorf("stream %s: delivered %v, refused %v (%q)", name, delivered, refused, why)
+		}
+		err := tx.Push(ctx, posting.New("again", posting.WithStream(name)))
+		var re *RefusedError
+		switch {
+		case refused && (!errors.As(err, &re) || !errors.Is(err, ErrRefused) || re.Member != rx.ID() || re.Stream != name):
+			t.Errorf("push on refused stream %s: %v", name, err)
+		case !refused && err != nil:
+			t.Errorf("push on stream %s: %v", name, err)
+		}
+	}
+	if d := rx.Stats().Drops["too-many-streams"]; d == 0 {
+		t.Errorf("receiver did not count its refusals: %v", rx.Stats().Drops)
+	}
+
+	small := open(t, "caps://127.0.0.1:"+strconv.Itoa(port), WithLimits(2, 64))
+	must(t, small.Push(ctx, posting.New(1, posting.WithStream("a"))))
+	must(t, small.Push(ctx, posting.New(2, posting.WithStream("b"))))
+	if err := small.Push(ctx, posting.New(3, posting.WithStream("c"))); !errors.Is(err, ErrTooManyStreams) {
+		t.Fatalf("third stream with WithLimits(2, …): %v", err)
+	}
+}
+
+// TestStreamRefusedByPolicyOnHub: on a channel where one send reaches
+// every member (mem://), a stream one member's receive policy refuses is
+// an event at the sender, whose pushes go on reaching the members that
+// take the stream.
+func TestStreamRefusedByPolicyOnHub(t *testing.T) {
+	checkGoroutines(t)
+	url := memURL(t)
+	picky := open(t, url, WithReceivePolicy(Policy{Require: []string{"sign"}}))
+	plain := open(t, url)
+	got := tally(t, plain)
+	var ref refusals
+	tx := open(t, url, ref.opt())
+	waitPeer(t, plain, tx.ID())
+	waitPeer(t, picky, tx.ID())
+	must(t, tx.Push(context.Background(), posting.New("hello")))
+	waitFor(t, "the refusal and the delivery", func() bool { return ref.count() == 1 && got()["hello"] == 1 })
+	if why := ref.streams[""]; !strings.Contains(why, "sign") {
+		t.Errorf("refusal reason %q does not name the missing layer", why)
+	}
+	must(t, tx.Push(context.Background(), posting.New("again")))
+	waitFor(t, "the next posting", func() bool { return got()["again"] == 1 })
+}
