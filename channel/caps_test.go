@@ -8,8 +8,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rwanda-go/rwanda/posting"
+	"github.com/rwanda-go/rwanda/stack"
 )
 
 // refusals collects the "stream-refused" events of a channel.
@@ -105,4 +107,49 @@ func TestStreamRefusedByPolicyOnHub(t *testing.T) {
 	}
 	must(t, tx.Push(context.Background(), posting.New("again")))
 	waitFor(t, "the next posting", func() bool { return got()["again"] == 1 })
+}
+
+// TestIdleStreamsReclaimed: on the injected clock, a stream to everyone
+// idle for 30 announce intervals with nothing unacknowledged is closed at
+// the sender, and the receiver forgets its flow once it has heard neither
+// the stream's announcement nor its data for 3 intervals; a push on its name opens and announces a new
+// stream, which is delivered. Nothing is lost on the way.
+func TestIdleStreamsReclaimed(t *testing.T) {
+	checkGoroutines(t)
+	clock := stack.NewManualClock(stack.ManualEpoch)
+	url := memURL(t)
+	const a = 100 * time.Millisecond
+	rx := open(t, url, WithClock(clock), WithAnnounceInterval(a))
+	sub, _ := rx.Subscribe()
+	tx := open(t, url, WithClock(clock), WithAnnounceInterval(a))
+	advance(t, clock, 2*a, rx, tx)
+	ctx := context.Background()
+	must(t, tx.Push(ctx, posting.New("first", posting.WithStream("s"))))
+	if p := next(t, sub); p.Body != "first" {
+		t.Fatalf("got %v", p.Body)
+	}
+	first := tx.Stats().Streams
+	if len(first) != 1 || len(rx.Stats().Flows) != 1 {
+		t.Fatalf("streams %d, flows %d", len(first), len(rx.Stats().Flows))
+	}
+	advance(t, clock, 29*a, rx, tx)
+	if len(tx.Stats().Streams) != 1 {
+		t.Fatal("the stream went before 30 idle intervals")
+	}
+	advance(t, clock, 2*a, rx, tx)
+	if s := tx.Stats().Streams; len(s) != 0 {
+		t.Fatalf("after 31 idle intervals the sender keeps %+v", s)
+	}
+	advance(t, clock, 15*a, rx, tx)
+	if f := rx.Stats().Flows; len(f) != 0 {
+		t.Fatalf("3 intervals after its last announcement the receiver keeps %d flows", len(f))
+	}
+	must(t, tx.Push(ctx, posting.New("second", posting.WithStream("s"))))
+	if p := next(t, sub); p.Body != "second" {
+		t.Fatalf("got %v", p.Body)
+	}
+	if s := tx.Stats().Streams; len(s) != 1 || s[0].ID == first[0].ID {
+		t.Fatalf("the new stream: %+v (the old one was %d)", s, first[0].ID)
+	}
+	expectNone(t, sub)
 }

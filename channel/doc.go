@@ -47,7 +47,12 @@
 // string — in-band before the first data and again every announce
 // interval, and on request, so late joiners can decode. A receiver builds
 // the mirror stack per (remote sender, stream) from the announcement,
-// checked against its receive [Policy]. Member ids are random per channel
+// checked against its receive [Policy]. A stream idle for 30 announce
+// intervals (and, to everyone, with nothing unacknowledged) is closed;
+// receivers forget a stream and its flow once they have heard neither its
+// announcement nor its data for 3 intervals; a push on its name opens a
+// new stream (a new id, its sequence numbers from 1), announced again.
+// Member ids are random per channel
 // instance, or, with [WithIdentity], derived from the identity's public
 // key and a salt random per instance (keys.MemberID), so that signed
 // streams bind them.

@@ -63,8 +63,9 @@ type remoteSender struct {
 
 type streamInfo struct {
 	announcement
-	refused error  // the policy or the registry refused it
-	build   string // the QoS this member builds: qos within its limits
+	refused error     // the policy or the registry refused it
+	build   string    // the QoS this member builds: qos within its limits
+	heard   time.Time // its latest announcement (senders repeat them every interval)
 }
 
 // heldFrame is a data frame that arrived before its stream's announcement
@@ -122,7 +123,7 @@ func (in *incoming) senderLocked(sender uint64) *remoteSender {
 // announce records a stream's announcement and passes up the data frames
 // held for it while it was unknown.
 func (in *incoming) announce(sender uint64, f *frame, now time.Time) {
-	held, refused := in.learn(sender, f)
+	held, refused := in.learn(sender, f, now)
 	if refused != "" {
 		in.refuse(sender, f.stream, refused)
 	}
@@ -143,7 +144,7 @@ func (in *incoming) refuse(sender uint64, stream uint32, why string) {
 // learn records an announcement and returns the data frames held for the
 // stream while it was unknown, or why the stream is refused (told to its
 // sender at each announcement, so a lost REFUSE is repaired).
-func (in *incoming) learn(sender uint64, f *frame) ([]heldFrame, string) {
+func (in *incoming) learn(sender uint64, f *frame, now time.Time) ([]heldFrame, string) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	rs := in.senderLocked(sender)
@@ -151,6 +152,7 @@ func (in *incoming) learn(sender uint64, f *frame) ([]heldFrame, string) {
 		return nil, ""
 	}
 	if old := rs.streams[f.stream]; old != nil {
+		old.heard = now
 		if old.refused != nil {
 			return nil, old.refused.Error()
 		}
@@ -170,7 +172,7 @@ func (in *incoming) learn(sender uint64, f *frame) ([]heldFrame, string) {
 	}
 	in.announced++
 	si := &streamInfo{announcement: announcement{stream: f.stream, epoch: f.epoch, target: f.target, name: string(f.name), qos: string(f.qos),
-		prev: f.prev, count: f.count}}
+		prev: f.prev, count: f.count}, heard: now}
 	spec, err := in.cfg.registry.Resolve(si.qos)
 	if err == nil {
 		err = in.cfg.policy.check(in.cfg.registry, spec)
@@ -441,8 +443,32 @@ func (in *incoming) forget(sender uint64) {
 // maintain drops, counted, the frames held longer than heldMax for an
 // announcement that never came, and ends the waits of replacing flows
 // whose predecessors made no progress in time.
-func (in *incoming) maintain(now time.Time, heldMax time.Duration) {
+//
+// It also reclaims what senders stopped: a stream whose announcement has
+// not been heard for goneAfter (its sender closed it, or left) is
+// forgotten, with its flow if that too has had nothing for goneAfter and
+// holds nothing; if the stream was alive after all, its next data asks
+// for the announcement again and the flow is built anew.
+func (in *incoming) maintain(now time.Time, heldMax, goneAfter time.Duration) {
+	var idle []*inFlow
 	in.mu.Lock()
+	for sender, rs := range in.senders {
+		for id, si := range rs.streams {
+			if now.Sub(si.heard) <= goneAfter {
+				continue
+			}
+			k := flowKey{sender, id}
+			if fl := in.flows[k]; fl != nil {
+				if now.UnixNano()-fl.lastUse.Load() <= int64(goneAfter) || fl.follow != nil || fl.next.Load() != nil || !fl.st.Drained() {
+					continue
+				}
+				delete(in.flows, k)
+				idle = append(idle, fl)
+			}
+			delete(rs.streams, id)
+			in.announced--
+		}
+	}
 	for _, rs := range in.senders {
 		kept := rs.held[:0]
 		for _, h := range rs.held {
@@ -464,6 +490,9 @@ func (in *incoming) maintain(now time.Time, heldMax time.Duration) {
 		}
 	}
 	in.mu.Unlock()
+	for _, fl := range idle {
+		fl.st.Close()
+	}
 	for _, fl := range waiting {
 		if fl.follow.setReady() {
 			in.cnt.drop("reconfigure-timeout") // the old stream never handed up its share

@@ -110,11 +110,11 @@ func TestIncomingHeldUntilAnnounced(t *testing.T) {
 	}
 	// Frames held for an announcement that never comes expire, counted.
 	h.in.data(0xb, 2, &stack.Meta{}, fragPayload(t, "never"), now)
-	h.in.maintain(now.Add(time.Second), 2*time.Second)
+	h.in.maintain(now.Add(time.Second), 2*time.Second, time.Hour)
 	if drops(h.cnt, "unannounced") != 0 {
 		t.Fatal("expired early")
 	}
-	h.in.maintain(now.Add(3*time.Second), 2*time.Second)
+	h.in.maintain(now.Add(3*time.Second), 2*time.Second, time.Hour)
 	if drops(h.cnt, "unannounced") != 1 {
 		t.Fatal("held frame did not expire")
 	}
@@ -176,7 +176,7 @@ func TestIncomingFollow(t *testing.T) {
 	if got := h.bodies(); len(got) != 0 {
 		t.Fatalf("delivered %v while waiting", got)
 	}
-	h.in.maintain(now.Add(h.in.followWait()+time.Millisecond), time.Hour)
+	h.in.maintain(now.Add(h.in.followWait()+time.Millisecond), time.Hour, time.Hour)
 	if got := h.bodies(); !slices.Equal(got, []any{5}) || drops(h.cnt, "reconfigure-timeout") != 1 {
 		t.Fatalf("after the wait: delivered %v, timeouts %d", got, drops(h.cnt, "reconfigure-timeout"))
 	}

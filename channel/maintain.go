@@ -59,20 +59,20 @@ func (l *loop) stop() {
 
 // maintain runs every announce interval: it forgets silent members (and
 // with them their flows), drops frames held too long for announcements
-// that never came, ends overdue follow-on waits, closes drained retired
-// streams and idle addressed ones, says hello and re-announces the
-// streams.
+// that never came, ends overdue follow-on waits, forgets the streams
+// (and flows) other members stopped announcing, closes drained retired
+// streams and idle ones, says hello and re-announces the streams.
 func (c *Channel) maintain(now time.Time) {
 	if c.closed.Load() {
 		return
 	}
 	a := c.cfg.announce
 	c.members.expire(now.Add(-5 * a))
-	c.in.maintain(now, 2*a)
+	c.in.maintain(now, 2*a, 3*a)
 	c.hello(everyone, 0)
 	// Retired streams go once drained, or after ten intervals for
-	// receivers that never answer; streams to one member after thirty
-	// idle ones.
+	// receivers that never answer; streams after thirty idle ones (to
+	// everyone: once drained).
 	c.og.maintain(now, 10*a, 30*a)
 	c.out.flushNow(true)
 }

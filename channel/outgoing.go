@@ -621,7 +621,15 @@ func (og *outgoing) maintain(now time.Time, drainMax, idleMax time.Duration) {
 	og.retired = kept
 	list := make([]*outStream, 0, len(og.streams))
 	for k, os := range og.streams {
-		if k.target != 0 && now.UnixNano()-os.lastUse.Load() > int64(idleMax) {
+		// Idle for idleMax: a stream to one member goes (that member may
+		// be gone); one to everyone once it holds nothing unacknowledged.
+		// A push on its name opens and announces a new one.
+		if now.UnixNano()-os.lastUse.Load() > int64(idleMax) && (k.target != 0 || os.st.Drained()) && os.mu.TryLock() {
+			// TryLock: a stream's mu comes before og.mu, and a stream a
+			// push holds is not idle. Marked retired, a push that already
+			// holds the stream goes on a new one.
+			os.retired, os.retiredAt = true, now
+			os.mu.Unlock()
 			delete(og.streams, k)
 			delete(og.byID, os.id)
 			done = append(done, os)

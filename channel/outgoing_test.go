@@ -126,9 +126,9 @@ func TestOutgoingReconfigure(t *testing.T) {
 	}
 }
 
-// TestOutgoingAddressedIdle: a stream addressed to one member (replies)
-// ends after it has been idle for the time given; streams to everyone do
-// not.
+// TestOutgoingAddressedIdle: streams end after they have been idle for
+// the time given (a stream to everyone only when its stack holds nothing,
+// which frag's never does); a push then opens a new one.
 func TestOutgoingAddressedIdle(t *testing.T) {
 	og, _, clk, _ := testOutgoing(t, 0xa, "frag")
 	ctx := context.Background()
@@ -137,10 +137,23 @@ func TestOutgoingAddressedIdle(t *testing.T) {
 	if len(og.current()) != 2 {
 		t.Fatalf("%d streams", len(og.current()))
 	}
+	og.maintain(clk.Now().Add(20*time.Second), time.Hour, 30*time.Second)
+	if len(og.current()) != 2 {
+		t.Fatal("streams ended before they were idle for long enough")
+	}
+	old := og.current()
 	og.maintain(clk.Now().Add(time.Minute), time.Hour, 30*time.Second)
-	cur := og.current()
-	if len(cur) != 1 || cur[0].key.target != 0 {
+	if cur := og.current(); len(cur) != 0 {
 		t.Fatalf("streams left: %d", len(cur))
+	}
+	for _, os := range old {
+		if !stackClosed(os.st) {
+			t.Fatalf("stream %q's stack not closed", os.key.name)
+		}
+	}
+	must(t, og.push(ctx, posting.New("all again"), 0))
+	if cur := og.current(); len(cur) != 1 || cur[0].id <= old[0].id && cur[0].id <= old[1].id {
+		t.Fatalf("after a push: %d streams", len(cur))
 	}
 	og.close()
 	if err := og.push(ctx, posting.New("late"), 0xc); err != ErrClosed {

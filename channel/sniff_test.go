@@ -214,8 +214,8 @@ func TestReliableSniffedBodiesThroughLoss(t *testing.T) {
 // sniffed bodies — PNG on the image profile's refresh stack, Ogg on the
 // audio profile's best-effort stack with its 100 ms TTL — and the refresh
 // still delivers the image once: the receiver drops the refreshed copies
-// ("refreshed-dup"), and a member that joins late gets it once from a
-// refresh.
+// ("refreshed-dup"), and a member that joins late gets it once (from a
+// refresh, or from the window's recovery for late joiners).
 func TestSniffStacksOptIn(t *testing.T) {
 	clock := stack.NewManualClock(stack.ManualEpoch)
 	url := memURL(t)
@@ -262,7 +262,10 @@ func TestSniffStacksOptIn(t *testing.T) {
 		healed += layerStats(f.Stack, "refresh").Counters["refresh-delivered"]
 	}
 	t.Logf("sender refreshed %d; receiver dropped %d refreshed copies; the late member delivered %d", refreshed, dups, healed)
-	if refreshed < 2 || dups != refreshed || healed != 1 {
+	// The late member got the image once (checked above): from a refresh,
+	// or from the window below it, which recovers the start of a stream
+	// its sender still holds for a late joiner; whichever comes first.
+	if refreshed < 2 || dups != refreshed || healed > 1 {
 		t.Fatalf("refreshed %d, refreshed-dup %d, late member's refresh-delivered %d", refreshed, dups, healed)
 	}
 }
