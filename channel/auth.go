@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rwanda-go/rwanda/internal/replay"
@@ -24,6 +25,20 @@ import (
 // identity and naming the sending member, so no two members share one; the
 // nonce is the counter (4 zero bytes, then the counter), which each channel
 // instance counts up from 1 across all its datagrams.
+//
+// The member's key changes with the counter's key phase, the counter
+// divided by 2^23 (keyupdate.go): no key tags more datagrams than the
+// confidentiality limit of RFC 9001 §6.6 for AES-128-GCM. Phase 0's key is
+// the one above; phase n's is derived from the same ring key with its own
+// info, naming the member and n, so a receiver derives any phase in one
+// step, and a ring key switched to in the middle of a phase starts there.
+// The phase needs no bit on the wire: the counter is there in full, under
+// the tag. Receivers keep two phases' keys per member and key id (the
+// current one and the previous or next), derive the next phase's key
+// without a token of the limiter below and any other phase's behind the
+// check like a new key id's, and count the tags that fail under each key:
+// past the integrity limit (2^52) a key's datagrams are refused unverified
+// ("key-exhausted") until the member's next phase.
 //
 // The check is the group's: the first 8 bytes of AES-128 under a check key
 // derived once per ring key (HKDF, same salt, its own info, no member in
@@ -94,14 +109,22 @@ type dgramAuth struct {
 	nonce uint64 // this instance's freshness nonce (fresh.go)
 	limit int    // senders whose keys and windows are kept
 
+	keyLim keyLimits // AEAD usage limits, key phases (keyupdate.go)
+
 	// Sending: under the outbox's lock.
 	txID    int
 	txGen   uint64
 	tx      cipher.AEAD
+	txPhase uint64 // tx's key phase
+	txEnd   uint64 // the first counter after it
 	txCheck cipher.Block
 	counter uint64
 	txNonce [12]byte // scratch: a nonce passed to the AEAD would escape
 	txBlock [16]byte
+
+	// Key updates, sent (phases this member's datagrams moved on to) and
+	// received (later phases of other members authenticated).
+	updatesSent, updatesSeen atomic.Uint64
 
 	// Receiving: under mu.
 	mu      sync.Mutex
@@ -109,7 +132,7 @@ type dgramAuth struct {
 	checks  [256]*checkKey           // by key id; nil: not derived, or not in the ring
 	epochs  uint64                   // the last epoch given a check key
 	peers   map[uint64]*authPeer     // members with an authentic datagram
-	pending map[pendingKey]memberKey // keys derived for members without one
+	pending map[pendingKey]*phaseKey // keys derived for members without one
 	limiter deriveLimiter
 	clock   uint64
 	rxNonce [12]byte
@@ -125,19 +148,13 @@ type checkKey struct {
 	epoch uint64
 }
 
-// memberKey is a member's derived tag key under the check key of epoch.
-type memberKey struct {
-	aead  cipher.AEAD
-	epoch uint64
-}
-
 type pendingKey struct {
 	member uint64
 	id     uint8
 }
 
 type authPeer struct {
-	keys    map[uint8]memberKey
+	keys    map[uint8]*phaseKeys
 	window  replay.Window
 	lastUse uint64
 	// freshFrom is the counter of the datagram in which the member echoed
@@ -150,15 +167,15 @@ type authPeer struct {
 
 func newDgramAuth(ring *keys.Ring, identity string, self uint64, limit int) *dgramAuth {
 	return &dgramAuth{
-		ring: ring, salt: []byte(identity), self: self, nonce: randomID(), limit: limit, txID: -1,
-		peers: make(map[uint64]*authPeer), pending: make(map[pendingKey]memberKey),
+		ring: ring, salt: []byte(identity), self: self, nonce: randomID(), limit: limit, txID: -1, keyLim: currentKeyLimits(),
+		peers: make(map[uint64]*authPeer), pending: make(map[pendingKey]*phaseKey),
 		limiter: deriveLimiter{tat: make(map[transport.Addr]time.Duration)},
 	}
 }
 
-func (a *dgramAuth) derive(id uint8, member uint64) (cipher.AEAD, error) {
-	info := binary.BigEndian.AppendUint64([]byte(memberInfo), member)
-	k, err := a.ring.Derive(id, a.salt, info, 16)
+// derive derives member's tag key in key phase under key id.
+func (a *dgramAuth) derive(id uint8, member, phase uint64) (cipher.AEAD, error) {
+	k, err := a.ring.Derive(id, a.salt, memberKeyInfo(member, phase), 16)
 	if err != nil {
 		return nil, err
 	}
@@ -204,18 +221,17 @@ func groupCheck(b cipher.Block, scratch *[16]byte, sender, counter uint64) []byt
 func (a *dgramAuth) seal(buf []byte, start int) []byte {
 	id, gen := a.ring.Current(), a.ring.Generation()
 	if int(id) != a.txID || gen != a.txGen {
-		aead, err := a.derive(id, a.self)
-		if err != nil {
-			panic("channel: the ring's current key cannot be derived: " + err.Error()) // a Ring always holds its current key
-		}
 		check, raw, err := a.deriveCheck(id)
 		clear(raw[:])
 		if err != nil {
-			panic("channel: the ring's current key cannot be derived: " + err.Error())
+			panic("channel: the ring's current key cannot be derived: " + err.Error()) // a Ring always holds its current key
 		}
-		a.tx, a.txCheck, a.txID, a.txGen = aead, check, int(id), gen
+		a.txCheck, a.txID, a.txGen, a.txEnd = check, int(id), gen, 0
 	}
 	a.counter++
+	if a.counter >= a.txEnd { // a new key id, or a new key phase
+		a.sealKey()
+	}
 	buf = append(buf, groupCheck(a.txCheck, &a.txBlock, a.self, a.counter)...)
 	buf = append(buf, id)
 	buf = binary.BigEndian.AppendUint64(buf, a.counter)
@@ -274,28 +290,29 @@ func (a *dgramAuth) open(d []byte, sender uint64, from transport.Addr, now time.
 			return nil, "unfresh", false // sent before it echoed our nonce
 		}
 	}
-	var aead cipher.AEAD
+	phase := a.keyLim.phase(counter)
+	var k *phaseKey // the key of sender's phase under id, where it is kept
 	if p != nil {
-		if k := p.keys[id]; k.epoch == ck.epoch {
-			aead = k.aead
+		if m := p.keys[id]; m != nil {
+			k = m.get(ck.epoch, phase)
 		}
 	}
-	if aead == nil { // no key at hand: the group's check first
+	if k == nil { // no key at hand: the group's check first
 		if subtle.ConstantTimeCompare(groupCheck(ck.block, &a.rxBlock, sender, counter), check) != 1 {
 			return nil, "unauthenticated", false
 		}
 		if p == nil {
-			if k, ok := a.pending[pendingKey{sender, id}]; ok && k.epoch == ck.epoch {
-				aead = k.aead
+			if pk := a.pending[pendingKey{sender, id}]; pk != nil && pk.epoch == ck.epoch && pk.phase == phase {
+				k = pk
 			}
 		}
 	}
-	if aead == nil {
-		if !a.limiter.allow(from, now) {
+	if k == nil {
+		// The next phase of a member's own traffic needs no token.
+		if !(p != nil && p.keys[id] != nil && p.keys[id].isNext(phase)) && !a.limiter.allow(from, now) {
 			return nil, "rate-limited", false
 		}
-		var err error
-		aead, err = a.derive(id, sender)
+		aead, err := a.derive(id, sender, phase)
 		a.derived++
 		if err != nil {
 			return nil, "unknown-key", false
@@ -303,9 +320,8 @@ func (a *dgramAuth) open(d []byte, sender uint64, from transport.Addr, now time.
 		// Kept before the tag is checked: the key is the member's whatever
 		// the datagram holds, and a copied check must not cost a derivation
 		// per datagram.
-		k := memberKey{aead, ck.epoch}
 		if p != nil {
-			p.keys[id] = k
+			k = p.keysUnder(id).put(phaseKey{aead: aead, epoch: ck.epoch, phase: phase})
 		} else {
 			if len(a.pending) >= a.limit {
 				for pk := range a.pending { // any one
@@ -313,10 +329,15 @@ func (a *dgramAuth) open(d []byte, sender uint64, from transport.Addr, now time.
 					break
 				}
 			}
+			k = &phaseKey{aead: aead, epoch: ck.epoch, phase: phase}
 			a.pending[pendingKey{sender, id}] = k
 		}
 	}
-	if _, err := aead.Open(nil, gmacNonce(&a.rxNonce, counter), tag, body); err != nil {
+	if k.forged >= a.keyLim.forgeries {
+		return nil, "key-exhausted", false
+	}
+	if _, err := k.aead.Open(nil, gmacNonce(&a.rxNonce, counter), tag, body); err != nil {
+		k.forged++
 		return nil, "unauthenticated", false
 	}
 	if p != nil && counter > p.window.Top() && counter-p.window.Top() > counterJump(now.Sub(p.lastAt)) {
@@ -333,12 +354,15 @@ func (a *dgramAuth) open(d []byte, sender uint64, from transport.Addr, now time.
 		if len(a.peers) >= a.limit {
 			a.evictLocked()
 		}
-		p = &authPeer{keys: make(map[uint8]memberKey, 1), window: replay.New(authWindow)}
+		p = &authPeer{keys: make(map[uint8]*phaseKeys, 1), window: replay.New(authWindow)}
 		a.peers[sender] = p
 		delete(a.pending, pendingKey{sender, id})
+		p.keysUnder(id).put(*k)
 	}
 	p.window.Mark(counter)
-	p.keys[id] = memberKey{aead, ck.epoch}
+	if p.keys[id].authenticated(phase) {
+		a.updatesSeen.Add(1)
+	}
 	a.clock++
 	p.lastUse, p.lastAt = a.clock, now
 	if !fresh {
@@ -388,16 +412,16 @@ func (a *dgramAuth) refreshLocked(gen uint64) {
 	}
 	// Drop the keys derived under a key removed or replaced (rare: the
 	// ring changes by hand), so no old key outlives its removal here.
-	current := func(id uint8, k memberKey) bool { ck := a.checks[id]; return ck != nil && ck.epoch == k.epoch }
+	current := func(id uint8, epoch uint64) bool { ck := a.checks[id]; return ck != nil && ck.epoch == epoch }
 	for _, p := range a.peers {
-		for id, k := range p.keys {
-			if !current(id, k) {
+		for id, m := range p.keys {
+			if m.stale(func(epoch uint64) bool { return current(id, epoch) }) {
 				delete(p.keys, id)
 			}
 		}
 	}
 	for pk, k := range a.pending {
-		if !current(pk.id, k) {
+		if !current(pk.id, k.epoch) {
 			delete(a.pending, pk)
 		}
 	}

@@ -189,6 +189,16 @@
 // may cause are limited (64 at once, then 64 a second; beyond that
 // "rate-limited"). Keys never appear in logs or errors.
 //
+// Keys are updated automatically, as RFC 9001 §6.6 requires of AEADs: a
+// member's datagram key changes every 2^23 datagrams (its key phase is
+// its counter divided by that, read from the authenticated trailer, so no
+// phase bit is needed and a receiver that missed many datagrams still
+// knows the phase); receivers keep two phases' keys per member, and a key
+// that failed 2^52 tags is refused until the member's next phase
+// ("key-exhausted"). The encrypt layer does the same per stream. Stats.Keys
+// counts the updates. This is independent of [keys.Ring] rotation, which
+// the application does.
+//
 // [WithIdentity] and [WithTrusted] give the sign layer its signing key and
 // the public keys it accepts; its signatures bind the channel's identity
 // and each packet's relay metadata.

@@ -290,7 +290,11 @@ func WithKey(key []byte) Option {
 // package keys). A keyed channel authenticates every datagram it sends
 // under the ring's current key and drops, before any parsing, every
 // datagram not authenticated under a key in the ring or seen before; and
-// every stream it sends or accepts carries the encrypt layer.
+// every stream it sends or accepts carries the encrypt layer. Besides the
+// application's rotation, each member's datagram key and each stream's
+// encrypt key change by themselves, with nothing sent, before they reach
+// the AEAD usage limits of RFC 9001 §6.6 (every 2^23 datagrams or packets
+// under AES-GCM); see [Stats] (Keys) and package encrypt.
 func WithKeyRing(ring *keys.Ring) Option {
 	return func(c *config) error {
 		if ring == nil {

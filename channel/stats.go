@@ -15,6 +15,7 @@ type Stats struct {
 	Received Traffic           // what it received (datagrams and bytes before any check)
 	Drops    map[string]uint64 // datagrams, frames and postings dropped, by reason
 	Held     uint64            // data frames held until their stream's late announcement
+	Keys     KeyUpdates        // keyed channels: automatic datagram key updates
 	Memory   int64             // bytes the stacks and held frames have reserved from the memory budget (WithMemory)
 	MemLimit int64             // the memory budget
 	Events   map[string]uint64 // the stacks' events, by kind (see WithEvents)
@@ -29,6 +30,16 @@ type Traffic struct {
 	Datagrams uint64
 	Bytes     uint64
 	Postings  uint64
+}
+
+// KeyUpdates counts a keyed channel's automatic datagram key updates (the
+// AEAD usage limits of RFC 9001 §6.6; see [WithKeyRing]): Sent, the times
+// this member's datagram key moved on to its next phase; Received, the
+// times another member's datagrams were first authenticated in a later
+// phase than before under the same key id.
+type KeyUpdates struct {
+	Sent     uint64
+	Received uint64
 }
 
 // StreamStats describes one outgoing stream.
@@ -78,6 +89,9 @@ func (c *Channel) Stats() Stats {
 		Peers:    c.members.list(),
 		Memory:   c.mem.Used(),
 		MemLimit: c.mem.Limit(),
+	}
+	if a := c.auth; a != nil {
+		st.Keys = KeyUpdates{Sent: a.updatesSent.Load(), Received: a.updatesSeen.Load()}
 	}
 	st.Drops, st.Events = k.snapshot()
 	return st

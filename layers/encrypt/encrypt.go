@@ -48,6 +48,7 @@ type Layer struct {
 	b        stack.Binding
 	cfg      Config
 	instance uint64
+	lim      limits // AEAD usage limits (keyupdate.go)
 
 	owner    uint64 // the flow's sender
 	stream   uint32
@@ -55,6 +56,8 @@ type Layer struct {
 	txKeyID  int // -1: none derived yet
 	txGen    uint64
 	txAEAD   cipher.AEAD
+	txPhase  uint64 // txAEAD's key phase
+	txEnd    uint64 // the first counter after it
 	counter  uint64
 	nonce    [24]byte
 	hdr      [HeaderMax]byte // scratch: a header passed to the AEAD would escape
@@ -70,8 +73,7 @@ type rxKey struct {
 }
 
 type rxState struct {
-	aead    cipher.AEAD
-	gen     uint64
+	keys    phaseKeys
 	window  replay.Window
 	lastUse uint64
 }
@@ -105,7 +107,7 @@ func New(cfg Config) (*Layer, error) {
 			break
 		}
 	}
-	return &Layer{cfg: cfg, instance: binary.BigEndian.Uint64(b[:]), txKeyID: -1, rx: make(map[rxKey]*rxState)}, nil
+	return &Layer{cfg: cfg, instance: binary.BigEndian.Uint64(b[:]), lim: limitsFor(cfg.Suite), txKeyID: -1, rx: make(map[rxKey]*rxState)}, nil
 }
 
 // Name is "encrypt".
@@ -131,20 +133,29 @@ func (l *Layer) Bind(b stack.Binding) error {
 	return nil
 }
 
-// info is the HKDF info for a key: what it is for and who seals with it.
-func (l *Layer) info(dir byte, originator, instance uint64) []byte {
-	b := make([]byte, 0, 64)
-	b = append(b, "rwanda/encrypt/v1/"...)
+// info is the HKDF info for a key: what it is for, who seals with it and,
+// after phase 0, its key phase.
+func (l *Layer) info(dir byte, originator, instance, phase uint64) []byte {
+	b := make([]byte, 0, 72)
+	if phase == 0 {
+		b = append(b, "rwanda/encrypt/v1/"...)
+	} else {
+		b = append(b, updateInfo...)
+	}
 	b = append(b, l.cfg.Suite.Name...)
 	b = append(b, 0, dir)
 	b = binary.BigEndian.AppendUint64(b, l.owner)
 	b = binary.BigEndian.AppendUint32(b, l.stream)
 	b = binary.BigEndian.AppendUint64(b, originator)
-	return binary.BigEndian.AppendUint64(b, instance)
+	b = binary.BigEndian.AppendUint64(b, instance)
+	if phase != 0 {
+		b = binary.BigEndian.AppendUint64(b, phase)
+	}
+	return b
 }
 
-func (l *Layer) derive(keyID uint8, dir byte, originator, instance uint64) (cipher.AEAD, error) {
-	k, err := l.cfg.Keys.Derive(keyID, []byte(l.cfg.Channel), l.info(dir, originator, instance), l.cfg.Suite.KeyLen)
+func (l *Layer) derive(keyID uint8, dir byte, originator, instance, phase uint64) (cipher.AEAD, error) {
+	k, err := l.cfg.Keys.Derive(keyID, []byte(l.cfg.Channel), l.info(dir, originator, instance, phase), l.cfg.Suite.KeyLen)
 	if err != nil {
 		return nil, err
 	}
@@ -165,13 +176,12 @@ func (l *Layer) Down(p *stack.Packet) error {
 	ring := l.cfg.Keys
 	// A changed ring (rotation; a key replaced under its id) means deriving
 	// again; the same key derives the same AEAD key, and the counter goes on.
-	if id := ring.Current(); int(id) != l.txKeyID || ring.Generation() != l.txGen {
-		a, err := l.derive(id, l.txDir, l.b.Flow.Local, l.instance)
-		if err != nil {
+	// So does a new key phase (keyupdate.go).
+	if id := ring.Current(); int(id) != l.txKeyID || ring.Generation() != l.txGen || l.counter+1 >= l.txEnd {
+		if err := l.sealKey(id, ring.Generation()); err != nil {
 			l.b.Drop(p, "no-key")
-			return fmt.Errorf("encrypt: key %d: %w", id, err)
+			return err
 		}
-		l.txKeyID, l.txAEAD, l.txGen = int(id), a, ring.Generation()
 	}
 	l.counter++
 	h := append(l.hdr[:0], version|l.txDir, byte(l.txKeyID))
@@ -248,49 +258,60 @@ func (l *Layer) Up(p *stack.Packet) error {
 	key := rxKey{dir, keyID, originator, instance}
 	st := l.rx[key]
 	ring := l.cfg.Keys
-	if st != nil && st.gen != ring.Generation() {
-		// The ring changed: the key may be gone or replaced. Keep the
-		// replay window, derive the AEAD again.
-		a, err := l.derive(keyID, dir, originator, instance)
-		if err != nil {
-			delete(l.rx, key)
-			st = nil
-		} else {
-			st.aead, st.gen = a, ring.Generation()
-		}
-	}
 	if st != nil && !st.window.Fresh(counter) {
 		l.b.Drop(p, "replayed")
 		return nil
 	}
-	var aead cipher.AEAD
+	// The key of the counter's phase, derived at the ring's generation: a
+	// changed ring (the key may be gone or replaced) derives again, and
+	// keeps the replay window.
+	gen, phase := ring.Generation(), l.lim.phase(counter)
+	var k *phaseKey
 	if st != nil {
-		aead = st.aead
+		k = st.keys.get(gen, phase)
+	}
+	var aead cipher.AEAD
+	if k != nil {
+		aead = k.aead
 	} else {
 		if !ring.Has(keyID) {
 			l.b.Drop(p, "unknown-key")
 			return nil
 		}
-		a, err := l.derive(keyID, dir, originator, instance)
+		a, err := l.derive(keyID, dir, originator, instance, phase)
 		if err != nil {
 			l.b.Drop(p, "unknown-key")
 			return nil
 		}
 		aead = a
+		if st != nil { // kept before the tag is checked, to count forgeries
+			k = st.keys.put(aead, gen, phase)
+		}
+	}
+	if k != nil && k.forged >= l.lim.forgeries {
+		l.b.Drop(p, "key-exhausted")
+		return nil
 	}
 	p = p.Writable()
 	b = p.Bytes()
 	ct := b[off:]
 	if _, err := aead.Open(ct[:0], l.nonceFor(counter), ct, b[:off]); err != nil {
+		if k != nil {
+			k.forged++
+		}
 		l.b.Drop(p, "forged")
 		return nil
 	}
 	if st == nil {
-		st = &rxState{aead: aead, gen: ring.Generation(), window: replay.New(l.cfg.Replay)}
+		st = &rxState{window: replay.New(l.cfg.Replay)}
+		st.keys.put(aead, gen, phase)
 		if len(l.rx) >= l.cfg.Peers {
 			l.evict()
 		}
 		l.rx[key] = st
+	}
+	if st.keys.authenticated(phase) {
+		l.b.Count("key-updates-received", 1)
 	}
 	l.useClock++
 	st.lastUse = l.useClock
@@ -298,6 +319,21 @@ func (l *Layer) Up(p *stack.Packet) error {
 	p.Consume(off)
 	p.Trim(tagLen)
 	return l.b.Up.Handle(p)
+}
+
+// sealKey makes the sending key the one of the next counter's phase under
+// key id, at the ring's generation gen.
+func (l *Layer) sealKey(id uint8, gen uint64) error {
+	phase := l.lim.phase(l.counter + 1)
+	a, err := l.derive(id, l.txDir, l.b.Flow.Local, l.instance, phase)
+	if err != nil {
+		return fmt.Errorf("encrypt: key %d: %w", id, err)
+	}
+	if l.txAEAD != nil && phase > l.txPhase {
+		l.b.Count("key-updates-sent", 1)
+	}
+	l.txKeyID, l.txAEAD, l.txGen, l.txPhase, l.txEnd = int(id), a, gen, phase, l.lim.end(phase)
+	return nil
 }
 
 func (l *Layer) evict() {
