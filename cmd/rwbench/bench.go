@@ -56,9 +56,12 @@ func newBench(ctx context.Context, cfg *config, stderr io.Writer) (*bench, error
 		}
 	}
 	_, b.encrypt = registry.Default().Lookup("encrypt")
-	if cfg.cmd == "sched" {
+	switch cfg.cmd {
+	case "sched":
 		b.peerNote = "not used (sched measures the send queue alone)"
-	} else {
+	case "scale":
+		b.peerNote = "not used (scale measures rwanda alone)"
+	default:
 		b.peers, b.peerNote = startPeers(ctx, cfg.peers, stderr)
 	}
 	return b, nil
@@ -233,6 +236,14 @@ func (b *bench) run(ctx context.Context) *Result {
 	res.Targets = targets(res.Rows)
 	if b.cfg.cmd == "sched" || b.cfg.cmd == "compare" {
 		res.Sched = runSched()
+	}
+	if b.cfg.cmd == "scale" && ctx.Err() == nil {
+		var errs []string
+		res.Scale, errs = b.runScale(ctx)
+		res.Errors = append(res.Errors, errs...)
+		if ctx.Err() != nil && res.Interrupted == "" {
+			res.Interrupted = fmt.Sprintf("%v after %v; the figures measured so far are shown", context.Cause(ctx), time.Since(b.started).Round(time.Second))
+		}
 	}
 	res.Elapsed = time.Since(b.started).Seconds()
 	return res

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rwanda-go/rwanda/channel"
 	"github.com/rwanda-go/rwanda/cmd/rwbench/harness"
@@ -21,7 +22,8 @@ import (
 
 // childMain is the hidden subcommand "child KIND": the far end of a
 // measurement, in a process of its own (see package harness for the
-// protocol). Kinds: rw-recv, rw-echo (rwanda channels), udp-recv,
+// protocol). Kinds: rw-recv, rw-echo (rwanda channels), rw-members (the
+// senders of scale's members measurement, see childMembers), udp-recv,
 // udp-echo, tcp-recv, tcp-echo. A keyed channel reads its key from
 // RWBENCH_KEY (hex).
 func childMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -35,6 +37,8 @@ func childMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	url := fs.String("url", "", "channel URL")
 	qos := fs.String("qos", "", "QoS of the echo's replies")
 	group := fs.String("group", "", "multicast group:port to join on lo (udp-recv)")
+	members := fs.Int("m", 1, "sender channels to open (rw-members)")
+	announce := fs.Duration("announce", time.Second, "announce interval of the channels (rw-members)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -42,6 +46,8 @@ func childMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch kind {
 	case "rw-recv", "rw-echo":
 		err = childRwanda(kind, *url, *qos, stdin, stdout)
+	case "rw-members":
+		err = childMembers(*url, *members, *announce, stdin, stdout)
 	case "udp-recv":
 		err = childUDPRecv(*group, stdin, stdout)
 	case "udp-echo":

@@ -8,9 +8,11 @@
 //	go run ./cmd/rwbench fanout       # one sender, N = 1, 4, 8 receiver processes
 //	go run ./cmd/rwbench loss         # goodput of the reliable profile at 0/1/5/20% loss
 //	go run ./cmd/rwbench sched        # the RWANDA scheduling experiment: deadline misses by policy and utilisation
+//	go run ./cmd/rwbench scale        # live heap per idle stream and per member, first delivery on the Nth new stream
 //
 // Flags (after the subcommand): -duration of each repetition, -reps,
-// -sizes, -n (fan-out receivers), -loss, -fanout-size, -systems (a subset,
+// -sizes, -n (fan-out receivers), -loss, -fanout-size, -streams and
+// -members (scale's N and M), -systems (a subset,
 // by the names printed), -json or -csv instead of the table, -svg DIR for
 // charts (throughput by size, round-trip CDF, fan-out by N), -peers, -q
 // (no progress line) and -timeout (the bound on the whole run).
@@ -23,6 +25,25 @@
 // 6 and 6 units of link time every period, no scheduler vs fifo vs
 // priority vs edf, the period swept to vary the utilisation; a job is
 // missed when it leaves the link after its deadline (the next release).
+//
+// scale (not part of compare: its figures are absolute heap sizes, with
+// nothing in the run to compare them with) measures what idle streams and
+// members cost. For each N of -streams (10, 100, 1 000, 10 000), a sender
+// and a receiver channel in rwbench's own process (unicast on loopback,
+// reliable, both ends' WithLimits raised above N) carry one 64-byte
+// posting on each of N new streams: the live heap they added (after
+// garbage collection) per stream, both ends together; and the time from
+// Push to delivery of the posting on the Nth new stream once N−1 exist
+// (and on the next four, one at a time; the median of all). For each M of
+// -members (10, 100, 1 000), M sender channels in ⌈M/250⌉ child processes
+// each push one reliable 64-byte posting to one listener channel in
+// rwbench's process, every channel announcing every 100 ms; once all are
+// delivered and the sockets have been quiet for 400 ms (quiet readers give
+// their read buffers back), the live heap grown per member at the
+// listener's process and in the senders' processes. Every posting must be
+// delivered: otherwise the row is left out, the error says how many
+// arrived and what the receiver dropped (naming the cap that refused),
+// and rwbench exits with status 1.
 //
 // Every measurement has its far end — receiver or echo — in a process of
 // its own (rwbench runs itself with a hidden "child" subcommand), and the

@@ -28,6 +28,12 @@ func main() {
 // subcommands lists what rwbench measures, in the order compare runs them.
 var subcommands = []string{"throughput", "latency", "fanout", "loss", "sched"}
 
+// standalone lists the subcommands compare leaves out: scale's figures are
+// absolute heap sizes with nothing to compare them with, its heap readings
+// want a process without other measurements' leftovers, and its 10 000
+// stream row alone takes seconds.
+var standalone = []string{"scale"}
+
 // config is what the flags say.
 type config struct {
 	cmd      string
@@ -35,6 +41,8 @@ type config struct {
 	reps     int
 	sizes    []int
 	ns       []int
+	streams  []int // scale: streams
+	members  []int // scale: members
 	losses   []float64
 	fanSize  int
 	json     bool
@@ -60,6 +68,8 @@ subcommands:
   loss         goodput of the reliable profile at 0/1/5/20% loss
   sched        the RWANDA scheduling experiment: deadline misses of no
                scheduler, fifo, priority and edf by utilisation
+  scale        live heap per idle stream and per member, and time to first
+               delivery on the Nth new stream (not part of compare)
 
 flags:
 `
@@ -75,8 +85,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		args = []string{"-h"}
 		cfg.cmd = "compare"
 	}
-	if cfg.cmd != "compare" && !slices.Contains(subcommands, cfg.cmd) {
-		return nil, fmt.Errorf("unknown subcommand %q (want one of compare, %s)", cfg.cmd, strings.Join(subcommands, ", "))
+	if cfg.cmd != "compare" && !slices.Contains(subcommands, cfg.cmd) && !slices.Contains(standalone, cfg.cmd) {
+		return nil, fmt.Errorf("unknown subcommand %q (want one of compare, %s)", cfg.cmd, strings.Join(append(slices.Clone(subcommands), standalone...), ", "))
 	}
 	quick := cfg.cmd == "compare"
 	fs := flag.NewFlagSet("rwbench "+cfg.cmd, flag.ContinueOnError)
@@ -99,6 +109,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.reps, "reps", 3, "repetitions of each measurement (figures are their median, with min–max)")
 	sizes := fs.String("sizes", defSizes, "posting sizes in bytes, comma-separated (throughput, latency, loss; compare: throughput, with 64 for latency and 1024 for loss)")
 	ns := fs.String("n", defN, "receiver processes for fanout, comma-separated")
+	streams := fs.String("streams", "10,100,1000,10000", "scale: numbers of streams, comma-separated")
+	members := fs.String("members", "10,100,1000", "scale: numbers of member channels, comma-separated (250 per child process)")
 	losses := fs.String("loss", defLoss, "loss percentages for loss, comma-separated")
 	fs.IntVar(&cfg.fanSize, "fanout-size", 1024, "posting size for fanout, bytes")
 	fs.BoolVar(&cfg.json, "json", false, "print JSON instead of the table")
@@ -125,6 +137,12 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		return nil, err
 	}
 	if cfg.ns, err = parseInts("n", *ns, 1, 64); err != nil {
+		return nil, err
+	}
+	if cfg.streams, err = parseInts("streams", *streams, 1, 100000); err != nil {
+		return nil, err
+	}
+	if cfg.members, err = parseInts("members", *members, 1, 10000); err != nil {
 		return nil, err
 	}
 	if cfg.fanSize < 8 || cfg.fanSize > 1<<20 {
@@ -214,6 +232,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if res.Interrupted != "" {
 		fmt.Fprintf(stderr, "rwbench: stopped early: %s\n", res.Interrupted)
 		return 130
+	}
+	if res.Scale != nil && len(res.Errors) > 0 {
+		// scale's rows are only figures when every posting was delivered.
+		fmt.Fprintf(stderr, "rwbench: scale: %s\n", strings.Join(res.Errors, "; "))
+		return 1
 	}
 	return 0
 }

@@ -13,19 +13,20 @@ import (
 
 // Result is everything a run measured; --json prints it as is.
 type Result struct {
-	Command     string     `json:"command"`
-	Date        string     `json:"date"`
-	Machine     Machine    `json:"machine"`
-	Duration    string     `json:"duration"` // of each repetition
-	Reps        int        `json:"reps"`
-	Peers       string     `json:"peers"` // what measured the peers, or why they were skipped
-	Rows        []Row      `json:"rows"`
-	Targets     []Target   `json:"targets,omitempty"`
-	Sched       []SchedRow `json:"sched,omitempty"`
-	Skipped     []string   `json:"skipped,omitempty"`
-	Errors      []string   `json:"errors,omitempty"`
-	Interrupted string     `json:"interrupted,omitempty"`
-	Elapsed     float64    `json:"elapsed_seconds"`
+	Command     string       `json:"command"`
+	Date        string       `json:"date"`
+	Machine     Machine      `json:"machine"`
+	Duration    string       `json:"duration"` // of each repetition
+	Reps        int          `json:"reps"`
+	Peers       string       `json:"peers"` // what measured the peers, or why they were skipped
+	Rows        []Row        `json:"rows"`
+	Targets     []Target     `json:"targets,omitempty"`
+	Sched       []SchedRow   `json:"sched,omitempty"`
+	Scale       *ScaleResult `json:"scale,omitempty"`
+	Skipped     []string     `json:"skipped,omitempty"`
+	Errors      []string     `json:"errors,omitempty"`
+	Interrupted string       `json:"interrupted,omitempty"`
+	Elapsed     float64      `json:"elapsed_seconds"`
 }
 
 // Row is one system in one configuration: medians over repetitions with
@@ -209,6 +210,22 @@ func writeCSV(w io.Writer, res *Result) error {
 			f(r.MissPct), f(r.MissPct), f(r.MissPct), "", "", strconv.Itoa(r.Jobs), strconv.Itoa(r.Jobs - r.Missed),
 			"", "", "", "", "", "", "", "", "", ""})
 	}
+	if sr := res.Scale; sr != nil {
+		stat := func(test string, n int, reps int, metric string, s Stat, sent, delivered int64) {
+			cw.Write([]string{test, "rwanda-reliable", strconv.Itoa(scaleBody), strconv.Itoa(n), "0", strconv.Itoa(reps), metric,
+				f(s.Median), f(s.Min), f(s.Max), "", "", strconv.FormatInt(sent, 10), strconv.FormatInt(delivered, 10),
+				"", "", "", "", "", "", "", "", "", ""})
+		}
+		for _, r := range sr.Streams {
+			stat("scale-streams", r.N, r.Reps, "heap_kib_per_stream", r.HeapKiBPerStream, r.Pushed, r.Delivered)
+			stat("scale-streams", r.N, r.Reps, "first_delivery_us", r.FirstDeliveryUs, r.Pushed, r.Delivered)
+		}
+		for _, r := range sr.Members {
+			stat("scale-members", r.M, r.Reps, "listener_heap_kib_per_member", r.ListenerKiBPerMemb, r.Pushed, r.Delivered)
+			stat("scale-members", r.M, r.Reps, "senders_heap_kib_per_member", r.SendersKiBPerMemb, r.Pushed, r.Delivered)
+			stat("scale-members", r.M, r.Reps, "total_heap_kib_per_member", r.TotalKiBPerMemb, r.Pushed, r.Delivered)
+		}
+	}
 	cw.Flush()
 	return cw.Error()
 }
@@ -268,7 +285,11 @@ func pct(a, b int64) string {
 func writeTable(w io.Writer, res *Result) error {
 	m := res.Machine
 	fmt.Fprintf(w, "%s — %s — %s/%s, %d CPUs (%s), %s\n", strings.TrimSpace(res.Command), res.Date, m.OS, m.Arch, m.CPUs, m.CPU, m.Go)
-	fmt.Fprintf(w, "each figure: median of %d repetitions of %s [min–max]; ×udp and ×best: the median divided by raw UDP's and by the best peer's (tcp, nats, grpc, kcp) in this run\n", res.Reps, res.Duration)
+	if res.Scale != nil {
+		fmt.Fprintf(w, "each figure: median of %d repetitions [min–max]\n", res.Reps)
+	} else {
+		fmt.Fprintf(w, "each figure: median of %d repetitions of %s [min–max]; ×udp and ×best: the median divided by raw UDP's and by the best peer's (tcp, nats, grpc, kcp) in this run\n", res.Reps, res.Duration)
+	}
 	fmt.Fprintf(w, "peers: %s\n", res.Peers)
 	for _, test := range subcommands {
 		var rows []Row
@@ -325,6 +346,7 @@ func writeTable(w io.Writer, res *Result) error {
 		}
 	}
 	writeSchedTable(w, res.Sched)
+	writeScaleTable(w, res.Scale)
 	writeTargets(w, res.Targets)
 	fmt.Fprintln(w)
 	for _, s := range res.Skipped {

@@ -239,6 +239,8 @@ func TestArgs(t *testing.T) {
 		{"loss", "--loss", "100"},
 		{"compare", "--json", "--csv"},
 		{"throughput", "extra"},
+		{"scale", "--streams", "0"},
+		{"scale", "--members", "x"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(context.Background(), args, &out, &errb); code != 2 || !strings.Contains(errb.String(), "rwbench") {
@@ -408,5 +410,58 @@ func TestSched(t *testing.T) {
 	}
 	if e, n := miss["edf"]["1.30"], miss["none"]["1.30"]; e >= n {
 		t.Fatalf("at U=1.3 EDF misses %.1f%%, no scheduler %.1f%%", e, n)
+	}
+}
+
+// TestScale runs a small scale: every posting delivered, every figure
+// there and positive, the members spread over child processes (the
+// figures themselves are recorded in bench/RESULTS.md, not checked).
+func TestScale(t *testing.T) {
+	res := runJSON(t, "scale", "--streams", "10,200", "--members", "5,260", "--reps", "1", "-q")
+	if len(res.Errors) > 0 {
+		t.Fatalf("errors: %q", res.Errors)
+	}
+	sr := res.Scale
+	if sr == nil || len(sr.Streams) != 2 || len(sr.Members) != 2 {
+		t.Fatalf("scale result %+v", sr)
+	}
+	for _, r := range sr.Streams {
+		if r.Pushed != int64(r.N+firstProbes) || r.Delivered != r.Pushed || r.Reps != 1 ||
+			r.HeapKiBPerStream.Median <= 0 || r.FirstDeliveryUs.Min <= 0 || r.FirstDeliveryUs.Median > r.FirstDeliveryUs.Max {
+			t.Errorf("streams row %+v", r)
+		}
+	}
+	for i, r := range sr.Members {
+		if r.Procs != []int{1, 2}[i] || r.Pushed != int64(r.M) || r.Delivered != r.Pushed || r.PeersListed != r.M ||
+			r.ListenerKiBPerMemb.Median <= 0 || r.SendersKiBPerMemb.Median <= 0 ||
+			math.Abs(r.TotalKiBPerMemb.Median-r.ListenerKiBPerMemb.Median-r.SendersKiBPerMemb.Median) > 1e-6*r.TotalKiBPerMemb.Median {
+			t.Errorf("members row %+v", r)
+		}
+	}
+	var table, c bytes.Buffer
+	if err := writeTable(&table, res); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"KiB/stream", "first delivery", "listener KiB/member", "senders KiB/member"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	if err := writeCSV(&c, res); err != nil {
+		t.Fatal(err)
+	}
+	if recs, err := csv.NewReader(&c).ReadAll(); err != nil || len(recs) != 1+2*2+2*3 {
+		t.Errorf("CSV: %d records, %v", len(recs), err)
+	}
+}
+
+// TestDropsSaid: a receiver's drops name the cap that refused.
+func TestDropsSaid(t *testing.T) {
+	s := dropsSaid("receiver", map[string]uint64{"too-many-streams": 3, "late": 1})
+	if !strings.Contains(s, "late=1, too-many-streams=3 (refused by the receiver's cap on announced streams") {
+		t.Errorf("%q", s)
+	}
+	if s := dropsSaid("listener", nil); s != "listener dropped nothing" {
+		t.Errorf("%q", s)
 	}
 }
