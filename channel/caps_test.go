@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -152,4 +153,55 @@ func TestIdleStreamsReclaimed(t *testing.T) {
 		t.Fatalf("the new stream: %+v (the old one was %d)", s, first[0].ID)
 	}
 	expectNone(t, sub)
+}
+
+// TestSlowConsumerHeard: a subscription that falls behind on a reliable
+// stream makes WithEvents' function hear it ("slow-consumer", how many
+// were dropped), at most once a second; its own Stats count every drop.
+// Drops on a best-effort stream are counted, not reported.
+func TestSlowConsumerHeard(t *testing.T) {
+	checkGoroutines(t)
+	clock := stack.NewManualClock(stack.ManualEpoch)
+	url := memURL(t)
+	var mu sync.Mutex
+	var heard []Event
+	rx := open(t, url, WithClock(clock), WithEvents(func(e Event) {
+		if e.Kind == "slow-consumer" {
+			mu.Lock()
+			heard = append(heard, e)
+			mu.Unlock()
+		}
+	}))
+	sub, _ := rx.Subscribe(Queue(4, DropOldest))
+	tx := open(t, url, WithClock(clock), WithStreamQoS("bulk", "reliable"), WithStreamQoS("lossy", "none"))
+	advance(t, clock, 100*time.Millisecond, rx, tx)
+	ctx := context.Background()
+	pushN := func(stream string, n int) {
+		for i := range n {
+			must(t, tx.Push(ctx, posting.New(i, posting.WithStream(stream))))
+		}
+		settle(t, rx, tx)
+	}
+	events := func() []Event {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(heard)
+	}
+	pushN("lossy", 10)
+	if st := sub.Stats(); st.Dropped != 6 || len(events()) != 0 {
+		t.Fatalf("best effort: %+v, %d events", st, len(events()))
+	}
+	pushN("bulk", 10)
+	if st := sub.Stats(); st.Dropped != 16 || len(events()) != 1 || events()[0].Stream != "bulk" || events()[0].Member != tx.ID() {
+		t.Fatalf("reliable: %+v, events %+v", st, events())
+	}
+	pushN("bulk", 10) // within the second: counted, not reported
+	if len(events()) != 1 {
+		t.Fatalf("%d events within a second", len(events()))
+	}
+	advance(t, clock, 1100*time.Millisecond, rx, tx)
+	pushN("bulk", 1)
+	if e := events(); len(e) != 2 || !strings.Contains(e[1].Detail, "dropped 16 ") {
+		t.Fatalf("after a second: %+v", e)
+	}
 }

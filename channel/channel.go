@@ -449,6 +449,12 @@ func (c *Channel) dispatch(p *posting.Posting) {
 	}
 }
 
+// reliableFrom says whether p came on a reliable stream (a recording's
+// postings are not on any).
+func (c *Channel) reliableFrom(p *posting.Posting) bool {
+	return c.in != nil && c.in.reliableFrom(p.Sender, p.Stream)
+}
+
 // Subscribe returns a subscription to the channel's postings that match
 // opts, with a bounded queue (see Queue).
 func (c *Channel) Subscribe(opts ...SubOption) (*Subscription, error) {
@@ -474,7 +480,7 @@ func (c *Channel) subscribe(f func(*posting.Posting), opts []SubOption) (*Subscr
 			return nil, err
 		}
 	}
-	s := &Subscription{subs: c.subs, cnt: c.cnt, cfg: sc, fn: f, done: make(chan struct{})}
+	s := &Subscription{subs: c.subs, cnt: c.cnt, clock: c.clock, reliable: c.reliableFrom, cfg: sc, fn: f, done: make(chan struct{})}
 	if f == nil {
 		s.q = make(chan *posting.Posting, sc.queue)
 	}

@@ -56,6 +56,7 @@ type flowKey struct {
 type remoteSender struct {
 	skew      *skewEstimate // membership's, shared by the sender's flows
 	streams   map[uint32]*streamInfo
+	reliable  map[string]bool // stream names whose flow's stack is reliable
 	lastQuery time.Time
 	held      []heldFrame
 	heldBytes int
@@ -93,6 +94,7 @@ type inFlow struct {
 	qos      string
 	st       *stack.Stack
 	mem      *stack.Budget // its stack's share of the channel's budget
+	reliable bool          // a layer of its stack retransmits (stack.CapReliable)
 	postings atomic.Uint64
 	bytes    atomic.Uint64
 	lastUse  atomic.Int64
@@ -115,7 +117,7 @@ func (in *incoming) senderLocked(sender uint64) *remoteSender {
 	if skew == nil {
 		return nil
 	}
-	rs := &remoteSender{skew: skew, streams: make(map[uint32]*streamInfo)}
+	rs := &remoteSender{skew: skew, streams: make(map[uint32]*streamInfo), reliable: make(map[string]bool)}
 	in.senders[sender] = rs
 	return rs
 }
@@ -293,9 +295,17 @@ func (in *incoming) flow(sender uint64, id uint32, relay *stack.Meta, payload []
 			Flow: stack.Flow{Stream: si.name, Role: stack.Receiver, Local: in.self, Remote: sender, Multicast: in.multicast,
 				PointToPoint: si.target != 0, ID: id, Instance: in.instances.Add(1)},
 		})
+		for _, l := range layers {
+			if slices.Contains(stack.CapabilitiesOf(l).Provides, stack.CapReliable) {
+				fl.reliable = true
+			}
+		}
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	if err == nil {
+		rs.reliable[si.name] = fl.reliable
+	}
 	if err != nil {
 		si.refused = err
 		in.cnt.drop("policy")
@@ -421,6 +431,15 @@ func (fl *inFlow) deliver(pk *stack.Packet) error {
 	return nil
 }
 
+// reliableFrom says whether sender's stream name is received through a
+// reliable stack (for reporting a subscriber's drops).
+func (in *incoming) reliableFrom(sender uint64, name string) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	rs := in.senders[sender]
+	return rs != nil && rs.reliable[name]
+}
+
 // forget drops what is kept for a sender membership forgot, and closes
 // its flows. Closing a stack under in.mu is safe: no code holding a
 // stack's lock takes in.mu.
@@ -467,6 +486,9 @@ func (in *incoming) maintain(now time.Time, heldMax, goneAfter time.Duration) {
 			}
 			delete(rs.streams, id)
 			in.announced--
+			if !slices.ContainsFunc(slices.Collect(maps.Values(rs.streams)), func(o *streamInfo) bool { return o.name == si.name }) {
+				delete(rs.reliable, si.name)
+			}
 		}
 	}
 	for _, rs := range in.senders {

@@ -526,9 +526,14 @@ type Event struct {
 	At     time.Time
 }
 
-// WithEvents has f called for each event of the channel's stacks (they
-// are also counted in Stats and logged). f is called on the channel's
-// goroutines and must not block.
+// WithEvents has f called for each event of the channel's stacks and of
+// the channel itself (they are also counted in Stats and logged): among
+// them "unrecoverable-gap" (a received reliable stream lost something for
+// good), "stream-refused" (a member will not build a stream this channel
+// sends; see [RefusedError]) and "slow-consumer" (a subscription dropped
+// postings of a reliable stream, reported at most once a second per
+// subscription with the count; [Subscription.Stats] counts every drop).
+// f is called on the channel's goroutines and must not block.
 func WithEvents(f func(Event)) Option {
 	return func(c *config) error {
 		c.onEvent = f

@@ -6,8 +6,10 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rwanda-go/rwanda/posting"
+	"github.com/rwanda-go/rwanda/stack"
 )
 
 // Overflow is what a subscription does when its queue is full.
@@ -97,21 +99,33 @@ func Queue(n int, overflow Overflow) SubOption {
 // Subscription receives the postings of a channel that match its options.
 // Postings are shared between subscriptions: treat them as read-only.
 type Subscription struct {
-	subs *subscribers // the channel's
-	cnt  *counters    // the channel's
-	cfg  subConfig
-	fn   func(*posting.Posting) // SubscribeFunc; nil for queued subscriptions
-	q    chan *posting.Posting
-	mu   sync.Mutex // serialises senders on q with Close
-	done chan struct{}
-	err  error // why it ended, under mu
+	subs  *subscribers // the channel's
+	cnt   *counters    // the channel's
+	clock stack.Clock  // the channel's
+	// reliable says whether a posting came on a reliable stream.
+	reliable func(*posting.Posting) bool
+	cfg      subConfig
+	fn       func(*posting.Posting) // SubscribeFunc; nil for queued subscriptions
+	q        chan *posting.Posting
+	mu       sync.Mutex // serialises senders on q with Close
+	done     chan struct{}
+	err      error // why it ended, under mu
 
 	pushers int // blocking senders (replay) in flight, under mu
 
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
 	closed    atomic.Bool
+
+	// Drops of postings from reliable streams, reported as events
+	// ("slow-consumer") at most once per slowReportEvery: under mu.
+	reliableDrops uint64    // since the last report
+	reportedAt    time.Time // the last report
 }
+
+// slowReportEvery is the least time between two "slow-consumer" events of
+// one subscription.
+const slowReportEvery = time.Second
 
 // SubStats are a subscription's counters.
 type SubStats struct {
@@ -134,7 +148,9 @@ func (s *Subscription) matches(p *posting.Posting) bool {
 }
 
 // offer hands p to the subscription without blocking. It is called by the
-// channel's delivery goroutines, never under a channel lock.
+// channel's delivery goroutines, never under a channel lock. Dropping a
+// posting of a reliable stream loses what the stack guaranteed, so it is
+// also reported (see dropLocked).
 func (s *Subscription) offer(p *posting.Posting) {
 	if s.closed.Load() || !s.matches(p) {
 		return
@@ -144,40 +160,65 @@ func (s *Subscription) offer(p *posting.Posting) {
 		s.fn(p)
 		return
 	}
+	var report *Event
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed.Load() {
+		s.mu.Unlock()
 		return
 	}
 	select {
 	case s.q <- p:
 		s.delivered.Add(1)
+		s.mu.Unlock()
 		return
 	default:
 	}
 	switch s.cfg.overflow {
 	case DropNewest:
-		s.dropped.Add(1)
-		s.cnt.drop("slow-consumer")
+		report = s.dropLocked(p)
 	case DropOldest:
 		select {
-		case <-s.q:
-			s.dropped.Add(1)
-			s.cnt.drop("slow-consumer")
+		case old := <-s.q:
+			report = s.dropLocked(old)
 		default:
 		}
 		select {
 		case s.q <- p:
 			s.delivered.Add(1)
 		default: // the reader raced us; count the new one dropped
-			s.dropped.Add(1)
-			s.cnt.drop("slow-consumer")
+			if r := s.dropLocked(p); r != nil {
+				report = r
+			}
 		}
 	case FailSlow:
-		s.dropped.Add(1)
-		s.cnt.drop("slow-consumer")
+		report = s.dropLocked(p)
 		s.endLocked(ErrSlowConsumer)
 	}
+	s.mu.Unlock()
+	if report != nil {
+		s.cnt.report(*report) // user code: no lock held
+	}
+}
+
+// dropLocked counts a posting the overflow policy dropped. One from a
+// reliable stream also makes an event ("slow-consumer", to WithEvents'
+// function), at most one per slowReportEvery per subscription, saying how
+// many were dropped since the last; it returns the event to report.
+func (s *Subscription) dropLocked(p *posting.Posting) *Event {
+	s.dropped.Add(1)
+	s.cnt.drop("slow-consumer")
+	if s.reliable == nil || !s.reliable(p) {
+		return nil
+	}
+	s.reliableDrops++
+	now := s.clock.Now()
+	if !s.reportedAt.IsZero() && now.Sub(s.reportedAt) < slowReportEvery && !now.Before(s.reportedAt) {
+		return nil
+	}
+	e := &Event{Kind: "slow-consumer", Stream: p.Stream, Member: p.Sender, At: now,
+		Detail: fmt.Sprintf("a subscription (queue %d, %v) dropped %d postings of reliable streams", s.cfg.queue, s.cfg.overflow, s.reliableDrops)}
+	s.reliableDrops, s.reportedAt = 0, now
+	return e
 }
 
 // Next returns the next posting, waiting until one arrives, ctx is done or
