@@ -243,7 +243,7 @@ func (c *Channel) wire(prof *profiles, remote transport.Addr) {
 	c.cnt = newCounters(c.log, cfg.onEvent)
 	c.subs = newSubscribers()
 	c.members = newMembers(cfg.maxPeers, remote, c.tr != nil && c.tr.ReachAll(), multicast, c.cnt,
-		func(id uint64) { c.in.forget(id) })
+		func(id uint64) { c.in.forget(id); c.req.forgot(id) })
 	c.members.helloClocks = c.auth != nil
 	c.members.keyed = c.auth != nil
 	c.members.migrateAfter = 2 * cfg.announce // a live member says hello every interval
@@ -262,7 +262,7 @@ func (c *Channel) wire(prof *profiles, remote transport.Addr) {
 	c.in = &incoming{self: c.id, cfg: cfg, env: env, clock: c.clock, pool: c.pool, mem: c.mem, log: c.log, mtu: mtu,
 		multicast: multicast, instances: &c.instances, out: c.out, skewOf: c.members.skew, deliver: c.dispatch, cnt: c.cnt,
 		senders: make(map[uint64]*remoteSender), flows: make(map[flowKey]*inFlow)}
-	c.req = (&requests{self: c.id, push: c.og.push, servers: c.members.servers, clock: c.clock,
+	c.req = (&requests{self: c.id, push: c.og.push, servers: c.members.servers, skew: c.members.skew, clock: c.clock,
 		wait: 2 * cfg.announce, timeout: cfg.pullTimeout, cnt: c.cnt, log: c.log, ctx: c.ctx, wg: &c.wg,
 		hello: func(dst uint64, flags byte) {
 			c.hello(dst, flags)
@@ -440,10 +440,9 @@ func (c *Channel) dispatch(p *posting.Posting) {
 	case posting.Request:
 		c.req.request(p)
 	case posting.Cancel:
-		// A requester gave up. Handlers do not learn of it yet (the
-		// request/reply issue wires it to their contexts); it is counted,
-		// never delivered to subscribers as if it were a message.
-		c.cnt.drop("cancel")
+		// A requester gave up: its handler's context ends. Never
+		// delivered to subscribers as if it were a message.
+		c.req.cancel(p)
 	default:
 		c.subs.offer(p)
 	}
@@ -494,34 +493,76 @@ func (c *Channel) subscribe(f func(*posting.Posting), opts []SubOption) (*Subscr
 	return s, nil
 }
 
-// Serve makes this member answer Pull requests with h, and says so to the
-// other members. A channel has one handler; Serve again replaces it.
-// Handlers run on their own goroutines, at most 64 at once; beyond that a
-// request is answered with a Fault saying the server is busy.
-func (c *Channel) Serve(h Handler) error {
+// Serve makes this member answer Pull requests for the default service
+// with h: it is ServeName("", h).
+func (c *Channel) Serve(h Handler) error { return c.ServeName("", h) }
+
+// ServeName makes this member answer the requests for the service name
+// (PullName; "" is the default service, Pull's) with h, and says to the
+// other members that it serves. A channel has one handler per name, any
+// number of names; ServeName again with a name replaces its handler.
+// Names are at most MaxServiceName bytes.
+//
+// Handlers run on their own goroutines, at most 64 at once over all names;
+// beyond that a request is answered with a Fault saying the server is
+// busy. A handler's context ends when the client's deadline passes, when
+// the client gives up or leaves, or when the channel closes (see
+// [Handler]). A handler that panics does not take the process down: the
+// panic is recovered and logged with its stack (Error level, WithLogger's
+// logger), and the client's Pull returns a *RemoteError with Panicked set.
+// A request for a name this member does not serve is answered so, and the
+// client asks another server.
+func (c *Channel) ServeName(name string, h Handler) error {
 	if h == nil {
 		return errors.New("channel: Serve with a nil handler")
 	}
 	if c.rec != nil {
 		return fmt.Errorf("%w: Serve on a file:// channel", ErrUnsupported)
 	}
-	return c.req.serve(h)
+	return c.req.serve(name, h)
 }
 
-// Pull sends req to a member that serves requests and waits for its reply:
-// two-way and blocking, like RPC. It fills in req's Kind, Correlation and
-// ReplyTo. When no member is known to serve, Pull waits up to twice the
-// announce interval for one to say hello, then returns ErrNoServer. When ctx
-// has no deadline, WithPullTimeout bounds the wait (ErrTimeout). A handler
-// error arrives as a *RemoteError.
-func (c *Channel) Pull(ctx context.Context, req *posting.Posting) (*posting.Posting, error) {
+// Pull sends req to a member that serves the default service (Serve) and
+// waits for its reply: it is PullName(ctx, "", req, opts...).
+func (c *Channel) Pull(ctx context.Context, req *posting.Posting, opts ...PullOption) (*posting.Posting, error) {
+	return c.PullName(ctx, "", req, opts...)
+}
+
+// PullName sends req to a member that serves the service name (ServeName)
+// and waits for its reply: two-way and blocking, like RPC. It fills in
+// req's Kind, Correlation, ReplyTo and ReplyWithin (the time left before
+// ctx's deadline, so the server's handler gets the same deadline), and sets
+// req's ServiceHeader to name (removes it for "").
+//
+// The members that serve a name form a queue group, as subscribers of a
+// NATS queue group do: each request goes to one of them, round robin over
+// the members known to serve (in id order, per name), never to all. A
+// member that answers that it does not serve the name is passed over for
+// twice the announce interval and the next one asked. To(member) asks only
+// that member.
+//
+// When no member is known to serve, PullName waits up to twice the
+// announce interval for one to say hello, then returns ErrNoServer; it
+// returns ErrNoServer at once when the member asked leaves the channel
+// (says goodbye, or is forgotten) before it replies. When ctx has no
+// deadline, WithPullTimeout bounds the wait (ErrTimeout). When ctx is done
+// before the reply, the server is told (a Cancel posting), and its
+// handler's context ends. A handler error, or panic, arrives as a
+// *RemoteError.
+func (c *Channel) PullName(ctx context.Context, name string, req *posting.Posting, opts ...PullOption) (*posting.Posting, error) {
 	if req == nil {
 		return nil, errors.New("channel: Pull of a nil posting")
+	}
+	var pc pullConfig
+	for _, o := range opts {
+		if err := o(&pc); err != nil {
+			return nil, err
+		}
 	}
 	if c.rec != nil {
 		return nil, fmt.Errorf("%w: Pull on a file:// channel", ErrUnsupported)
 	}
-	return c.req.pull(ctx, req)
+	return c.req.pull(ctx, name, pc.to, req)
 }
 
 // Close leaves the channel: it says goodbye, writes what is queued, stops

@@ -101,8 +101,27 @@
 // transmissions.
 //
 // [Channel.Pull] is a blocking request to a member that called
-// [Channel.Serve]; "nobody serves" ([ErrNoServer]) and timeouts
-// ([ErrTimeout]) are errors of their own.
+// [Channel.Serve]; [Channel.PullName] and [Channel.ServeName] do the same
+// for a named service (a member serves any number of names, one handler
+// each). The members that serve a name form a queue group, as a NATS queue
+// group's subscribers do: each request goes to one of them, round robin
+// per name in member-id order, never to all; [To] names the member to ask.
+// A request names its service in a header ([ServiceHeader]); which member
+// serves which name is not announced (HELLO says only that a member
+// serves), so a member asked for a name it does not serve says so, and the
+// client passes it over for twice the announce interval and asks the next.
+//
+// A request carries its client's deadline (the posting's ReplyWithin), and
+// the handler's context gets it, corrected for the client's clock offset
+// as TTLs are (see Clocks, below); that context also ends when the client
+// gives up (its Pull's context is done: a Cancel posting follows the
+// request on its stream) and when the client leaves (says goodbye, or is
+// forgotten). A handler's panic is recovered, logged with its stack at
+// Error level, and answered as a [RemoteError] with Panicked set: the
+// server lives on, and the client learns that the handler panicked, not
+// the panic's value. A server that leaves while clients wait for its
+// replies wakes them at once with [ErrNoServer]; "nobody serves"
+// ([ErrNoServer]) and timeouts ([ErrTimeout]) are errors of their own.
 //
 // # Concurrency and lifetime
 //
@@ -304,7 +323,7 @@
 //
 //   - members (members.go): the other members — addresses, last heard,
 //     whether they serve, clock skew; bounded, evicting the least recently
-//     heard; it tells the incoming part whom it forgot.
+//     heard; it tells the incoming and requests parts whom it forgot.
 //   - outgoing (outgoing.go): this member's streams — push, their stacks,
 //     announcements, Reconfigure's retire-and-succeed, feedback from
 //     receivers, the end of retired and idle streams.
@@ -312,8 +331,10 @@
 //     frames held for late announcements, one flow and mirror stack per
 //     (sender, stream), follow-on flows after a reconfiguration, decoding
 //     and delivery in order.
-//   - requests (reqrep.go): Serve and Pull — the handler, pending requests,
-//     the choice of a server, the handlers' goroutines.
+//   - requests (reqrep.go): Serve and Pull — the handlers by service name
+//     and the requests they are running (cancelled by their clients'
+//     Cancel or departure), pending requests (failed when their server
+//     leaves), the choice of a server, the handlers' goroutines.
 //   - subscribers (subscribe.go), counters (counters.go), the outbox and
 //     link queue (outbox.go, link.go), and the loops (maintain.go) that
 //     run maintenance and adaptation on the channel's clock.
@@ -341,7 +362,8 @@
 //
 // Stacks hand postings and events up with their lock released, and the
 // outbox writes (resolving members' addresses) with its own released.
-// Membership calls the incoming part (forget) with no lock held; the
+// Membership calls the incoming and requests parts (forget, forgot) with
+// no lock held; the
 // incoming part asks membership (skewOf) under its own lock.
 //
 // # Limitations

@@ -44,10 +44,13 @@ var (
 )
 
 // RemoteError is the error a Pull returns when the server's handler
-// failed: its text travels back in a Fault posting.
+// failed: its text travels back in a Fault posting. When the handler
+// panicked, Panicked is set and Message says so, naming the request's
+// correlation; the panic's value and stack are in the server's log only.
 type RemoteError struct {
-	Server  uint64 // the member that answered
-	Message string
+	Server   uint64 // the member that answered
+	Message  string
+	Panicked bool // the handler panicked (the server recovered)
 }
 
 func (e *RemoteError) Error() string {
@@ -457,6 +460,29 @@ func WithPullTimeout(d time.Duration) Option {
 			return fmt.Errorf("WithPullTimeout: %v must be positive", d)
 		}
 		c.pullTimeout = d
+		return nil
+	}
+}
+
+// PullOption configures one Pull or PullName.
+type PullOption func(*pullConfig) error
+
+type pullConfig struct {
+	to uint64
+}
+
+// To sends the request to the member with the given id (see
+// [Channel.ID], [Stats].Peers) instead of the next server of the name,
+// round robin. Pull waits for that member as for any server (up to twice
+// the announce interval), and fails with ErrNoServer if it is not known to
+// serve, or answers that it does not serve the name asked for. A member id
+// of 0 names nobody: To(0) is an error.
+func To(member uint64) PullOption {
+	return func(c *pullConfig) error {
+		if member == 0 {
+			return errors.New("channel: To(0): member ids are never 0")
+		}
+		c.to = member
 		return nil
 	}
 }

@@ -345,8 +345,17 @@ func (o *outbox) close() {
 	o.mu.Unlock()
 	close(o.done)
 	<-o.exited
-	// A flush may have been left to the writer just before it stopped.
+	// A flush may have been left to the writer just before it stopped, or
+	// to a write in progress (the reader's) that finds the writer gone:
+	// wait for that write, so the goodbye queued by Close is written.
 	o.mu.Lock()
+	if o.busy && o.queued > 0 {
+		o.waiting = true
+		w := o.spaceWait
+		o.mu.Unlock()
+		<-w
+		o.mu.Lock()
+	}
 	if o.busy || o.queued == 0 {
 		o.mu.Unlock()
 		return
