@@ -13,6 +13,7 @@ import (
 
 	"github.com/rwanda-go/rwanda/internal/varint"
 	"github.com/rwanda-go/rwanda/posting"
+	"github.com/rwanda-go/rwanda/stack"
 )
 
 // The file:// channel records postings and replays them: the "local
@@ -24,12 +25,19 @@ import (
 //	record := uvarint(len) posting
 //
 // Each subscription replays the recording from the start, in its own
-// goroutine, then follows what is pushed afterwards; realtime replay spaces
-// postings by their send times on the channel's clock. Replay waits for a
-// slow subscriber rather than dropping. A torn last record (a crash while
-// writing) is cut off when the file is opened. Each posting carries its own
-// wire version: recordings made before wire v2 hold version 1 postings,
-// which still decode (testdata/v1.rw is one); new records are version 2.
+// goroutine, then follows what is pushed afterwards. Realtime replay
+// schedules the recording from its own clock: a posting is due at the
+// subscription's start plus its send time less the first posting's, read
+// on the channel's clock (WithClock), so a replay that falls behind (a
+// busy machine, a slow subscriber) delivers what is overdue at once and
+// is back on schedule with the next posting; delays never accumulate.
+// Only the recording as it stood when the subscription began is paced;
+// what is pushed after that is live and delivered at once. Replay waits
+// for a slow subscriber rather than dropping. A torn last record (a crash
+// while writing) is cut off when the file is opened. Each posting carries
+// its own wire version: recordings made before wire v2 hold version 1
+// postings, which still decode (testdata/v1.rw is one); new records are
+// version 2.
 var recMagic = []byte("RWANDA-REC1\n")
 
 const maxRecord = 64 << 20
@@ -165,13 +173,19 @@ func (r *recorder) replay(s *Subscription) {
 	if r.closed {
 		return
 	}
-	r.c.wg.Go(func() { r.feed(s) })
+	recorded := r.size // what is paced in realtime: the rest is live
+	r.c.wg.Go(func() { r.feed(s, recorded) })
 }
 
-func (r *recorder) feed(s *Subscription) {
+// feed replays the file to s from the start and then follows it. In
+// realtime mode the records before recorded are paced (see pacer).
+func (r *recorder) feed(s *Subscription, recorded int64) {
 	off := int64(len(recMagic))
 	var buf []byte
-	var t0, w0 time.Time
+	var pace *pacer
+	if r.mode == ReplayRealtime {
+		pace = &pacer{clock: r.c.clock}
+	}
 	for {
 		r.mu.Lock()
 		size, grew, closed := r.size, r.grew, r.closed
@@ -191,6 +205,7 @@ func (r *recorder) feed(s *Subscription) {
 		}
 		br := bufio.NewReaderSize(io.NewSectionReader(r.f, off, size-off), 64<<10)
 		for off < size {
+			at := off
 			n, err := readRecord(br, &buf)
 			if err != nil {
 				r.c.cnt.drop("bad-record")
@@ -199,15 +214,15 @@ func (r *recorder) feed(s *Subscription) {
 			}
 			off += n
 			p, _ := posting.Decode(buf)
-			if r.mode == ReplayRealtime {
-				if t0.IsZero() {
-					t0, w0 = p.Sent, r.c.clock.Now()
-				} else if !r.wait(s, w0.Add(p.Sent.Sub(t0))) {
-					return
-				}
+			paced := pace != nil && at < recorded
+			if paced {
+				pace.first(p.Sent) // the recording's clock starts at its first posting, matched or not
 			}
 			if !s.matches(p) {
 				continue
+			}
+			if paced && !pace.wait(p.Sent, s.done, r.c.ctx.Done()) {
+				return
 			}
 			r.c.cnt.recvd.postings.Add(1)
 			if !s.push(p) {
@@ -217,22 +232,40 @@ func (r *recorder) feed(s *Subscription) {
 	}
 }
 
-// wait blocks until the clock reaches t; false when s or the channel ends
-// first.
-func (r *recorder) wait(s *Subscription, t time.Time) bool {
-	d := t.Sub(r.c.clock.Now())
+// pacer schedules a realtime replay from the recording's clock: a
+// posting sent at t is due at start + (t - t0), where t0 is the first
+// recorded send time and start the replay's first reading of the clock.
+// Each due time is computed afresh from those two, never from when the
+// previous posting went out, so lateness does not carry over.
+type pacer struct {
+	clock     stack.Clock
+	started   bool
+	t0, start time.Time
+}
+
+// first notes the recording's first send time (only the first call counts).
+func (pc *pacer) first(sent time.Time) {
+	if !pc.started {
+		pc.started, pc.t0, pc.start = true, sent, pc.clock.Now()
+	}
+}
+
+// wait blocks until the posting sent at sent is due; false when done or
+// stop closes first. An overdue posting does not wait.
+func (pc *pacer) wait(sent time.Time, done, stop <-chan struct{}) bool {
+	d := pc.start.Add(sent.Sub(pc.t0)).Sub(pc.clock.Now())
 	if d <= 0 {
 		return true
 	}
 	ready := make(chan struct{})
-	tm := r.c.clock.AfterFunc(d, func() { close(ready) })
+	tm := pc.clock.AfterFunc(d, func() { close(ready) })
 	defer tm.Stop()
 	select {
 	case <-ready:
 		return true
-	case <-s.done:
+	case <-done:
 		return false
-	case <-r.c.ctx.Done():
+	case <-stop:
 		return false
 	}
 }

@@ -66,22 +66,125 @@ func TestFileReplayRealtime(t *testing.T) {
 
 	play := open(t, "file://"+path+"?replay=realtime", WithClock(clock))
 	sub, _ := play.Subscribe()
+	start := clock.Now()
 	if p := next(t, sub); p.Body.(int) != 0 {
 		t.Fatal("first")
 	}
-	waitTimer(t, clock)
+	due(t, clock, start.Add(100*time.Millisecond))
 	clock.Advance(99 * time.Millisecond)
 	expectNone(t, sub)
 	clock.Advance(time.Millisecond)
 	if p := next(t, sub); p.Body.(int) != 1 {
 		t.Fatal("second")
 	}
-	waitTimer(t, clock)
+	due(t, clock, start.Add(500*time.Millisecond))
 	clock.Advance(399 * time.Millisecond)
 	expectNone(t, sub)
 	clock.Advance(time.Millisecond)
 	if p := next(t, sub); p.Body.(int) != 2 {
 		t.Fatal("third")
+	}
+}
+
+// TestFileReplayRealtimeFromRecordingClock: each posting is due at the
+// replay's start plus its offset in the recording, on the injected clock.
+// When the replay falls behind (here the clock jumps past three due
+// times at once) the overdue postings go out at once and the next one is
+// still due at its own recorded offset: delays never accumulate, as they
+// would if replay slept each recorded gap after each posting.
+func TestFileReplayRealtimeFromRecordingClock(t *testing.T) {
+	checkGoroutines(t)
+	path := filepath.Join(t.TempDir(), "paced.rw")
+	clock := stack.NewManualClock(time.Time{})
+	rec := open(t, "file://"+path, WithClock(clock))
+	ctx := context.Background()
+	offsets := []time.Duration{0, 100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond, 400 * time.Millisecond, 430 * time.Millisecond}
+	start := clock.Now()
+	for i, off := range offsets {
+		clock.AdvanceTo(start.Add(off))
+		must(t, rec.Push(ctx, posting.New(i, posting.WithStream([]string{"a", "b"}[i%2]))))
+	}
+	rec.Close()
+
+	clock.Advance(time.Hour) // replayed an hour later
+	play := open(t, "file://"+path+"?replay=realtime", WithClock(clock))
+	w0 := clock.Now()
+	sub, _ := play.Subscribe()
+	if p := next(t, sub); p.Body.(int) != 0 {
+		t.Fatalf("first %v", p.Body)
+	}
+	// The pending timer is for posting 1, due 100 ms after the start.
+	due(t, clock, w0.Add(offsets[1]))
+	clock.AdvanceTo(w0.Add(350 * time.Millisecond)) // late: 1, 2 and 3 are overdue
+	for i := 1; i <= 3; i++ {
+		if p := next(t, sub); p.Body.(int) != i {
+			t.Fatalf("overdue posting %d: %v", i, p.Body)
+		}
+	}
+	due(t, clock, w0.Add(offsets[4])) // not 350 ms + 100 ms
+	clock.AdvanceTo(w0.Add(offsets[4]))
+	if p := next(t, sub); p.Body.(int) != 4 {
+		t.Fatalf("posting 4: %v", p.Body)
+	}
+	due(t, clock, w0.Add(offsets[5]))
+	clock.AdvanceTo(w0.Add(offsets[5]))
+	if p := next(t, sub); p.Body.(int) != 5 {
+		t.Fatalf("posting 5: %v", p.Body)
+	}
+
+	// A subscription to stream "b" alone waits only for its own postings
+	// (1, 3 and 5), each at its recorded offset from this replay's start.
+	w1 := clock.Now()
+	only, _ := play.Subscribe(Streams("b"))
+	for _, i := range []int{1, 3, 5} {
+		due(t, clock, w1.Add(offsets[i]))
+		clock.AdvanceTo(w1.Add(offsets[i]))
+		if p := next(t, only); p.Body.(int) != i {
+			t.Fatalf("stream b: want %d, got %v", i, p.Body)
+		}
+	}
+}
+
+// TestFileReplayRealtimeThenLive: what is pushed after a realtime replay
+// has begun is live, delivered at once, not paced as though it were part
+// of the recording (its send time is an hour after the recording's).
+func TestFileReplayRealtimeThenLive(t *testing.T) {
+	checkGoroutines(t)
+	path := filepath.Join(t.TempDir(), "paced.rw")
+	clock := stack.NewManualClock(time.Time{})
+	rec := open(t, "file://"+path, WithClock(clock))
+	ctx := context.Background()
+	must(t, rec.Push(ctx, posting.New(0)))
+	clock.Advance(100 * time.Millisecond)
+	must(t, rec.Push(ctx, posting.New(1)))
+	rec.Close()
+
+	clock.Advance(time.Hour)
+	play := open(t, "file://"+path+"?replay=realtime", WithClock(clock))
+	w0 := clock.Now()
+	sub, _ := play.Subscribe()
+	next(t, sub)
+	due(t, clock, w0.Add(100*time.Millisecond))
+	clock.AdvanceTo(w0.Add(100 * time.Millisecond))
+	if p := next(t, sub); p.Body.(int) != 1 {
+		t.Fatalf("recorded %v", p.Body)
+	}
+	must(t, play.Push(ctx, posting.New(2))) // the clock stands still
+	if p := next(t, sub); p.Body.(int) != 2 {
+		t.Fatalf("live %v", p.Body)
+	}
+	if n := clock.Pending(); n != 0 {
+		t.Fatalf("%d timers pending for a live posting", n)
+	}
+}
+
+// due waits until the replay goroutine has scheduled its next timer and
+// checks it is set for want (the injected clock's time, exactly).
+func due(t *testing.T, c *stack.ManualClock, want time.Time) {
+	t.Helper()
+	waitTimer(t, c)
+	if got, _ := c.Next(); !got.Equal(want) {
+		t.Fatalf("next posting due at %v, want %v (%v off)", got.Format("15:04:05.000"), want.Format("15:04:05.000"), got.Sub(want))
 	}
 }
 

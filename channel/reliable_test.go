@@ -6,34 +6,141 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/rwanda-go/rwanda/internal/testnet"
 	"github.com/rwanda-go/rwanda/posting"
 )
 
 // offsetAllowance is the configured part of how late a subscriber may see
-// a posting: the receiver's clock-offset estimate admits up to the
-// shortest one-way delay (tens of microseconds on loopback).
+// a posting on loopback: the receiver's clock-offset estimate admits up to
+// the shortest one-way delay (tens of microseconds on loopback; a test
+// that delays packets adds its delay).
 const offsetAllowance = 200 * time.Microsecond
+
+// stallLog measures how late this process's goroutines run, and when: a
+// goroutine sleeps a short interval over and over, keeps the largest
+// overshoot, and logs each one longer than offCPU with the time it woke.
+// A timing test widens its configured bounds by what it measured
+// (DECISIONS §4) rather than by a constant tuned to one machine: the
+// largest delay bounds how late one step can be, and the stalls summed
+// over a span say how long in it the process was off the CPU.
+type stallLog struct {
+	stop, done chan struct{}
+	mu         sync.Mutex
+	stalls     []stall // in order of end, not overlapping
+	max        time.Duration
+}
+
+// stall is one overshoot: the process could not run during (end-d, end].
+type stall struct {
+	end time.Time
+	d   time.Duration
+}
+
+// stallInterval is the probe's sleep: short, so it samples often.
+const stallInterval = 200 * time.Microsecond
+
+// offCPU is how late the probe may wake while this process is merely busy:
+// Go's timers wake a short sleep up to a millisecond late, and a runnable
+// goroutine waits for a processor behind the process's own goroutines
+// about as long as the scheduler's time slice (10 ms). A longer delay
+// means the process was off the CPU (a loaded machine) or stopped (a
+// garbage collection), and within counts it.
+const offCPU = 10 * time.Millisecond
+
+func startStallLog() *stallLog {
+	l := &stallLog{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		for {
+			select {
+			case <-l.stop:
+				return
+			default:
+			}
+			t0 := time.Now()
+			time.Sleep(stallInterval) // the probe: how late does a sleeping goroutine wake?
+			now := time.Now()
+			over := now.Sub(t0) - stallInterval
+			l.mu.Lock()
+			l.max = max(l.max, over)
+			if over > offCPU {
+				l.stalls = append(l.stalls, stall{now, over})
+			}
+			l.mu.Unlock()
+		}
+	}()
+	return l
+}
+
+// Stop ends the probe (it may be called more than once) and returns the
+// largest delay seen.
+func (l *stallLog) Stop() time.Duration {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	<-l.done
+	return l.Max()
+}
+
+// Max is the largest delay seen so far.
+func (l *stallLog) Max() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.max
+}
+
+// within sums the stalls that overlap [from, to]: how long in that span
+// this process was off the CPU.
+func (l *stallLog) within(from, to time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var sum time.Duration
+	// Start at the first stall ending after from.
+	i, _ := slices.BinarySearchFunc(l.stalls, from, func(s stall, t time.Time) int { return s.end.Compare(t) })
+	for _, s := range l.stalls[i:] {
+		a, b := s.end.Add(-s.d), s.end
+		if a.After(to) {
+			break
+		}
+		if a.Before(from) {
+			a = from
+		}
+		if b.After(to) {
+			b = to
+		}
+		sum += b.Sub(a)
+	}
+	return sum
+}
 
 // lateness records how far past its deadline a subscriber sees each
 // posting. The library drops a posting whose time is up when it is about
-// to deliver it, but between that check and the subscriber's function the
-// receiving goroutine can be descheduled, by as much as the machine is
-// busy; so a posting counts as late only beyond offsetAllowance plus the
-// scheduling delay a probe measured during the test (DECISIONS §4).
+// to deliver it, judging its age without a common clock (its offset
+// estimate includes the shortest one-way delay, and the scheduling delay
+// of the posting that set it), and between that check and the
+// subscriber's function the receiving goroutine can be descheduled again;
+// so a posting counts as late only beyond the configured one-way delay
+// plus offsetAllowance plus twice the largest scheduling delay measured
+// during the test (DECISIONS §4). The same holds with and without the race
+// detector: it slows the process, which the probe measures.
 type lateness struct {
-	probe *testnet.SchedProbe
-	mu    sync.Mutex
-	overs []time.Duration
+	probe  *stallLog
+	oneWay time.Duration
+	mu     sync.Mutex
+	overs  []time.Duration
 }
 
-func newLateness() *lateness { return &lateness{probe: testnet.StartSchedProbe()} }
+func newLateness(oneWay time.Duration) *lateness {
+	return &lateness{probe: startStallLog(), oneWay: oneWay}
+}
 
 // see records p as the subscriber sees it.
 func (l *lateness) see(p *posting.Posting) {
@@ -46,7 +153,7 @@ func (l *lateness) see(p *posting.Posting) {
 
 // judge stops the probe and counts the postings seen later than allowed.
 func (l *lateness) judge() (late int, worst, allowed time.Duration) {
-	allowed = offsetAllowance + l.probe.Stop()
+	allowed = l.oneWay + offsetAllowance + 2*l.probe.Stop()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, o := range l.overs {
@@ -179,14 +286,34 @@ func TestReliableMulticastThroughLossThreeProcesses(t *testing.T) {
 		nPostings, damage, time.Since(start).Round(time.Millisecond), st.Sent.Datagrams, windowCounter(st, "", "retransmits"))
 }
 
+// TestSemiReliableThroughLoss: with a TTL well above what repairs through
+// the damage take, the window repairs what is lost in time. Half the TTL
+// is the configured budget for repairs (retransmission timeouts from 20 ms,
+// doubling, through 20% loss each way); the other half is for what this
+// machine adds, measured during the test: how long it took to carry the
+// posting's neighbours (queueing behind a busy sender or a race-slowed
+// stack) and how long, within the posting's lifetime, a probe found the
+// process unable to run. A posting for which that exceeds half the TTL is
+// at risk: it may be abandoned, never delivered late. Of the others at
+// least 99% must arrive.
 func TestSemiReliableThroughLoss(t *testing.T) {
 	port := freePort(t)
 	const ttl = 400 * time.Millisecond
+	const repairBudget = ttl / 2
 	rx := open(t, fmt.Sprintf("rtest://:%d", port))
 	var delivered atomic.Int64
-	lat := newLateness()
+	// When each posting was pushed, and how long after that the subscriber
+	// saw it (0: never), in nanoseconds since base. Atomics: the receiving
+	// goroutine learns of a posting through a socket, which the race
+	// detector does not count as synchronisation.
+	base := time.Now()
+	pushed := make([]atomic.Int64, nPostings)
+	seen := make([]atomic.Int64, nPostings)
+	lat := newLateness(0)
 	rx.SubscribeFunc(func(p *posting.Posting) {
 		delivered.Add(1)
+		i := p.Body.(int)
+		seen[i].Store(max(int64(time.Since(base))-pushed[i].Load(), 1))
 		lat.see(p)
 	})
 	tx := open(t, fmt.Sprintf("rtest://127.0.0.1:%d", port), WithQoS("frag/order/window/"+damage), WithBlockingPush())
@@ -199,39 +326,106 @@ func TestSemiReliableThroughLoss(t *testing.T) {
 		if i%10 == 0 {
 			<-tick.C
 		}
+		pushed[i].Store(int64(time.Since(base)))
 		must(t, tx.Push(ctx, posting.New(i, posting.WithTTL(ttl))))
 	}
-	// Wait out every posting's TTL, then count.
-	deadline := time.Now().Add(ttl + 2*time.Second)
+	// Wait out every posting's TTL (and what the machine's delays add),
+	// then count.
+	deadline := time.Now().Add(ttl + 2*time.Second + lat.probe.Max())
 	for delivered.Load() < nPostings && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond) // waiting on the receiving goroutine
 	}
 	time.Sleep(ttl) // anything still to come would be after its obsolescence
 	n := delivered.Load()
 	late, worst, allowed := lat.judge()
-	t.Logf("semi-reliable, TTL %v: %d of %d delivered, %d late (worst %v, allowed %v), %d abandoned by the sender",
-		ttl, n, nPostings, late, worst, allowed, windowCounter(tx.Stats(), "", "abandoned"))
-	if late != 0 && !raceEnabled {
+	took := make([]time.Duration, nPostings)
+	for i := range took {
+		took[i] = time.Duration(seen[i].Load())
+	}
+	carry := carryDelays(took)
+	var atRisk, missing, missingAtRisk int
+	var worstCarry time.Duration
+	for i := range nPostings {
+		worstCarry = max(worstCarry, carry[i])
+		at := base.Add(time.Duration(pushed[i].Load()))
+		risky := carry[i]+lat.probe.within(at, at.Add(ttl)) > ttl-repairBudget
+		if risky {
+			atRisk++
+		}
+		if took[i] == 0 {
+			missing++
+			if risky {
+				missingAtRisk++
+			}
+		}
+	}
+	t.Logf("semi-reliable, TTL %v: %d of %d delivered, %d late (worst %v, allowed %v), %d abandoned by the sender; "+
+		"%d postings at risk (the machine took more than %v of their lifetime; carrying a posting took up to %v), %d of them missing, %d missing of the %d others",
+		ttl, n, nPostings, late, worst, allowed, windowCounter(tx.Stats(), "", "abandoned"),
+		atRisk, ttl-repairBudget, worstCarry.Round(time.Millisecond), missingAtRisk, missing-missingAtRisk, nPostings-atRisk)
+	if late != 0 {
 		t.Fatalf("%d postings delivered after their obsolescence", late)
 	}
-	if n < nPostings*99/100 {
-		t.Fatalf("only %d of %d delivered with time to spare", n, nPostings)
+	if safe, lost := nPostings-atRisk, missing-missingAtRisk; lost > safe/100 {
+		t.Fatalf("%d of the %d postings the machine left time to repair were not delivered", lost, safe)
 	}
+}
+
+// carryDelays estimates, for each posting, how long the machine took to
+// carry postings at the time it was pushed: the median time to delivery
+// of the carryNeighbours delivered postings nearest it in push order
+// (took[i] is posting i's, 0 when it never arrived). Most of them went
+// through at the first try, so the median is queueing and scheduling, not
+// repair. With nothing delivered at all, it is 0 for every posting.
+func carryDelays(took []time.Duration) []time.Duration {
+	const carryNeighbours = 21
+	var got []int // delivered postings, in push order
+	for i, d := range took {
+		if d > 0 {
+			got = append(got, i)
+		}
+	}
+	out := make([]time.Duration, len(took))
+	if len(got) == 0 {
+		return out
+	}
+	near := make([]time.Duration, 0, carryNeighbours)
+	for i := range took {
+		// Widen [lo, hi) around i's place in got, nearest first.
+		hi, _ := slices.BinarySearch(got, i)
+		lo := hi
+		for hi-lo < carryNeighbours && (lo > 0 || hi < len(got)) {
+			if lo == 0 || hi < len(got) && got[hi]-i < i-got[lo-1] {
+				hi++
+			} else {
+				lo--
+			}
+		}
+		near = near[:0]
+		for _, j := range got[lo:hi] {
+			near = append(near, took[j])
+		}
+		slices.Sort(near)
+		out[i] = near[len(near)/2]
+	}
+	return out
 }
 
 func TestSemiReliableTightTTL(t *testing.T) {
 	port := freePort(t)
 	rx := open(t, fmt.Sprintf("rtest://:%d", port))
+	// A 2 ms one-way delay and a TTL of 6 ms: a repair takes a round trip
+	// and more, so what the first transmission loses runs out of time and
+	// must be abandoned, never delivered late (the receiver cannot tell the
+	// one-way delay from clock offset: it is part of the allowance).
+	const oneWay = 2 * time.Millisecond
 	var delivered atomic.Int64
-	lat := newLateness()
+	lat := newLateness(oneWay)
 	rx.SubscribeFunc(func(p *posting.Posting) {
 		delivered.Add(1)
 		lat.see(p)
 	})
-	// A 2 ms one-way delay and a TTL of 6 ms: a repair takes a round trip
-	// and more, so what the first transmission loses runs out of time and
-	// must be abandoned, never delivered late.
-	tight := "frag/order/window/impair(loss=20%,reorder=10%,dup=5%,delay=2ms,seed=7)"
+	tight := fmt.Sprintf("frag/order/window/impair(loss=20%%,reorder=10%%,dup=5%%,delay=%v,seed=7)", oneWay)
 	tx := open(t, fmt.Sprintf("rtest://127.0.0.1:%d", port), WithQoS(tight), WithBlockingPush())
 	ctx := context.Background()
 	const n, ttl = 2000, 6 * time.Millisecond
@@ -243,7 +437,7 @@ func TestSemiReliableTightTTL(t *testing.T) {
 		<-tick.C
 		must(t, tx.Push(ctx, posting.New(i, posting.WithTTL(ttl))))
 	}
-	time.Sleep(500 * time.Millisecond) // every TTL has run out; nothing may arrive after
+	time.Sleep(500*time.Millisecond + lat.probe.Max()) // every TTL has run out; nothing may arrive after
 	late, worst, allowed := lat.judge()
 	t.Logf("TTL %v: %d of %d delivered, %d late (worst %v, allowed %v), %d abandoned, %d expired unsent, %d dropped obsolete",
 		ttl, delivered.Load(), n, late, worst, allowed, windowCounter(tx.Stats(), "", "abandoned"),
@@ -253,7 +447,7 @@ func TestSemiReliableTightTTL(t *testing.T) {
 			t.Logf("receiver %s: drops %v counters %v", l.Name, l.Drops, l.Counters)
 		}
 	}
-	if late != 0 && !raceEnabled {
+	if late != 0 {
 		t.Fatalf("%d postings delivered after their obsolescence", late)
 	}
 	if delivered.Load() == 0 || delivered.Load() == n {
@@ -281,11 +475,19 @@ func TestBestEffortNeverRetransmits(t *testing.T) {
 	for i := range nPostings {
 		must(t, tx.Push(ctx, posting.New(i)))
 	}
-	// Wait until deliveries stop (nothing will be repaired).
-	for prev := int64(-1); delivered.Load() != prev; {
-		prev = delivered.Load()
-		time.Sleep(100 * time.Millisecond) // waiting on the receiving goroutine
+	// Wait until deliveries stop (nothing will be repaired): no new one for
+	// 100 ms plus the largest scheduling delay measured meanwhile, so a
+	// receiver that was merely not running is not taken for done.
+	probe := startStallLog()
+	for prev, since := int64(-1), time.Now(); ; {
+		time.Sleep(10 * time.Millisecond) // waiting on the receiving goroutine
+		if n := delivered.Load(); n != prev {
+			prev, since = n, time.Now()
+		} else if time.Since(since) > 100*time.Millisecond+probe.Max() {
+			break
+		}
 	}
+	probe.Stop()
 	st := tx.Stats()
 	n := delivered.Load()
 	t.Logf("best effort: %d of %d delivered, %d datagrams sent", n, nPostings, st.Sent.Datagrams)

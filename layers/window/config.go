@@ -33,8 +33,10 @@ const (
 	// Auto picks Ack for point-to-point flows and Nak otherwise.
 	Auto Feedback = iota
 	// Ack: the one receiver acknowledges cumulatively and selectively; the
-	// sender runs slow start, AIMD, RTT estimation and retransmission
-	// timeouts (unicast).
+	// sender estimates the round trip, runs retransmission timeouts and a
+	// congestion window (slow start, one packet more a round trip, and on
+	// loss an eighth less, or half when the round trip shows queues: see
+	// the package doc) (unicast).
 	Ack
 	// Nak: receivers report gaps after a random delay (one NAK serves
 	// many), and their status lets the sender free its buffer (multicast).

@@ -1,9 +1,9 @@
 // Package window is the sliding-window reliability layer: it numbers a
 // flow's packets, retransmits the lost ones, and gives up, on time, those
 // that can no longer arrive before their time to obsolescence. It follows
-// XUDP's parcels and reliability modes and modern reliable transports (TCP
-// SACK and RACK-TLP for unicast; PGM, NORM and JGroups' NAKACK for
-// multicast).
+// XUDP's parcels and reliability modes, borrows from TCP for unicast
+// (selective acks, RFC 6298 timers, fast retransmit, RACK-TLP's tail loss
+// probe) and from PGM, NORM and JGroups' NAKACK for multicast.
 //
 // Importing the package registers the layer as "window". The built-in
 // profiles use it:
@@ -35,19 +35,38 @@
 // at once when something is out of order and otherwise every ackevery
 // packets or after ackdelay, echoing the newest packet it got. The sender
 // estimates the round trip from that echo (RFC 6298 smoothing and
-// variance; Karn: never from a retransmitted packet), sets the
-// retransmission timeout from it with exponential backoff, detects loss
-// when three later packets are acknowledged (and, for a packet already
-// resent, only once something sent after that resend has arrived, as RACK
-// does), probes the tail when acknowledgements stop (a tail loss probe
-// after two round trips and two ack delays), and runs a congestion window:
-// slow start from iw packets, additive increase, and on loss a cut once per
-// round trip. A loss while the round trip shows no queue is taken for
-// random loss and costs an eighth of the window; with queues building it
-// costs half. Congestion anticipation (XUDP) holds the window when the
-// smoothed round trip exceeds twice its minimum and cuts it by an eighth
-// when it exceeds four times. The receiver's advertised window bounds what
-// is in flight.
+// variance; Karn: never from a retransmitted packet) and sets the
+// retransmission timeout from it with exponential backoff.
+//
+// Loss detection is a duplicate threshold, as in TCP's fast retransmit: a
+// packet is lost once three packets above it have been selectively
+// acknowledged (each time this finds a loss, "fast-retransmit" counts one).
+// A packet already retransmitted counts as lost again only once something
+// sent after that retransmission has been acknowledged (RACK's rule of
+// judging by send time, so the same acks never repair one loss twice);
+// there is no RACK reordering window or timer, so reordering deeper than
+// three packets is taken for loss. When acknowledgements stop, a tail loss
+// probe goes out after two round trips and two ack delays (no later than
+// the retransmission timeout).
+//
+// Congestion response. The window starts at iw packets, doubles each
+// round trip below ssthresh (slow start) and grows by one packet a round
+// trip above it. It is cut at most once per loss episode (until what was
+// outstanding at the loss is acknowledged), by how much depending on the
+// round trip, not on the loss: while the smoothed round trip is within
+// twice its minimum plus a quarter of minrto (5 ms by default) the loss is
+// taken for random loss and costs an eighth of the window, never below iw
+// (counted "random-loss"); only with a longer round trip (queues building)
+// or before any sample does a loss halve the window, to half of what is in
+// flight. On a LAN, where a switch's queue usually overflows before it
+// adds 5 ms (600 KB at 1 Gb/s), a loss therefore costs an eighth, seldom
+// half: this is not TCP's AIMD, and a sender sharing a congested LAN link
+// backs off less than TCP would. A retransmission timeout cuts the window
+// to one packet. Congestion anticipation (XUDP), without any loss, holds the window while
+// the smoothed round trip exceeds twice its minimum plus minrto/4, and cuts
+// it by an eighth, once per round trip, while it exceeds four times the
+// minimum plus minrto/2 (counted "anticipated"). The receiver's advertised
+// window bounds what is in flight.
 //
 // # Many receivers: NAKs (feedback=nak)
 //

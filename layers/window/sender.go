@@ -739,10 +739,11 @@ func (s *sender) cut(now time.Time) {
 }
 
 // detectLoss marks as lost the packets with at least three selectively
-// acknowledged packets above them, and resends them (fast retransmit). A
-// packet already retransmitted counts as lost again only once a packet
-// sent after that retransmission has arrived (as RACK reasons), so one
-// loss is never repaired twice on the strength of the same acks.
+// acknowledged packets above them, and resends them (fast retransmit: a
+// duplicate threshold, with no reordering window). A packet already
+// retransmitted counts as lost again only once a packet sent after that
+// retransmission has arrived (RACK's send-time rule), so one loss is never
+// repaired twice on the strength of the same acks.
 func (s *sender) detectLoss(now time.Time) {
 	if s.highSacked < s.una {
 		return
