@@ -15,15 +15,21 @@ import (
 )
 
 // TestPushSixteenMiBBody: a body of exactly the default WithMaxPosting
-// (16 MiB) is pushed on a default channel and received whole, with the
-// largest header a posting can have: the header does not eat into the
-// limit, neither Push's nor frag's. What the test allocates stays within
+// (16 MiB) is pushed on a default channel, and on compress's stack, and
+// received whole, with the largest header a posting can have: the header
+// does not eat into the limit, neither Push's nor frag's nor compress's. What the test allocates stays within
 // 16 times the body: the body and its encoding, the fragments' buffers,
 // the send queue growing to take them (about 80 MiB on mem://), the
 // reassembled parcel.
 func TestPushSixteenMiBBody(t *testing.T) {
+	for _, qos := range []string{DefaultQoS, "compress/reliable"} { // the default, and the text profile's stack
+		t.Run(qos, func(t *testing.T) { pushSixteenMiB(t, qos) })
+	}
+}
+
+func pushSixteenMiB(t *testing.T, qos string) {
 	url := memURL(t)
-	a, b := open(t, url), open(t, url)
+	a, b := open(t, url, WithQoS(qos)), open(t, url)
 	sub, _ := b.Subscribe()
 	body := make([]byte, defaultMaxPosting)
 	for i := range body {

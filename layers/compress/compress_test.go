@@ -312,15 +312,15 @@ func TestDownRefusesOverMax(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Max = 1000
 	p, _, _ := pair(t, cfg)
-	err := p.Send(make([]byte, 1001), stack.Meta{})
+	err := p.Send(make([]byte, 1001+HeaderAllowance), stack.Meta{})
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("err %v", err)
 	}
 	if d := drops(p.A); d[DropTooLarge] != 1 {
 		t.Fatalf("drops %v", d)
 	}
-	if _, got := send(t, p, make([]byte, 1000), stack.Meta{}); len(got) != 1 {
-		t.Fatal("max itself refused")
+	if _, got := send(t, p, make([]byte, 1000+HeaderAllowance), stack.Meta{}); len(got) != 1 {
+		t.Fatal("max and the header allowance refused")
 	}
 }
 
@@ -505,15 +505,15 @@ func TestCorruptRefused(t *testing.T) {
 	}
 }
 
-// Stored payloads over max are dropped as well: nothing delivered exceeds
-// max.
+// Stored payloads over max (and the header allowance) are dropped as
+// well: nothing delivered exceeds it.
 func TestStoredOverMaxDropped(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Max = 100
 	p, _, _ := pair(t, cfg)
-	p.B.Up(p.Pool.FromBytes(0, append([]byte{kindStored}, make([]byte, 101)...)))
-	p.B.Up(p.Pool.FromBytes(0, append([]byte{kindStored}, make([]byte, 100)...)))
-	if got := p.GotB.Take(); len(got) != 1 || len(got[0].Bytes) != 100 {
+	p.B.Up(p.Pool.FromBytes(0, append([]byte{kindStored}, make([]byte, 101+HeaderAllowance)...)))
+	p.B.Up(p.Pool.FromBytes(0, append([]byte{kindStored}, make([]byte, 100+HeaderAllowance)...)))
+	if got := p.GotB.Take(); len(got) != 1 || len(got[0].Bytes) != 100+HeaderAllowance {
 		t.Fatalf("delivered %d", len(got))
 	}
 	if d := drops(p.B); d[DropTooLarge] != 1 {

@@ -65,12 +65,23 @@ type Config struct {
 	// Min is the smallest payload worth compressing: shorter ones are sent
 	// stored. 0 tries every payload.
 	Min int
-	// Max is the largest payload, in bytes, the layer sends (larger ones are
-	// refused by Down with [ErrTooLarge]) and the largest it delivers: a
-	// packet whose decoded length would exceed it is dropped before any
-	// memory is allocated for it. At most [MaxMax].
+	// Max bounds the payload, in bytes: the layer sends payloads of up to
+	// Max + [HeaderAllowance] (larger ones are refused by Down with
+	// [ErrTooLarge]) and delivers no more: a packet whose decoded length
+	// would exceed that is dropped before any memory is allocated for it.
+	// The allowance makes Max bound a posting's body, as frag's max does,
+	// when the layer carries whole postings. At most [MaxMax].
 	Max int64
 }
+
+// HeaderAllowance is how many bytes a payload may exceed Config.Max by:
+// room for a posting's header (the same as frag's), so that
+// compress(max=16MiB) carries a posting whose body is 16 MiB.
+const HeaderAllowance = 8 << 10
+
+// Largest is the largest payload the layer sends and delivers: Max and
+// [HeaderAllowance].
+func (c Config) Largest() int64 { return c.Max + HeaderAllowance }
 
 // DefaultConfig returns the defaults: s2 at level 1, payloads under 64
 // bytes stored, at most 16 MiB decoded.

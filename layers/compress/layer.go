@@ -89,7 +89,7 @@ func New(cfg Config) (*Layer, error) {
 	return &Layer{
 		cfg:    cfg,
 		zlevel: zstd.EncoderLevelFromZstd(cfg.Level),
-		dec:    decoderPool(decLimit(cfg.Max)),
+		dec:    decoderPool(decLimit(cfg.Largest())),
 	}, nil
 }
 
@@ -140,9 +140,9 @@ func (l *Layer) Down(p *stack.Packet) error {
 		return l.b.Down.Handle(p)
 	}
 	n := p.Len()
-	if int64(n) > l.cfg.Max {
+	if int64(n) > l.cfg.Largest() {
 		l.b.Drop(p, DropTooLarge)
-		return fmt.Errorf("%w: %d bytes, max %d", ErrTooLarge, n, l.cfg.Max)
+		return fmt.Errorf("%w: %d bytes, max %d and %d of headers", ErrTooLarge, n, l.cfg.Max, HeaderAllowance)
 	}
 	l.n.rawBytes += uint64(n)
 	if n > 0 && n >= l.cfg.Min && p.Meta.Flags&stack.FlagControl == 0 {
@@ -229,7 +229,7 @@ func (l *Layer) Up(p *stack.Packet) error {
 	}
 	switch b[0] {
 	case kindStored:
-		if int64(len(b)-HeaderLen) > l.cfg.Max {
+		if int64(len(b)-HeaderLen) > l.cfg.Largest() {
 			l.b.Drop(p, DropTooLarge)
 			return nil
 		}
@@ -266,7 +266,7 @@ func (l *Layer) decode(b []byte) (*stack.Packet, string) {
 	if k <= 0 || k > binary.MaxVarintLen32 {
 		return nil, DropMalformed
 	}
-	if size > uint64(l.cfg.Max) {
+	if size > uint64(l.cfg.Largest()) {
 		return nil, DropTooLarge
 	}
 	n := int(size)
