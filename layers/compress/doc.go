@@ -21,7 +21,7 @@
 //	algo   identifier  s2       s2 (fast) or zstd (smaller), for what this side sends
 //	level  int         1        s2: 1 fast, 2 better, 3 best; zstd: 1–22 (1–2 fastest, 3–5 default, 6–9 better, 10+ best)
 //	min    size        64B      payloads shorter than this are sent stored
-//	max    size        16MiB    largest payload sent or delivered (at most 1GiB)
+//	max    size        16MiB    largest payload sent or delivered, less an 8 KiB allowance for a posting's header (at most 1GiB)
 //
 // [Config] holds the same settings for code that builds layers with [New].
 // A receiver decodes either algorithm, whatever its own algo says.
@@ -52,7 +52,8 @@
 // packet can declare any length. On the way up the layer bounds what a
 // packet may cost before it allocates anything for it:
 //
-//   - The declared decoded length must not exceed max ("too-large").
+//   - The declared decoded length must not exceed max and the header
+//     allowance ("too-large").
 //   - It must not exceed what the packet's bytes can make at most in its
 //     format, its compressed length times the format's ratio bound
 //     ("corrupt"). [S2MaxRatio] is 3368551: s2's densest operation, a
@@ -85,8 +86,8 @@
 // WithDecoderMaxWindow at max (at least 4 KiB) and stops at the first
 // block that would overrun the frame's content size. A packet whose data
 // decodes to another length, or is corrupt, is dropped ("corrupt"). Stored
-// payloads over max are dropped too ("too-large"), so nothing delivered
-// exceeds max.
+// payloads over max and the allowance are dropped too ("too-large"), so
+// nothing delivered exceeds them.
 //
 // So what a packet of n compressed bytes can cost is bounded by its size:
 // it allocates at most min(max, n × ratio bound) bytes, and the work to
