@@ -55,6 +55,7 @@ type Channel struct {
 	out       *outbox    // nil for file://
 	link      *linkQueue // WithLinkRate
 	instances atomic.Uint64
+	pmtu      pathMTU // the datagram MTU in use, and send failures (pmtu.go)
 
 	cnt     *counters
 	members *members
@@ -235,10 +236,15 @@ func (c *Channel) profiles(rawURL string) (*profiles, error) {
 func (c *Channel) wire(prof *profiles, remote transport.Addr) {
 	cfg := &c.cfg
 	multicast := c.addr.IsMulticast()
-	mtu := c.addr.MTU - dgramHeaderLen - frameHeaderBase
-	if c.auth != nil {
-		mtu -= authLen
+	// The datagram MTU: the transport's toward the peer or group (the
+	// path's, capped, or the URL's), no more than the URL's or the
+	// default, and lowered when a send finds the path smaller (pmtu.go).
+	dgram := c.addr.MTU
+	if c.tr != nil {
+		dgram = max(min(dgram, c.tr.MTU(remote)), minMTU)
 	}
+	c.pmtu.mtu.Store(int64(dgram))
+	mtu := c.stackMTU(dgram)
 	env := registry.Env{Keys: cfg.keys, Identity: cfg.identity, Trusted: cfg.trusted, Channel: c.addr.Identity(), MemberSalt: c.salt}
 	c.cnt = newCounters(c.log, cfg.onEvent)
 	c.subs = newSubscribers()
@@ -249,7 +255,7 @@ func (c *Channel) wire(prof *profiles, remote transport.Addr) {
 	c.members.migrateAfter = 2 * cfg.announce // a live member says hello every interval
 	c.paths = newPaths(c.tr != nil && !c.tr.ReachAll(), remote, cfg.maxPeers, cfg.announce, c.cnt, c.clock.Now())
 	if c.tr != nil {
-		c.out = newOutbox(c.id, c.addr.MTU, cfg.sendQueue, c.auth, c.members.resolve, c.sendRun)
+		c.out = newOutbox(c.id, dgram, cfg.sendQueue, c.auth, c.members.resolve, c.sendRun)
 		if cfg.linkRate > 0 {
 			c.link = newLinkQueue(c.clock, c.out, c.cnt, cfg.linkRate)
 		}
@@ -363,7 +369,11 @@ func (c *Channel) QoSFor(stream string, m posting.Media) string { return c.og.qo
 // Sent. It does not wait for the network: when the send queue is full it
 // returns ErrBackpressure at once, or, with WithBlockingPush, waits for
 // room until ctx is done. Errors from the stack (a posting larger than
-// frag's max, say) are returned as they are.
+// frag's max, say) are returned as they are. While every send of the
+// channel has been failing for a second (an unreachable network, a
+// closed peer port), Push returns a *SendError naming the cause instead
+// of queueing what could not leave; a stream refused by its member gives
+// a *RefusedError.
 func (c *Channel) Push(ctx context.Context, p *posting.Posting) error {
 	if p == nil {
 		return errors.New("channel: Push of a nil posting")
@@ -373,6 +383,9 @@ func (c *Channel) Push(ctx context.Context, p *posting.Posting) error {
 	}
 	if c.rec != nil {
 		return c.rec.push(p)
+	}
+	if err := c.pmtu.sendsFailing(c.clock.Now()); err != nil {
+		return err // nothing could leave: say why rather than queue it
 	}
 	return c.og.push(ctx, p, 0)
 }
@@ -421,11 +434,12 @@ func (c *Channel) sendRun(run []byte, seg int, dst transport.Addr, n int) {
 	if !c.paths.allow(dst, len(run)) {
 		return // not validated, and past its amplification budget
 	}
-	if err := c.tr.Send(run, seg, dst); err != nil {
+	if err := c.send(run, seg, dst); err != nil {
 		c.cnt.drop("send-error")
-		c.log.Debug("send failed", "to", dst, "err", err)
+		c.failed(sendFailure{To: dst, Err: err, Lost: n})
 		return
 	}
+	c.pmtu.sent()
 	c.cnt.sent.datagrams.Add(uint64(n))
 	c.cnt.sent.bytes.Add(uint64(len(run)))
 }

@@ -38,6 +38,28 @@
 // GRO, sendmmsg, recvmmsg); elsewhere, or with the environment variable
 // RWANDA_IO=portable, a portable one on golang.org/x/net.
 //
+// # MTU
+//
+// A channel cuts postings into datagrams of at most its MTU ([Channel.MTU],
+// in bytes of UDP payload). Without mtu= in the URL a UDP channel takes it
+// from the path when it opens: the MTU of the interface named by iface=
+// (multicast), else of the route to the group or to the URL's peer, less
+// the IP and UDP headers, capped at [DefaultMTU4] (1472; [DefaultMTU6],
+// 1452, for IPv6), so that loopback and jumbo-frame paths still see
+// Ethernet-sized datagrams; a listening side, which has no peer yet,
+// starts at the cap. mtu= sets it as given, higher or lower (mtu=9000 on a
+// jumbo-frame LAN, mtu=65000 on loopback). On Linux datagrams leave
+// without fragmentation allowed, so a datagram larger than the path fails
+// to send (EMSGSIZE) instead of leaving as IP fragments or vanishing: the
+// channel then lowers its MTU to the path's (as the kernel knows it, path
+// MTU discovery included), cuts what is pushed from then on to it, and
+// sends what was cut before — the failed datagrams at once, a reliable
+// stream's retransmissions later, under their sequence numbers — with IP
+// fragmentation allowed. The failure is logged at Warn (per kind, at most
+// every 10 s after the first), a lowered MTU is a "path-mtu" event
+// ([WithEvents], Stats.Events), and a send that fails otherwise counts as
+// "send-error" in Stats.Drops and is logged at Warn the same way.
+//
 // # Streams and stacks
 //
 // Every posting belongs to a stream (posting.WithStream; "" is the default

@@ -36,6 +36,8 @@ var (
 	ErrPolicy = errors.New("channel: stack refused by receive policy")
 	// ErrTooLarge: a posting larger than the channel's WithMaxPosting.
 	ErrTooLarge = errors.New("channel: posting too large")
+	// ErrSend is wrapped by a *SendError: every send has been failing.
+	ErrSend = errors.New("channel: sends failing")
 	// ErrRefused is wrapped by a *RefusedError: a member refused a stream.
 	ErrRefused = errors.New("channel: stream refused by a member")
 	// ErrTooManyStreams: this member has as many streams open as

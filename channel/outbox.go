@@ -107,6 +107,20 @@ func newOutbox(sender uint64, mtu int, limit int, auth *dgramAuth,
 	return o
 }
 
+// setMTU lowers the size of the datagrams the outbox makes from now on to
+// mtu (the transport's datagram MTU). Datagrams already closed keep
+// theirs; a frame larger than the new size (cut by a stack for the old
+// one: a retransmission, say) still goes, alone in a datagram, which the
+// transport sends in pieces.
+func (o *outbox) setMTU(mtu int) {
+	if o.auth != nil {
+		mtu -= authLen
+	}
+	o.mu.Lock()
+	o.mtu = mtu
+	o.mu.Unlock()
+}
+
 // add queues one frame for dst: hdr (already encoded) then payload, in a
 // datagram of its bundle.
 func (o *outbox) add(dst uint64, class bundle, hdr, payload []byte) {

@@ -48,6 +48,10 @@ type outgoing struct {
 	media     [numMedia]mediaProfile
 	streamQoS atomic.Pointer[map[string]string]
 
+	// mtuLimit is the stacks' MTU since the path proved smaller (0: mtu;
+	// see pmtu.go).
+	mtuLimit atomic.Int64
+
 	mu      sync.Mutex
 	closed  bool
 	streams map[streamKey]*outStream
@@ -356,6 +360,7 @@ func (og *outgoing) stream(name string, target uint64, qos string, m posting.Med
 	og.streams[key] = os
 	og.byID[os.id] = os
 	og.mu.Unlock()
+	og.applyMTU(os.st)
 	og.announce(os, og.dst(os.key.target))
 	return os, nil
 }
@@ -379,6 +384,7 @@ func (og *outgoing) build(os *outStream) error {
 	if err != nil {
 		return fmt.Errorf("channel: stream %q: %w", os.key.name, err)
 	}
+	og.applyMTU(os.st)
 	for _, l := range layers {
 		if s, ok := l.(sched.Scheduled); ok {
 			os.policy = s.Policy()

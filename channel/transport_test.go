@@ -55,6 +55,7 @@ func TestTransportConformance(t *testing.T) {
 		},
 		"multicast": func() (string, string) { u := groupURL("ct"); return u, u },
 		"plugmem":   func() (string, string) { u := "ct+plugmem://hub/" + memURL(t)[len("mem://"):]; return u, u },
+		"pmtufake":  func() (string, string) { u := "ct+pmtufake://hub/" + memURL(t)[len("mem://"):]; return u, u }, // pmtu_test.go
 	}
 	for _, e := range transport.List() {
 		url, ok := cases[e.Name]

@@ -20,7 +20,7 @@ type udpTransport struct {
 	conn      *udpio.Conn
 	group     netip.AddrPort // multicast only
 	multicast bool
-	mtu       int
+	mtu       atomic.Int64 // MTU(dst), one for every destination: only falls
 	closed    atomic.Bool
 }
 
@@ -45,7 +45,9 @@ func openUDPConn(ctx context.Context, a *transport.Endpoint) (*udpTransport, net
 		if err != nil {
 			return nil, netip.AddrPort{}, fmt.Errorf("channel: joining %v: %w", a.Group, err)
 		}
-		return &udpTransport{conn: conn, group: a.Group, multicast: true, mtu: a.MTU}, netip.AddrPort{}, nil
+		t := &udpTransport{conn: conn, group: a.Group, multicast: true}
+		t.mtu.Store(int64(startMTU(conn, a, a.Group)))
+		return t, netip.AddrPort{}, nil
 	}
 	var remote netip.AddrPort
 	if a.Host != "" {
@@ -77,7 +79,29 @@ func openUDPConn(ctx context.Context, a *transport.Endpoint) (*udpTransport, net
 	if err != nil {
 		return nil, netip.AddrPort{}, fmt.Errorf("channel: listening on %v: %w", local, err)
 	}
-	return &udpTransport{conn: conn, mtu: a.MTU}, remote, nil
+	t := &udpTransport{conn: conn}
+	t.mtu.Store(int64(startMTU(conn, a, remote)))
+	return t, remote, nil
+}
+
+// startMTU is a new socket's MTU: the URL's mtu= as it is; else the path's
+// toward dst (the group, or the peer the URL names) capped at the
+// default (DECISIONS §4), or the default where the path is not known (a
+// listening side, which learns a smaller path from its first send that
+// does not fit).
+func startMTU(conn *udpio.Conn, a *transport.Endpoint, dst netip.AddrPort) int {
+	limit := a.MTU
+	if limit <= 0 {
+		limit = DefaultMTU4
+	}
+	if a.MTUGiven || !dst.IsValid() {
+		return limit
+	}
+	path, err := conn.PathMTU(dst)
+	if err != nil {
+		return limit
+	}
+	return max(min(path, limit), minMTU)
 }
 
 // ReachAll: a send to the group reaches every member; unicast does not.
@@ -86,9 +110,11 @@ func (t *udpTransport) ReachAll() bool { return t.multicast }
 // LocalAddr is the socket's address.
 func (t *udpTransport) LocalAddr() transport.Addr { return transport.IPAddr(t.conn.LocalAddr()) }
 
-// MTU is the channel's datagram size: the path's is the Close/Flush
-// issue's (path MTU discovery), until then the URL's or the default.
-func (t *udpTransport) MTU(transport.Addr) int { return t.mtu }
+// MTU is the largest datagram to any destination: what startMTU found,
+// lowered when a send finds a path smaller (see Send). One value serves
+// every destination, the smallest path seen: a channel cuts its datagrams
+// to one size for all members anyway.
+func (t *udpTransport) MTU(transport.Addr) int { return int(t.mtu.Load()) }
 
 // Offloads reports the socket's: GSO and GRO where the kernel has them,
 // and batch calls on Linux's fast path.
@@ -112,7 +138,51 @@ func (t *udpTransport) Send(run []byte, seg int, dst transport.Addr) error {
 	if !to.IsValid() {
 		return fmt.Errorf("channel: %v is not a UDP address", dst)
 	}
-	return t.conn.WriteTo(run, seg, to)
+	size := seg
+	if size <= 0 || size >= len(run) {
+		size = len(run)
+	}
+	if size > int(t.mtu.Load()) {
+		// Cut for a larger MTU than the path has: IP fragments carry it
+		// (one datagram per call, no GSO).
+		return t.conn.WriteToFragmented(run, seg, to)
+	}
+	err := t.conn.WriteTo(run, seg, to)
+	var se *udpio.SizeError
+	if !errors.As(err, &se) {
+		return err
+	}
+	return &transport.MTUError{Dst: dst, Size: se.Size, MTU: t.lower(to, se.Size), Sent: se.Sent, Err: err}
+}
+
+// lower brings the MTU below size, a datagram the path to dst refused: to
+// the path's MTU as the kernel now knows it, or where that is not below
+// size, to the next common MTU below it. It returns the MTU.
+func (t *udpTransport) lower(dst netip.AddrPort, size int) int {
+	path, err := t.conn.PathMTU(dst)
+	if err != nil || path >= size {
+		path = plateauBelow(size)
+	}
+	path = max(path, minMTU)
+	for {
+		cur := t.mtu.Load()
+		if int64(path) >= cur || t.mtu.CompareAndSwap(cur, int64(path)) {
+			return int(t.mtu.Load())
+		}
+	}
+}
+
+// plateauBelow is the largest UDP payload under size of a common link MTU
+// (RFC 1191's plateaus, and IPv6's minimum of 1280), for when the system
+// does not say what the path carries: IPv4 payloads of 9000-, 1500-,
+// 1280- and 576-byte MTUs, then the channel's smallest.
+func plateauBelow(size int) int {
+	for _, p := range []int{9000 - 28, DefaultMTU4, DefaultMTU6, 1280 - 28, 1280 - 48, 576 - 28} {
+		if p < size {
+			return p
+		}
+	}
+	return minMTU
 }
 
 // Serve reads batches of datagrams until the socket closes.

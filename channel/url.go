@@ -68,7 +68,12 @@ func (m ReplayMode) String() string {
 	return "fast"
 }
 
-// Default MTUs: the UDP payload of a 1500-byte Ethernet frame.
+// Default MTUs: the UDP payload of a 1500-byte Ethernet frame. Without
+// mtu= in the URL a UDP channel takes its MTU from the path (the
+// interface's or the route's MTU less the IP and UDP headers) but no more
+// than these (DECISIONS §4), so that loopback and jumbo-frame paths still
+// cut postings into datagrams of Ethernet size; mtu= sets it (see
+// [Channel.MTU]).
 const (
 	DefaultMTU4   = 1472  // IPv4: 1500 − 20 IP − 8 UDP
 	DefaultMTU6   = 1452  // IPv6: 1500 − 40 IP − 8 UDP
@@ -121,8 +126,12 @@ type Address struct {
 	TTL int
 	// Loop delivers multicast to other sockets of this host (default true).
 	Loop bool
-	// MTU is the largest datagram payload (defaults by transport).
-	MTU int
+	// MTU is the largest datagram payload: the mtu= parameter (MTUGiven),
+	// else the default of the form, which is a cap on the path's MTU for
+	// UDP (DefaultMTU4 or DefaultMTU6; DefaultMTUMem for mem and file).
+	// [Channel.MTU] is the one in use.
+	MTU      int
+	MTUGiven bool
 	// Replay is the replay mode of a File channel.
 	Replay ReplayMode
 	// Channel is the explicit channel id (channel=NAME), or "".
@@ -466,7 +475,7 @@ func (a *Address) commonParam(key, v string) (known bool, why string) {
 		if err != nil || n < minMTU || n > maxMTU {
 			return true, fmt.Sprintf("want %d..%d bytes, got %q", minMTU, maxMTU, v)
 		}
-		a.MTU = n
+		a.MTU, a.MTUGiven = n, true
 	case "channel":
 		if !channelIDRE.MatchString(v) {
 			return true, fmt.Sprintf("want 1 to 128 of letters, digits and _ . ~ : / -, got %q", v)
@@ -481,7 +490,7 @@ func (a *Address) commonParam(key, v string) (known bool, why string) {
 // endpoint is what the transport is asked to open.
 func (a *Address) endpoint() *transport.Endpoint {
 	return &transport.Endpoint{URL: a.url, Scheme: a.Scheme, Group: a.Group, Source: a.Source, Host: a.Host, Port: a.Port,
-		Listen: a.Listen, Name: a.Name, Path: a.Path, Iface: a.Iface, TTL: a.TTL, Loop: a.Loop, MTU: a.MTU}
+		Listen: a.Listen, Name: a.Name, Path: a.Path, Iface: a.Iface, TTL: a.TTL, Loop: a.Loop, MTU: a.MTU, MTUGiven: a.MTUGiven}
 }
 
 // String returns the URL as given.

@@ -7,7 +7,11 @@
 // the kernel in one call and any other transport cuts up itself. It says
 // whether one send reaches every member ([Conn.ReachAll]: multicast, an
 // in-process hub, a broker subject) or the channel must send to each member
-// in turn (unicast), its MTU towards a destination, and its offloads.
+// in turn (unicast), its MTU towards a destination, and its offloads. The
+// MTU may fall while a Conn is open (path MTU discovery): a Send that
+// finds the path smaller returns an [*MTUError], and datagrams larger than
+// the MTU still go, in pieces (IP fragments), so that what was cut before
+// arrives.
 //
 // Transports register under a name with the URL forms they accept. The
 // channel package registers the built-in ones: "udp" (unicast and

@@ -76,7 +76,13 @@ type Conn interface {
 	// member.
 	ReachAll() bool
 	// MTU is the largest datagram Send carries to dst in one piece (the
-	// zero Addr: to every member).
+	// zero Addr: to every member): see [Endpoint.MTU] for what it starts
+	// at. It may fall while the Conn is open: when a Send finds the path
+	// smaller, it returns an [*MTUError] and MTU reports the lower value
+	// from then on. Callers cut new datagrams to it; a datagram larger
+	// than MTU(dst) (cut for a larger MTU earlier, such as a
+	// retransmission) is still sent, in pieces where the transport can
+	// (IP fragmentation), else refused with an error.
 	MTU(dst Addr) int
 	// Offloads reports what the transport does to batch datagrams.
 	Offloads() Offloads
@@ -107,9 +113,38 @@ type Endpoint struct {
 	Iface string
 	TTL   int
 	Loop  bool
-	// MTU is the largest datagram the channel will send.
-	MTU int
+	// MTU is the largest datagram the channel will send: the URL's mtu=
+	// when MTUGiven, which [Conn.MTU] then reports as it is (until a
+	// send finds the path smaller); otherwise a cap, and a transport that
+	// knows the path's MTU (an interface's or a route's, less the
+	// headers) reports the smaller of the two.
+	MTU      int
+	MTUGiven bool
 }
+
+// ErrMTU is wrapped by the error of a Send that met a datagram larger than
+// the path to its destination carries in one piece (EMSGSIZE).
+var ErrMTU = errors.New("transport: datagram larger than the path MTU")
+
+// MTUError is Send's error for a datagram larger than the path carries in
+// one piece. The datagrams of the run before it were sent (Sent bytes,
+// whole datagrams); it and those after it were not. [Conn.MTU] already
+// reports the path's smaller MTU (MTU here), so sending the rest again
+// carries it in pieces, and datagrams cut to MTU from now on fit.
+type MTUError struct {
+	Dst  Addr
+	Size int   // the datagram's size
+	MTU  int   // MTU(Dst) now
+	Sent int   // bytes of the run sent before it
+	Err  error // the cause, as the system said it
+}
+
+func (e *MTUError) Error() string {
+	return fmt.Sprintf("transport: a datagram of %d bytes to %v is larger than the path MTU; the MTU is now %d: %v", e.Size, e.Dst, e.MTU, e.Err)
+}
+
+// Unwrap returns [ErrMTU] and the cause.
+func (e *MTUError) Unwrap() []error { return []error{ErrMTU, e.Err} }
 
 // Opened is what opening a transport gives: the Conn, and for a URL that
 // names one peer (unicast), that peer's address.

@@ -49,6 +49,9 @@ const EnvIO = "RWANDA_IO"
 type Conn struct {
 	impl     connImpl
 	portable bool
+	// ifi is a multicast Conn's interface (nil: the OS chooses by route);
+	// PathMTU uses its MTU for the group.
+	ifi *net.Interface
 
 	closeOnce sync.Once
 	closeErr  error
@@ -57,7 +60,9 @@ type Conn struct {
 // connImpl is what an implementation provides; Conn adds Close semantics
 // and error prefixes where the implementations share them.
 type connImpl interface {
-	writeTo(buf []byte, segSize int, dst netip.AddrPort) error
+	// writeTo sends a train; frag allows IP fragmentation for the call
+	// (and sends without GSO).
+	writeTo(buf []byte, segSize int, dst netip.AddrPort, frag bool) error
 	readBatch(msgs []Message) (int, error)
 	waitRead() (bool, error)
 	localAddr() netip.AddrPort
@@ -212,7 +217,7 @@ func listenMulticast(cfg MulticastConfig, kind implKind) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("udpio: listen multicast %v: %w", cfg.Group, err)
 	}
-	return &Conn{impl: impl, portable: kind != implFast || !haveFast}, nil
+	return &Conn{impl: impl, portable: kind != implFast || !haveFast, ifi: spec.ifi}, nil
 }
 
 // checkMulticast validates cfg and resolves the interface.
@@ -267,9 +272,46 @@ func checkMulticast(cfg MulticastConfig) (mcastSpec, error) {
 // second. It returns the first error; after an error some leading datagrams
 // may have been sent. After Close it returns an error wrapping
 // net.ErrClosed.
+//
+// On Linux, WriteTo does not fragment (IP_PMTUDISC_DO): a datagram larger
+// than the path MTU fails with a [*SizeError], which wraps
+// [ErrMessageSize] and says how much of buf was sent before it; send such
+// datagrams with [Conn.WriteToFragmented]. Elsewhere the OS fragments them
+// as it does by default.
 func (c *Conn) WriteTo(buf []byte, segSize int, dst netip.AddrPort) error {
-	return c.impl.writeTo(buf, segSize, dst)
+	return c.impl.writeTo(buf, segSize, dst, false)
 }
+
+// WriteToFragmented is WriteTo for datagrams that may be larger than the
+// path MTU: the kernel cuts them into IP fragments (on Linux,
+// IP_PMTUDISC_DONT for the call), and the train leaves datagram by
+// datagram, never as GSO messages. It is for what was cut to a larger MTU
+// than the path turned out to have; every fragment lost loses its whole
+// datagram, so new datagrams should fit [Conn.PathMTU].
+func (c *Conn) WriteToFragmented(buf []byte, segSize int, dst netip.AddrPort) error {
+	return c.impl.writeTo(buf, segSize, dst, true)
+}
+
+// ErrMessageSize is wrapped by the error of a write whose datagram is
+// larger than the path MTU (EMSGSIZE).
+var ErrMessageSize = errors.New("udpio: datagram larger than the path MTU")
+
+// SizeError is the error of [Conn.WriteTo] for a datagram larger than the
+// path to Dst carries in one piece. The datagrams of the train before it
+// were sent (Sent bytes); it and those after it were not.
+type SizeError struct {
+	Dst  netip.AddrPort
+	Size int   // the datagram's size
+	Sent int   // bytes of the train sent before it (whole datagrams)
+	Err  error // the system's error
+}
+
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("udpio: write to %v: a datagram of %d bytes is larger than the path MTU: %v", e.Dst, e.Size, e.Err)
+}
+
+// Unwrap returns [ErrMessageSize] and the system's error.
+func (e *SizeError) Unwrap() []error { return []error{ErrMessageSize, e.Err} }
 
 // ReadBatch blocks until at least one datagram arrives, then fills up to
 // len(msgs) slots with what is queued and returns how many slots it filled.

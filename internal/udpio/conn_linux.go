@@ -106,6 +106,11 @@ func open(family int, bind netip.AddrPort, scope uint32, mcast *mcastSpec) (*fas
 			_ = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0)
 		}
 	}
+	// No fragmentation: a datagram larger than the path MTU fails with
+	// EMSGSIZE (a SizeError), so that the caller learns of it and can
+	// cut smaller ones (Conn.WriteTo). A kernel that refuses leaves the
+	// default, which fragments.
+	_ = setPMTUDisc(fd, family == unix.AF_INET6, false)
 	// Buffers before bind, so that nothing queued early is dropped; failures
 	// are ignored (the kernel default then applies).
 	_ = setBuffer(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, defaultReadBuffer)

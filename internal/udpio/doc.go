@@ -43,10 +43,13 @@
 // allocating.
 //
 // GSO is probed when a Conn is opened (getsockopt UDP_SEGMENT). If a GSO send
-// later fails with EIO (the device cannot checksum-offload) or EINVAL (for
-// example a segment larger than the path MTU), GSO is switched off for that
-// Conn for good and the train is re-sent datagram by datagram, as quic-go
-// does. [Conn.GSO] and [Conn.GRO] report the current state.
+// later fails with EIO (the device cannot checksum-offload) or EINVAL, the
+// train is re-sent datagram by datagram, and if that works GSO is switched
+// off for that Conn for good, as quic-go does. A segment larger than the
+// path MTU is no reason to: newer kernels say EMSGSIZE for it, older ones
+// EINVAL, and then the datagram-by-datagram resend fails with EMSGSIZE too;
+// either way WriteTo returns a [*SizeError] and GSO stays on for trains
+// that fit. [Conn.GSO] and [Conn.GRO] report the current state.
 //
 // The portable implementation (every OS) is a net.UDPConn opened with
 // net.ListenConfig (a Control function sets the socket options below) and
@@ -121,6 +124,22 @@
 // when running as root or with CAP_NET_ADMIN) and falls back to
 // SO_RCVBUF/SO_SNDBUF, which the kernel caps at net.core.rmem_max/wmem_max;
 // other OSes apply their own caps.
+//
+// # Path MTU
+//
+// On Linux every socket is opened with IP_MTU_DISCOVER (IPV6_MTU_DISCOVER)
+// set to IP_PMTUDISC_DO: datagrams leave with the don't-fragment bit, the
+// kernel never fragments them, and one larger than the path MTU (the
+// interface's, the route's, or what ICMP "fragmentation needed" / "packet
+// too big" taught the kernel) fails with EMSGSIZE, which [Conn.WriteTo]
+// returns as a [*SizeError] saying how much of the train was sent before
+// it. [Conn.PathMTU] reports the largest payload the kernel would send to a
+// destination in one piece (the IP_MTU of a socket connected to it, or the
+// interface of a multicast Conn). [Conn.WriteToFragmented] sends datagrams
+// cut for a larger MTU anyway, as IP fragments (IP_PMTUDISC_DONT for the
+// call, no GSO). Other OSes keep their default, which fragments; PathMTU
+// there is the MTU of the interface holding the local address the OS
+// would send from.
 //
 // # Flow control
 //

@@ -163,8 +163,9 @@ func writeErr(dst netip.AddrPort, err error) error {
 }
 
 // writeTo sends the datagrams of a train with x/net WriteBatch (when batch)
-// or one system call each; see Conn.WriteTo.
-func (c *portableConn) writeTo(buf []byte, segSize int, dst netip.AddrPort) error {
+// or one system call each, allowing IP fragmentation for the call when
+// frag; see Conn.WriteTo and Conn.WriteToFragmented.
+func (c *portableConn) writeTo(buf []byte, segSize int, dst netip.AddrPort, frag bool) error {
 	if segSize <= 0 || segSize >= len(buf) {
 		segSize = len(buf)
 	}
@@ -178,6 +179,12 @@ func (c *portableConn) writeTo(buf []byte, segSize int, dst netip.AddrPort) erro
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if frag {
+		if err := setFragment(c.uc, c.v6, true); err != nil {
+			return fmt.Errorf("udpio: write to %v: allowing fragmentation: %w", dst, err)
+		}
+		defer setFragment(c.uc, c.v6, false)
+	}
 	if c.batch && count > 1 {
 		return c.writeBatch(buf, segSize, count, dst)
 	}
@@ -188,6 +195,9 @@ func (c *portableConn) writeTo(buf []byte, segSize int, dst netip.AddrPort) erro
 		if _, err := c.uc.WriteToUDPAddrPort(buf[off:end], dst); err != nil {
 			if isNoBufs(err) && bo.wait() {
 				continue
+			}
+			if isMsgSize(err) {
+				return &SizeError{Dst: dst, Size: end - off, Sent: off, Err: err}
 			}
 			return writeErr(dst, err)
 		}
@@ -228,10 +238,14 @@ func (c *portableConn) writeBatch(buf []byte, segSize, count int, dst netip.Addr
 		} else {
 			sent, err = c.x.p4.WriteBatch(c.wmsgs[:k], 0)
 		}
-		i += sent
+		i += max(sent, 0) // x/net says -1 when the first message fails
 		if err != nil {
 			if isNoBufs(err) && bo.wait() {
 				continue
+			}
+			if isMsgSize(err) {
+				off := i * segSize
+				return &SizeError{Dst: dst, Size: min(segSize, len(buf)-off), Sent: off, Err: err}
 			}
 			return writeErr(dst, err)
 		}

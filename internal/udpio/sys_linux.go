@@ -11,15 +11,16 @@ import (
 
 // socketControl returns the net.ListenConfig Control function of the
 // portable implementation: SO_REUSEADDR when reuse (not SO_REUSEPORT: see
-// setReuse), and the default buffer sizes (privileged options first, as the
-// fast path does).
+// setReuse), no fragmentation (IP_PMTUDISC_DO, see Conn.WriteTo) and the
+// default buffer sizes (privileged options first, as the fast path does).
 func socketControl(reuse bool) func(network, address string, rc syscall.RawConn) error {
-	return func(_, _ string, rc syscall.RawConn) error {
+	return func(network, _ string, rc syscall.RawConn) error {
 		var serr error
 		err := rc.Control(func(fd uintptr) {
 			if reuse {
 				serr = setReuse(int(fd))
 			}
+			_ = setPMTUDisc(int(fd), network == "udp6", false) // as the fast path: no fragmentation
 			_ = setBuffer(int(fd), unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, defaultReadBuffer)
 			_ = setBuffer(int(fd), unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, defaultWriteBuffer)
 		})

@@ -23,6 +23,9 @@ func setSocketBuffer(uc *net.UDPConn, read bool, bytes int) error {
 // msgTrunc is the recvmsg flag reporting a truncated datagram (unknown here).
 const msgTrunc = 0
 
+// isMsgSize reports false: no such error is known here.
+func isMsgSize(error) bool { return false }
+
 // isNoBufs reports false: no such error is known here.
 func isNoBufs(error) bool { return false }
 

@@ -13,6 +13,10 @@ import (
 // isNoBufs reports whether err is ENOBUFS (a queue below the socket is full).
 func isNoBufs(err error) bool { return errors.Is(err, unix.ENOBUFS) }
 
+// isMsgSize reports whether err is EMSGSIZE (a datagram larger than the
+// path MTU, or than any datagram).
+func isMsgSize(err error) bool { return errors.Is(err, unix.EMSGSIZE) }
+
 // msgTrunc is the recvmsg flag reporting a truncated datagram.
 const msgTrunc = unix.MSG_TRUNC
 

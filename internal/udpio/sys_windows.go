@@ -41,6 +41,9 @@ func setSocketBuffer(uc *net.UDPConn, read bool, bytes int) error {
 	return uc.SetWriteBuffer(bytes)
 }
 
+// isMsgSize reports whether err is WSAEMSGSIZE.
+func isMsgSize(err error) bool { return errors.Is(err, windows.WSAEMSGSIZE) }
+
 // msgTrunc is the recvmsg flag reporting a truncated datagram.
 const msgTrunc = windows.MSG_TRUNC
 

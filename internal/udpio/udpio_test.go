@@ -298,7 +298,11 @@ func TestUnicastTrains(t *testing.T) {
 						if want == 1 {
 							seg = 0
 						}
-						if err := a.WriteTo(buf, seg, b.LocalAddr()); err != nil {
+						write := a.WriteTo
+						if pmtu, err := a.PathMTU(b.LocalAddr()); err == nil && tc.seg > pmtu {
+							write = a.WriteToFragmented // over lo's MTU (IPv6: 65488 bytes of payload)
+						}
+						if err := write(buf, seg, b.LocalAddr()); err != nil {
 							t.Fatal(err)
 						}
 						got := collect(t, b, want, testTimeout)

@@ -182,14 +182,17 @@ func (w *writer) sendmmsg(fd uintptr) bool {
 	}
 }
 
-// isGSOErrno reports whether a failed GSO send means the path cannot do GSO:
-// EIO (no TX checksum offload on the device) or EINVAL (e.g. segment larger
-// than the MTU).
+// isGSOErrno reports whether a failed GSO send may mean the path cannot do
+// GSO: EIO (no TX checksum offload on the device) or EINVAL (older kernels
+// also say EINVAL for a segment larger than the MTU, which newer ones call
+// EMSGSIZE). The train is then resent without GSO, and GSO stays off only
+// if that works: if the resend fails with EMSGSIZE, the segment was too
+// large for the path and GSO was not to blame.
 func isGSOErrno(e unix.Errno) bool { return e == unix.EIO || e == unix.EINVAL }
 
-// writeTo sends a train with GSO messages (when on) or one sendmmsg entry
-// per datagram; see Conn.WriteTo.
-func (c *fastConn) writeTo(buf []byte, segSize int, dst netip.AddrPort) error {
+// writeTo sends a train with GSO messages (when on and not frag) or one
+// sendmmsg entry per datagram; see Conn.WriteTo and Conn.WriteToFragmented.
+func (c *fastConn) writeTo(buf []byte, segSize int, dst netip.AddrPort, frag bool) error {
 	if segSize <= 0 || segSize >= len(buf) {
 		segSize = len(buf)
 	}
@@ -200,12 +203,20 @@ func (c *fastConn) writeTo(buf []byte, segSize int, dst netip.AddrPort) error {
 		return fmt.Errorf("udpio: write to %v: %w", dst, err)
 	}
 	defer w.release()
+	if frag {
+		if err := c.setFragment(true); err != nil {
+			return fmt.Errorf("udpio: write to %v: allowing fragmentation: %w", dst, err)
+		}
+		defer c.setFragment(false)
+	}
 
 	pos := 0
 	var bo backoff
+	useGSO := !frag
+	suspect := false // GSO failed as if the path could not do it; trying without
 	for first := true; first || pos < len(buf); first = false {
 	refill:
-		count, gso := w.fill(buf[pos:], segSize, c.gsoOn.Load())
+		count, gso := w.fill(buf[pos:], segSize, useGSO && c.gsoOn.Load())
 		for next := 0; next < count; {
 			w.start, w.end = next, count
 			if err := c.rc.Write(w.fn); err != nil {
@@ -217,6 +228,10 @@ func (c *fastConn) writeTo(buf []byte, segSize int, dst netip.AddrPort) error {
 				}
 				next += w.n
 				bo.reset()
+				if suspect && w.n > 0 {
+					c.gsoOn.Store(false) // plain sends pass where GSO failed
+					suspect = false
+				}
 				continue
 			}
 			switch {
@@ -224,12 +239,26 @@ func (c *fastConn) writeTo(buf []byte, segSize int, dst netip.AddrPort) error {
 				// A queue below the socket is full; the poller will not
 				// tell us when it drains, so back off and retry.
 			case gso && isGSOErrno(w.errno):
-				c.gsoOn.Store(false)
+				useGSO, suspect = false, true
 				goto refill
+			case w.errno == unix.EMSGSIZE:
+				return &SizeError{Dst: dst, Size: min(segSize, int(w.iovs[next].Len)), Sent: pos,
+					Err: os.NewSyscallError("sendmmsg", w.errno)}
 			default:
 				return fmt.Errorf("udpio: write to %v: %w", dst, os.NewSyscallError("sendmmsg", w.errno))
 			}
 		}
 	}
 	return nil
+}
+
+// setFragment allows IP fragmentation of what the socket sends (true:
+// IP_PMTUDISC_DONT) or forbids it (false: IP_PMTUDISC_DO, the setting
+// between calls); see Conn.WriteToFragmented.
+func (c *fastConn) setFragment(allow bool) error {
+	var serr error
+	if err := c.rc.Control(func(fd uintptr) { serr = setPMTUDisc(int(fd), c.family == unix.AF_INET6, allow) }); err != nil {
+		return err
+	}
+	return serr
 }

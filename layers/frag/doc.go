@@ -19,7 +19,11 @@
 // below and frag's own header: mtu − (overhead below) − [HeaderLen]. An MTU
 // that leaves less than [MinFragment] bytes is refused when the stack is
 // assembled, with an error naming the numbers. A parcel that fits in one
-// packet travels whole with a one-byte header.
+// packet travels whole with a one-byte header. [Layer.SetMTU] lowers the
+// MTU parcels are cut for from the next one on, when the path turns out to
+// carry less (package channel calls it when a send fails with EMSGSIZE);
+// each fragment header says its parcel's fragment size, so receivers need
+// not know.
 //
 // Channels write relay metadata beside every packet (stack.AppendRelay):
 // they reserve stack.RelayBase bytes per datagram for it, but a parcel's

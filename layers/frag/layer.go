@@ -3,6 +3,7 @@ package frag
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/rwanda-go/rwanda/stack"
@@ -24,6 +25,12 @@ type Layer struct {
 	next    uint32
 	r       *reassembler
 	timerAt time.Time
+
+	// SetMTU's: the MTU it set (0: none), the one frag and whole were
+	// last worked out for, and the MTU Bind worked them out for.
+	limit   atomic.Int64
+	limitAt int64
+	bindMTU int
 }
 
 // New returns a frag layer with the given configuration.
@@ -93,8 +100,10 @@ func (l *Layer) Bind(b stack.Binding) error {
 		return fmt.Errorf("mtu %d leaves %d bytes per fragment after %d bytes of headers below and %d of its own; at least %d are needed",
 			mtu, room, b.Below, HeaderLen, MinFragment)
 	}
+	l.bindMTU = mtu
 	l.frag = min(room, MaxFragmentSize)
 	l.whole = mtu - b.Below - WholeLen
+	l.limitAt = 0 // a SetMTU limit applies from the first parcel (Down)
 	// The largest parcel (Max and the header allowance) with the longest
 	// key and frame id must still fit in MaxFragments of the smaller
 	// fragments it then uses.
@@ -111,10 +120,41 @@ func (l *Layer) Bind(b stack.Binding) error {
 	return l.Base.Bind(b)
 }
 
+// SetMTU lowers the largest packet the layer sends, headers below
+// included, to mtu for the parcels it cuts from now on: when the path
+// turns out to carry less than the stack's MTU. An mtu at or above the
+// one the layer was bound with (its mtu parameter, or the stack's)
+// restores that. Fragments already sent keep their size: a reliable
+// layer below resends them as they were. The fragment size stays at least
+// [MinFragment], and large enough that the largest parcel needs at most
+// [MaxFragments]; at a smaller mtu packets exceed it. SetMTU may be called
+// from any goroutine, also while the layer sends.
+func (l *Layer) SetMTU(mtu int) { l.limit.Store(int64(max(mtu, 1))) }
+
+// resize works out frag and whole for SetMTU's limit (see SetMTU), from
+// what Bind worked out for the stack's MTU.
+func (l *Layer) resize(limit int64, below int) {
+	l.limitAt = limit
+	mtu := l.bindMTU
+	if limit < int64(mtu) {
+		mtu = int(limit)
+	}
+	bindFrag := min(l.bindMTU-below-HeaderLen, MaxFragmentSize)
+	// At least what Bind's check allows: the largest parcel, with the
+	// longest key and frame id, in MaxFragments fragments.
+	floor := int((l.cfg.Largest()+MaxFragments-1)/MaxFragments) + maxRelayExtra
+	floor = min(max(floor, MinFragment), bindFrag)
+	l.frag = min(max(mtu-below-HeaderLen, floor), bindFrag)
+	l.whole = max(mtu-below-WholeLen, l.frag)
+}
+
 // Down sends a parcel whole when it fits, else as fragments, leaving room
 // for the relay metadata of its key and frame id (see sizesFor).
 // Every fragment carries the parcel's metadata.
 func (l *Layer) Down(p *stack.Packet) error {
+	if lim := l.limit.Load(); lim != l.limitAt {
+		l.resize(lim, l.Binding().Below)
+	}
 	n := p.Len()
 	size, whole := l.sizesFor(&p.Meta)
 	if n <= whole {
