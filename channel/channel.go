@@ -70,7 +70,12 @@ type Channel struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	closed atomic.Bool
+	// closing: Close has begun (it refuses pushes, then lingers);
+	// closeDone is closed when it has finished. closed: the linger is
+	// over and the parts are stopping.
+	closing   atomic.Bool
+	closeDone chan struct{}
+	closed    atomic.Bool
 	// versionLogged: a datagram of another wire version has been logged.
 	versionLogged atomic.Bool
 }
@@ -89,7 +94,8 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Channel, error) 
 			return nil, fmt.Errorf("channel: %w", err)
 		}
 	}
-	c := &Channel{addr: addr, cfg: cfg, clock: cfg.clock, pool: stack.NewPool(), mem: stack.NewBudget(cfg.memory)}
+	c := &Channel{addr: addr, cfg: cfg, clock: cfg.clock, pool: stack.NewPool(), mem: stack.NewBudget(cfg.memory),
+		closeDone: make(chan struct{})}
 	c.log = cfg.logger
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -262,7 +268,7 @@ func (c *Channel) wire(prof *profiles, remote transport.Addr) {
 	}
 	c.og = &outgoing{self: c.id, cfg: cfg, env: env, clock: c.clock, pool: c.pool, mem: c.mem, log: c.log, mtu: mtu,
 		multicast: multicast, toPeer: !remote.IsZero() && !c.tr.ReachAll(), instances: &c.instances,
-		out: c.out, link: c.link, cnt: c.cnt, done: c.ctx.Done(), qos: prof.qos, media: prof.media,
+		out: c.out, link: c.link, cnt: c.cnt, done: c.ctx.Done(), stop: make(chan struct{}), qos: prof.qos, media: prof.media,
 		streams: make(map[streamKey]*outStream), byID: make(map[uint32]*outStream)}
 	c.og.streamQoS.Store(&prof.stream)
 	c.in = &incoming{self: c.id, cfg: cfg, env: env, clock: c.clock, pool: c.pool, mem: c.mem, log: c.log, mtu: mtu,
@@ -579,21 +585,50 @@ func (c *Channel) PullName(ctx context.Context, name string, req *posting.Postin
 	return c.req.pull(ctx, name, pc.to, req)
 }
 
-// Close leaves the channel: it says goodbye, writes what is queued, stops
-// its goroutines and waits for them, closes the stacks (those of streams
-// retired by Reconfigure and still draining too), and ends the
-// subscriptions. Pulls in progress return ErrClosed. It is idempotent.
+// Close leaves the channel gracefully. It refuses pushes from its start
+// (Push returns ErrClosed; pushes already under way finish), then lingers:
+// it waits, at most the linger ([WithLinger]; [DefaultLinger] unless set),
+// until what was pushed on reliable streams is acknowledged by the
+// receivers this member knows, as [Channel.Flush] does, while the channel
+// goes on sending, repairing, receiving and saying hello. Then it says
+// goodbye, writes what is queued, stops its goroutines and waits for them,
+// closes the stacks (those of streams retired by Reconfigure and still
+// draining too), and ends the subscriptions. Pulls still waiting return
+// ErrClosed.
+//
+// What was not acknowledged in time (or by a receiver that fell silent,
+// or by the one peer of a stream that left) makes Close return an
+// *[UndeliveredError], which says how many packets, on which streams and
+// by whom; Close returns nil only when nothing was lost to a receiver it
+// knew. Best-effort postings are never waited for, semi-reliable ones
+// only until their deadline.
+//
+// Close is idempotent: a later call waits for the first to finish and
+// returns nil.
 func (c *Channel) Close() error {
-	if c.closed.Swap(true) {
+	if c.closing.Swap(true) {
+		<-c.closeDone
 		return nil
 	}
-	c.maint.stop()
+	defer close(c.closeDone)
 	c.adapter.stop()
+	var errs []error
+	if c.rec == nil {
+		// Pushes are refused from here; every loop keeps running (the
+		// readers, the writer, the stacks' timers, maintenance) so what
+		// was pushed is sent and repaired while the channel lingers.
+		c.og.stopPushes()
+		c.req.close()
+		c.in.flushFeedback() // the senders need not wait for this member
+		errs = append(errs, c.linger())
+	}
+	c.closed.Store(true)
+	c.maint.stop()
 	if c.link != nil {
 		c.link.stop()
 	}
-	var errs []error
 	if c.tr != nil {
+		c.in.flushFeedback() // what arrived while lingering
 		c.hello(everyone, helloBye)
 	}
 	// From here no part takes new work.
@@ -615,5 +650,15 @@ func (c *Channel) Close() error {
 	c.og.closeStacks()
 	c.in.closeStacks()
 	c.subs.end(ErrClosed)
+	return joinErrors(errs)
+}
+
+// joinErrors joins the non-nil errors of errs, returning a lone one as it
+// is (so a caller may type-assert Close's *UndeliveredError).
+func joinErrors(errs []error) error {
+	errs = slices.DeleteFunc(errs, func(e error) bool { return e == nil })
+	if len(errs) == 1 {
+		return errs[0]
+	}
 	return errors.Join(errs...)
 }

@@ -153,6 +153,39 @@
 // (announcements, and the stacks' retransmissions and expiries) run from
 // the clock given with [WithClock].
 //
+// [Channel.Close] is graceful. From its start Push returns [ErrClosed]
+// (pushes already under way finish); then it lingers, at most the linger
+// ([WithLinger], [DefaultLinger] of 2 s by default, 0: not at all), until
+// what was pushed on reliable streams is acknowledged by the receivers
+// this member knows, while everything keeps running: the readers, the
+// writer, the stacks' repairs, hellos and announcements. The receivers
+// waited for are, on a stream to one member and on a unicast channel to
+// its peer, that member; on a multicast stream (or one to every member of
+// a unicast channel), every member that reported its status on the stream
+// within the window's receiver timeout (2 s by default), receivers
+// behind a relay included, whose status travels through it. A receiver
+// silent for the receiver timeout is given up; one that says goodbye is
+// not waited for (on a point-to-point stream, what it lacks is lost).
+// Only then does Close say goodbye (with the acknowledgements and status
+// of its own flows, so that senders need not wait for it), stop the
+// goroutines and close the stacks. Best-effort postings are never waited
+// for, semi-reliable ones only until their deadline. What was not
+// acknowledged in time is an *[UndeliveredError] (wrapping
+// [ErrUndelivered]) naming the streams and members and counting the
+// window's packets each lacks; Close returns nil only when nothing was
+// lost to a receiver it knew. A second Close waits for the first and
+// returns nil.
+//
+// [Channel.Flush] waits in the same way, bounded by its context, for
+// everything pushed before it was called, and leaves the channel open; it
+// returns nil once all is acknowledged, else an *[UndeliveredError]. A
+// receiver becomes known with its first status, which leaves with the
+// first packet it receives: a Flush or Close begun before any receiver's
+// status has come back waits for the members that may receive the stream
+// (for at most a receiver timeout from the stream's start), and counts
+// the stream's packets as undelivered to no one in particular if none
+// answers in time.
+//
 // # Reliability and time
 //
 // Streams use the "reliable" profile unless a QoS string says otherwise:

@@ -228,7 +228,9 @@ func TestSignedNoFlowHijack(t *testing.T) {
 			// The insider's goodbye in the victim's name.
 			bye := open(t, url, append(opts, WithIdentity(b), withMemberID(victim.ID()))...)
 			must(t, bye.Close())
-			insider := open(t, url, append(opts, WithIdentity(b), withMemberID(victim.ID()), WithBlockingPush())...)
+			// WithLinger(0): its forgeries are never acknowledged; its Close
+			// need not wait for that.
+			insider := open(t, url, append(opts, WithIdentity(b), withMemberID(victim.ID()), WithBlockingPush(), WithLinger(0))...)
 			if insider.ID() != victim.ID() {
 				t.Fatalf("the insider's id %016x is not the victim's %016x", insider.ID(), victim.ID())
 			}
@@ -283,7 +285,7 @@ func TestSignedInsiderCannotForge(t *testing.T) {
 				ctx := context.Background()
 				victim := open(t, url, append(opts, WithIdentity(a), withMemberSalt(victimSalt), WithBlockingPush())...)
 				insider := open(t, url, append(opts, WithIdentity(b), withMemberID(victim.ID()), withMemberSalt(salt.salt),
-					WithBlockingPush())...)
+					WithBlockingPush(), WithLinger(0))...) // its forgeries are never acknowledged
 				for i := range 3 {
 					must(t, insider.Push(ctx, posting.New(fmt.Sprintf("forged-%d", i), posting.WithStream("s"))))
 				}

@@ -437,7 +437,8 @@ func TestKeyedChannelIDBinds(t *testing.T) {
 	rx := open(t, "ktest://:"+strconv.Itoa(port)+"?channel=lesson-1", WithKey(testKey))
 	got := make(chan *posting.Posting, 4)
 	rx.SubscribeFunc(func(p *posting.Posting) { got <- p })
-	other := open(t, "ktest://127.0.0.1:"+strconv.Itoa(port)+"?channel=lesson-2", WithKey(testKey))
+	// WithLinger(0): what it pushes is never acknowledged.
+	other := open(t, "ktest://127.0.0.1:"+strconv.Itoa(port)+"?channel=lesson-2", WithKey(testKey), WithLinger(0))
 	must(t, other.Push(context.Background(), posting.New("wrong channel")))
 	deadline := time.Now().Add(10 * time.Second)
 	for rx.Stats().Drops["unauthenticated"] == 0 {

@@ -141,6 +141,7 @@ type config struct {
 	serveLimit    int
 	maxPosting    int64
 	maxPostingSet bool
+	linger        time.Duration
 	// Test hooks, set only by this package's tests: the member id to
 	// take instead of the drawn or derived one (an insider claiming
 	// another member's id), and the salt to derive the id with.
@@ -162,6 +163,7 @@ func defaultConfig() config {
 		maxPeers:    4096,
 		serveLimit:  64,
 		maxPosting:  defaultMaxPosting,
+		linger:      DefaultLinger,
 	}
 }
 
@@ -451,6 +453,25 @@ func WithAnnounceInterval(d time.Duration) Option {
 			return fmt.Errorf("WithAnnounceInterval: %v out of range 1ms..1h", d)
 		}
 		c.announce = d
+		return nil
+	}
+}
+
+// DefaultLinger is how long Close waits, unless WithLinger says otherwise,
+// for what was pushed to be acknowledged: the window's receiver timeout,
+// which bounds how long a multicast sender waits for a silent receiver.
+const DefaultLinger = 2 * time.Second
+
+// WithLinger bounds how long [Channel.Close] waits for the receivers to
+// acknowledge what was pushed on reliable streams (default
+// [DefaultLinger]); 0 makes Close not wait at all (it still reports what
+// was not acknowledged). At most an hour.
+func WithLinger(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 || d > time.Hour {
+			return fmt.Errorf("WithLinger: %v out of range 0..1h", d)
+		}
+		c.linger = d
 		return nil
 	}
 }

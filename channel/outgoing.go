@@ -43,6 +43,11 @@ type outgoing struct {
 	link      *linkQueue // WithLinkRate: the send queue; nil: none
 	cnt       *counters
 	done      <-chan struct{} // closed when the channel closes
+	// stop is closed, and stopping set, when Close begins: pushes,
+	// new streams and reconfigurations are refused from then on, while
+	// the streams go on sending and repairing what was pushed.
+	stop     chan struct{}
+	stopping atomic.Bool
 
 	qos       string // canonical QoS of streams without their own
 	media     [numMedia]mediaProfile
@@ -176,6 +181,10 @@ func (og *outgoing) pushOn(ctx context.Context, os *outStream, p *posting.Postin
 		return false, r
 	}
 	os.mu.Lock()
+	if og.stopping.Load() {
+		os.mu.Unlock()
+		return false, ErrClosed
+	}
 	if os.retired {
 		os.mu.Unlock()
 		return true, nil
@@ -321,6 +330,8 @@ func (og *outgoing) roomFor(ctx context.Context, os *outStream) error {
 			return ctx.Err()
 		case <-og.done:
 			return ErrClosed
+		case <-og.stop:
+			return ErrClosed
 		}
 	}
 }
@@ -330,7 +341,7 @@ func (og *outgoing) roomFor(ctx context.Context, os *outStream) error {
 func (og *outgoing) stream(name string, target uint64, qos string, m posting.Media) (*outStream, error) {
 	key := streamKey{name, target, qos}
 	og.mu.Lock()
-	if og.closed {
+	if og.closed || og.stopping.Load() {
 		og.mu.Unlock()
 		return nil, ErrClosed
 	}
@@ -349,7 +360,7 @@ func (og *outgoing) stream(name string, target uint64, qos string, m posting.Med
 		return nil, err
 	}
 	og.mu.Lock()
-	if old := og.streams[key]; old != nil || og.closed {
+	if old := og.streams[key]; old != nil || og.closed || og.stopping.Load() {
 		og.mu.Unlock()
 		os.st.Close()
 		if old == nil {
@@ -409,7 +420,7 @@ func (og *outgoing) build(os *outStream) error {
 func (og *outgoing) reconfigure(stream, q, original string) error {
 	// Build the replacements first (outside the lock), then swap.
 	og.mu.Lock()
-	if og.closed {
+	if og.closed || og.stopping.Load() {
 		og.mu.Unlock()
 		return ErrClosed
 	}
@@ -451,7 +462,7 @@ func (og *outgoing) reconfigure(stream, q, original string) error {
 	var announce, unused []*outStream
 	for i, old := range olds {
 		n := news[i]
-		if old.retired || og.closed || og.streams[old.key] != old || og.streams[n.key] != nil {
+		if old.retired || og.closed || og.stopping.Load() || og.streams[old.key] != old || og.streams[n.key] != nil {
 			unused = append(unused, n) // closed, or changed meanwhile
 			continue
 		}
@@ -675,6 +686,46 @@ func (og *outgoing) stats() []StreamStats {
 	}
 	slices.SortFunc(out, func(a, b StreamStats) int { return cmp.Compare(a.ID, b.ID) })
 	return out
+}
+
+// stopPushes refuses pushes, new streams and reconfigurations from now on
+// (ErrClosed; pushes waiting for room wake up to it), and returns once the
+// pushes in progress have put their postings in their stacks. The streams
+// go on sending and repairing until close.
+func (og *outgoing) stopPushes() {
+	og.mu.Lock()
+	if og.stopping.Swap(true) {
+		og.mu.Unlock()
+		return
+	}
+	if og.stop != nil {
+		close(og.stop)
+	}
+	list := slices.Collect(maps.Values(og.streams))
+	og.mu.Unlock()
+	for _, os := range list {
+		// A push holds its stream's mu from its check until its posting is
+		// in the stack: once it is free, the posting is there.
+		os.mu.Lock()
+		os.mu.Unlock()
+	}
+}
+
+// all returns the streams whose stacks are open: the current ones and the
+// retired ones still draining, in id order.
+func (og *outgoing) all() []*outStream {
+	og.mu.Lock()
+	list := append(slices.Collect(maps.Values(og.streams)), og.retired...)
+	og.mu.Unlock()
+	slices.SortFunc(list, func(a, b *outStream) int { return cmp.Compare(a.id, b.id) })
+	return list
+}
+
+// refusers returns the members that refused os.
+func (og *outgoing) refusers(os *outStream) map[uint64]bool {
+	og.mu.Lock()
+	defer og.mu.Unlock()
+	return maps.Clone(os.refusedBy)
 }
 
 // close refuses new streams and reconfigurations from now on.

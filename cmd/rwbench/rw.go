@@ -173,7 +173,10 @@ func (b *bench) fanout(ctx context.Context, system string, size, n int, d time.D
 			}
 		}()
 		for _, u := range urls {
-			tx, err := channel.Open(ctx, u, channel.WithQoS("reliable"), channel.WithBlockingPush())
+			// WithLinger(0): once measured, what is still unacknowledged
+			// does not matter; Close need not wait for receivers that may
+			// have stopped reading.
+			tx, err := channel.Open(ctx, u, channel.WithQoS("reliable"), channel.WithBlockingPush(), channel.WithLinger(0))
 			if err != nil {
 				return s, err
 			}

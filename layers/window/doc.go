@@ -75,10 +75,10 @@
 // postpone theirs, once: again only after a repair has filled their lowest
 // gap, or their own NAK has gone out). The sender repairs a packet at most
 // once per holdoff, and within the limits of "Hostile feedback" below.
-// Receivers report their status (how far they have everything) every
-// status interval while data flows and less often when idle; the sender
-// frees what every live receiver has and forgets a receiver silent for
-// rcvtimeout. When idle, the sender sends heartbeats (doubling from
+// Receivers report their status (how far they have everything) with their
+// first packet, then every status interval while data flows and less often
+// when idle; the sender frees what every live receiver has and forgets a
+// receiver silent for rcvtimeout. When idle, the sender sends heartbeats (doubling from
 // heartbeat to one second) with its next number and its floor, so tail
 // losses are seen and a receiver learns what is gone. A receiver whose gap
 // the sender no longer holds — it fell behind the buffer, or it repeated
@@ -87,6 +87,11 @@
 // event instead of waiting forever. A sender whose buffer is full waits
 // for its receivers; it evicts old packets only when no receiver has been
 // heard from for rcvtimeout.
+//
+// What the receivers have not acknowledged yet, and who they are, is at
+// hand for whoever closes the sender (Unacknowledged, stack.Acknowledger:
+// a channel's Close and Flush wait on it), and a receiver about to close
+// sends its pending acknowledgement or status at once (FlushFeedback).
 //
 // feedback=auto (the default) uses ack for point-to-point flows (a stream
 // addressed to one member, or a unicast channel to one peer) and nak

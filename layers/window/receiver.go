@@ -89,7 +89,7 @@ func (r *receiver) unset(seq uint64) {
 // or of a stream whose beginning the sender still holds, starts at the
 // sender's floor and recovers everything from there; a late joiner of a
 // multicast stream starts with the first number it sees.
-func (r *receiver) start(seq, floor uint64, nak bool, now time.Time) {
+func (r *receiver) start(seq, floor uint64, nak bool) {
 	r.started, r.nak = true, nak
 	if !nak || uint32(floor) == r.cfg.ISN {
 		r.next = floor
@@ -97,11 +97,10 @@ func (r *receiver) start(seq, floor uint64, nak bool, now time.Time) {
 		r.next = seq
 	}
 	r.high = r.next
-	// Tell the ordering layer where the sequence begins.
+	// Tell the ordering layer where the sequence begins. In nak mode the
+	// first status follows at once: from onSync, or, from onData, once the
+	// first packet is had, so that it acknowledges it.
 	r.up(stack.NewSkip(r.l.Binding().Pool, r.next-1, 1))
-	if nak {
-		r.sendStatus(now)
-	}
 }
 
 func (r *receiver) up(p *stack.Packet) { r.l.Base.Up(p) }
@@ -112,7 +111,7 @@ func (r *receiver) onData(p *stack.Packet, m *msg, now time.Time) {
 	nak := m.flags&flagNak != 0
 	if !r.started {
 		seq := unwrap(r.base, m.seq)
-		r.start(seq, seq-uint64(m.seq-m.floor), nak, now)
+		r.start(seq, seq-uint64(m.seq-m.floor), nak)
 	}
 	r.bestEffort = m.flags&flagBestEffort != 0
 	seq := unwrap(r.next, m.seq)
@@ -168,6 +167,9 @@ func (r *receiver) onData(p *stack.Packet, m *msg, now time.Time) {
 	r.l.n.received++
 	switch {
 	case r.bestEffort:
+		if r.nak && r.statusGap == 0 {
+			r.sendStatus(now) // the first: who listens
+		}
 	case !r.nak:
 		if !inOrder || r.next < r.high {
 			r.sendAck(now)
@@ -177,7 +179,8 @@ func (r *receiver) onData(p *stack.Packet, m *msg, now time.Time) {
 			r.ackAt = now.Add(r.cfg.AckDelay)
 		}
 	default:
-		if r.sinceStatus++; r.sinceStatus >= max(r.cfg.Size/4, 1) {
+		// The first status (statusGap 0) leaves with the first packet.
+		if r.sinceStatus++; r.sinceStatus >= max(r.cfg.Size/4, 1) || r.statusGap == 0 {
 			r.sendStatus(now)
 		}
 		switch {
@@ -298,10 +301,11 @@ func (r *receiver) onSync(m *msg, now time.Time) {
 		next := unwrap(r.base, m.seq)
 		floor := next - uint64(m.seq-m.floor)
 		if uint32(floor) == r.cfg.ISN {
-			r.start(floor, floor, true, now)
+			r.start(floor, floor, true)
 		} else {
-			r.start(next, floor, true, now)
+			r.start(next, floor, true)
 		}
+		r.sendStatus(now)
 	}
 	next := unwrap(r.next, m.seq)
 	floor := next - uint64(m.seq-m.floor)

@@ -85,6 +85,8 @@ type sender struct {
 
 	skips []span // abandoned numbers to announce at the end of the call
 	timed int    // retained packets that have a deadline
+
+	liveFrom []int32 // scratch for Unacknowledged
 }
 
 // rcvInfo is what a nak-mode sender knows of one receiver.
@@ -1178,6 +1180,7 @@ func (s *sender) close() {
 	}
 	s.slots = nil
 	s.timed = 0
+	s.liveFrom = nil
 	for _, p := range s.queue[s.qhead:] {
 		p.Release()
 	}
