@@ -145,6 +145,63 @@
 // replies wakes them at once with [ErrNoServer]; "nobody serves"
 // ([ErrNoServer]) and timeouts ([ErrTimeout]) are errors of their own.
 //
+// # Delivery guarantees
+//
+// What holds, per kind of stream (its QoS; the media profiles pick them,
+// see Media and stacks):
+//
+//   - Reliable (the default, "reliable"; frag/order/window): every posting
+//     pushed is delivered to every receiver the sender knows, once, in
+//     order per stream, or the sender hears why — a receiver that refused
+//     the stream ([RefusedError], "stream-refused"), one that fell silent
+//     for the window's receiver timeout, or [Channel.Close]'s
+//     [UndeliveredError]. A receiver that gives up on a gap reports
+//     "unrecoverable-gap".
+//   - Semi-reliable (a TTL: the audio and video profiles, or
+//     posting.WithTTL): repaired only while it can still arrive in time;
+//     never delivered after its time is up (judged without synchronised
+//     clocks; see Reliability and time); Close and Flush wait for it only
+//     until then.
+//   - Best effort ("none", window(mode=besteffort)): at most once, in
+//     order of arrival as the stack keeps it; losses are not repaired and
+//     not waited for.
+//   - Image profile (refresh): like reliable for 2 s, then the last
+//     parcels are sent again every period, and receivers deliver each
+//     parcel once.
+//
+// At Close: what was pushed on reliable streams is repaired for up to the
+// linger ([WithLinger], 2 s) until the receivers the sender knows have
+// acknowledged it; what they did not is counted in the error Close
+// returns, never dropped silently. [Channel.Flush] waits the same way for
+// everything pushed so far, without closing.
+//
+// At late join, and after a receiver restarts: a receiver of a
+// point-to-point stream, or of a stream whose beginning its sender still
+// holds, starts at the sender's oldest retained packet and recovers the
+// rest (the window's floor); a late joiner of a long multicast stream
+// starts with the first packet it sees. On a keyed channel it accepts a
+// member's datagrams only after that member echoed its nonce, so the
+// backlog arrives as retransmitted after the echo, never as recorded
+// originals (see Keyed channels); best-effort postings sent before the
+// echo are lost to it.
+//
+// To slow consumers: each subscription has a bounded queue and an
+// overflow policy ([Queue]: drop the oldest, drop the newest, or end the
+// subscription with [ErrSlowConsumer]); a slow subscriber never stalls the
+// others or the receiver. Its drops are counted ([Subscription.Stats],
+// Stats.Drops "slow-consumer"), and drops of postings of reliable streams
+// are events ("slow-consumer", at most one a second per subscription).
+// [Channel.SubscribeFunc] never drops: a slow function stalls the channel's
+// receiving, and the senders' windows then wait for it.
+//
+// On a sender restart: a restarted member is a new member (a new id, new
+// streams, sequence numbers from the start); what the old instance had not
+// had acknowledged is lost unless its Close lingered long enough, and
+// receivers forget the old instance after five silent announce intervals.
+//
+// A member's own postings are never delivered to it: its multicast,
+// looped back by the host, is dropped on arrival.
+//
 // # Concurrency and lifetime
 //
 // A Channel is safe for concurrent use. It runs one reader goroutine per
