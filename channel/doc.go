@@ -157,14 +157,15 @@
 //     for the window's receiver timeout, or [Channel.Close]'s
 //     [UndeliveredError]. A receiver that gives up on a gap reports
 //     "unrecoverable-gap".
-//   - Semi-reliable (a TTL: the audio and video profiles, or
-//     posting.WithTTL): repaired only while it can still arrive in time;
+//   - Semi-reliable (a window with a TTL: the video profile, "media", or a
+//     posting's TTL on a reliable stream): repaired only while it can
+//     still arrive in time;
 //     never delivered after its time is up (judged without synchronised
 //     clocks; see Reliability and time); Close and Flush wait for it only
 //     until then.
-//   - Best effort ("none", window(mode=besteffort)): at most once, in
-//     order of arrival as the stack keeps it; losses are not repaired and
-//     not waited for.
+//   - Best effort ("none", window(mode=besteffort); the audio profile is
+//     that with a 100 ms TTL): at most once, in order of arrival as the
+//     stack keeps it; losses are not repaired and not waited for.
 //   - Image profile (refresh): like reliable for 2 s, then the last
 //     parcels are sent again every period, and receivers deliver each
 //     parcel once.
