@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rwanda-go/rwanda/internal/keyphase"
 	"github.com/rwanda-go/rwanda/internal/replay"
 	"github.com/rwanda-go/rwanda/keys"
 	"github.com/rwanda-go/rwanda/transport"
@@ -109,7 +110,7 @@ type dgramAuth struct {
 	nonce uint64 // this instance's freshness nonce (fresh.go)
 	limit int    // senders whose keys and windows are kept
 
-	keyLim keyLimits // AEAD usage limits, key phases (keyupdate.go)
+	keyLim keyphase.Limits // AEAD usage limits, key phases (keyupdate.go)
 
 	// Sending: under the outbox's lock.
 	txID    int
@@ -132,7 +133,7 @@ type dgramAuth struct {
 	checks  [256]*checkKey           // by key id; nil: not derived, or not in the ring
 	epochs  uint64                   // the last epoch given a check key
 	peers   map[uint64]*authPeer     // members with an authentic datagram
-	pending map[pendingKey]*phaseKey // keys derived for members without one
+	pending map[pendingKey]*keyphase.Slot // keys derived for members without one
 	limiter deriveLimiter
 	clock   uint64
 	rxNonce [12]byte
@@ -154,7 +155,7 @@ type pendingKey struct {
 }
 
 type authPeer struct {
-	keys    map[uint8]*phaseKeys
+	keys    map[uint8]*keyphase.Keys
 	window  replay.Window
 	lastUse uint64
 	// freshFrom is the counter of the datagram in which the member echoed
@@ -168,7 +169,7 @@ type authPeer struct {
 func newDgramAuth(ring *keys.Ring, identity string, self uint64, limit int) *dgramAuth {
 	return &dgramAuth{
 		ring: ring, salt: []byte(identity), self: self, nonce: randomID(), limit: limit, txID: -1, keyLim: currentKeyLimits(),
-		peers: make(map[uint64]*authPeer), pending: make(map[pendingKey]*phaseKey),
+		peers: make(map[uint64]*authPeer), pending: make(map[pendingKey]*keyphase.Slot),
 		limiter: deriveLimiter{tat: make(map[transport.Addr]time.Duration)},
 	}
 }
@@ -290,11 +291,11 @@ func (a *dgramAuth) open(d []byte, sender uint64, from transport.Addr, now time.
 			return nil, "unfresh", false // sent before it echoed our nonce
 		}
 	}
-	phase := a.keyLim.phase(counter)
-	var k *phaseKey // the key of sender's phase under id, where it is kept
+	phase := a.keyLim.Phase(counter)
+	var k *keyphase.Slot // the key of sender's phase under id, where it is kept
 	if p != nil {
 		if m := p.keys[id]; m != nil {
-			k = m.get(ck.epoch, phase)
+			k = m.Get(ck.epoch, phase)
 		}
 	}
 	if k == nil { // no key at hand: the group's check first
@@ -302,14 +303,14 @@ func (a *dgramAuth) open(d []byte, sender uint64, from transport.Addr, now time.
 			return nil, "unauthenticated", false
 		}
 		if p == nil {
-			if pk := a.pending[pendingKey{sender, id}]; pk != nil && pk.epoch == ck.epoch && pk.phase == phase {
+			if pk := a.pending[pendingKey{sender, id}]; pk != nil && pk.Version == ck.epoch && pk.Phase == phase {
 				k = pk
 			}
 		}
 	}
 	if k == nil {
 		// The next phase of a member's own traffic needs no token.
-		if !(p != nil && p.keys[id] != nil && p.keys[id].isNext(phase)) && !a.limiter.allow(from, now) {
+		if !(p != nil && p.keys[id] != nil && p.keys[id].IsNext(phase)) && !a.limiter.allow(from, now) {
 			return nil, "rate-limited", false
 		}
 		aead, err := a.derive(id, sender, phase)
@@ -321,7 +322,7 @@ func (a *dgramAuth) open(d []byte, sender uint64, from transport.Addr, now time.
 		// the datagram holds, and a copied check must not cost a derivation
 		// per datagram.
 		if p != nil {
-			k = p.keysUnder(id).put(phaseKey{aead: aead, epoch: ck.epoch, phase: phase})
+			k = p.keysUnder(id).Put(aead, ck.epoch, phase)
 		} else {
 			if len(a.pending) >= a.limit {
 				for pk := range a.pending { // any one
@@ -329,15 +330,15 @@ func (a *dgramAuth) open(d []byte, sender uint64, from transport.Addr, now time.
 					break
 				}
 			}
-			k = &phaseKey{aead: aead, epoch: ck.epoch, phase: phase}
+			k = &keyphase.Slot{AEAD: aead, Version: ck.epoch, Phase: phase}
 			a.pending[pendingKey{sender, id}] = k
 		}
 	}
-	if k.forged >= a.keyLim.forgeries {
+	if k.Forged >= a.keyLim.Forgeries {
 		return nil, "key-exhausted", false
 	}
-	if _, err := k.aead.Open(nil, gmacNonce(&a.rxNonce, counter), tag, body); err != nil {
-		k.forged++
+	if _, err := k.AEAD.Open(nil, gmacNonce(&a.rxNonce, counter), tag, body); err != nil {
+		k.Forged++
 		return nil, "unauthenticated", false
 	}
 	if p != nil && counter > p.window.Top() && counter-p.window.Top() > counterJump(now.Sub(p.lastAt)) {
@@ -354,13 +355,13 @@ func (a *dgramAuth) open(d []byte, sender uint64, from transport.Addr, now time.
 		if len(a.peers) >= a.limit {
 			a.evictLocked()
 		}
-		p = &authPeer{keys: make(map[uint8]*phaseKeys, 1), window: replay.New(authWindow)}
+		p = &authPeer{keys: make(map[uint8]*keyphase.Keys, 1), window: replay.New(authWindow)}
 		a.peers[sender] = p
 		delete(a.pending, pendingKey{sender, id})
-		p.keysUnder(id).put(*k)
+		p.keysUnder(id).Keep(*k)
 	}
 	p.window.Mark(counter)
-	if p.keys[id].authenticated(phase) {
+	if p.keys[id].Authenticated(phase) {
 		a.updatesSeen.Add(1)
 	}
 	a.clock++
@@ -415,13 +416,13 @@ func (a *dgramAuth) refreshLocked(gen uint64) {
 	current := func(id uint8, epoch uint64) bool { ck := a.checks[id]; return ck != nil && ck.epoch == epoch }
 	for _, p := range a.peers {
 		for id, m := range p.keys {
-			if m.stale(func(epoch uint64) bool { return current(id, epoch) }) {
+			if m.Stale(func(epoch uint64) bool { return current(id, epoch) }) {
 				delete(p.keys, id)
 			}
 		}
 	}
 	for pk, k := range a.pending {
-		if !current(pk.id, k.epoch) {
+		if !current(pk.id, k.Version) {
 			delete(a.pending, pk)
 		}
 	}

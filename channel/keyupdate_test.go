@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/cipher"
 	"encoding/binary"
+	"github.com/rwanda-go/rwanda/internal/keyphase"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -56,24 +57,24 @@ func drainBucket(a *dgramAuth, from int, now time.Time) {
 // TestKeyLimits: the real limits are RFC 9001's for AES-128-GCM, and the
 // test knob lowers them but cannot raise them.
 func TestKeyLimits(t *testing.T) {
-	if l := currentKeyLimits(); l.phaseLen != 1<<23 || l.forgeries != 1<<52 {
+	if l := currentKeyLimits(); l.PhaseLen != 1<<23 || l.Forgeries != 1<<52 {
 		t.Fatalf("limits %+v, want 2^23 datagrams per key and 2^52 forgeries", l)
 	}
 	lowerKeyLimits(t, 1<<40, 1<<60)
-	if l := currentKeyLimits(); l.phaseLen != 1<<23 || l.forgeries != 1<<52 {
+	if l := currentKeyLimits(); l.PhaseLen != 1<<23 || l.Forgeries != 1<<52 {
 		t.Fatalf("the knob raised the limits: %+v", l)
 	}
 	lowerKeyLimits(t, 50, 8)
-	if l := currentKeyLimits(); l.phaseLen != 50 || l.forgeries != 8 {
+	if l := currentKeyLimits(); l.PhaseLen != 50 || l.Forgeries != 8 {
 		t.Fatalf("the knob did not lower the limits: %+v", l)
 	}
-	l := keyLimits{phaseLen: 50}
+	l := keyphase.Limits{PhaseLen: 50}
 	for _, c := range []struct{ counter, phase, end uint64 }{{1, 0, 50}, {49, 0, 50}, {50, 1, 100}, {1<<64 - 1, (1<<64 - 1) / 50, 1<<64 - 1}} {
-		if p := l.phase(c.counter); p != c.phase || l.end(p) != c.end {
-			t.Errorf("counter %d: phase %d ending at %d, want %d ending at %d", c.counter, p, l.end(p), c.phase, c.end)
+		if p := l.Phase(c.counter); p != c.phase || l.End(p) != c.end {
+			t.Errorf("counter %d: phase %d ending at %d, want %d ending at %d", c.counter, p, l.End(p), c.phase, c.end)
 		}
 	}
-	if got := (keyLimits{phaseLen: 1 << 23}).end((1<<64-1)>>23 - 1); got != ((1<<64-1)>>23)<<23 {
+	if got := (keyphase.Limits{PhaseLen: 1 << 23}).End((1<<64-1)>>23 - 1); got != ((1<<64-1)>>23)<<23 {
 		t.Errorf("end of the last whole phase: %d", got)
 	}
 }

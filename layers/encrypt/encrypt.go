@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/rwanda-go/rwanda/internal/keyphase"
 	"github.com/rwanda-go/rwanda/internal/replay"
 	"github.com/rwanda-go/rwanda/keys"
 	"github.com/rwanda-go/rwanda/stack"
@@ -48,7 +49,7 @@ type Layer struct {
 	b        stack.Binding
 	cfg      Config
 	instance uint64
-	lim      limits // AEAD usage limits (keyupdate.go)
+	lim      keyphase.Limits // AEAD usage limits (keyupdate.go)
 
 	owner    uint64 // the flow's sender
 	stream   uint32
@@ -73,7 +74,7 @@ type rxKey struct {
 }
 
 type rxState struct {
-	keys    phaseKeys
+	keys    keyphase.Keys
 	window  replay.Window
 	lastUse uint64
 }
@@ -265,14 +266,14 @@ func (l *Layer) Up(p *stack.Packet) error {
 	// The key of the counter's phase, derived at the ring's generation: a
 	// changed ring (the key may be gone or replaced) derives again, and
 	// keeps the replay window.
-	gen, phase := ring.Generation(), l.lim.phase(counter)
-	var k *phaseKey
+	gen, phase := ring.Generation(), l.lim.Phase(counter)
+	var k *keyphase.Slot
 	if st != nil {
-		k = st.keys.get(gen, phase)
+		k = st.keys.Get(gen, phase)
 	}
 	var aead cipher.AEAD
 	if k != nil {
-		aead = k.aead
+		aead = k.AEAD
 	} else {
 		if !ring.Has(keyID) {
 			l.b.Drop(p, "unknown-key")
@@ -285,10 +286,10 @@ func (l *Layer) Up(p *stack.Packet) error {
 		}
 		aead = a
 		if st != nil { // kept before the tag is checked, to count forgeries
-			k = st.keys.put(aead, gen, phase)
+			k = st.keys.Put(aead, gen, phase)
 		}
 	}
-	if k != nil && k.forged >= l.lim.forgeries {
+	if k != nil && k.Forged >= l.lim.Forgeries {
 		l.b.Drop(p, "key-exhausted")
 		return nil
 	}
@@ -297,20 +298,20 @@ func (l *Layer) Up(p *stack.Packet) error {
 	ct := b[off:]
 	if _, err := aead.Open(ct[:0], l.nonceFor(counter), ct, b[:off]); err != nil {
 		if k != nil {
-			k.forged++
+			k.Forged++
 		}
 		l.b.Drop(p, "forged")
 		return nil
 	}
 	if st == nil {
 		st = &rxState{window: replay.New(l.cfg.Replay)}
-		st.keys.put(aead, gen, phase)
+		st.keys.Put(aead, gen, phase)
 		if len(l.rx) >= l.cfg.Peers {
 			l.evict()
 		}
 		l.rx[key] = st
 	}
-	if st.keys.authenticated(phase) {
+	if st.keys.Authenticated(phase) {
 		l.b.Count("key-updates-received", 1)
 	}
 	l.useClock++
@@ -324,7 +325,7 @@ func (l *Layer) Up(p *stack.Packet) error {
 // sealKey makes the sending key the one of the next counter's phase under
 // key id, at the ring's generation gen.
 func (l *Layer) sealKey(id uint8, gen uint64) error {
-	phase := l.lim.phase(l.counter + 1)
+	phase := l.lim.Phase(l.counter + 1)
 	a, err := l.derive(id, l.txDir, l.b.Flow.Local, l.instance, phase)
 	if err != nil {
 		return fmt.Errorf("encrypt: key %d: %w", id, err)
@@ -332,7 +333,7 @@ func (l *Layer) sealKey(id uint8, gen uint64) error {
 	if l.txAEAD != nil && phase > l.txPhase {
 		l.b.Count("key-updates-sent", 1)
 	}
-	l.txKeyID, l.txAEAD, l.txGen, l.txPhase, l.txEnd = int(id), a, gen, phase, l.lim.end(phase)
+	l.txKeyID, l.txAEAD, l.txGen, l.txPhase, l.txEnd = int(id), a, gen, phase, l.lim.End(phase)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"fmt"
 
+	"github.com/rwanda-go/rwanda/internal/keyphase"
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
@@ -16,22 +17,22 @@ type Suite struct {
 	nonceSz int
 
 	// The usage limits of RFC 9001 §6.6: packets sealed under one key
-	// (noLimit: none), and packets failing authentication under one key.
+	// (keyphase.None: none), and packets failing authentication under one key.
 	confLimit, integLimit uint64
 }
 
 // Suites lists the suites, the default first.
 var Suites = []Suite{
 	{Name: "aes128-gcm", KeyLen: 16, New: newGCM, nonceSz: 12,
-		confLimit: gcmConfidentialityLimit, integLimit: gcmIntegrityLimit},
+		confLimit: keyphase.GCMConfidentiality, integLimit: keyphase.GCMIntegrity},
 	{Name: "aes256-gcm", KeyLen: 32, New: newGCM, nonceSz: 12,
-		confLimit: gcmConfidentialityLimit, integLimit: gcmIntegrityLimit},
+		confLimit: keyphase.GCMConfidentiality, integLimit: keyphase.GCMIntegrity},
 	{Name: "chacha20-poly1305", KeyLen: chacha20poly1305.KeySize, New: chacha20poly1305.New, nonceSz: chacha20poly1305.NonceSize,
-		confLimit: noLimit, integLimit: chachaIntegrityLimit},
+		confLimit: keyphase.None, integLimit: keyphase.ChaChaIntegrity},
 	// XChaCha20-Poly1305 is not in RFC 9001; its limits are ChaCha20-Poly1305's
 	// (the same cipher and authenticator, a longer nonce).
 	{Name: "xchacha20-poly1305", KeyLen: chacha20poly1305.KeySize, New: chacha20poly1305.NewX, nonceSz: chacha20poly1305.NonceSizeX,
-		confLimit: noLimit, integLimit: chachaIntegrityLimit},
+		confLimit: keyphase.None, integLimit: keyphase.ChaChaIntegrity},
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
