@@ -129,10 +129,10 @@ type dgramAuth struct {
 
 	// Receiving: under mu.
 	mu      sync.Mutex
-	gen     uint64                   // the ring's Generation the check keys were checked at
-	checks  [256]*checkKey           // by key id; nil: not derived, or not in the ring
-	epochs  uint64                   // the last epoch given a check key
-	peers   map[uint64]*authPeer     // members with an authentic datagram
+	gen     uint64                        // the ring's Generation the check keys were checked at
+	checks  [256]*checkKey                // by key id; nil: not derived, or not in the ring
+	epochs  uint64                        // the last epoch given a check key
+	peers   map[uint64]*authPeer          // members with an authentic datagram
 	pending map[pendingKey]*keyphase.Slot // keys derived for members without one
 	limiter deriveLimiter
 	clock   uint64
