@@ -38,6 +38,13 @@ func (k *counters) drop(reason string) {
 	k.mu.Unlock()
 }
 
+// dropN counts n postings dropped for reason.
+func (k *counters) dropN(reason string, n uint64) {
+	k.mu.Lock()
+	k.drops[reason] += n
+	k.mu.Unlock()
+}
+
 // report counts an event, logs it and hands it to WithEvents' function.
 // User code runs in it: callers hold no lock of the channel's parts.
 func (k *counters) report(e Event) {

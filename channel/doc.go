@@ -195,6 +195,22 @@
 // [Channel.SubscribeFunc] never drops: a slow function stalls the channel's
 // receiving, and the senders' windows then wait for it.
 //
+// Latest-wins postings ([posting.WithKey]): a posting with a key
+// supersedes the older postings of the same sender, stream and key, also
+// on reliable streams: the latest value of each key is delivered, in order
+// with the stream's other postings, and older values may not be. The
+// sender drops superseded postings still in its window's queue (never
+// sent; a posting partly sent in fragments is sent whole) and abandons
+// those sent but not yet acknowledged (never repaired; receivers skip them
+// as they skip expired ones); the refresh layer sends again only the
+// latest value of each key, and its receivers drop a refreshed value older
+// than the one delivered; a queued subscription holds at most one posting
+// per key (the newest, at the place of its arrival). All are counted
+// "superseded": the window's and refresh's counters and drops in the
+// stream's stack stats, [SubStats].Superseded and Stats.Drops for
+// subscriptions. Relays never drop reliable postings, superseded or not.
+// Postings without a key keep their guarantees.
+//
 // On a sender restart: a restarted member is a new member (a new id, new
 // streams, sequence numbers from the start); what the old instance had not
 // had acknowledged is lost unless its Close lingered long enough, and

@@ -17,7 +17,7 @@ import (
 // (issue 30) is 16 KiB per stream.
 func BenchmarkScaleStreams(b *testing.B) {
 	port := freePortTB(b)
-	rx, err := Open(context.Background(), "scale://:"+strconv.Itoa(port), WithLimits(max(b.N, 64), 64))
+	rx, err := Open(context.Background(), "scale://:"+strconv.Itoa(port), WithLimits(b.N+64, 64))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -113,9 +113,16 @@ type Subscription struct {
 
 	pushers int // blocking senders (replay) in flight, under mu
 
-	delivered atomic.Uint64
-	dropped   atomic.Uint64
-	closed    atomic.Bool
+	delivered  atomic.Uint64
+	dropped    atomic.Uint64
+	superseded atomic.Uint64
+	closed     atomic.Bool
+
+	// keys counts the keyed postings put in q by (sender, stream, key),
+	// under mu. Readers take from q without the lock, so a count is an
+	// upper bound: recounted whenever q is rebuilt (see supersedeLocked),
+	// cleared when q is seen empty.
+	keys map[subKey]int
 
 	// Drops of postings from reliable streams, reported as events
 	// ("slow-consumer") at most once per slowReportEvery: under mu.
@@ -131,7 +138,18 @@ const slowReportEvery = time.Second
 type SubStats struct {
 	Delivered uint64 // postings handed to the subscriber (queued or called)
 	Dropped   uint64 // postings dropped by the overflow policy
-	Queued    int    // postings waiting in the queue now
+	// Superseded counts queued postings replaced by a newer posting with
+	// the same latest-wins key, sender and stream (not drops: the
+	// subscriber gets the newest value instead of the backlog).
+	Superseded uint64
+	Queued     int // postings waiting in the queue now
+}
+
+// subKey is what a latest-wins posting supersedes by: its sender, stream
+// and key.
+type subKey struct {
+	sender      uint64
+	stream, key string
 }
 
 func (s *Subscription) matches(p *posting.Posting) bool {
@@ -166,9 +184,13 @@ func (s *Subscription) offer(p *posting.Posting) {
 		s.mu.Unlock()
 		return
 	}
+	if p.Key != "" {
+		s.supersedeLocked(p)
+	}
 	select {
 	case s.q <- p:
 		s.delivered.Add(1)
+		s.queuedLocked(p)
 		s.mu.Unlock()
 		return
 	default:
@@ -185,6 +207,7 @@ func (s *Subscription) offer(p *posting.Posting) {
 		select {
 		case s.q <- p:
 			s.delivered.Add(1)
+			s.queuedLocked(p)
 		default: // the reader raced us; count the new one dropped
 			if r := s.dropLocked(p); r != nil {
 				report = r
@@ -197,6 +220,77 @@ func (s *Subscription) offer(p *posting.Posting) {
 	s.mu.Unlock()
 	if report != nil {
 		s.cnt.report(*report) // user code: no lock held
+	}
+}
+
+// queuedLocked notes that p was put in the queue.
+func (s *Subscription) queuedLocked(p *posting.Posting) {
+	if p.Key == "" {
+		return
+	}
+	if s.keys == nil {
+		s.keys = make(map[subKey]int)
+	}
+	s.keys[subKey{p.Sender, p.Stream, p.Key}]++
+}
+
+// supersedeLocked removes from the queue the postings p supersedes: those
+// with p's sender, stream and latest-wins key (counted "superseded"), so
+// the queue holds at most one posting per key.
+//
+// The queue is a Go channel that readers (Next, Postings) take from
+// without the lock, so it is rebuilt in place: drained into a slice, then
+// refilled with what is kept, in the same order. This is safe with
+// concurrent readers: every writer to q holds mu (offer) or is a blocking
+// replay sender counted in pushers, and the rebuild runs only with mu held
+// and no pusher in flight, so nothing else enters q meanwhile; a reader
+// that takes a posting during the drain gets the oldest, as it would
+// have, and the refill (at most what was drained) always fits. Readers
+// see the kept postings in their order. The rebuild runs only when keys
+// says a posting with the same key may be queued (a count is an upper
+// bound: readers do not decrement it), and costs at most the queue's
+// length; it recounts keys from what it keeps. With a replay pusher in
+// flight nothing is superseded (replay never drops).
+func (s *Subscription) supersedeLocked(p *posting.Posting) {
+	if len(s.q) == 0 {
+		clear(s.keys) // the readers have taken everything counted
+		return
+	}
+	k := subKey{p.Sender, p.Stream, p.Key}
+	if s.keys[k] == 0 || s.pushers > 0 {
+		if len(s.keys) <= 2*cap(s.q) {
+			return
+		}
+		// Stale counts of keys the readers took long ago: recount below.
+	}
+	n := len(s.q)
+	held := make([]*posting.Posting, 0, n)
+	for range n {
+		select {
+		case x := <-s.q:
+			held = append(held, x)
+			continue
+		default:
+		}
+		break // a reader took the rest
+	}
+	clear(s.keys)
+	var superseded uint64
+	for _, x := range held {
+		if x.Key == p.Key && x.Sender == p.Sender && x.Stream == p.Stream && s.pushers == 0 {
+			superseded++
+			continue
+		}
+		select {
+		case s.q <- x:
+			s.queuedLocked(x)
+		default: // cannot happen: nothing else enters q meanwhile
+			s.dropLocked(x)
+		}
+	}
+	if superseded > 0 {
+		s.superseded.Add(superseded)
+		s.cnt.dropN("superseded", superseded)
 	}
 }
 
@@ -253,7 +347,7 @@ func (s *Subscription) Err() error {
 
 // Stats returns the subscription's counters.
 func (s *Subscription) Stats() SubStats {
-	return SubStats{Delivered: s.delivered.Load(), Dropped: s.dropped.Load(), Queued: len(s.q)}
+	return SubStats{Delivered: s.delivered.Load(), Dropped: s.dropped.Load(), Superseded: s.superseded.Load(), Queued: len(s.q)}
 }
 
 // Close ends the subscription; postings still queued can be read from

@@ -95,8 +95,12 @@ type Posting struct {
 	ReplyWithin time.Duration
 
 	// Key is the latest-wins key: a newer posting with the same Key on
-	// the same stream supersedes older ones. "" means none; a set Key is
-	// at most MaxKeyLen (64) bytes.
+	// the same stream from the same sender supersedes older ones, which
+	// the sender, the refresh layer and subscribers' queues may then drop
+	// (counted "superseded"), also on reliable streams: the latest value
+	// of each key is delivered, in order with the stream's other
+	// postings. Use it for pointers, cursors, tiles and state. "" means
+	// none; a set Key is at most MaxKeyLen (64) bytes.
 	Key string
 
 	// Headers are application headers (metadata, trace context), in

@@ -27,6 +27,7 @@ const (
 	dropDuplicate    = "duplicate"     // a first transmission seen before (a duplicate from below)
 	dropStale        = "stale"         // an id older than the window of remembered ids
 	dropMalformed    = "malformed"     // shorter than the header, or an unknown kind
+	dropSuperseded   = "superseded"    // a refreshed value older than the one delivered for its latest-wins key
 )
 
 // minWindow is the fewest parcel ids a receiver remembers.
@@ -52,6 +53,9 @@ type Layer struct {
 	refreshed uint64
 	seen      window
 	healed    uint64 // refreshed copies delivered (a loss healed, or a late joiner served)
+
+	superseded uint64            // a sender's kept parcels replaced by a newer one of their key
+	latest     map[string]uint32 // a receiver's: the newest parcel id delivered per latest-wins key
 }
 
 // kept is a parcel kept for refreshing, without its header.
@@ -102,6 +106,9 @@ func (l *Layer) Down(p *stack.Packet) error {
 	if l.b.Flow.Role == stack.Sender && p.Meta.Flags&stack.FlagControl == 0 && int64(p.Len()) <= l.cfg.Bytes {
 		c := p.Clone()
 		c.Meta.Deadline = time.Time{} // a refresh is never obsolete on its way
+		if key := p.Meta.Key(); key != "" {
+			l.supersede(key)
+		}
 		l.kept = append(l.kept, kept{c, l.lastID})
 		l.bytes += int64(c.Len())
 		for len(l.kept) > l.cfg.Keep || l.bytes > l.cfg.Bytes {
@@ -116,6 +123,25 @@ func (l *Layer) Down(p *stack.Packet) error {
 	}
 	putHeader(p, kindOriginal, l.lastID)
 	return l.b.Down.Handle(p)
+}
+
+// supersede forgets the kept parcels with the latest-wins key key: a
+// newer one replaces them, so only the latest value of each key is sent
+// again. It costs the kept parcels (at most Keep).
+func (l *Layer) supersede(key string) {
+	j := 0
+	for _, k := range l.kept {
+		if k.p.Meta.Key() == key {
+			l.bytes -= int64(k.p.Len())
+			k.p.Release()
+			l.superseded++
+			continue
+		}
+		l.kept[j] = k
+		j++
+	}
+	clear(l.kept[j:])
+	l.kept = l.kept[:j]
 }
 
 func putHeader(p *stack.Packet, kind byte, id uint32) {
@@ -172,10 +198,40 @@ func (l *Layer) Up(p *stack.Packet) error {
 		l.b.Drop(p, dropStale)
 		return nil
 	}
+	id := binary.BigEndian.Uint32(h[1:])
+	if key := p.Meta.Key(); key != "" {
+		if last, ok := l.latest[key]; ok && int32(id-last) < 0 {
+			if h[0] == kindRefresh {
+				// A refreshed value older than the one delivered: it would
+				// set the key back.
+				l.b.Drop(p, dropSuperseded)
+				return nil
+			}
+		} else {
+			l.keep(key, id)
+		}
+	}
 	if h[0] == kindRefresh {
 		l.healed++
 	}
 	return l.b.Up.Handle(p)
+}
+
+// keep notes id as the newest delivered for key. The ids of keys not
+// updated within the window of remembered ids are forgotten when the map
+// grows past twice the window: such old ids are dropped as stale anyway.
+func (l *Layer) keep(key string, id uint32) {
+	if l.latest == nil {
+		l.latest = make(map[string]uint32)
+	}
+	l.latest[key] = id
+	if len(l.latest) > 2*int(l.seen.size) {
+		for k, v := range l.latest {
+			if int64(int32(l.seen.top-v)) >= int64(l.seen.size) {
+				delete(l.latest, k)
+			}
+		}
+	}
 }
 
 // Counters reports the layer's counters (stack.Counted): a sender's
@@ -183,7 +239,7 @@ func (l *Layer) Up(p *stack.Packet) error {
 // "refresh-delivered" (refreshed copies it delivered: a loss healed, or a
 // late joiner served).
 func (l *Layer) Counters() map[string]uint64 {
-	return map[string]uint64{"refreshed": l.refreshed, "kept": uint64(len(l.kept)), "refresh-delivered": l.healed}
+	return map[string]uint64{"refreshed": l.refreshed, "kept": uint64(len(l.kept)), "refresh-delivered": l.healed, "superseded": l.superseded}
 }
 
 // Close releases the kept parcels.

@@ -26,6 +26,7 @@ type slot struct {
 	tries    int
 	sentAt   time.Time // last transmission
 	deadline time.Time
+	tag      *stack.Tag // the packet's parcel, when it has a latest-wins key; nil once finished
 }
 
 // sender is the sending half of the window: numbering, retention,
@@ -84,9 +85,31 @@ type sender struct {
 	nakMax    uint64 // the most numbers one NAK may ask for, in all its ranges
 
 	skips []span // abandoned numbers to announce at the end of the call
-	timed int    // retained packets that have a deadline
+
+	// Latest-wins keys (stack.Tag.Key): the newest numbered parcel of
+	// each key with packets retained, and the parcels of each key queued.
+	keyed map[string]*keyRun
+	qkeys map[string]*queuedRun
+	timed int // retained packets that have a deadline
 
 	liveFrom []int32 // scratch for Unacknowledged
+}
+
+// keyRun is the newest numbered parcel of a latest-wins key while packets
+// of it are retained. The packets of one parcel (frag's fragments) share
+// one *stack.Tag, and every posting gets its own (see stack.Tag), so the
+// pointer tells parcels apart.
+type keyRun struct {
+	tag  *stack.Tag
+	seqs []uint64 // the parcel's numbers
+	live int      // its packets still retained
+}
+
+// queuedRun is what the send queue holds of a latest-wins key.
+type queuedRun struct {
+	tag  *stack.Tag // the newest parcel queued
+	head *stack.Tag // the parcel whose packet left the queue last: maybe partly numbered
+	n    int        // packets of the key queued
 }
 
 // rcvInfo is what a nak-mode sender knows of one receiver.
@@ -284,7 +307,11 @@ func (s *sender) send(p *stack.Packet, now time.Time) error {
 		seq := s.number()
 		sl := s.slot(seq)
 		*sl = slot{pk: p, mark: p.Mark(), state: slotOut}
+		s.numbered(seq, sl)
 		return s.transmit(seq, sl, now)
+	}
+	if t := p.Meta.Tag; t != nil && t.Key != "" {
+		s.supersedeQueued(t)
 	}
 	s.queue = append(s.queue, p)
 	s.queuedBytes += p.Len()
@@ -337,6 +364,7 @@ func (s *sender) pump(now time.Time) error {
 		s.queue[s.qhead] = nil
 		s.qhead++
 		s.queuedBytes -= p.Len()
+		s.dequeued(p.Meta.Tag)
 		if d := p.Meta.Deadline; !d.IsZero() && !now.Add(s.minRTT/2).Before(d) {
 			s.l.Binding().Drop(p, "expired") // obsolete before it could arrive
 			continue
@@ -347,6 +375,7 @@ func (s *sender) pump(now time.Time) error {
 		if !sl.deadline.IsZero() {
 			s.timed++
 		}
+		s.numbered(seq, sl)
 		if e := s.transmit(seq, sl, now); e != nil && err == nil {
 			err = e
 		}
@@ -363,6 +392,108 @@ func (s *sender) pump(now time.Time) error {
 		s.l.Binding().Emit(stack.Event{Kind: "room"})
 	}
 	return err
+}
+
+// supersedeQueued drops from the send queue, never sent, the packets of
+// the parcels that a new parcel with tag t (and t's latest-wins key)
+// supersedes: those of older parcels of the key still entirely queued
+// (counted "superseded"). A parcel partly numbered (some of its fragments
+// sent) is left whole: superseding its rest would only waste what was
+// sent, and its retained packets are superseded once t's are numbered. It
+// scans the queue only when a parcel of the key other than t is queued;
+// the scan costs the queue's length.
+func (s *sender) supersedeQueued(t *stack.Tag) {
+	if s.qkeys == nil {
+		s.qkeys = make(map[string]*queuedRun)
+	}
+	r := s.qkeys[t.Key]
+	if r == nil {
+		r = &queuedRun{}
+		s.qkeys[t.Key] = r
+	}
+	if r.n > 0 && r.tag != t {
+		j := s.qhead
+		for i := s.qhead; i < len(s.queue); i++ {
+			q := s.queue[i]
+			if qt := q.Meta.Tag; qt != nil && qt != t && qt != r.head && qt.Key == t.Key {
+				s.queuedBytes -= q.Len()
+				r.n--
+				s.l.Binding().Drop(q, "superseded")
+				continue
+			}
+			s.queue[j] = q
+			j++
+		}
+		clear(s.queue[j:])
+		s.queue = s.queue[:j]
+	}
+	r.tag = t
+	r.n++
+}
+
+// dequeued notes that a packet of the parcel with tag t left the queue.
+func (s *sender) dequeued(t *stack.Tag) {
+	if t == nil || t.Key == "" {
+		return
+	}
+	if r := s.qkeys[t.Key]; r != nil {
+		r.head = t
+		if r.n--; r.n <= 0 {
+			delete(s.qkeys, t.Key)
+		}
+	}
+}
+
+// numbered notes that the packet in sl was numbered seq. When it is of a
+// newer parcel than the newest numbered of its latest-wins key, the older
+// parcel's packets not yet acknowledged are abandoned (counted
+// "superseded"): never retransmitted, and the receivers are told to skip
+// them as for expired parcels, so order does not wait. The send queue is
+// first in, first out, so every packet of the older parcel was numbered
+// before the newer parcel's first: a parcel is never superseded by its
+// own fragments, and the newest parcel of a key is never abandoned for
+// its key (whatever parcel supersedes it will itself be delivered or
+// superseded in turn, so the latest value gets through).
+func (s *sender) numbered(seq uint64, sl *slot) {
+	t := sl.pk.Meta.Tag
+	if t == nil || t.Key == "" {
+		return
+	}
+	sl.tag = t
+	if s.keyed == nil {
+		s.keyed = make(map[string]*keyRun)
+	}
+	r := s.keyed[t.Key]
+	switch {
+	case r == nil:
+		r = &keyRun{tag: t}
+		s.keyed[t.Key] = r
+	case r.tag != t:
+		old := r.tag
+		for _, q := range r.seqs {
+			if q < s.una || q >= seq {
+				continue
+			}
+			if o := s.slot(q); o.tag == old && o.pk != nil && o.state == slotOut {
+				s.abandon(q, o, "superseded") // finish may forget r: put it back below
+			}
+		}
+		r.tag, r.seqs, r.live = t, r.seqs[:0], 0
+		s.keyed[t.Key] = r
+	}
+	r.seqs = append(r.seqs, seq)
+	r.live++
+}
+
+// unkey notes that sl's packet is no longer retained.
+func (s *sender) unkey(sl *slot) {
+	t := sl.tag
+	sl.tag = nil
+	if r := s.keyed[t.Key]; r != nil && r.tag == t {
+		if r.live--; r.live <= 0 {
+			delete(s.keyed, t.Key)
+		}
+	}
 }
 
 // push writes the DATA header for seq onto p.
@@ -475,6 +606,9 @@ func (s *sender) finish(sl *slot, state uint8) {
 	if sl.pk != nil {
 		if !sl.deadline.IsZero() {
 			s.timed--
+		}
+		if sl.tag != nil {
+			s.unkey(sl)
 		}
 		sl.pk.Release()
 		sl.pk = nil
@@ -1185,6 +1319,7 @@ func (s *sender) close() {
 		p.Release()
 	}
 	s.queue, s.qhead, s.queuedBytes = nil, 0, 0
+	s.keyed, s.qkeys = nil, nil
 	if n := len(s.receivers); n > 0 {
 		s.l.Binding().Memory.Release(int64(n) * rcvCost)
 		clear(s.receivers)
