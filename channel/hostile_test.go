@@ -342,7 +342,8 @@ func TestHostileMembersBounded(t *testing.T) {
 }
 
 // TestForgedClockAgesNothing: hellos in a sender's name with its clock an
-// hour off make none of its postings (TTL 500 ms) look obsolete.
+// hour off make none of its postings (TTL 500 ms) look obsolete, and move
+// its ClockOffset by nothing more than the genuine postings do.
 func TestForgedClockAgesNothing(t *testing.T) {
 	url := groupURL("clk")
 	rx := open(t, url)
@@ -350,6 +351,7 @@ func TestForgedClockAgesNothing(t *testing.T) {
 	must(t, err)
 	tx := open(t, url, WithBlockingPush())
 	pushAndReceive(t, tx, sub, 1, posting.WithTTL(500*time.Millisecond))
+	off0, ok0 := rx.ClockOffset(tx.ID())
 	addr, _ := ParseURL(url)
 	a := startAttacker(t, "clock", addr.Group, "RWANDA_MEMBER="+strconv.FormatUint(tx.ID(), 16))
 	// The forged hellos were sent before the postings: the receiver's
@@ -358,6 +360,9 @@ func TestForgedClockAgesNothing(t *testing.T) {
 	a.stop()
 	if n := rx.Stats().Drops["obsolete"]; n != 0 {
 		t.Fatalf("%d postings dropped as obsolete after forged clocks", n)
+	}
+	if off, ok := rx.ClockOffset(tx.ID()); !ok0 || !ok || off > off0 || off0-off > time.Second {
+		t.Fatalf("clock offset %v (%v) before the forged hellos, %v (%v) after", off0, ok0, off, ok)
 	}
 }
 
