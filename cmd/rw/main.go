@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/rwanda-go/rwanda/channel"
 )
@@ -236,6 +237,26 @@ func (f *chanFlags) options() ([]channel.Option, error) {
 // open opens url with the channel flags and extra options, explaining
 // what to do when it fails, and warns (on stderr) about a multicast URL
 // that leaves the choice of interface to the OS on a host with several.
+// listen opens url (with f's options) and subscribes to it with sopts and
+// a large drop-oldest queue, for d when d > 0 (else until e's context
+// ends): what rw sub and rw record share. done closes what was opened.
+func (e *env) listen(url string, f *chanFlags, sopts []channel.SubOption, d time.Duration) (ch *channel.Channel, sub *channel.Subscription, ctx context.Context, done func(), err error) {
+	ch, err = e.open(url, f)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	sub, err = ch.Subscribe(append(sopts, channel.Queue(1<<16, channel.DropOldest))...)
+	if err != nil {
+		ch.Close()
+		return nil, nil, nil, nil, err
+	}
+	ctx, cancel := e.ctx, context.CancelFunc(func() {})
+	if d > 0 {
+		ctx, cancel = context.WithTimeout(ctx, d)
+	}
+	return ch, sub, ctx, func() { cancel(); sub.Close(); ch.Close() }, nil
+}
+
 func (e *env) open(url string, f *chanFlags, extra ...channel.Option) (*channel.Channel, error) {
 	opts, err := f.options()
 	if err != nil {

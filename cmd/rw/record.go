@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"flag"
@@ -57,22 +56,11 @@ spaces them as they arrived. rw replay plays it back.`,
 				return err
 			}
 			defer rec.Close()
-			ch, err := e.open(args[0], &cf)
+			ch, sub, ctx, done, err := e.listen(args[0], &cf, sopts, *dur)
 			if err != nil {
 				return err
 			}
-			defer ch.Close()
-			sub, err := ch.Subscribe(append(sopts, channel.Queue(1<<16, channel.DropOldest))...)
-			if err != nil {
-				return err
-			}
-			defer sub.Close()
-			ctx := e.ctx
-			if *dur > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, *dur)
-				defer cancel()
-			}
+			defer done()
 			if !*quiet {
 				e.progressf("rw record: recording %s into %s as member %016x (Ctrl-C to stop)", args[0], args[1], ch.ID())
 			}

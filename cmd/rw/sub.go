@@ -90,22 +90,11 @@ from their msgpack bytes ("raw": true).`,
 			if err != nil {
 				return err
 			}
-			ch, err := e.open(args[0], &cf)
+			ch, sub, ctx, done, err := e.listen(args[0], &cf, sopts, *dur)
 			if err != nil {
 				return err
 			}
-			defer ch.Close()
-			sub, err := ch.Subscribe(append(sopts, channel.Queue(1<<16, channel.DropOldest))...)
-			if err != nil {
-				return err
-			}
-			defer sub.Close()
-			ctx := e.ctx
-			if *dur > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, *dur)
-				defer cancel()
-			}
+			defer done()
 			if !*quiet {
 				e.progressf("rw sub: listening on %s as member %016x (Ctrl-C to stop)", args[0], ch.ID())
 			}
