@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -204,4 +205,31 @@ func TestSlowConsumerHeard(t *testing.T) {
 	if e := events(); len(e) != 2 || !strings.Contains(e[1].Detail, "dropped 16 ") {
 		t.Fatalf("after a second: %+v", e)
 	}
+}
+
+// TestSpoofedRefuseIgnored: on an unkeyed channel a REFUSE in a member's
+// name from another address does not make the sender's pushes fail.
+func TestSpoofedRefuseIgnored(t *testing.T) {
+	checkGoroutines(t)
+	port := freePort(t)
+	rx := open(t, "caps://:"+strconv.Itoa(port))
+	got := tally(t, rx)
+	tx := open(t, "caps://127.0.0.1:"+strconv.Itoa(port))
+	waitPeer(t, rx, tx.ID())
+	ctx := context.Background()
+	must(t, tx.Push(ctx, posting.New("one", posting.WithStream("s"))))
+	waitFor(t, "the first posting", func() bool { return got()["one"] == 1 })
+	id := tx.Stats().Streams[0].ID
+	spoofer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spoofer.Close()
+	d := appendRefuse(appendDgramHeader(nil, rx.ID()), tx.ID(), id, "too many streams (spoofed)")
+	if _, err := spoofer.WriteToUDP(d, net.UDPAddrFromAddrPort(tx.LocalAddr())); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the spoofed refusal dropped", func() bool { return tx.Stats().Drops["refuse-elsewhere"] == 1 })
+	must(t, tx.Push(ctx, posting.New("two", posting.WithStream("s"))))
+	waitFor(t, "the second posting", func() bool { return got()["two"] == 1 })
 }

@@ -402,8 +402,8 @@
 //
 // Unkeyed channels protect content against nothing: anyone who can send
 // the channel a datagram can invent members and inject postings in any
-// member's name. A goodbye counts only from the address the member's
-// datagrams come from, and a member's address moves only once it has
+// member's name. A goodbye, or a refusal of a stream (REFUSE), counts only
+// from the address the member's datagrams come from, and a member's address moves only once it has
 // been silent at the old one for two announce intervals, so a spoofer
 // elsewhere cannot make a receiver forget a member (which would let a
 // recording of it be delivered again). That protects nothing against a

@@ -171,6 +171,17 @@ func (m *members) hello(id uint64, flags byte, clock int64, from transport.Addr,
 	return flags&helloAsk != 0
 }
 
+// speaksFor says whether a datagram from address from may speak for member
+// id on matters that change what this member does for it (a goodbye, a
+// refusal): always on a keyed channel; on an unkeyed one only from the
+// member's address (see touch).
+func (m *members) speaksFor(id uint64, from transport.Addr) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.peers[id]
+	return p != nil && !p.pending && (m.keyed || p.addr == from)
+}
+
 // nonce records a member's freshness nonce and says whether to echo it:
 // when it is new, or when the member asks again (at most every
 // freshRetry).

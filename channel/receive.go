@@ -140,7 +140,11 @@ func (c *Channel) receiveAt(d []byte, from transport.Addr, now time.Time) {
 		case frameNonce:
 			c.nonceFrame(sender, &f, now)
 		case frameRefuse:
-			if f.target == c.id {
+			switch {
+			case f.target != c.id:
+			case !c.members.speaksFor(sender, from):
+				c.cnt.drop("refuse-elsewhere") // unkeyed, and not from the member's address
+			default:
 				c.og.refused(sender, f.stream, string(f.payload))
 			}
 		case frameHello:
