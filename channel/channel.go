@@ -271,6 +271,11 @@ func (c *Channel) wire(prof *profiles, remote transport.Addr) {
 		out: c.out, link: c.link, cnt: c.cnt, done: c.ctx.Done(), stop: make(chan struct{}), qos: prof.qos, media: prof.media,
 		streams: make(map[streamKey]*outStream), byID: make(map[uint32]*outStream)}
 	c.og.streamQoS.Store(&prof.stream)
+	if c.tr != nil {
+		c.og.failingTo = func(member uint64) error {
+			return c.pmtu.sendsFailingTo(c.members.addrOf(member), c.clock.Now())
+		}
+	}
 	c.in = &incoming{self: c.id, cfg: cfg, env: env, clock: c.clock, pool: c.pool, mem: c.mem, log: c.log, mtu: mtu,
 		multicast: multicast, instances: &c.instances, out: c.out, skewOf: c.members.skew, deliver: c.dispatch, cnt: c.cnt,
 		senders: make(map[uint64]*remoteSender), flows: make(map[flowKey]*inFlow)}
@@ -378,8 +383,9 @@ func (c *Channel) QoSFor(stream string, m posting.Media) string { return c.og.qo
 // frag's max, say) are returned as they are. While every send of the
 // channel has been failing for a second (an unreachable network, a
 // closed peer port), Push returns a *SendError naming the cause instead
-// of queueing what could not leave; a stream refused by its member gives
-// a *RefusedError.
+// of queueing what could not leave (and so does Pull, for a server whose
+// address sends have been failing to for a second); a stream refused by
+// its member gives a *RefusedError.
 func (c *Channel) Push(ctx context.Context, p *posting.Posting) error {
 	if p == nil {
 		return errors.New("channel: Push of a nil posting")
@@ -445,7 +451,7 @@ func (c *Channel) sendRun(run []byte, seg int, dst transport.Addr, n int) {
 		c.failed(sendFailure{To: dst, Err: err, Lost: n})
 		return
 	}
-	c.pmtu.sent()
+	c.pmtu.sent(dst)
 	c.cnt.sent.datagrams.Add(uint64(n))
 	c.cnt.sent.bytes.Add(uint64(len(run)))
 }

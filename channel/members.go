@@ -182,6 +182,16 @@ func (m *members) speaksFor(id uint64, from transport.Addr) bool {
 	return p != nil && !p.pending && (m.keyed || p.addr == from)
 }
 
+// addrOf returns member id's address (zero: unknown).
+func (m *members) addrOf(id uint64) transport.Addr {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p := m.peers[id]; p != nil {
+		return p.addr
+	}
+	return transport.Addr{}
+}
+
 // nonce records a member's freshness nonce and says whether to echo it:
 // when it is new, or when the member asks again (at most every
 // freshRetry).

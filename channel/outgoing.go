@@ -28,8 +28,11 @@ import (
 // retired and idle streams' end. It writes frames into the outbox and
 // knows nothing of members beyond their ids.
 type outgoing struct {
-	self      uint64
-	cfg       *config // read only
+	self uint64
+	cfg  *config // read only
+	// failingTo says why sends to member have been failing, or nil (the
+	// channel's send-failure tracking; nil on a recording).
+	failingTo func(member uint64) error
 	env       registry.Env
 	clock     stack.Clock
 	pool      *stack.Pool
@@ -179,6 +182,11 @@ func (og *outgoing) pushOn(ctx context.Context, os *outStream, p *posting.Postin
 	}
 	if r := os.refusal.Load(); r != nil && (os.key.target != 0 || og.toPeer) {
 		return false, r
+	}
+	if os.key.target != 0 && og.failingTo != nil {
+		if err := og.failingTo(os.key.target); err != nil {
+			return false, err // nothing sent to that member gets out: say why
+		}
 	}
 	os.mu.Lock()
 	if og.stopping.Load() {

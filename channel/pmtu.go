@@ -53,7 +53,22 @@ type pathMTU struct {
 	failingSince time.Time
 	failures     int
 	lastErr      error
+	// The same per destination (a member's address on a unicast channel),
+	// so that a stream to one member whose sends keep failing fails its
+	// pushes while others go on; at most maxFailingDsts are kept.
+	dsts     map[transport.Addr]*dstFailure
+	dstsKept atomic.Int32 // len(dsts), read without the lock on every send
 }
+
+// dstFailure is a destination's sends failing without a success since.
+type dstFailure struct {
+	since    time.Time
+	failures int
+	err      error
+}
+
+// maxFailingDsts bounds the destinations whose failures are kept.
+const maxFailingDsts = 1024
 
 // failingFor is how long every send must have failed, failingMin times at
 // least, before Push reports it: long enough that one refused datagram
@@ -238,6 +253,19 @@ func (c *Channel) failed(f sendFailure) {
 		}
 		p.failures++
 		p.lastErr = f.Err
+		if !f.To.IsZero() {
+			if p.dsts == nil || len(p.dsts) >= maxFailingDsts && p.dsts[f.To] == nil {
+				p.dsts = make(map[transport.Addr]*dstFailure) // forget the rest: they fail again if they still do
+			}
+			d := p.dsts[f.To]
+			if d == nil {
+				d = &dstFailure{since: now}
+				p.dsts[f.To] = d
+			}
+			d.failures++
+			d.err = f.Err
+			p.dstsKept.Store(int32(len(p.dsts)))
+		}
 		p.failMu.Unlock()
 	}
 	if h := c.pmtu.hook.Load(); h != nil {
@@ -278,13 +306,37 @@ func failureKind(err error) string {
 	return "send-error"
 }
 
-// sent records that a send succeeded: pushes stop failing.
-func (p *pathMTU) sent() {
-	p.failMu.Lock()
-	if !p.failingSince.IsZero() {
-		p.failingSince, p.failures, p.lastErr = time.Time{}, 0, nil
+// sent records that a send to dst succeeded: pushes stop failing (on
+// streams to dst too). It takes no lock while nothing fails.
+func (p *pathMTU) sent(dst transport.Addr) {
+	if p.dstsKept.Load() == 0 {
+		p.failMu.Lock()
+		if !p.failingSince.IsZero() {
+			p.failingSince, p.failures, p.lastErr = time.Time{}, 0, nil
+		}
+		p.failMu.Unlock()
+		return
 	}
+	p.failMu.Lock()
+	p.failingSince, p.failures, p.lastErr = time.Time{}, 0, nil
+	delete(p.dsts, dst)
+	p.dstsKept.Store(int32(len(p.dsts)))
 	p.failMu.Unlock()
+}
+
+// sendsFailingTo returns a *SendError when every send to dst has failed
+// for failingFor, failingMin times at least, at now; nil otherwise.
+func (p *pathMTU) sendsFailingTo(dst transport.Addr, now time.Time) error {
+	if dst.IsZero() || p.dstsKept.Load() == 0 {
+		return nil
+	}
+	p.failMu.Lock()
+	defer p.failMu.Unlock()
+	d := p.dsts[dst]
+	if d == nil || d.failures < failingMin || now.Sub(d.since) < failingFor {
+		return nil
+	}
+	return &SendError{Since: d.since, Failures: d.failures, Err: d.err}
 }
 
 // sendsFailing returns a *SendError when every send has failed for

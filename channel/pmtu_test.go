@@ -377,3 +377,39 @@ func TestSendFailuresSurface(t *testing.T) {
 		}
 	}
 }
+
+// TestSendFailuresPerDestination: sends failing to one destination (a
+// member's address on a unicast channel) for a second make pushes to that
+// member fail, while sends elsewhere succeed and the channel's other
+// pushes go on; a success to it clears it.
+func TestSendFailuresPerDestination(t *testing.T) {
+	clock := stack.NewManualClock(stack.ManualEpoch)
+	c := open(t, memURL(t), WithClock(clock))
+	a := transport.IPAddr(netip.MustParseAddrPort("192.0.2.1:7"))
+	b := transport.IPAddr(netip.MustParseAddrPort("192.0.2.2:7"))
+	for range failingMin {
+		c.failed(sendFailure{To: a, Err: syscall.EHOSTUNREACH, Lost: 1})
+		c.pmtu.sent(b) // the others get through
+	}
+	if err := c.pmtu.sendsFailingTo(a, clock.Now()); err != nil {
+		t.Fatalf("failing for less than %v: %v", failingFor, err)
+	}
+	clock.Advance(failingFor)
+	c.failed(sendFailure{To: a, Err: syscall.EHOSTUNREACH, Lost: 1})
+	c.pmtu.sent(b)
+	err := c.pmtu.sendsFailingTo(a, clock.Now())
+	var se *SendError
+	if !errors.As(err, &se) || !errors.Is(err, syscall.EHOSTUNREACH) || se.Failures != failingMin+1 {
+		t.Fatalf("to a: %v", err)
+	}
+	if err := c.pmtu.sendsFailingTo(b, clock.Now()); err != nil {
+		t.Fatalf("to b: %v", err)
+	}
+	if err := c.pmtu.sendsFailing(clock.Now()); err != nil {
+		t.Fatalf("the channel's sends succeed elsewhere, yet: %v", err)
+	}
+	c.pmtu.sent(a)
+	if err := c.pmtu.sendsFailingTo(a, clock.Now()); err != nil {
+		t.Fatalf("after a success to a: %v", err)
+	}
+}
