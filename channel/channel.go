@@ -273,6 +273,9 @@ func (c *Channel) wire(prof *profiles, remote transport.Addr) {
 	c.og.streamQoS.Store(&prof.stream)
 	if c.tr != nil {
 		c.og.failingTo = func(member uint64) error {
+			if !c.pmtu.failing.Load() {
+				return nil // the common case: no member lookup, no clock reading
+			}
 			return c.pmtu.sendsFailingTo(c.members.addrOf(member), c.clock.Now())
 		}
 	}
@@ -396,8 +399,10 @@ func (c *Channel) Push(ctx context.Context, p *posting.Posting) error {
 	if c.rec != nil {
 		return c.rec.push(p)
 	}
-	if err := c.pmtu.sendsFailing(c.clock.Now()); err != nil {
-		return err // nothing could leave: say why rather than queue it
+	if c.pmtu.failing.Load() { // no lock and no clock reading while nothing fails
+		if err := c.pmtu.sendsFailing(c.clock.Now()); err != nil {
+			return err // nothing could leave: say why rather than queue it
+		}
 	}
 	return c.og.push(ctx, p, 0)
 }

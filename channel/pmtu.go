@@ -56,8 +56,10 @@ type pathMTU struct {
 	// The same per destination (a member's address on a unicast channel),
 	// so that a stream to one member whose sends keep failing fails its
 	// pushes while others go on; at most maxFailingDsts are kept.
-	dsts     map[transport.Addr]*dstFailure
-	dstsKept atomic.Int32 // len(dsts), read without the lock on every send
+	dsts map[transport.Addr]*dstFailure
+	// failing: failingSince is set or dsts is not empty. Read without the
+	// lock on every send and push, so that nothing fails at no cost.
+	failing atomic.Bool
 }
 
 // dstFailure is a destination's sends failing without a success since.
@@ -264,8 +266,8 @@ func (c *Channel) failed(f sendFailure) {
 			}
 			d.failures++
 			d.err = f.Err
-			p.dstsKept.Store(int32(len(p.dsts)))
 		}
+		p.failing.Store(true)
 		p.failMu.Unlock()
 	}
 	if h := c.pmtu.hook.Load(); h != nil {
@@ -309,25 +311,20 @@ func failureKind(err error) string {
 // sent records that a send to dst succeeded: pushes stop failing (on
 // streams to dst too). It takes no lock while nothing fails.
 func (p *pathMTU) sent(dst transport.Addr) {
-	if p.dstsKept.Load() == 0 {
-		p.failMu.Lock()
-		if !p.failingSince.IsZero() {
-			p.failingSince, p.failures, p.lastErr = time.Time{}, 0, nil
-		}
-		p.failMu.Unlock()
+	if !p.failing.Load() {
 		return
 	}
 	p.failMu.Lock()
 	p.failingSince, p.failures, p.lastErr = time.Time{}, 0, nil
 	delete(p.dsts, dst)
-	p.dstsKept.Store(int32(len(p.dsts)))
+	p.failing.Store(len(p.dsts) > 0)
 	p.failMu.Unlock()
 }
 
 // sendsFailingTo returns a *SendError when every send to dst has failed
 // for failingFor, failingMin times at least, at now; nil otherwise.
 func (p *pathMTU) sendsFailingTo(dst transport.Addr, now time.Time) error {
-	if dst.IsZero() || p.dstsKept.Load() == 0 {
+	if dst.IsZero() || !p.failing.Load() {
 		return nil
 	}
 	p.failMu.Lock()
@@ -342,6 +339,9 @@ func (p *pathMTU) sendsFailingTo(dst transport.Addr, now time.Time) error {
 // sendsFailing returns a *SendError when every send has failed for
 // failingFor, failingMin times at least, at now; nil otherwise.
 func (p *pathMTU) sendsFailing(now time.Time) error {
+	if !p.failing.Load() {
+		return nil
+	}
 	p.failMu.Lock()
 	defer p.failMu.Unlock()
 	if p.failingSince.IsZero() || p.failures < failingMin || now.Sub(p.failingSince) < failingFor {
