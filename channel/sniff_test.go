@@ -152,7 +152,7 @@ func TestReliableSniffedBodiesThroughLoss(t *testing.T) {
 	var mu sync.Mutex
 	var got []int
 	var bad []string
-	done := make(chan struct{})
+	done, marker := make(chan struct{}), make(chan struct{})
 	rx.SubscribeFunc(func(p *posting.Posting) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -167,8 +167,11 @@ func TestReliableSniffedBodiesThroughLoss(t *testing.T) {
 		} else {
 			got = append(got, int(binary.BigEndian.Uint32(b[len(magic):])))
 		}
-		if len(got)+len(bad) == n {
+		switch len(got) + len(bad) {
+		case n:
 			close(done)
+		case n + 1:
+			close(marker)
 		}
 	})
 	ctx := context.Background()
@@ -184,12 +187,27 @@ func TestReliableSniffedBodiesThroughLoss(t *testing.T) {
 	case <-time.After(60 * time.Second):
 	}
 	mu.Lock()
-	defer mu.Unlock()
 	if len(bad) != 0 {
+		defer mu.Unlock()
 		t.Fatal(strings.Join(bad, "\n"))
 	}
 	if len(got) != n {
+		defer mu.Unlock()
 		t.Fatalf("%d of %d postings arrived", len(got), n)
+	}
+	mu.Unlock()
+	// Nothing more, even if a duplicate was on its way: a marker pushed
+	// now is delivered after everything before it on the ordered stream.
+	must(t, tx.Push(ctx, posting.New(magicBody(pngMagic, n, 3000))))
+	select {
+	case <-marker:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the marker posting did not arrive")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != n+1 || got[n] != n {
+		t.Fatalf("%d postings (and %d bad) after all %d and a marker", len(got), len(bad), n)
 	}
 	for i, v := range got {
 		if v != i {
@@ -202,11 +220,6 @@ func TestReliableSniffedBodiesThroughLoss(t *testing.T) {
 	}
 	if windowCounter(st, "", "retransmits") == 0 {
 		t.Fatal("no retransmissions through 20% loss")
-	}
-	// Nothing more, even if a duplicate was on its way.
-	time.Sleep(50 * time.Millisecond)
-	if len(got) != n {
-		t.Fatalf("%d postings after all %d", len(got)-n, n)
 	}
 }
 
