@@ -223,13 +223,9 @@ func keyedPair(t *testing.T) (rx, tx *Channel, px *proxy, got chan *posting.Post
 // (fresh.go).
 func waitPeer(t *testing.T, c *Channel, id uint64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !slices.ContainsFunc(c.Stats().Peers, func(p PeerInfo) bool { return p.ID == id }) {
-		if time.Now().After(deadline) {
-			t.Fatalf("member %x never listed by %x: drops %v", id, c.ID(), c.Stats().Drops)
-		}
-		time.Sleep(time.Millisecond) // polling the receiving goroutine
-	}
+	waitFor(t, fmt.Sprintf("member %x to be listed by %x", id, c.ID()), func() bool {
+		return slices.ContainsFunc(c.Stats().Peers, func(p PeerInfo) bool { return p.ID == id })
+	})
 }
 
 func pushRaw(t *testing.T, tx *Channel, v string) {
