@@ -148,7 +148,7 @@ func (m *members) hello(id uint64, flags byte, clock int64, from transport.Addr,
 		m.mu.Unlock()
 		return false
 	}
-	if flags&helloBye != 0 && !m.keyed && from != p.addr {
+	if flags&helloBye != 0 && !m.speaksForLocked(p, from) {
 		m.mu.Unlock()
 		m.cnt.drop("bye-elsewhere")
 		return false
@@ -179,7 +179,12 @@ func (m *members) speaksFor(id uint64, from transport.Addr) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.peers[id]
-	return p != nil && !p.pending && (m.keyed || p.addr == from)
+	return p != nil && !p.pending && m.speaksForLocked(p, from)
+}
+
+// speaksForLocked is speaksFor for a member p known and not pending.
+func (m *members) speaksForLocked(p *peer, from transport.Addr) bool {
+	return m.keyed || p.addr == from
 }
 
 // addrOf returns member id's address (zero: unknown).
