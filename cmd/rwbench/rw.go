@@ -242,6 +242,9 @@ func (b *bench) rwLatency(ctx context.Context, profile string, size int, d time.
 		return harness.Sample{}, err
 	}
 	defer cli.Close()
+	if err := waitPeer(ctx, cli); err != nil {
+		return harness.Sample{}, err
+	}
 	p := &pinger{size: max(size, 8), warm: 50, done: make(chan struct{}), lat: make([]time.Duration, 0, 1<<16)}
 	p.send = func(body []byte) error { return cli.Push(ctx, posting.New(body)) }
 	if _, err := cli.SubscribeFunc(func(q *posting.Posting) {
@@ -252,6 +255,25 @@ func (b *bench) rwLatency(ctx context.Context, profile string, size int, d time.
 		return harness.Sample{}, err
 	}
 	return p.run(ctx, c, d)
+}
+
+// waitPeer waits (at most readyTimeout) until ch lists a member: on a
+// keyed channel, until that member has echoed ch's nonce, so that what ch
+// sends next is accepted (a probe sent before would be dropped as
+// unfresh and only its retransmission would count).
+func waitPeer(ctx context.Context, ch *channel.Channel) error {
+	deadline := time.Now().Add(readyTimeout)
+	for len(ch.Stats().Peers) == 0 {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the echo never answered %v's hello (drops %v)", ch.Address().Raw, ch.Stats().Drops)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond): // polling the channel's reader
+		}
+	}
+	return nil
 }
 
 // pinger runs one probe at a time, each sent when the previous one's reply
