@@ -17,8 +17,11 @@
 //
 // Every parcel carries a 5-byte header ([HeaderLen]): a kind (first
 // transmission or refresh) and a parcel id counting up per sending stack;
-// a refresh goes out under its parcel's id. A receiver delivers each id
-// once: it remembers which of the last keep ids (at least 64) it has
+// a refresh goes out under its parcel's id. Ids are 32-bit serial
+// numbers (RFC 1982: an id less than 2^31 ahead is newer), so "once" holds
+// per turn of the id space: ids that jump ahead by 2^31 at a time, which
+// only a forged or garbled stream does, come round again. A receiver
+// delivers each id once: it remembers which of the last keep ids (at least 64) it has
 // delivered, in a bitmap of that many bits (512 bytes at the receive
 // limit keep=4096; its only per-flow state). A refreshed copy of a parcel
 // already delivered is dropped and counted as "refreshed-dup"; a late

@@ -10,8 +10,9 @@ import (
 )
 
 // FuzzReceive feeds a refresh receiver packets cut from the fuzz input: it
-// never panics, delivers each parcel id at most once, and every packet is
-// either delivered or dropped (nothing leaks).
+// never panics, delivers each parcel id at most once per turn of the
+// 32-bit id space, and every packet is either delivered or dropped
+// (nothing leaks).
 func FuzzReceive(f *testing.F) {
 	var seed []byte
 	for i, kind := range []byte{kindOriginal, kindRefresh, kindRefresh, kindOriginal} {
@@ -28,12 +29,23 @@ func FuzzReceive(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids := make(map[uint32]bool) // the parcel ids of well-formed packets
+		// Parcel ids are 32-bit serial numbers: each is delivered at most
+		// once per turn of the id space. The ids of well-formed packets,
+		// unwrapped (as serial arithmetic reads them) against the newest
+		// before them, count the parcels that may be delivered.
+		ids := make(map[uint64]bool)
+		var top uint64
 		for len(in) > 0 {
 			n := min(int(in[0]), len(in)-1)
 			pk := in[1 : 1+n]
 			if len(pk) >= HeaderLen && pk[0] <= kindRefresh {
-				ids[binary.BigEndian.Uint32(pk[1:])] = true
+				id := binary.BigEndian.Uint32(pk[1:])
+				ext := uint64(id) + 1<<32
+				if len(ids) > 0 {
+					ext = top + uint64(int64(int32(id-uint32(top))))
+				}
+				top = max(top, ext)
+				ids[ext] = true
 			}
 			p.B.Up(p.Pool.FromBytes(0, pk))
 			in = in[1+n:]
