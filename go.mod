@@ -12,3 +12,5 @@ require (
 )
 
 require github.com/vmihailenco/tagparser/v2 v2.0.0
+
+require github.com/coder/websocket v1.8.15
