@@ -1,0 +1,127 @@
+package browsertest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/rwanda-go/rwanda/channel"
+	"github.com/rwanda-go/rwanda/gateway/ws"
+	"github.com/rwanda-go/rwanda/posting"
+)
+
+// browser returns the path of an installed Chromium, or skips (fails when
+// CI=true: CI must have it).
+func browser(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("no chromium installed; .ci/run installs Debian's chromium package")
+	}
+	t.Skip("no chromium installed (apt-get install chromium)")
+	return ""
+}
+
+const page = `<!doctype html>
+<title>rwanda browser test</title>
+<script type="module">
+import { Channel } from "/rwanda.js";
+window.got = [];
+const ch = await Channel.open("ws://" + location.host + "/ws?stream=live");
+ch.onposting = async (p) => {
+  window.got.push(p.text);
+  if (window.got.length === %d) {
+    await ch.push({ stream: "back", media: "text", text: "page saw " + window.got.join(",") });
+    window.pushed = true;
+  }
+};
+window.ready = true;
+</script>`
+
+// TestBrowserWebSocket: a page in headless Chromium receives a stream
+// through the gateway's WebSocket side, using the JS client module, and
+// sends a posting back, which a member on real multicast (loopback) gets.
+func TestBrowserWebSocket(t *testing.T) {
+	exe := browser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	u := fmt.Sprintf("test://239.255.%d.%d:%d?iface=lo", rand.IntN(256), 1+rand.IntN(254), 20000+rand.IntN(30000))
+	open := func() *channel.Channel {
+		c, err := channel.Open(ctx, u, channel.WithQoS("reliable"), channel.WithLinger(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	member, gw := open(), open()
+	h, err := ws.New(gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	mux := http.NewServeMux()
+	mux.Handle("/ws", h)
+	mux.Handle("/rwanda.js", h.ScriptHandler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, page, n)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	defer h.Close()
+	back, err := member.Subscribe(channel.Streams("back"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	actx, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU)...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer bcancel()
+	if _, err := chromedp.Run(bctx, chromedp.Navigate(srv.URL+"/")); err != nil {
+		t.Fatalf("page: %v", err)
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool]("window.ready === true")); err != nil {
+		t.Fatalf("page not ready: %v", err)
+	}
+	for h.Stats().Clients == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the page never connected")
+		}
+		time.Sleep(time.Millisecond) // polling the handler's state
+	}
+	var want []string
+	for i := range n {
+		want = append(want, fmt.Sprintf("m%d", i))
+		if err := member.Push(ctx, posting.New(want[i], posting.WithStream("live"), posting.WithMedia(posting.Text))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := back.Next(ctx)
+	if err != nil {
+		t.Fatalf("no posting back from the page: %v (handler %+v)", err, h.Stats())
+	}
+	if got, _ := p.Body.(string); got != "page saw "+strings.Join(want, ",") {
+		t.Fatalf("the page sent %q", p.Body)
+	}
+	if p.Sender != gw.ID() || p.Stream != "back" || p.Media != posting.Text {
+		t.Fatalf("posting back: sender %x stream %q media %v", p.Sender, p.Stream, p.Media)
+	}
+	if pushed, err := chromedp.Run(bctx, chromedp.Poll[bool]("window.pushed === true")); err != nil || !pushed {
+		t.Fatalf("the page's push was not acknowledged: %v", err)
+	}
+}
