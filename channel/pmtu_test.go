@@ -71,7 +71,7 @@ func TestChannelMTU(t *testing.T) {
 		{groupURL("t"), DefaultMTU4, false},
 		{groupURL("t") + "&mtu=60000", 60000, true},
 		{memURL(t), DefaultMTUMem, false},
-		{"t+plugmem://hub/x", DefaultMTU4, false},
+		{"t+plugmem://hub/x", DefaultMTUMem, false}, // a +transport's own MTU (mem's), not a UDP path's cap
 	} {
 		a, err := ParseURL(c.url)
 		if err != nil {
@@ -294,7 +294,7 @@ func TestPathMTULowered(t *testing.T) {
 // MTU, nor lowers it under the smallest a URL may give.
 func TestPathMTUStackLimit(t *testing.T) {
 	hub := fmt.Sprintf("pt+pmtufake://hub/%s-%d", t.Name(), hubSeq.Add(1))
-	tx := open(t, hub, WithQoS("frag"))
+	tx := open(t, hub+"?mtu=1472", WithQoS("frag"))
 	ctx := context.Background()
 	fragOf := func(stream string) *frag.Layer {
 		t.Helper()

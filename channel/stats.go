@@ -13,7 +13,7 @@ type Stats struct {
 	Member   uint64            // this member's id
 	Sent     Traffic           // what this member sent
 	Received Traffic           // what it received (datagrams and bytes before any check)
-	Drops    map[string]uint64 // datagrams, frames and postings dropped, by reason
+	Drops    map[string]uint64 // datagrams, frames and postings dropped, by reason (with what the transport dropped itself: transport.DropCounter)
 	Held     uint64            // data frames held until their stream's late announcement
 	Keys     KeyUpdates        // keyed channels: automatic datagram key updates
 	Memory   int64             // bytes the stacks and held frames have reserved from the memory budget (WithMemory)
@@ -94,5 +94,16 @@ func (c *Channel) Stats() Stats {
 		st.Keys = KeyUpdates{Sent: a.updatesSent.Load(), Received: a.updatesSeen.Load()}
 	}
 	st.Drops, st.Events = k.snapshot()
+	if dc, ok := c.tr.(transport.DropCounter); ok { // what the transport dropped itself
+		for reason, n := range dc.Drops() {
+			if n == 0 {
+				continue
+			}
+			if st.Drops == nil {
+				st.Drops = make(map[string]uint64)
+			}
+			st.Drops[reason] += n
+		}
+	}
 	return st
 }

@@ -128,7 +128,8 @@ type Address struct {
 	Loop bool
 	// MTU is the largest datagram payload: the mtu= parameter (MTUGiven),
 	// else the default of the form, which is a cap on the path's MTU for
-	// UDP (DefaultMTU4 or DefaultMTU6; DefaultMTUMem for mem and file).
+	// UDP (DefaultMTU4 or DefaultMTU6; DefaultMTUMem for mem and file, and
+	// for a transport named by a +suffix, whose MTU is its carrier's).
 	// [Channel.MTU] is the one in use.
 	MTU      int
 	MTUGiven bool
@@ -449,7 +450,10 @@ func validHostname(h string) bool { return len(h) <= 253 && hostnameRE.MatchStri
 // +suffix names another transport; that transport reads the rest (host,
 // path and its own parameters) when it opens.
 func parseOther(a *Address, name string, q url.Values, bad func(param, format string, a ...any) (*Address, error)) (*Address, error) {
-	a.Form, a.Transport, a.MTU = Other, name, DefaultMTU4
+	// The cap is the largest datagram: such a transport knows its
+	// carrier's limit (a broker's max payload) and its MTU reports the
+	// smaller of the two; 1472 bytes is a UDP path's, not a broker's.
+	a.Form, a.Transport, a.MTU = Other, name, DefaultMTUMem
 	for key, vals := range q {
 		if len(vals) != 1 {
 			return bad(key, "given %d times", len(vals))

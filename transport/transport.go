@@ -90,6 +90,15 @@ type Conn interface {
 	Close() error
 }
 
+// DropCounter is implemented by a transport that drops datagrams itself
+// and counts them (its inbox full, a message that names no sender, a
+// broker that dropped what this member was too slow to take): a
+// channel's Stats adds the counts to its Drops, under the transport's
+// names. Drops returns a fresh map.
+type DropCounter interface {
+	Drops() map[string]uint64
+}
+
 // Endpoint is what a transport is asked to open: the parts of a channel
 // URL that concern the medium, parsed and checked by package channel.
 type Endpoint struct {

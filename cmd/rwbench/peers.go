@@ -181,7 +181,8 @@ func findBenchModule() string {
 
 // newestSource is the latest modification time of the sources rwpeers is
 // built from: the bench module's Go files (tests aside), go.mod and
-// go.sum, and the harness package it shares with rwbench.
+// go.sum, the harness package it shares with rwbench, and the library
+// packages the channel over NATS rows run (natsx and the core's).
 func newestSource(dir string) (time.Time, error) {
 	var newest time.Time
 	visit := func(root string) error {
@@ -205,6 +206,18 @@ func newestSource(dir string) (time.Time, error) {
 	harnessDir := filepath.Join(dir, "..", "cmd", "rwbench", "harness")
 	if _, err := os.Stat(harnessDir); err == nil {
 		if err := visit(harnessDir); err != nil {
+			return newest, err
+		}
+	}
+	// The channel over NATS rows (issue 27) run the library itself, through
+	// the natsx module: its sources, and the core packages it builds on
+	// (cd bench && go list -deps ./cmd/rwpeers).
+	for _, d := range []string{"natsx", "channel", "filter", "internal", "keys", "layers", "posting", "registry", "sched", "stack", "transport"} {
+		p := filepath.Join(dir, "..", d)
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		if err := visit(p); err != nil {
 			return newest, err
 		}
 	}

@@ -54,6 +54,7 @@ func targets(rows []Row) []Target {
 	add("reliable 64 B postings/s vs NATS", find("throughput", "rwanda-reliable", 64, 0), find("throughput", "nats", 64, 0), rate, "postings/s", true, 2)
 	add("reliable 64 KiB MB/s vs NATS", find("throughput", "rwanda-reliable", 64<<10, 0), find("throughput", "nats", 64<<10, 0), mbps, "MB/s", true, 2)
 	add("reliable 64 KiB MB/s vs kcp-go", find("throughput", "rwanda-reliable", 64<<10, 0), find("throughput", "kcp", 64<<10, 0), mbps, "MB/s", true, 5)
+	add("channel over NATS vs plain NATS, 1 KiB postings/s (issue 27)", find("throughput", "rwanda-nats", 1024, 0), find("throughput", "nats", 1024, 0), rate, "postings/s", true, 0.5)
 	add("round trip 64 B vs raw UDP", find("latency", "rwanda-reliable", 64, 0), find("latency", "udp", 64, 0), p50, "µs p50", false, 1.5)
 	add("round trip 64 B vs gRPC unary", find("latency", "rwanda-reliable", 64, 0), find("latency", "grpc-unary", 64, 0), p50, "µs p50", false, 0.3)
 	maxN := 0

@@ -32,9 +32,9 @@ const readyTimeout = 10 * time.Second
 
 // systems lists what rwpeers measures, by operation.
 var systems = map[string][]string{
-	"throughput": {"nats", "grpc", "kcp"},
+	"throughput": {"nats", "rwanda-nats", "grpc", "kcp"},
 	"latency":    {"nats", "grpc-unary", "kcp"},
-	"fanout":     {"nats"},
+	"fanout":     {"nats", "rwanda-nats"},
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -154,6 +154,13 @@ func (p *peers) do(ctx context.Context, r harness.Request) (harness.Sample, erro
 			return harness.Sample{}, fmt.Errorf("bad request: %d receivers", r.N)
 		}
 		return p.natsThroughput(ctx, r.Size, r.N, d)
+	case "throughput rwanda-nats": // a channel over NATS (rwnats.go)
+		return p.rwNATSThroughput(ctx, r.Size, 1, d)
+	case "fanout rwanda-nats":
+		if r.N < 1 || r.N > 64 {
+			return harness.Sample{}, fmt.Errorf("bad request: %d receivers", r.N)
+		}
+		return p.rwNATSThroughput(ctx, r.Size, r.N, d)
 	case "latency nats":
 		return p.natsLatency(ctx, r.Size, d)
 	case "throughput grpc":
@@ -207,6 +214,8 @@ func childMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch kind {
 	case "nats-sub", "nats-echo":
 		err = childNATS(kind == "nats-echo", *url, *subject, stdin, stdout)
+	case "rwnats-recv":
+		err = childRwNATS(*url, stdin, stdout)
 	case "grpc-server":
 		err = childGRPC(stdin, stdout)
 	case "kcp-recv", "kcp-echo":
