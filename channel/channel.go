@@ -78,6 +78,8 @@ type Channel struct {
 	closed    atomic.Bool
 	// versionLogged: a datagram of another wire version has been logged.
 	versionLogged atomic.Bool
+	// gw: the streams a gateway said it thinned (receive.go).
+	gw gwThinned
 }
 
 // Open opens the channel named by rawURL (see [Address] for the forms).

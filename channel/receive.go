@@ -2,8 +2,12 @@ package channel
 
 import (
 	"errors"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/rwanda-go/rwanda/internal/gwire"
+	"github.com/rwanda-go/rwanda/stack"
 	"github.com/rwanda-go/rwanda/transport"
 )
 
@@ -54,6 +58,10 @@ func (c *Channel) receive(d []byte, from transport.Addr) { c.receiveAt(d, from, 
 func (c *Channel) receiveAt(d []byte, from transport.Addr, now time.Time) {
 	c.cnt.recvd.datagrams.Add(1)
 	c.cnt.recvd.bytes.Add(uint64(len(d)))
+	if len(d) > 0 && d[0] == gwire.Magic {
+		c.gatewayControl(d, from)
+		return
+	}
 	sender, frames, err := parseDgramHeader(d)
 	if err != nil {
 		c.refuse(err, from)
@@ -111,6 +119,9 @@ func (c *Channel) receiveAt(d []byte, from transport.Addr, now time.Time) {
 		}
 		switch f.typ {
 		case frameData:
+			if c.gw.n.Load() > 0 && c.gw.take(sender, f.stream) {
+				f.relay.Flags |= stack.FlagThinned
+			}
 			c.in.data(sender, f.stream, &f.relay, f.payload, now)
 		case frameDataTo:
 			if f.target == c.id {
@@ -156,4 +167,74 @@ func (c *Channel) receiveAt(d []byte, from transport.Addr, now time.Time) {
 	for range r.unknown {
 		c.cnt.drop("unknown-frame")
 	}
+}
+
+// gatewayControl handles a gateway's control datagram (package
+// internal/gwire) from the peer the URL names — the gateway a client
+// channel opened: a CHALLENGE is echoed to it at once, so the gateway
+// validates this member's address (DECISIONS §2); a THINNED marks the
+// next DATA frame of the stream it names with stack.FlagThinned, so the
+// stream's window gives up at once what it lacks below it (what the
+// gateway dropped; it absorbs the NAKs). Anything else is dropped and
+// counted: "gateway-control" when well formed but not for us (not from
+// the configured peer, or not for a client), "malformed" otherwise. The
+// echo is no larger than the challenge and goes only to the configured
+// peer, so this makes nobody a reflector.
+func (c *Channel) gatewayControl(d []byte, from transport.Addr) {
+	g, err := gwire.Parse(d)
+	switch {
+	case err != nil:
+		c.cnt.drop("malformed")
+	case c.paths.configured.IsZero() || from != c.paths.configured || g.Type == gwire.Echo:
+		c.cnt.drop("gateway-control")
+	case g.Type == gwire.Thinned:
+		c.gw.mark(g.Member, g.Stream)
+	default:
+		var b [gwire.Len]byte
+		echo := gwire.Append(b[:0], gwire.Echo, g.Cookie)
+		if err := c.tr.Send(echo, len(echo), from); err != nil {
+			c.cnt.drop("send-error")
+		}
+	}
+}
+
+// gwThinned holds the streams a gateway said it thinned, until their
+// next DATA frame; at most gwThinnedMax of them.
+type gwThinned struct {
+	mu sync.Mutex
+	m  map[gwStream]struct{}
+	n  atomic.Int32
+}
+
+type gwStream struct {
+	member uint64
+	stream uint32
+}
+
+const gwThinnedMax = 256
+
+func (g *gwThinned) mark(member uint64, stream uint32) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.m == nil {
+		g.m = make(map[gwStream]struct{})
+	}
+	if len(g.m) >= gwThinnedMax {
+		clear(g.m)
+	}
+	g.m[gwStream{member, stream}] = struct{}{}
+	g.n.Store(int32(len(g.m)))
+}
+
+// take reports whether the stream was marked, and unmarks it.
+func (g *gwThinned) take(member uint64, stream uint32) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	k := gwStream{member, stream}
+	if _, ok := g.m[k]; !ok {
+		return false
+	}
+	delete(g.m, k)
+	g.n.Store(int32(len(g.m)))
+	return true
 }

@@ -75,6 +75,15 @@ import (
 // (see outbox.add), so a relay can drop it whole; a datagram with no DATA
 // frame is control and is never droppable.
 //
+// Gateway control datagrams (package internal/gwire) start with 0x47
+// ('G') instead of the magic: a gateway (package gateway), which relays
+// this format unchanged and holds no key, speaks to its unicast clients in
+// datagrams of its own — CHALLENGE (echoed at once, to validate the
+// client's address) and THINNED (the gateway dropped droppable data of a
+// stream: the next DATA frame of that stream is marked
+// stack.FlagThinned, and its window gives up the gap below it). A channel
+// heeds them only from the peer its URL names (receive.go).
+//
 // Stream ids are per sender and start at 1; a stream gets a new id when its
 // stack changes (a new epoch). Payloads are at most 65535 bytes.
 const (

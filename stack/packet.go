@@ -43,6 +43,12 @@ const (
 	// FlagSealed says a signature covers the packet's relay metadata as it
 	// is now: nothing below the signing layer may restamp Meta.Left.
 	FlagSealed
+	// FlagThinned, on the way up, says that the relay the packet came
+	// through (a gateway) dropped droppable data of its stream sent
+	// before it: a sequencing layer of a semi-reliable stream gives up at
+	// once what it lacks below the packet instead of waiting for repairs
+	// that will not come (the relay absorbs the NAKs).
+	FlagThinned
 )
 
 // Meta is the fixed metadata a packet carries through a stack. It is plain

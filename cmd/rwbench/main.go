@@ -20,6 +20,11 @@ func main() {
 		os.Exit(childMain(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if len(os.Args) > 1 && os.Args[1] == "gateway" {
+		code := gatewayMain(ctx, os.Args[2:], os.Stdout, os.Stderr) // gateway.go
+		stop()
+		os.Exit(code)
+	}
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -70,6 +75,9 @@ subcommands:
                scheduler, fifo, priority and edf by utilisation
   scale        live heap per idle stream and per member, and time to first
                delivery on the Nth new stream (not part of compare)
+  gateway      100 unicast clients of a gateway, 1000 postings/s each:
+               delivered/s and gateway CPU per delivery beside raw
+               sendmmsg (not part of compare; rwbench gateway -h)
 
 flags:
 `

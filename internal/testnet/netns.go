@@ -308,6 +308,45 @@ func (h *Host) Dropped() int {
 	return total
 }
 
+// LimitIn shapes what h receives on its first link: a tbf qdisc on the
+// link's bridge port in the hub, at rate ("456kbit"), with a bucket of
+// burst bytes and a queue of at most limit bytes (beyond it, tail drop).
+// It reports false, having changed nothing, when the kernel has no tbf;
+// the caller then shapes otherwise or skips. Call Require(t, "tc") first.
+func (h *Host) LimitIn(rate string, burst, limit int) bool {
+	h.net.t.Helper()
+	out, err := exec.Command("tc", "-n", h.net.hub, "qdisc", "add", "dev", h.ports[0], "root", "tbf",
+		"rate", rate, "burst", strconv.Itoa(burst), "limit", strconv.Itoa(limit)).CombinedOutput()
+	if err != nil {
+		if strings.Contains(string(out), "Unknown qdisc") || strings.Contains(string(out), "No such file") {
+			return false
+		}
+		h.net.t.Fatalf("testnet: tc qdisc add tbf on %s: %v: %s", h.ports[0], err, bytes.TrimSpace(out))
+	}
+	return true
+}
+
+// NoMulticastIn stops the bridge flooding multicast to h's first link
+// (bridge link ... mcast_flood off): a host that joins no group, behind a
+// bottleneck, does not see its link filled with the LAN's multicast.
+// Broadcast and unicast still pass.
+func (h *Host) NoMulticastIn() {
+	h.net.t.Helper()
+	h.net.run(exec.Command("bridge", "-n", h.net.hub, "link", "set", "dev", h.ports[0], "mcast_flood", "off"))
+}
+
+// LimitDrops returns how many packets h's LimitIn queue dropped.
+func (h *Host) LimitDrops() int {
+	h.net.t.Helper()
+	out := h.net.run(exec.Command("tc", "-n", h.net.hub, "-s", "qdisc", "show", "dev", h.ports[0]))
+	m := regexp.MustCompile(`dropped (\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.Atoi(m[1])
+	return v
+}
+
 // Nft runs nft -f with script inside h.
 func (h *Host) Nft(script string) {
 	h.net.t.Helper()

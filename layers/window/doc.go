@@ -29,6 +29,16 @@
 // sender and receiver need no common clock; a receiver's deadline is its
 // arrival time plus what was left.
 //
+// A receiver of a semi-reliable stream in nak mode (the layer's ttl set)
+// gives a gap up itself once what is missing is past its time left: at
+// the deadline of the packet above the gap (arrival plus the larger of its
+// time left and ttl), since what is missing was sent before it (counted
+// "expired-gap"); and at once when that packet is marked
+// stack.FlagThinned, which a channel behind a gateway sets when the
+// gateway says it dropped data of the stream (counted "thinned"; the
+// gateway absorbs the NAKs). A posting given a longer TTL than the packet
+// above its gap may be given up before its own deadline.
+//
 // # Point to point: acknowledgements (feedback=ack)
 //
 // The receiver acknowledges cumulatively and selectively (up to 16 ranges),

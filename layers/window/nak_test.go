@@ -224,8 +224,45 @@ func TestNakSemiReliable(t *testing.T) {
 		}
 	}
 	inOrder(t, g.got(1), 10)
-	if counter(g.g.Receivers[0], "unrecoverable") != 1 || counter(g.g.Sender, "expired") == 0 {
-		t.Fatalf("skipped %d, expired %d", counter(g.g.Receivers[0], "unrecoverable"), counter(g.g.Sender, "expired"))
+	// The receiver gives the gap up itself at its deadline
+	// ("expired-gap"), or as the sender's answer says ("unrecoverable").
+	gaveUp := counter(g.g.Receivers[0], "unrecoverable") + counter(g.g.Receivers[0], "expired-gap")
+	if gaveUp != 1 || counter(g.g.Sender, "expired") == 0 {
+		t.Fatalf("skipped %d, expired %d", gaveUp, counter(g.g.Sender, "expired"))
+	}
+}
+
+// TestNakSemiReliableGapExpires: a semi-reliable receiver whose NAKs for a
+// gap never reach the sender (a relay that thinned the packets absorbs
+// them) gives the gap up at its deadline, delivers what follows, and
+// moves its status on, so the sender frees the packets; nothing is
+// retransmitted.
+func TestNakSemiReliableGapExpires(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.TTL = 50 * time.Millisecond
+	g := newGroup(t, 1, cfg)
+	g.g.SetFilter(0, loseData(cfg.ISN, 1000, 3, 4))
+	naks := 0
+	g.g.SetFeedbackFilter(0, func(_ stacktest.Direction, _ int, b []byte) int {
+		if len(b) > 0 && b[0] == 4 { // NAK
+			naks++
+			return 0
+		}
+		return 1
+	})
+	g.send(10, stack.Meta{})
+	g.run(300*time.Millisecond, time.Millisecond)
+	if got := g.got(0); len(got) != 8 {
+		t.Fatalf("receiver got %v", got)
+	}
+	if n := counter(g.g.Receivers[0], "expired-gap"); n != 2 {
+		t.Fatalf("expired-gap %d, want 2", n)
+	}
+	if n := counter(g.g.Sender, "retransmits"); n != 0 {
+		t.Fatalf("%d retransmits", n)
+	}
+	if st := g.window(g.g.Sender).State(); st.Next != st.Floor {
+		t.Fatalf("the sender still holds packets: %+v", st)
 	}
 }
 

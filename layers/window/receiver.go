@@ -43,6 +43,19 @@ type receiver struct {
 	statusNext  uint64        // next at the last status
 	sinceStatus int
 
+	// Semi-reliable streams (Config.TTL set), behind a relay that thins:
+	// a packet marked stack.FlagThinned makes what is missing below it
+	// go at once ("thinned"). Otherwise a gap below a packet with a
+	// deadline is given up at that packet's deadline (arrival plus the
+	// larger of its time left and Config.TTL), when what is missing,
+	// sent before it, is past its time left too: receivers stop
+	// NAKing droppable data that can no longer arrive in time (a relay
+	// that thinned it absorbs those NAKs; DECISIONS §2). expireTo is the
+	// packet's number: the gaps below it go.
+	expireAt time.Time
+	expireTo uint64
+	lastDue  time.Time // the deadline of the newest packet, so reckoned
+
 	spans []span
 }
 
@@ -140,6 +153,11 @@ func (r *receiver) onData(p *stack.Packet, m *msg, now time.Time) {
 		r.dupAck(now)
 		return
 	}
+	if p.Meta.Flags&stack.FlagThinned != 0 && r.cfg.TTL > 0 && m.ttl > 0 && r.nak && seq > r.next {
+		// A relay dropped data of this stream sent before this packet
+		// and absorbs our NAKs for it: what we lack below is gone.
+		r.skip(r.next, seq, "thinned")
+	}
 	r.set(seq)
 	r.newest = seq
 	if m.flags&flagRetransmit != 0 && !r.nakSentAt.IsZero() {
@@ -160,6 +178,15 @@ func (r *receiver) onData(p *stack.Packet, m *msg, now time.Time) {
 		r.high = seq + 1
 	}
 	r.advance()
+	if r.cfg.TTL > 0 && m.ttl > 0 && !r.bestEffort && r.nak {
+		due := now.Add(max(m.ttl, r.cfg.TTL))
+		if seq+1 == r.high {
+			r.lastDue = due
+		}
+		if r.next < seq && r.expireAt.IsZero() {
+			r.expireAt, r.expireTo = due, seq
+		}
+	}
 	p.Meta.Seq = seq
 	if m.ttl > 0 {
 		p.Meta.Deadline = now.Add(m.ttl)
@@ -504,7 +531,30 @@ func (r *receiver) onOverheardNak(m *msg, now time.Time) {
 	}
 }
 
+// onExpire gives up the gaps below expireTo, past their time left, and
+// watches those left, if any, until the newest packet's deadline.
+func (r *receiver) onExpire(now time.Time) {
+	r.expireAt = time.Time{}
+	if r.next < r.expireTo {
+		r.skip(r.next, r.expireTo, "expired-gap")
+		r.nakTries = 0
+	}
+	if r.next < r.high && r.lastDue.After(now) {
+		// Everything missing now was sent before the newest packet (or
+		// is it): gone once the newest is due.
+		r.expireAt, r.expireTo = r.lastDue, r.high
+	} else if r.next < r.high {
+		r.skip(r.next, r.high, "expired-gap")
+	}
+	if r.next >= r.high {
+		r.nakAt, r.nakTries, r.nakPutOff = time.Time{}, 0, false
+	}
+}
+
 func (r *receiver) onTimer(now time.Time) {
+	if !r.expireAt.IsZero() && !now.Before(r.expireAt) {
+		r.onExpire(now)
+	}
 	if !r.ackAt.IsZero() && !now.Before(r.ackAt) {
 		r.sendAck(now)
 	}
@@ -518,7 +568,7 @@ func (r *receiver) onTimer(now time.Time) {
 
 func (r *receiver) deadline() time.Time {
 	var t time.Time
-	for _, d := range []time.Time{r.ackAt, r.nakAt, r.statusAt} {
+	for _, d := range []time.Time{r.ackAt, r.nakAt, r.statusAt, r.expireAt} {
 		if !d.IsZero() && (t.IsZero() || d.Before(t)) {
 			t = d
 		}

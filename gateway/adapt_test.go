@@ -1,0 +1,134 @@
+package gateway
+
+import (
+	"testing"
+	"time"
+)
+
+// run feeds an Adapter one judgement per period for n periods, with the
+// loss the rate meets on a path of capacity capB (loss = the excess), and
+// returns the rates it set.
+func runAdapter(a *Adapter, start time.Time, n int, capB float64, offered float64) (rates []float64, end time.Time) {
+	now := start
+	a.Update(now, 0, 0)
+	for range n {
+		now = now.Add(a.cfg.Period)
+		sending := offered
+		if r := a.Rate(); r > 0 && r < offered {
+			sending = r
+		}
+		loss := 0.0
+		if sending > capB {
+			loss = (sending - capB) / sending
+		}
+		a.Observe(100, uint64(loss*100+0.5))
+		r, _ := a.Update(now, sending, 0)
+		rates = append(rates, r)
+	}
+	return rates, now
+}
+
+// TestAdapterConverges: from no limit, on a path of a fifth of the
+// offered rate, the rate comes down at once to below the path, then
+// probes back up without going far past it, and never flaps between
+// loss and no loss more than a few times a minute.
+func TestAdapterConverges(t *testing.T) {
+	a := NewAdapter(AdaptConfig{})
+	rates, _ := runAdapter(a, t0, 120, 52000, 260000) // 60 s
+	if rates[0] == 0 || rates[0] > 52000 {
+		t.Fatalf("first judgement: rate %.0f, want below the path's 52000", rates[0])
+	}
+	lossy := 0
+	for i, r := range rates {
+		if r > 52000*1.12 {
+			t.Fatalf("period %d: rate %.0f overshoots the path by more than 12 %%", i, r)
+		}
+		if r > 52000 {
+			lossy++
+		}
+	}
+	// The hold doubles after each failed probe (2, 4, 8, then 16 s): in
+	// 60 s at most 4 probes while it grows and one per 16 s after, each
+	// above the path for one period.
+	if lossy > 8 {
+		t.Fatalf("%d of %d periods above the path: %v", lossy, len(rates), rates)
+	}
+	if last := rates[len(rates)-1]; last < 52000*0.7 {
+		t.Fatalf("settled at %.0f, under 70 %% of the path", last)
+	}
+}
+
+// TestAdapterHysteresis: loss between LossLow and LossHigh changes
+// nothing, and a lowered rate holds for Hold before it rises.
+func TestAdapterHysteresis(t *testing.T) {
+	a := NewAdapter(AdaptConfig{Max: 100000})
+	now := t0
+	a.Update(now, 0, 0)
+	now = now.Add(a.cfg.Period)
+	a.Observe(1000, 10) // 1 %: in the band
+	if r, changed := a.Update(now, 100000, 0); changed || r != 100000 {
+		t.Fatalf("1 %% loss changed the rate to %.0f", r)
+	}
+	now = now.Add(a.cfg.Period)
+	a.Observe(1000, 50) // 5 %
+	r, changed := a.Update(now, 100000, 0)
+	if !changed || r >= 100000 {
+		t.Fatalf("5 %% loss: rate %.0f", r)
+	}
+	low := r
+	for now2 := now.Add(a.cfg.Period); now2.Sub(now) < a.cfg.Hold; now2 = now2.Add(a.cfg.Period) {
+		a.Observe(1000, 0)
+		if r, _ := a.Update(now2, low, 0); r != low {
+			t.Fatalf("rose to %.0f %v after lowering, within the hold of %v", r, now2.Sub(now), a.cfg.Hold)
+		}
+	}
+}
+
+// TestAdapterFailedProbeHoldsLonger: a probe that meets loss doubles the
+// hold.
+func TestAdapterFailedProbeHoldsLonger(t *testing.T) {
+	a := NewAdapter(AdaptConfig{})
+	now := t0
+	a.Update(now, 0, 0)
+	now = now.Add(a.cfg.Period)
+	a.Observe(100, 50)
+	a.Update(now, 100000, 0)
+	for a.hold == a.cfg.Hold {
+		now = now.Add(a.cfg.Period)
+		if _, changed := a.Update(now, a.Rate(), 0); changed { // a probe
+			now = now.Add(a.cfg.Period)
+			a.Observe(100, 10)
+			a.Update(now, a.Rate(), 0)
+			break
+		}
+		a.Observe(100, 0)
+	}
+	if a.hold != 2*a.cfg.Hold {
+		t.Fatalf("hold %v after a failed probe, want %v", a.hold, 2*a.cfg.Hold)
+	}
+}
+
+// TestAdapterFromReceived: on loss the rate goes to a little under what
+// the client reports receiving, and the period after a decrease (whose
+// reports still tell of the loss before it) is not judged.
+func TestAdapterFromReceived(t *testing.T) {
+	a := NewAdapter(AdaptConfig{})
+	now := t0
+	a.Update(now, 0, 0)
+	now = now.Add(a.cfg.Period)
+	a.Observe(200, 150) // 75 % lost: 300 kB/s sent, 60 kB/s got through
+	r, changed := a.Update(now, 300000, 60000)
+	if !changed || r != 60000*a.cfg.Backoff {
+		t.Fatalf("rate %.0f, want %.0f", r, 60000*a.cfg.Backoff)
+	}
+	now = now.Add(a.cfg.Period)
+	a.Observe(200, 100)
+	if r2, changed := a.Update(now, r, 30000); changed || r2 != r {
+		t.Fatalf("the period after a decrease lowered the rate to %.0f", r2)
+	}
+	now = now.Add(a.cfg.Period)
+	a.Observe(200, 1) // one lost: no trend
+	if _, changed := a.Update(now, r, r); changed {
+		t.Fatal("one lost packet lowered the rate")
+	}
+}

@@ -1,0 +1,86 @@
+// Package gateway relays a multicast channel to unicast UDP clients that
+// cannot join the group, and adapts each client's stream to what it can
+// take (issue 24; the IRI-h seed's gateway; DECISIONS §2).
+//
+//	g, err := gateway.New(gateway.Config{
+//		URL:    "classroom://239.7.7.7:7400?iface=eth0&channel=lesson",
+//		Listen: ":7500",
+//	})
+//	defer g.Close()
+//
+// A client opens the same channel with a unicast URL naming the gateway
+// and uses the same API as any member:
+//
+//	ch, err := channel.Open(ctx, "classroom://gw.example.net:7500?channel=lesson")
+//
+// On keyed or signed channels every member names the same channel id
+// (?channel=) so that they share one identity; a keyed unicast channel
+// must name one anyway (DECISIONS §3).
+//
+// # Relaying
+//
+// The gateway relays datagrams, not postings: it neither decodes nor
+// re-encodes, so stacks stay end to end (a sender's window spans the
+// gateway; acknowledgements and NAKs travel back through it) and keyed
+// channels stay protected end to end: the gateway holds no key and
+// changes no keyed datagram. What it reads is the cleartext a channel
+// datagram carries for relays (channel/wire.go): the sender, the frames'
+// types, targets and streams, stream announcements, and each data frame's
+// relay metadata. A datagram from the group goes to every client (or,
+// when every frame in it is addressed to members, to the clients those
+// members send from); a datagram from a client goes to the group and to
+// every other client (n−1), or only to its targets. A client's own
+// datagrams, heard back from the group, are dropped ("looped"). Sends to
+// clients leave in batches across clients (sendmmsg on Linux).
+//
+// Client addresses are validated as the channel validates its peers'
+// (RFC 9000 §8.1): a new address gets a CHALLENGE (a gateway control
+// datagram, internal/gwire; again every 100 ms while it has not
+// answered) and, until it echoes the cookie, at most 3× the bytes it sent
+// ("unvalidated"), challenges included. Clients are forgotten after
+// ClientTimeout of silence; at most MaxClients are served.
+//
+// # Adaptation
+//
+// Each client has a [Shaper] (its queues and token bucket) and an
+// [Adapter] (its rate). Audio leaves first, then what is not droppable —
+// reliable data, window control, announcements, hellos — which is queued
+// (bounded) and never thinned, then other droppable data and video.
+// Droppable datagrams (relay metadata: best effort, semi-reliable with a
+// time to live, superseded) are thinned when the client's rate cannot
+// carry them in time: expired ones (in the gateway for their time left,
+// never earlier) and superseded ones (a newer posting of the same key)
+// first, then whole video frames — a frame is admitted or refused at its
+// first datagram, so it is forwarded whole or not at all unless a
+// datagram of it outstays its time left — then other droppable data
+// beyond its delay budget; audio only when expired. A stream's control
+// datagrams queue behind its data, so nothing overtakes it.
+//
+// The rate follows the client's receiver reports: the monitor layer's, in
+// the feedback the client sends back through the gateway, readable when
+// monitor is the stream's wire-side layer (its announced QoS string says
+// so) and the channel is not keyed (keyed stacks end in encrypt). The
+// Adapter lowers the rate to a little under what got through (the rates
+// the client reports receiving) when the loss beyond what the gateway
+// thinned itself reaches 2 % (and 2 packets), skips the next judgement
+// (its reports still tell of the loss before), holds the rate, then
+// probes upwards in small steps (gentler near the rate that last met
+// loss), goes back after a probe that met loss and waits twice as long
+// before the next, so quality does not flap. Without readable reports the
+// rate stays at AdaptConfig.Max (none by default) and only the bounds and
+// time left thin.
+//
+// Thinning never causes repairs: the gateway absorbs a client's NAKs on a
+// stream it thinned while the thinned data is within its time left (only
+// the NAKs where the feedback is readable; the whole feedback frame where
+// it is not, and on keyed channels only when the datagram holds nothing
+// else), and before the next datagram of that stream it sends the client
+// a THINNED notice, so the client's window gives the gap up at once
+// (stack.FlagThinned) instead of holding what follows until its deadline.
+//
+// # Not (yet) here
+//
+// The WebSocket side (browsers; DECISIONS §2) and relaying between
+// gateways are not built; on keyed channels the adaptation has no reports
+// to read.
+package gateway

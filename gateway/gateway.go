@@ -1,0 +1,809 @@
+package gateway
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rwanda-go/rwanda/channel"
+	"github.com/rwanda-go/rwanda/internal/gwire"
+	"github.com/rwanda-go/rwanda/internal/udpio"
+	"github.com/rwanda-go/rwanda/stack"
+)
+
+// Config configures a [Gateway].
+type Config struct {
+	// URL is the multicast channel to relay (scheme://group:port, with
+	// iface=, ttl=, loop= as a channel URL takes them; other parameters
+	// are ignored).
+	URL string
+	// Listen is the unicast address clients send to ("127.0.0.1:7500",
+	// ":7500").
+	Listen string
+	// MaxClients bounds the clients served at once; a new address beyond
+	// it is refused ("client-limit") until one is forgotten. Default 1024.
+	MaxClients int
+	// ClientTimeout is how long a client may be silent before it is
+	// forgotten (clients say hello every announce interval, 1 s by
+	// default). Default 10 s.
+	ClientTimeout time.Duration
+	// Shaper and Adapt configure each client's queues and rate adaptation.
+	Shaper ShaperConfig
+	Adapt  AdaptConfig
+	// Absorb is how long past a thinned datagram's time left its client's
+	// feedback on that stream is still absorbed; default 200 ms.
+	Absorb time.Duration
+	// Tick is the period of the loop that sends what clients' rates held
+	// back, judges their reports and forgets silent ones; default 1 ms.
+	Tick time.Duration
+	// Log receives the gateway's warnings; nil: slog.Default().
+	Log *slog.Logger
+}
+
+// Stats are a gateway's counters.
+type Stats struct {
+	// Clients is the number of clients, Validated of them validated.
+	Clients, Validated int
+	// FromGroup and FromClients count datagrams received; ToGroup and
+	// ToClients datagrams sent.
+	FromGroup, FromClients, ToGroup, ToClients uint64
+	// Thinned counts droppable datagrams thinned for clients, by reason
+	// (expired, superseded, frame, overload).
+	Thinned map[string]uint64
+	// Absorbed counts clients' feedback frames on streams the gateway
+	// thinned that it did not forward.
+	Absorbed uint64
+	// Drops counts datagrams dropped otherwise, by reason: "malformed",
+	// "looped" (a client's datagram the gateway sent to the group, heard
+	// back), "client-limit", "unvalidated" (beyond 3× what an address
+	// sent before it echoed a challenge), "reliable-overflow",
+	// "absorb-keyed" (not a drop: a keyed datagram mixing feedback to
+	// absorb with other frames, forwarded whole), "send-error",
+	// "gateway-control".
+	Drops map[string]uint64
+}
+
+// ClientInfo describes one client.
+type ClientInfo struct {
+	Addr      netip.AddrPort
+	Validated bool
+	// Rate is its token bucket's rate in bytes per second (0: unlimited).
+	Rate    float64
+	Queued  int
+	Members []uint64
+	Shaper  ShaperStats
+}
+
+const (
+	amplification  = 3
+	challengeEvery = 100 * time.Millisecond
+	maxMembers     = 16  // member ids kept per client
+	maxFlows       = 256 // flows kept per client (adaptation, absorption)
+	maxStreams     = 1 << 14
+)
+
+// A Gateway relays one multicast channel to unicast clients and back. See
+// the package documentation.
+type Gateway struct {
+	cfg   Config
+	log   *slog.Logger
+	group netip.AddrPort
+	mc    *udpio.Conn
+	uc    *net.UDPConn
+	key   [32]byte
+
+	sendMu sync.Mutex
+	bw     *batchWriter
+
+	mu      sync.Mutex
+	clients map[netip.AddrPort]*client
+	members map[uint64]*client
+	streams map[streamKey]bool // announced streams: monitor at the wire side?
+	drops   map[string]uint64
+	thinned map[string]uint64
+	st      Stats
+
+	queued atomic.Int64  // clients with datagrams queued (a hint for the loop)
+	kick   chan struct{} // wakes the loop when datagrams stay queued
+	// pumpLocked's state, under mu: the client being pumped, the sends
+	// so far, and emitItem bound once.
+	cur    *client
+	sends  []out
+	emit   func(*Item)
+	closed chan struct{}
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+type streamKey struct {
+	member uint64
+	stream uint32
+}
+
+type client struct {
+	addr       netip.AddrPort
+	validated  bool
+	recvd      int64 // bytes, until validated
+	sent       int64
+	challenged time.Time
+	heard      time.Time
+	members    map[uint64]bool
+	sh         *Shaper
+	ad         *Adapter
+	flows      map[streamKey]*flow
+	sentBytes  uint64 // since the last adaptation
+	// thinned lists the streams with data thinned since the last datagram
+	// of theirs sent: a THINNED goes before the next.
+	thinned map[streamKey]bool
+}
+
+// flow is what the gateway keeps of one (sender, stream) for one client.
+type flow struct {
+	thinned     int64 // packets thinned, in all
+	reported    bool
+	expected    uint64
+	hwm         int64 // the highest lost − thinned reported
+	recvRate    float64
+	reportAt    time.Time
+	absorbUntil time.Time
+}
+
+// New opens the gateway's sockets (joining the group) and starts relaying.
+func New(cfg Config) (*Gateway, error) {
+	a, err := channel.ParseURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if !a.IsMulticast() {
+		return nil, fmt.Errorf("gateway: %s is not a multicast channel", cfg.URL)
+	}
+	if cfg.MaxClients <= 0 {
+		cfg.MaxClients = 1024
+	}
+	if cfg.ClientTimeout <= 0 {
+		cfg.ClientTimeout = 10 * time.Second
+	}
+	if cfg.Absorb <= 0 {
+		cfg.Absorb = 200 * time.Millisecond
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = time.Millisecond
+	}
+	cfg.Shaper.defaults()
+	cfg.Adapt.defaults()
+	g := &Gateway{cfg: cfg, log: cfg.Log, group: a.Group, clients: make(map[netip.AddrPort]*client),
+		members: make(map[uint64]*client), streams: make(map[streamKey]bool),
+		drops: make(map[string]uint64), thinned: make(map[string]uint64), closed: make(chan struct{}), kick: make(chan struct{}, 1)}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	g.emit = g.emitItem
+	rand.Read(g.key[:])
+	var ifi *net.Interface
+	if a.Iface != "" {
+		if ifi, err = net.InterfaceByName(a.Iface); err != nil {
+			return nil, fmt.Errorf("gateway: iface %s: %w", a.Iface, err)
+		}
+	}
+	g.mc, err = udpio.ListenMulticast(udpio.MulticastConfig{Group: a.Group, Interface: ifi, TTL: a.TTL, Loopback: a.Loop, Source: a.Source})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	la, err := net.ResolveUDPAddr("udp", cfg.Listen)
+	if err != nil {
+		g.mc.Close()
+		return nil, fmt.Errorf("gateway: listen %q: %w", cfg.Listen, err)
+	}
+	netw := "udp4"
+	if la.IP != nil && la.IP.To4() == nil {
+		netw = "udp6"
+	}
+	if g.uc, err = net.ListenUDP(netw, la); err != nil {
+		g.mc.Close()
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	_ = g.uc.SetReadBuffer(4 << 20)
+	_ = g.uc.SetWriteBuffer(4 << 20)
+	_ = g.mc.SetReadBuffer(4 << 20)
+	g.bw = newBatchWriter(g.uc)
+	g.wg.Add(3)
+	go g.readGroup()
+	go g.readClients()
+	go g.loop()
+	return g, nil
+}
+
+// Addr is the unicast address clients send to.
+func (g *Gateway) Addr() netip.AddrPort { return g.uc.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+// Close stops the gateway and waits for its goroutines.
+func (g *Gateway) Close() error {
+	g.once.Do(func() {
+		close(g.closed)
+		g.mc.Close()
+		g.uc.Close()
+	})
+	g.wg.Wait()
+	return nil
+}
+
+func (g *Gateway) drop(why string) { g.drops[why]++ }
+
+// Stats returns a snapshot of the counters.
+func (g *Gateway) Stats() Stats {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st := g.st
+	st.Clients = len(g.clients)
+	for _, c := range g.clients {
+		if c.validated {
+			st.Validated++
+		}
+	}
+	st.Drops = make(map[string]uint64, len(g.drops)+1)
+	for k, v := range g.drops {
+		st.Drops[k] = v
+	}
+	for _, c := range g.clients {
+		if n := c.sh.stats.ReliableOverflow; n > 0 {
+			st.Drops["reliable-overflow"] += n
+		}
+	}
+	st.Thinned = make(map[string]uint64, len(g.thinned))
+	for k, v := range g.thinned {
+		st.Thinned[k] = v
+	}
+	return st
+}
+
+// Clients describes the clients.
+func (g *Gateway) Clients() []ClientInfo {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]ClientInfo, 0, len(g.clients))
+	for _, c := range g.clients {
+		ci := ClientInfo{Addr: c.addr, Validated: c.validated, Rate: c.sh.Rate(), Queued: c.sh.Queued(), Shaper: c.sh.Stats()}
+		for m := range c.members {
+			ci.Members = append(ci.Members, m)
+		}
+		out = append(out, ci)
+	}
+	return out
+}
+
+func (g *Gateway) cookie(a netip.AddrPort) uint64 {
+	mac := hmac.New(sha256.New, g.key[:])
+	b, _ := a.MarshalBinary()
+	mac.Write(b)
+	v := binary.BigEndian.Uint64(mac.Sum(nil))
+	return max(v, 1)
+}
+
+// readGroup reads the multicast group.
+func (g *Gateway) readGroup() {
+	defer g.wg.Done()
+	msgs := make([]udpio.Message, 32)
+	for i := range msgs {
+		msgs[i].Buf = make([]byte, 64<<10)
+	}
+	var sends []out
+	var d dgram
+	for {
+		n, err := g.mc.ReadBatch(msgs)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			select {
+			case <-g.closed:
+				return
+			default:
+			}
+			time.Sleep(time.Millisecond) // a transient error: do not spin
+			continue
+		}
+		now := time.Now()
+		g.mu.Lock()
+		for i := range n {
+			for b := range msgs[i].Datagrams {
+				g.fromGroup(b, &d, now)
+			}
+		}
+		sends = g.pumpLocked(now, sends[:0])
+		g.mu.Unlock()
+		g.send(sends)
+	}
+}
+
+// readClients reads the unicast socket.
+func (g *Gateway) readClients() {
+	defer g.wg.Done()
+	buf := make([]byte, 64<<10)
+	var sends []out
+	var d dgram
+	for {
+		n, from, err := g.uc.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			select {
+			case <-g.closed:
+				return
+			default:
+			}
+			continue // ICMP errors surface as read errors on some systems
+		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		now := time.Now()
+		g.mu.Lock()
+		sends = g.fromClient(buf[:n], from, &d, now, sends[:0])
+		sends = g.pumpLocked(now, sends)
+		g.mu.Unlock()
+		g.send(sends)
+	}
+}
+
+// loop sends what rates held back (every Tick while something is
+// queued), adapts rates and forgets silent clients (every 50 ms).
+func (g *Gateway) loop() {
+	defer g.wg.Done()
+	maint := time.NewTicker(50 * time.Millisecond)
+	defer maint.Stop()
+	fast := time.NewTicker(g.cfg.Tick)
+	fast.Stop()
+	fastOn := false
+	var sends []out
+	for {
+		var now time.Time
+		doMaint := false
+		select {
+		case <-g.closed:
+			return
+		case <-g.kick:
+			if !fastOn {
+				fast.Reset(g.cfg.Tick)
+				fastOn = true
+			}
+			continue
+		case <-fast.C:
+		case <-maint.C:
+			doMaint = true
+		}
+		now = time.Now()
+		g.mu.Lock()
+		sends = sends[:0]
+		if doMaint {
+			sends = g.maintainLocked(now, sends)
+		}
+		sends = g.pumpLocked(now, sends)
+		g.mu.Unlock()
+		g.send(sends)
+		if fastOn && g.queued.Load() == 0 {
+			fast.Stop()
+			fastOn = false
+		}
+	}
+}
+
+func (g *Gateway) send(sends []out) {
+	if len(sends) == 0 {
+		return
+	}
+	g.sendMu.Lock()
+	failed := g.bw.write(sends)
+	g.sendMu.Unlock()
+	if failed > 0 {
+		g.mu.Lock()
+		g.drops["send-error"] += uint64(failed)
+		g.mu.Unlock()
+	}
+}
+
+// item builds the queue item of a datagram read into d.
+func newItem(b []byte, d *dgram, now time.Time) *Item {
+	it := &Item{B: append([]byte(nil), b...), Sender: d.sender, Stream: d.stream, At: now, Packets: d.data}
+	if d.data > 0 {
+		m := &d.meta
+		it.Droppable = m.Flags&stack.FlagDroppable != 0
+		it.Media = m.Media
+		if m.Flags&stack.FlagLeft != 0 {
+			it.HasLeft, it.Left = true, time.Duration(m.Left)*time.Millisecond
+		}
+		it.Key, it.Frame, it.End = m.Key(), m.Frame(), m.Flags&stack.FlagFrameEnd != 0
+	}
+	return it
+}
+
+// fromGroup relays a datagram heard on the group to the clients it is
+// for.
+func (g *Gateway) fromGroup(b []byte, d *dgram, now time.Time) {
+	g.st.FromGroup++
+	if err := inspect(b, d); err != nil {
+		g.drop("malformed")
+		return
+	}
+	if g.members[d.sender] != nil {
+		g.drop("looped")
+		return
+	}
+	g.noteAnnounces(d)
+	it := newItem(b, d, now)
+	if d.all {
+		for _, c := range g.clients {
+			g.enqueue(c, it, now)
+		}
+		return
+	}
+	for _, t := range d.targets {
+		if c := g.members[t]; c != nil {
+			g.enqueue(c, it, now)
+		}
+	}
+}
+
+func (g *Gateway) noteAnnounces(d *dgram) {
+	for _, a := range d.announces {
+		k := streamKey{d.sender, a.stream}
+		if _, ok := g.streams[k]; !ok && len(g.streams) >= maxStreams {
+			for old := range g.streams {
+				delete(g.streams, old)
+				break
+			}
+		}
+		g.streams[k] = monitorOuter(a.qos)
+	}
+}
+
+func (g *Gateway) enqueue(c *client, it *Item, now time.Time) {
+	c.sh.Push(it, now)
+}
+
+// fromClient handles a datagram from a client's address.
+func (g *Gateway) fromClient(b []byte, from netip.AddrPort, d *dgram, now time.Time, sends []out) []out {
+	g.st.FromClients++
+	c := g.clients[from]
+	if len(b) > 0 && b[0] == gwire.Magic {
+		ctl, err := gwire.Parse(b)
+		switch {
+		case err != nil:
+			g.drop("malformed")
+		case ctl.Type != gwire.Echo || c == nil || ctl.Cookie != g.cookie(from):
+			g.drop("gateway-control")
+		default:
+			c.validated = true
+			c.heard = now
+		}
+		return sends
+	}
+	if err := inspect(b, d); err != nil {
+		g.drop("malformed")
+		return sends
+	}
+	if c == nil {
+		if c = g.newClient(from, now); c == nil {
+			g.drop("client-limit")
+			return sends
+		}
+	}
+	c.heard = now
+	if !c.validated {
+		c.recvd += int64(len(b))
+		if now.Sub(c.challenged) >= challengeEvery {
+			c.challenged = now
+			c.sent += gwire.Len
+			sends = append(sends, out{b: gwire.Append(nil, gwire.Challenge, g.cookie(from)), dst: from})
+		}
+	}
+	g.claim(c, d.sender)
+	g.noteAnnounces(d)
+	b = g.readFeedback(c, b, d, now)
+	if b == nil {
+		return sends
+	}
+	// n−1: to the group and the other clients, or only to the targets.
+	var it *Item
+	toGroup := d.all
+	for _, t := range d.targets {
+		if g.members[t] == nil {
+			toGroup = true
+		}
+	}
+	if toGroup {
+		if err := g.mc.WriteTo(b, len(b), g.group); err != nil {
+			g.drop("send-error")
+		} else {
+			g.st.ToGroup++
+		}
+	}
+	if d.all {
+		for _, o := range g.clients {
+			if o != c {
+				if it == nil {
+					it = newItem(b, d, now)
+				}
+				g.enqueue(o, it, now)
+			}
+		}
+		return sends
+	}
+	for _, t := range d.targets {
+		if o := g.members[t]; o != nil && o != c {
+			if it == nil {
+				it = newItem(b, d, now)
+			}
+			g.enqueue(o, it, now)
+		}
+	}
+	return sends
+}
+
+// readFeedback reads the receiver reports in a client's datagram for the
+// client's adaptation, and absorbs its feedback on streams of which the
+// gateway thinned data still within its time left: so the client's NAKs
+// for what the gateway dropped never reach the sender. It returns the
+// datagram to forward (b, or a copy without the absorbed frames), or nil
+// when nothing is left to forward.
+func (g *Gateway) readFeedback(c *client, b []byte, d *dgram, now time.Time) []byte {
+	absorb := 0
+	for i := range d.feedback {
+		fb := &d.feedback[i]
+		k := streamKey{fb.target, fb.stream}
+		f := c.flows[k]
+		if g.streams[k] {
+			if r, ok := monitorReport(fb.payload); ok {
+				if f == nil {
+					f = g.flowOf(c, k)
+				}
+				if f != nil {
+					g.report(c, f, r, now)
+				}
+			}
+		}
+		if g.absorbs(fb, f, now) {
+			absorb++
+		}
+	}
+	if absorb == 0 {
+		return b
+	}
+	if absorb == d.frames {
+		g.st.Absorbed += uint64(absorb)
+		return nil
+	}
+	if d.keyed {
+		g.drop("absorb-keyed") // its tag covers every frame: forwarded whole
+		return b
+	}
+	nb := make([]byte, 0, len(b))
+	nb = append(nb, b[:headerLen]...)
+	off := headerLen
+	for i := range d.feedback {
+		fb := &d.feedback[i]
+		if g.absorbs(fb, c.flows[streamKey{fb.target, fb.stream}], now) {
+			nb = append(nb, b[off:fb.off]...)
+			off = fb.end
+			g.st.Absorbed++
+		}
+	}
+	return append(nb, b[off:]...)
+}
+
+// absorbs reports whether a client's feedback frame fb is to be absorbed:
+// its stream has data the gateway thinned for the client still within its
+// time left, and it may be a NAK. Where the feedback is readable (the
+// monitor layer at the wire side, no encryption) only NAKs are absorbed
+// (window's NAK: 4), and status, acknowledgements and reports go on;
+// otherwise the whole frame is.
+func (g *Gateway) absorbs(fb *fbFrame, f *flow, now time.Time) bool {
+	if f == nil || !now.Before(f.absorbUntil) {
+		return false
+	}
+	if g.streams[streamKey{fb.target, fb.stream}] {
+		p := fb.payload
+		return len(p) >= 2 && p[0] == 'P' && p[1] == windowNak
+	}
+	return true
+}
+
+// windowNak is the kind byte of a window layer's NAK (layers/window).
+const windowNak = 4
+
+// report feeds one monitor report into the client's adapter: packets
+// settled since the last, and lost beyond what the gateway thinned.
+func (g *Gateway) report(c *client, f *flow, r mreport, now time.Time) {
+	expected, lost := r.expected, r.lost
+	// What the client receives of the flow, in datagram bytes (a frame
+	// and datagram header of about reportOverhead bytes a packet).
+	f.recvRate = float64(r.rate) + float64(r.mpps)/1000*reportOverhead
+	f.reportAt = now
+	net := int64(lost) - f.thinned
+	if !f.reported || expected < f.expected {
+		f.reported, f.expected, f.hwm = true, expected, net
+		return
+	}
+	packets := expected - f.expected
+	f.expected = expected
+	var l uint64
+	if net > f.hwm {
+		l = uint64(net - f.hwm)
+		f.hwm = net
+	}
+	c.ad.Observe(packets, l)
+}
+
+func (g *Gateway) newClient(from netip.AddrPort, now time.Time) *client {
+	if len(g.clients) >= g.cfg.MaxClients {
+		return nil
+	}
+	c := &client{addr: from, heard: now, members: make(map[uint64]bool), flows: make(map[streamKey]*flow), thinned: make(map[streamKey]bool),
+		sh: NewShaper(g.cfg.Shaper), ad: NewAdapter(g.cfg.Adapt)}
+	c.sh.SetRate(c.ad.Rate(), now)
+	c.sh.OnThin = func(it *Item, why string, now time.Time) {
+		g.thinned[why]++
+		if it.Packets > 0 && len(c.thinned) < maxFlows {
+			c.thinned[streamKey{it.Sender, it.Stream}] = true
+		}
+		f := g.flowOf(c, streamKey{it.Sender, it.Stream})
+		if f == nil {
+			return
+		}
+		f.thinned += int64(it.Packets)
+		until := it.At.Add(g.cfg.Absorb)
+		if it.HasLeft {
+			until = until.Add(it.Left)
+		} else {
+			until = until.Add(g.cfg.Shaper.MaxDelay)
+		}
+		if until.After(f.absorbUntil) {
+			f.absorbUntil = until
+		}
+	}
+	g.clients[from] = c
+	return c
+}
+
+func (g *Gateway) flowOf(c *client, k streamKey) *flow {
+	f := c.flows[k]
+	if f == nil {
+		if len(c.flows) >= maxFlows {
+			return nil
+		}
+		f = &flow{}
+		c.flows[k] = f
+	}
+	return f
+}
+
+// claim records that member sends from client c.
+func (g *Gateway) claim(c *client, member uint64) {
+	if c.members[member] {
+		return
+	}
+	if o := g.members[member]; o != nil {
+		delete(o.members, member) // it moved
+	}
+	if len(c.members) >= maxMembers {
+		return
+	}
+	c.members[member] = true
+	g.members[member] = c
+}
+
+// pumpLocked appends to sends what the clients' rates let go now.
+func (g *Gateway) pumpLocked(now time.Time, sends []out) []out {
+	var queued int64
+	g.sends = sends
+	for _, c := range g.clients {
+		if c.sh.Queued() == 0 {
+			continue
+		}
+		g.cur = c
+		c.sh.Pop(now, g.emit)
+		if c.sh.Queued() > 0 {
+			queued++
+		}
+	}
+	g.cur = nil
+	if queued > 0 && g.queued.Load() == 0 {
+		select {
+		case g.kick <- struct{}{}:
+		default:
+		}
+	}
+	g.queued.Store(queued)
+	sends, g.sends = g.sends, nil
+	return sends
+}
+
+// emit appends it, going to g.cur, to g.sends (pumpLocked; bound once so
+// that pumping allocates nothing).
+func (g *Gateway) emitItem(it *Item) {
+	c := g.cur
+	if !c.validated {
+		if c.sent+int64(len(it.B)) > amplification*c.recvd {
+			g.drop("unvalidated")
+			return
+		}
+		c.sent += int64(len(it.B))
+	}
+	if it.Packets > 0 && len(c.thinned) > 0 {
+		if k := (streamKey{it.Sender, it.Stream}); c.thinned[k] {
+			delete(c.thinned, k)
+			g.sends = append(g.sends, out{b: gwire.AppendThinned(nil, it.Sender, it.Stream), dst: c.addr})
+		}
+	}
+	c.sentBytes += uint64(len(it.B))
+	g.st.ToClients++
+	g.sends = append(g.sends, out{b: it.B, dst: c.addr})
+}
+
+// maintainLocked adapts the clients' rates, forgets the silent ones, and
+// challenges again those not yet validated (a CHALLENGE or its ECHO may
+// be lost), within their 3× budget; it appends the challenges to sends.
+func (g *Gateway) maintainLocked(now time.Time, sends []out) []out {
+	for a, c := range g.clients {
+		if !c.validated && now.Sub(c.challenged) >= challengeEvery && c.sent+gwire.Len <= amplification*c.recvd {
+			c.challenged = now
+			c.sent += gwire.Len
+			sends = append(sends, out{b: gwire.Append(nil, gwire.Challenge, g.cookie(c.addr)), dst: c.addr})
+		}
+		if now.Sub(c.heard) > g.cfg.ClientTimeout {
+			for m := range c.members {
+				if g.members[m] == c {
+					delete(g.members, m)
+				}
+			}
+			g.drops["reliable-overflow"] += c.sh.Stats().ReliableOverflow
+			delete(g.clients, a)
+			continue
+		}
+		c.adapt(now)
+		for k, f := range c.flows {
+			if !f.reported && now.After(f.absorbUntil.Add(g.cfg.ClientTimeout)) {
+				delete(c.flows, k)
+			}
+		}
+	}
+	return sends
+}
+
+// reportOverhead is what the gateway adds per packet to a monitor
+// report's payload rate to reckon datagram bytes: datagram, frame and
+// relay metadata headers, and the layers' below monitor's (none, when it
+// reports at the wire side), roughly.
+const reportOverhead = 28
+
+// adapt runs the client's adapter on what was sent since the last call
+// and what the client reports receiving.
+func (c *client) adapt(now time.Time) {
+	if c.ad.last.IsZero() {
+		c.ad.Update(now, 0, 0)
+		c.sentBytes = 0
+		return
+	}
+	el := now.Sub(c.ad.last)
+	if el < c.ad.cfg.Period {
+		return
+	}
+	sending := float64(c.sentBytes) / el.Seconds()
+	c.sentBytes = 0
+	var received float64
+	for _, f := range c.flows {
+		if now.Sub(f.reportAt) <= 2*c.ad.cfg.Period {
+			received += f.recvRate
+		}
+	}
+	if r, changed := c.ad.Update(now, sending, received); changed {
+		c.sh.SetRate(r, now)
+	}
+}
