@@ -1,6 +1,6 @@
 // Package bench is the nested benchmark module of rwanda: the systems
-// rwbench compares the library with — NATS (an embedded nats-server and
-// nats.go), gRPC and kcp-go — live here, in their own go.mod, so the
+// rwbench compares the library with — NATS (nats-server and nats.go),
+// gRPC, kcp-go and quic-go — live here, in their own go.mod, so the
 // library's module needs none of them.
 //
 // The module builds one program, rwpeers (cmd/rwpeers), which rwbench

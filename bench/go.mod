@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/nats-io/nats-server/v2 v2.15.3
 	github.com/nats-io/nats.go v1.56.0
+	github.com/quic-go/quic-go v0.65.0
 	github.com/rwanda-go/rwanda v0.0.0
 	github.com/rwanda-go/rwanda/natsx v0.0.0
 	github.com/xtaci/kcp-go/v5 v5.6.24

@@ -107,6 +107,8 @@ func (b *bench) jobs() (jobs []*job, skipped []string) {
 			}
 			add(&job{test: "throughput", system: "udp", size: size,
 				run: func(ctx context.Context) (harness.Sample, error) { return b.udpThroughput(ctx, size, d, 0) }})
+			add(&job{test: "throughput", system: "udp-batch", size: size,
+				run: func(ctx context.Context) (harness.Sample, error) { return b.udpBatchThroughput(ctx, size, d) }})
 			add(&job{test: "throughput", system: "tcp", size: size,
 				run: func(ctx context.Context) (harness.Sample, error) { return b.tcpThroughput(ctx, size, d) }})
 			for _, s := range peerSystems("throughput") {
@@ -129,6 +131,8 @@ func (b *bench) jobs() (jobs []*job, skipped []string) {
 			}
 			add(&job{test: "latency", system: "udp", size: size,
 				run: func(ctx context.Context) (harness.Sample, error) { return b.udpLatency(ctx, size, d) }})
+			add(&job{test: "latency", system: "udp-netpoll", size: size,
+				run: func(ctx context.Context) (harness.Sample, error) { return b.udpNetpollLatency(ctx, size, d) }})
 			add(&job{test: "latency", system: "tcp", size: size,
 				run: func(ctx context.Context) (harness.Sample, error) { return b.tcpLatency(ctx, size, d) }})
 			for _, s := range peerSystems("latency") {
@@ -140,16 +144,16 @@ func (b *bench) jobs() (jobs []*job, skipped []string) {
 		}
 	}
 	fanout := func(ns []int) {
-		size := b.cfg.fanSize
+		size, rate := b.cfg.fanSize, b.cfg.fanRate
 		for _, n := range ns {
 			for _, s := range []string{"rwanda-multicast", "rwanda-unicast", "udp-multicast", "udp-unicast"} {
 				add(&job{test: "fanout", system: s, size: size, n: n,
-					run: func(ctx context.Context) (harness.Sample, error) { return b.fanout(ctx, s, size, n, d) }})
+					run: func(ctx context.Context) (harness.Sample, error) { return b.fanout(ctx, s, size, n, rate, d) }})
 			}
 			for _, s := range peerSystems("fanout") {
 				add(&job{test: "fanout", system: s, size: size, n: n,
 					run: func(ctx context.Context) (harness.Sample, error) {
-						return b.peers.do(ctx, harness.Request{Op: "fanout", System: s, Size: size, N: n, Duration: harness.Duration(d)})
+						return b.peers.do(ctx, harness.Request{Op: "fanout", System: s, Size: size, N: n, Rate: rate, Duration: harness.Duration(d)})
 					}})
 			}
 		}
@@ -188,13 +192,15 @@ func (b *bench) jobs() (jobs []*job, skipped []string) {
 func (b *bench) run(ctx context.Context) *Result {
 	jobs, skipped := b.jobs()
 	res := &Result{
-		Command:  "rwbench " + strings.Join(os.Args[1:], " "),
-		Date:     time.Now().UTC().Format(time.RFC3339),
-		Machine:  machine(),
-		Duration: b.cfg.duration.String(),
-		Reps:     b.cfg.reps,
-		Peers:    b.peerNote,
-		Skipped:  skipped,
+		Command:    "rwbench " + strings.Join(os.Args[1:], " "),
+		Date:       time.Now().UTC().Format(time.RFC3339),
+		Machine:    machine(),
+		Duration:   b.cfg.duration.String(),
+		Warmup:     harness.Warmup(b.cfg.duration).String(),
+		FanoutRate: b.cfg.fanRate,
+		Reps:       b.cfg.reps,
+		Peers:      b.peerNote,
+		Skipped:    skipped,
 	}
 	if len(os.Args) > 0 && strings.HasSuffix(os.Args[0], ".test") {
 		res.Command = "rwbench (test) " + b.cfg.cmd
@@ -233,6 +239,7 @@ func (b *bench) run(ctx context.Context) *Result {
 		}
 	}
 	res.Rows = buildRows(jobs)
+	res.Errors = append(res.Errors, deliveryFailures(res.Rows)...)
 	res.Targets = targets(res.Rows)
 	if b.cfg.cmd == "sched" || b.cfg.cmd == "compare" {
 		res.Sched = runSched()

@@ -23,8 +23,9 @@ import (
 // childMain is the hidden subcommand "child KIND": the far end of a
 // measurement, in a process of its own (see package harness for the
 // protocol). Kinds: rw-recv, rw-echo (rwanda channels), rw-members (the
-// senders of scale's members measurement, see childMembers), udp-recv,
-// udp-echo, tcp-recv, tcp-echo. A keyed channel reads its key from
+// senders of scale's members measurement, see childMembers), udp-recv
+// (--batch: udp-batch's receiver), udp-echo (--blocking: blocking reads),
+// tcp-recv, tcp-echo. A keyed channel reads its key from
 // RWBENCH_KEY (hex).
 func childMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -39,6 +40,8 @@ func childMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	group := fs.String("group", "", "multicast group:port to join on lo (udp-recv)")
 	members := fs.Int("m", 1, "sender channels to open (rw-members)")
 	announce := fs.Duration("announce", time.Second, "announce interval of the channels (rw-members)")
+	blocking := fs.Bool("blocking", false, "udp-echo: blocking reads on a locked OS thread, not the net package")
+	batch := fs.Bool("batch", false, "udp-recv: batched datagrams read with recvmmsg (udp-batch)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -49,9 +52,17 @@ func childMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "rw-members":
 		err = childMembers(*url, *members, *announce, stdin, stdout)
 	case "udp-recv":
-		err = childUDPRecv(*group, stdin, stdout)
+		if *batch {
+			err = childUDPBatchRecv(stdin, stdout)
+		} else {
+			err = childUDPRecv(*group, stdin, stdout)
+		}
 	case "udp-echo":
-		err = childUDPEcho(stdin, stdout)
+		if *blocking {
+			err = childUDPBlockingEcho(stdin, stdout)
+		} else {
+			err = childUDPEcho(stdin, stdout)
+		}
 	case "tcp-recv", "tcp-echo":
 		err = childTCP(kind == "tcp-echo", stdin, stdout)
 	default:
@@ -189,6 +200,16 @@ func childUDPEcho(stdin io.Reader, stdout io.Writer) error {
 		}
 	}()
 	return harness.Serve(strconv.Itoa(conn.LocalAddr().(*net.UDPAddr).Port), &c, stdin, stdout)
+}
+
+func childUDPBlockingEcho(stdin io.Reader, stdout io.Writer) error {
+	port, stop, err := blockingEcho()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	var c harness.Counter
+	return harness.Serve(strconv.Itoa(port), &c, stdin, stdout)
 }
 
 func childTCP(echo bool, stdin io.Reader, stdout io.Writer) error {

@@ -32,6 +32,9 @@ type udpSender struct {
 	rng  *rand.Rand
 	seq  uint32
 	buf  []byte
+	// emit, when set, sends each datagram instead of the socket (to its
+	// one destination).
+	emit func([]byte) error
 }
 
 // newUDPSender opens a socket on 127.0.0.1 sending to dsts; multicast
@@ -77,6 +80,12 @@ func (u *udpSender) write(size int) error {
 		binary.LittleEndian.PutUint32(u.buf, u.seq)
 		binary.LittleEndian.PutUint16(u.buf[4:], uint16(i))
 		binary.LittleEndian.PutUint16(u.buf[6:], uint16(frags))
+		if u.emit != nil {
+			if err := u.emit(u.buf[:udpHdr+n]); err != nil {
+				return err
+			}
+			continue
+		}
 		for _, d := range u.dsts {
 			if _, err := u.conn.WriteToUDPAddrPort(u.buf[:udpHdr+n], d); errors.Is(err, net.ErrClosed) {
 				return err
@@ -116,9 +125,11 @@ func (b *bench) udpThroughput(ctx context.Context, size int, d time.Duration, lo
 		return harness.Sample{}, err
 	}
 	defer u.close()
-	return harness.Measure(ctx, []*harness.Child{c}, d, func(deadline time.Time) (int64, error) {
+	s, err := harness.Measure(ctx, []*harness.Child{c}, d, func(deadline time.Time) (int64, error) {
 		return u.loop(size, deadline)
 	})
+	s.Settings = fmt.Sprintf("datagrams of at most %d bytes, one write (sendto) each, one read each", udpMax)
+	return s, err
 }
 
 // udpAssembler counts postings whose every datagram arrived.
@@ -135,13 +146,18 @@ func (a *udpAssembler) add(d []byte) (int, bool) {
 	if len(d) < udpHdr {
 		return 0, false
 	}
-	seq, frags := binary.LittleEndian.Uint32(d), binary.LittleEndian.Uint16(d[6:])
+	return a.addFrag(binary.LittleEndian.Uint32(d), binary.LittleEndian.Uint16(d[6:]), len(d)-udpHdr)
+}
+
+// addFrag takes one fragment of n bytes of posting seq, one of frags, and
+// returns the posting's size when it is whole.
+func (a *udpAssembler) addFrag(seq uint32, frags uint16, n int) (int, bool) {
 	s := &a.slots[seq%uint32(len(a.slots))]
 	if s.seq != seq || s.got == 0 {
 		s.seq, s.got, s.bytes = seq, 0, 0
 	}
 	s.got++
-	s.bytes += len(d) - udpHdr
+	s.bytes += n
 	if s.got == frags {
 		s.got = 0
 		return s.bytes, true
@@ -149,10 +165,13 @@ func (a *udpAssembler) add(d []byte) (int, bool) {
 	return 0, false
 }
 
-// udpLatency measures round trips of raw UDP postings to an echo process
-// that sends every datagram back; a probe whose reply is not whole within
-// 200 ms is counted as lost and the next one goes.
-func (b *bench) udpLatency(ctx context.Context, size int, d time.Duration) (harness.Sample, error) {
+// udpNetpollLatency measures round trips of raw UDP postings to an echo
+// process that sends every datagram back, both ends reading through Go's
+// net package (the runtime's netpoller wakes the reading goroutine); a
+// probe whose reply is not whole within 200 ms is counted as lost and the
+// next one goes. udpLatency (raw_linux.go) is the same with blocking
+// reads.
+func (b *bench) udpNetpollLatency(ctx context.Context, size int, d time.Duration) (harness.Sample, error) {
 	var s harness.Sample
 	c, err := b.child(ctx, false, "udp-echo")
 	if err != nil {
@@ -197,6 +216,7 @@ func (b *bench) udpLatency(ctx context.Context, size int, d time.Duration) (harn
 	if _, err := c.Stop(ctx, 0, 5*time.Second); err != nil {
 		return s, err
 	}
+	s.Settings = "net package reads (the netpoller wakes the reader), separate processes"
 	return latencySample(s, lat, size, d)
 }
 
@@ -230,7 +250,7 @@ func (b *bench) tcpThroughput(ctx context.Context, size int, d time.Duration) (h
 	body := make([]byte, size)
 	var hdr [4]byte
 	binary.LittleEndian.PutUint32(hdr[:], uint32(size))
-	return harness.Measure(ctx, []*harness.Child{c}, d, func(deadline time.Time) (int64, error) {
+	s, err := harness.MeasureReliable(ctx, []*harness.Child{c}, d, func(deadline time.Time) (int64, error) {
 		var n int64
 		every := int64(64)
 		if size > 4<<10 {
@@ -244,7 +264,12 @@ func (b *bench) tcpThroughput(ctx context.Context, size int, d time.Duration) (h
 		}
 		return n, w.Flush()
 	})
+	s.Settings = tcpSettings + "; through a 64 KiB buffered writer"
+	return s, err
 }
+
+// tcpSettings is what the raw TCP rows print as their settings.
+const tcpSettings = "one connection on 127.0.0.1 (loopback's MTU), Nagle off (Go's default)"
 
 // tcpLatency measures round trips of postings to an echo process over one
 // TCP connection (Nagle off, Go's default).
@@ -283,5 +308,6 @@ func (b *bench) tcpLatency(ctx context.Context, size int, d time.Duration) (harn
 	if _, err := c.Stop(ctx, 0, 5*time.Second); err != nil {
 		return s, err
 	}
+	s.Settings = tcpSettings
 	return latencySample(s, lat, size, d)
 }

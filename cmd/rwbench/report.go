@@ -16,7 +16,9 @@ type Result struct {
 	Command     string       `json:"command"`
 	Date        string       `json:"date"`
 	Machine     Machine      `json:"machine"`
-	Duration    string       `json:"duration"` // of each repetition
+	Duration    string       `json:"duration"`    // of each repetition
+	Warmup      string       `json:"warmup"`      // before each throughput and fan-out repetition
+	FanoutRate  float64      `json:"fanout_rate"` // fan-out's offered rate, postings/s to each receiver (0: as fast as it goes)
 	Reps        int          `json:"reps"`
 	Peers       string       `json:"peers"` // what measured the peers, or why they were skipped
 	Rows        []Row        `json:"rows"`
@@ -65,6 +67,50 @@ type Row struct {
 	Best     *float64 `json:"best_value,omitempty"`
 	BestPeer string   `json:"best_peer,omitempty"`
 	Note     string   `json:"note,omitempty"`
+	// Settings says how the system was configured (MTU, kcp-go's modes,
+	// how raw UDP reads), as its measurement reported it.
+	Settings string `json:"settings,omitempty"`
+	// Reliable says the system promises every posting: the row fails
+	// (Failed) unless its receivers counted exactly what was sent.
+	Reliable bool `json:"reliable,omitempty"`
+	Failed   bool `json:"failed,omitempty"`
+	// Packets and Repairs are the data packets the sender sent and the
+	// repairs (retransmissions) among them, all repetitions together, for
+	// systems that count them (rwanda's window).
+	Packets int64 `json:"packets,omitempty"`
+	Repairs int64 `json:"repairs,omitempty"`
+}
+
+// reliableSystems lists, by test, the systems that promise to deliver
+// every posting: their rows must show 100 %.
+var reliableSystems = map[string][]string{
+	"throughput": {"rwanda-reliable", "rwanda-encrypt", "tcp", "grpc", "kcp", "quic"},
+	"fanout":     {"rwanda-multicast", "rwanda-unicast"},
+	"loss":       {"rwanda-reliable"},
+}
+
+// deliveryFailures lists the reliable rows that did not deliver every
+// posting sent.
+func deliveryFailures(rows []Row) []string {
+	var out []string
+	for _, r := range rows {
+		if r.Failed {
+			name := r.Test + " " + r.System + " " + sizeName(r.Size)
+			if r.Test == "fanout" {
+				name += fmt.Sprintf(" n=%d", r.N)
+			}
+			if r.Test == "loss" {
+				name += fmt.Sprintf(" loss=%g%%", r.Loss)
+			}
+			why := "a reliable system must deliver every one"
+			if r.Delivered > r.Sent {
+				why = "more than were sent: the count is wrong"
+			}
+			out = append(out, fmt.Sprintf("%s: delivered %d of %d postings (%s): %s",
+				name, r.Delivered, r.Sent, pct(r.Delivered, r.Sent), why))
+		}
+	}
+	return out
 }
 
 // Stat is the median of repetitions and their range.
@@ -88,7 +134,7 @@ func statPtr(v []float64) *Stat { s := statOf(v); return &s }
 
 // peerSystems are the systems people use instead: the "best peer" is the
 // best of them in a configuration.
-var peerSystems = []string{"tcp", "nats", "grpc", "grpc-unary", "kcp"}
+var peerSystems = []string{"tcp", "nats", "grpc", "grpc-unary", "kcp", "quic"}
 
 // baseline is raw UDP's system name in a test.
 func baseline(test string) string {
@@ -115,6 +161,11 @@ func buildRows(jobs []*job) []Row {
 			if s.Note != "" {
 				r.Note = s.Note
 			}
+			if s.Settings != "" {
+				r.Settings = s.Settings
+			}
+			r.Packets += s.Packets
+			r.Repairs += s.Repairs
 			if s.Lat != nil {
 				p50, p99, p999 = append(p50, s.Lat.P50), append(p99, s.Lat.P99), append(p999, s.Lat.P999)
 			} else if s.Delivered > 0 && s.CPU > 0 {
@@ -136,6 +187,8 @@ func buildRows(jobs []*job) []Row {
 		if len(cpuP) == len(j.samples) {
 			r.CPUPerPosting, r.CPUPerDelivery = statPtr(cpuP), statPtr(cpuD)
 		}
+		r.Reliable = slices.Contains(reliableSystems[r.Test], r.System)
+		r.Failed = r.Reliable && r.Delivered != r.Sent
 		rows = append(rows, r)
 	}
 	type key struct {
@@ -230,6 +283,14 @@ func writeCSV(w io.Writer, res *Result) error {
 	return cw.Error()
 }
 
+// offered writes fan-out's offered rate.
+func offered(rate float64) string {
+	if rate <= 0 {
+		return "as many"
+	}
+	return human(rate)
+}
+
 // human writes a rate with three significant digits: 987, 1.23k, 45.6M.
 func human(v float64) string {
 	switch {
@@ -274,6 +335,26 @@ func rangeOf(s Stat, f func(float64) string) string {
 	return fmt.Sprintf("%s [%s–%s]", f(s.Median), f(s.Min), f(s.Max))
 }
 
+// delivered writes a row's delivered share, marked FAIL when a reliable
+// system did not deliver everything.
+func delivered(r Row) string {
+	if r.Failed && r.Delivered > r.Sent {
+		return fmt.Sprintf("%s (%d over) FAIL", pct(r.Delivered, r.Sent), r.Delivered-r.Sent)
+	}
+	if r.Failed {
+		return fmt.Sprintf("%s (%d short) FAIL", pct(r.Delivered, r.Sent), r.Sent-r.Delivered)
+	}
+	return pct(r.Delivered, r.Sent)
+}
+
+// repairs writes the share of a row's data packets that were repairs.
+func repairs(r Row) string {
+	if r.Packets == 0 {
+		return "–"
+	}
+	return strconv.FormatFloat(100*float64(r.Repairs)/float64(r.Packets), 'f', 2, 64) + "%"
+}
+
 func pct(a, b int64) string {
 	if b == 0 {
 		return "–"
@@ -288,7 +369,7 @@ func writeTable(w io.Writer, res *Result) error {
 	if res.Scale != nil {
 		fmt.Fprintf(w, "each figure: median of %d repetitions [min–max]\n", res.Reps)
 	} else {
-		fmt.Fprintf(w, "each figure: median of %d repetitions of %s [min–max]; ×udp and ×best: the median divided by raw UDP's and by the best peer's (tcp, nats, grpc, kcp) in this run\n", res.Reps, res.Duration)
+		fmt.Fprintf(w, "each figure: median of %d repetitions of %s (after a %s warm-up) [min–max]; ×udp and ×best: the median divided by raw UDP's and by the best peer's (%s) in this run; delivered: counted by the far process; FAIL: a reliable system that did not deliver everything\n", res.Reps, res.Duration, res.Warmup, strings.Join(peerSystems, ", "))
 	}
 	fmt.Fprintf(w, "peers: %s\n", res.Peers)
 	for _, test := range subcommands {
@@ -309,7 +390,7 @@ func writeTable(w io.Writer, res *Result) error {
 			fmt.Fprintln(tw, "system\tsize\tpostings/s [min–max]\tMB/s\tdelivered\t×udp\t×best peer")
 			for _, r := range rows {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.System, sizeName(r.Size), rangeOf(r.Rate, human), sig(r.MBps.Median),
-					pct(r.Delivered, r.Sent), ratio(r.VsUDP, ""), ratio(r.VsBest, r.BestPeer))
+					delivered(r), ratio(r.VsUDP, ""), ratio(r.VsBest, r.BestPeer))
 			}
 		case "latency":
 			fmt.Fprintln(w, "latency: round trip to an echo process, µs")
@@ -319,29 +400,36 @@ func writeTable(w io.Writer, res *Result) error {
 					r.Sent-r.Delivered, ratio(r.VsUDP, ""), ratio(r.VsBest, r.BestPeer))
 			}
 		case "fanout":
-			fmt.Fprintln(w, "fanout: one sender, N receiver processes; postings delivered per second (all receivers); sender CPU per posting sent to all")
-			fmt.Fprintln(tw, "system\tsize\tN\tdelivered/s [min–max]\tdelivered\tCPU µs/posting\tCPU µs/delivery\t×udp\t×best peer")
+			fmt.Fprintf(w, "fanout: one sender, N receiver processes, offered %s postings/s to each; postings delivered per second (all receivers); sender CPU per posting sent to all; repairs: retransmitted share of the sender's data packets\n", offered(res.FanoutRate))
+			fmt.Fprintln(tw, "system\tsize\tN\tdelivered/s [min–max]\tdelivered\trepairs\tCPU µs/posting\tCPU µs/delivery\t×udp\t×best peer")
 			for _, r := range rows {
 				cp, cd := "–", "–"
 				if r.CPUPerPosting != nil {
 					cp, cd = rangeOf(*r.CPUPerPosting, sig), sig(r.CPUPerDelivery.Median)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.System, sizeName(r.Size), r.N, rangeOf(r.Rate, human),
-					pct(r.Delivered, r.Sent), cp, cd, ratio(r.VsUDP, ""), ratio(r.VsBest, r.BestPeer))
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.System, sizeName(r.Size), r.N, rangeOf(r.Rate, human),
+					delivered(r), repairs(r), cp, cd, ratio(r.VsUDP, ""), ratio(r.VsBest, r.BestPeer))
 			}
 		case "loss":
 			fmt.Fprintln(w, "loss: goodput with a share of packets dropped (rwanda: impair layer, seed 7, repaired; udp: dropped at the sender, not repaired)")
-			fmt.Fprintln(tw, "system\tsize\tloss\tpostings/s [min–max]\tMB/s\tdelivered\t×udp")
+			fmt.Fprintln(tw, "system\tsize\tloss\tpostings/s [min–max]\tMB/s\tdelivered\trepairs\t×udp")
 			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%g%%\t%s\t%s\t%s\t%s\n", r.System, sizeName(r.Size), r.Loss, rangeOf(r.Rate, human), sig(r.MBps.Median),
-					pct(r.Delivered, r.Sent), ratio(r.VsUDP, ""))
+				fmt.Fprintf(tw, "%s\t%s\t%g%%\t%s\t%s\t%s\t%s\t%s\n", r.System, sizeName(r.Size), r.Loss, rangeOf(r.Rate, human), sig(r.MBps.Median),
+					delivered(r), repairs(r), ratio(r.VsUDP, ""))
 			}
 		}
 		tw.Flush()
+		noted := map[string]bool{}
 		for _, r := range rows {
-			if r.Note != "" {
+			if r.Note != "" && !noted["note "+r.System] {
 				fmt.Fprintf(w, "  note: %s: %s\n", r.System, r.Note)
-				break
+				noted["note "+r.System] = true
+			}
+		}
+		for _, r := range rows {
+			if r.Settings != "" && !noted[r.System] {
+				fmt.Fprintf(w, "  settings: %s: %s\n", r.System, r.Settings)
+				noted[r.System] = true
 			}
 		}
 	}

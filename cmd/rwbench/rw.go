@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,10 +38,28 @@ func rwQoS(profile string, size int) (qos string, keyed bool) {
 	return profile, false
 }
 
-// The unicast URLs name a channel id: keyed unicast channels must.
-const unicastListen = "rwbench://:0?channel=rwbench"
+// lanMTU is the UDP payload every LAN-like row is pinned to (an Ethernet
+// path's 1500-byte MTU), whatever loopback's MTU: rwanda's URLs say
+// mtu=1472, raw UDP cuts its datagrams there, kcp-go and quic-go get the
+// nearest size they take (DECISIONS §4).
+const lanMTU = 1472
 
-func unicastPeer(port string) string { return "rwbench://127.0.0.1:" + port + "?channel=rwbench" }
+// rwSettings is what the rwanda rows print as their settings.
+var rwSettings = fmt.Sprintf("mtu=%d", lanMTU)
+
+// The unicast URLs name a channel id (keyed unicast channels must) and pin
+// the MTU.
+var unicastListen = fmt.Sprintf("rwbench://:0?channel=rwbench&mtu=%d", lanMTU)
+
+func unicastPeer(port string) string {
+	return fmt.Sprintf("rwbench://127.0.0.1:%s?channel=rwbench&mtu=%d", port, lanMTU)
+}
+
+// multicastURL is the URL of a multicast group on the loopback interface,
+// its MTU pinned.
+func multicastURL(group string) string {
+	return fmt.Sprintf("rwbench://%s?iface=lo&mtu=%d", group, lanMTU)
+}
 
 // keyOpts are the channel options of a keyed profile.
 func (b *bench) keyOpts(keyed bool) []channel.Option {
@@ -61,22 +80,75 @@ func (b *bench) child(ctx context.Context, keyed bool, kind string, args ...stri
 }
 
 // pushLoop pushes postings of size bytes on every channel in txs, in turn,
-// until deadline, and returns how many each got.
-func pushLoop(ctx context.Context, txs []*channel.Channel, size int, deadline time.Time) (int64, error) {
+// until deadline, at rate postings per second (0: as fast as Push
+// returns), and returns how many each got.
+func pushLoop(ctx context.Context, txs []*channel.Channel, size int, rate float64, deadline time.Time) (int64, error) {
 	body := make([]byte, size)
+	return sendLoop(size, rate, deadline, func() error {
+		for _, tx := range txs {
+			if err := tx.Push(ctx, posting.New(body)); err != nil {
+				return fmt.Errorf("push: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// sendLoop calls send1 until deadline: at rate calls per second
+// (harness.Paced), or with rate 0 as fast as it returns, reading the clock
+// every 64 calls for postings of up to 4 KiB and every call above.
+func sendLoop(size int, rate float64, deadline time.Time, send1 func() error) (int64, error) {
+	if rate > 0 {
+		return harness.Paced(rate, deadline, send1)
+	}
 	var n int64
 	every := int64(64)
 	if size > 4<<10 {
 		every = 1
 	}
 	for ; n%every != 0 || time.Now().Before(deadline); n++ {
-		for _, tx := range txs {
-			if err := tx.Push(ctx, posting.New(body)); err != nil {
-				return n, fmt.Errorf("push: %w", err)
-			}
+		if err := send1(); err != nil {
+			return n, err
 		}
 	}
 	return n, nil
+}
+
+// windowCounts adds up the window layers' data packets and repairs
+// (retransmissions) on the channels' outgoing streams.
+func windowCounts(txs []*channel.Channel) (packets, repairs int64) {
+	for _, tx := range txs {
+		for _, st := range tx.Stats().Streams {
+			for _, l := range st.Stack.Layers {
+				if l.Name == "window" {
+					packets += int64(l.Counters["sent"])
+					repairs += int64(l.Counters["retransmits"])
+				}
+			}
+		}
+	}
+	return packets, repairs
+}
+
+// measureRw is harness.Measure of pushes on txs, with the settings and the
+// window's packets and repairs of the measured part added.
+func measureRw(ctx context.Context, children []*harness.Child, txs []*channel.Channel, size int, rate float64, d time.Duration, reliable bool) (harness.Sample, error) {
+	var p0, r0 int64
+	warm := true
+	measure := harness.Measure
+	if reliable {
+		measure = harness.MeasureReliable
+	}
+	s, err := measure(ctx, children, d, func(deadline time.Time) (int64, error) {
+		if !warm {
+			p0, r0 = windowCounts(txs)
+		}
+		warm = false
+		return pushLoop(ctx, txs, size, rate, deadline)
+	})
+	p, r := windowCounts(txs)
+	s.Packets, s.Repairs, s.Settings = p-p0, r-r0, rwSettings
+	return s, err
 }
 
 // rwThroughput pushes postings of one size through a profile's stack to a
@@ -108,13 +180,12 @@ func (b *bench) rwSend(ctx context.Context, qos string, keyed bool, size int, d 
 		return harness.Sample{}, err
 	}
 	defer tx.Close()
-	return harness.Measure(ctx, []*harness.Child{c}, d, func(deadline time.Time) (int64, error) {
-		return pushLoop(ctx, []*channel.Channel{tx}, size, deadline)
-	})
+	return measureRw(ctx, []*harness.Child{c}, []*channel.Channel{tx}, size, 0, d, strings.HasPrefix(qos, "reliable"))
 }
 
-// fanout sends postings of size bytes to n receiver processes for d.
-func (b *bench) fanout(ctx context.Context, system string, size, n int, d time.Duration) (harness.Sample, error) {
+// fanout sends postings of size bytes to n receiver processes for d, at
+// rate postings per second to each.
+func (b *bench) fanout(ctx context.Context, system string, size, n int, rate float64, d time.Duration) (harness.Sample, error) {
 	var (
 		kind  string
 		args  []string
@@ -126,7 +197,7 @@ func (b *bench) fanout(ctx context.Context, system string, size, n int, d time.D
 		if err != nil {
 			return harness.Sample{}, err
 		}
-		group = "rwbench://" + g + "?iface=lo"
+		group = multicastURL(g)
 		kind, args = "rw-recv", []string{"--url", group}
 	case "rwanda-unicast":
 		kind, args = "rw-recv", []string{"--url", unicastListen}
@@ -182,9 +253,7 @@ func (b *bench) fanout(ctx context.Context, system string, size, n int, d time.D
 			}
 			txs = append(txs, tx)
 		}
-		s, err = harness.Measure(ctx, children, d, func(deadline time.Time) (int64, error) {
-			return pushLoop(ctx, txs, size, deadline)
-		})
+		s, err = measureRw(ctx, children, txs, size, rate, d, true)
 	default:
 		var dsts []string
 		if group != "" {
@@ -200,8 +269,9 @@ func (b *bench) fanout(ctx context.Context, system string, size, n int, d time.D
 		}
 		defer tx.close()
 		s, err = harness.Measure(ctx, children, d, func(deadline time.Time) (int64, error) {
-			return tx.loop(size, deadline)
+			return harness.Paced(rate, deadline, func() error { return tx.write(size) })
 		})
+		s.Settings = fmt.Sprintf("datagrams of at most %d bytes, one write each", udpMax)
 	}
 	if err != nil {
 		return s, err
@@ -254,7 +324,9 @@ func (b *bench) rwLatency(ctx context.Context, profile string, size int, d time.
 	}); err != nil {
 		return harness.Sample{}, err
 	}
-	return p.run(ctx, c, d)
+	s, err := p.run(ctx, c, d)
+	s.Settings = rwSettings
+	return s, err
 }
 
 // waitPeer waits (at most readyTimeout) until ch lists a member: on a

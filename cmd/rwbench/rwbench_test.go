@@ -14,11 +14,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rwanda-go/rwanda/cmd/rwbench/harness"
 )
 
 // TestMain lets the test binary stand in for rwbench's child processes:
@@ -55,8 +58,8 @@ func TestSubcommands(t *testing.T) {
 		cmd  string
 		want []string // systems that must have rows
 	}{
-		{"throughput", []string{"rwanda-empty", "rwanda-reliable", "rwanda-media", "udp", "tcp"}},
-		{"latency", []string{"rwanda-empty", "rwanda-reliable", "udp", "tcp"}},
+		{"throughput", []string{"rwanda-empty", "rwanda-reliable", "rwanda-media", "udp", "udp-batch", "tcp"}},
+		{"latency", []string{"rwanda-empty", "rwanda-reliable", "udp", "udp-netpoll", "tcp"}},
 		{"fanout", []string{"rwanda-multicast", "rwanda-unicast", "udp-multicast", "udp-unicast"}},
 		{"loss", []string{"rwanda-reliable", "udp"}},
 		{"compare", []string{"rwanda-reliable", "udp", "rwanda-multicast"}},
@@ -113,6 +116,14 @@ func checkResult(t *testing.T, res *Result) {
 		if r.Sent <= 0 || r.Delivered <= 0 || r.Delivered > r.Sent {
 			t.Errorf("%s: sent %d, delivered %d", name, r.Sent, r.Delivered)
 		}
+		// A reliable system delivers every posting, counted at the far
+		// process; the row says it is reliable.
+		if want := slices.Contains(reliableSystems[r.Test], r.System); r.Reliable != want || r.Reliable && (r.Failed || r.Delivered != r.Sent) {
+			t.Errorf("%s: reliable %v (want %v), failed %v: delivered %d of %d", name, r.Reliable, want, r.Failed, r.Delivered, r.Sent)
+		}
+		if r.Settings == "" {
+			t.Errorf("%s: no settings", name)
+		}
 		if r.Value.Median <= 0 || r.Value.Min > r.Value.Median || r.Value.Median > r.Value.Max {
 			t.Errorf("%s: value %+v", name, r.Value)
 		}
@@ -131,6 +142,9 @@ func checkResult(t *testing.T, res *Result) {
 			if r.Metric != "postings/s" || r.Value != r.Rate {
 				t.Errorf("%s: metric %s, value %+v, rate %+v", name, r.Metric, r.Value, r.Rate)
 			}
+		}
+		if (r.Test == "fanout" || r.Test == "loss") && strings.HasPrefix(r.System, "rwanda-") && (r.Packets <= 0 || r.Repairs < 0 || r.Repairs > r.Packets) {
+			t.Errorf("%s: %d repairs of %d packets", name, r.Repairs, r.Packets)
 		}
 		if r.Test == "fanout" && (r.CPUPerPosting == nil || r.CPUPerPosting.Median <= 0 ||
 			!near(r.CPUPerPosting.Median, r.CPUPerDelivery.Median*float64(r.N)) && r.Reps == 1) {
@@ -244,6 +258,7 @@ func TestArgs(t *testing.T) {
 		{"throughput", "extra"},
 		{"scale", "--streams", "0"},
 		{"scale", "--members", "x"},
+		{"fanout", "--fanout-rate", "-1"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(context.Background(), args, &out, &errb); code != 2 || !strings.Contains(errb.String(), "rwbench") {
@@ -354,7 +369,7 @@ func noChildrenLeft(t *testing.T, bin string) {
 	}
 }
 
-// TestTargets checks the goals against rows made up for it.
+// TestTargets checks issue 18's goals against rows made up for it.
 func TestTargets(t *testing.T) {
 	row := func(test, system string, size, n int, v float64) Row {
 		s := Stat{v, v, v}
@@ -362,23 +377,30 @@ func TestTargets(t *testing.T) {
 		if test == "fanout" {
 			r.CPUPerPosting = &Stat{v, v, v}
 		}
+		if test == "latency" {
+			r.P50, r.P99 = &Stat{v, v, v}, &Stat{3 * v, 3 * v, 3 * v}
+		}
 		return r
 	}
 	ts := targets([]Row{
 		row("throughput", "rwanda-reliable", 64, 0, 300), row("throughput", "nats", 64, 0, 100),
 		row("throughput", "rwanda-encrypt", 64, 0, 150),
-		row("latency", "rwanda-reliable", 64, 0, 30), row("latency", "udp", 64, 0, 15), row("latency", "grpc-unary", 64, 0, 150),
-		row("fanout", "rwanda-multicast", 1024, 1, 2), row("fanout", "rwanda-multicast", 1024, 8, 2.2),
+		row("throughput", "rwanda-reliable", 64<<10, 0, 1200), row("throughput", "nats", 64<<10, 0, 1000),
+		row("latency", "rwanda-reliable", 64, 0, 30), row("latency", "udp", 64, 0, 20),
+		row("fanout", "rwanda-multicast", 1024, 1, 2), row("fanout", "rwanda-multicast", 1024, 4, 2.6),
+		row("fanout", "rwanda-multicast", 1024, 8, 2.2),
 	})
 	want := map[string]struct {
 		ratio float64
 		met   bool
 	}{
-		"reliable 64 B postings/s vs NATS":                                {3, true},
-		"round trip 64 B vs raw UDP":                                      {2, false},
-		"round trip 64 B vs gRPC unary":                                   {0.2, true},
-		"multicast sender CPU per posting, N = 8 vs N = 1 (flat: ≤ 1.25)": {1.1, true},
-		"encrypted vs plain (reliable), 64B postings/s":                   {0.5, false},
+		"reliable 64 B postings/s vs NATS":                           {3, true},
+		"reliable 64 KiB MB/s at mtu=1472 vs 1 GB/s":                 {1.2, true},
+		"reliable 64 KiB MB/s vs NATS":                               {1.2, false},
+		"round trip 64 B p50 vs raw UDP (blocking reads)":            {1.5, true},
+		"round trip 64 B p99 vs raw UDP (blocking reads)":            {1.5, true},
+		"multicast sender CPU per posting, max/min over N = 1, 4, 8": {1.3, false},
+		"encrypted vs plain (reliable), 64B postings/s":              {0.5, false},
 	}
 	if len(ts) != len(want) {
 		t.Errorf("%d targets, want %d: %+v", len(ts), len(want), ts)
@@ -388,6 +410,34 @@ func TestTargets(t *testing.T) {
 		if !ok || math.Abs(tg.Ratio-w.ratio) > 1e-9 || tg.Met != w.met {
 			t.Errorf("%+v, want %+v", tg, w)
 		}
+	}
+}
+
+// TestDeliveryFailure: a reliable row short of one posting fails the run
+// (an error, FAIL in the table); a best-effort row short of many does not.
+func TestDeliveryFailure(t *testing.T) {
+	sample := func(sent, delivered int64) harness.Sample {
+		return harness.Sample{Sent: sent, Delivered: delivered, Bytes: delivered * 64, Receivers: 1, Seconds: 1, CPU: 0.1}
+	}
+	rows := buildRows([]*job{
+		{test: "throughput", system: "rwanda-reliable", size: 64, samples: []harness.Sample{sample(1000, 1000), sample(1000, 999)}},
+		{test: "throughput", system: "tcp", size: 64, samples: []harness.Sample{sample(1000, 1000)}},
+		{test: "throughput", system: "udp", size: 64, samples: []harness.Sample{sample(1000, 500)}},
+		{test: "fanout", system: "rwanda-multicast", size: 64, n: 2, samples: []harness.Sample{sample(2000, 1999)}},
+	})
+	fails := deliveryFailures(rows)
+	if len(fails) != 2 || !strings.Contains(fails[0], "rwanda-reliable 64B: delivered 1999 of 2000") || !strings.Contains(fails[1], "n=2") {
+		t.Errorf("failures %q", fails)
+	}
+	for _, r := range rows {
+		if want := r.System == "rwanda-reliable" || r.System == "rwanda-multicast"; r.Failed != want {
+			t.Errorf("%s: failed %v, want %v", r.System, r.Failed, want)
+		}
+	}
+	var table bytes.Buffer
+	writeTable(&table, &Result{Rows: rows, Errors: fails})
+	if n := strings.Count(table.String(), "short) FAIL"); n != 2 {
+		t.Errorf("%d FAIL markers in\n%s", n, table.String())
 	}
 }
 

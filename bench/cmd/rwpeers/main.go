@@ -32,8 +32,8 @@ const readyTimeout = 10 * time.Second
 
 // systems lists what rwpeers measures, by operation.
 var systems = map[string][]string{
-	"throughput": {"nats", "rwanda-nats", "grpc", "kcp"},
-	"latency":    {"nats", "grpc-unary", "kcp"},
+	"throughput": {"nats", "rwanda-nats", "grpc", "kcp", "quic"},
+	"latency":    {"nats", "grpc-unary", "kcp", "quic"},
 	"fanout":     {"nats", "rwanda-nats"},
 }
 
@@ -80,11 +80,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return 2
 }
 
-// peers holds what lives across measurements: the embedded NATS server
-// (started on first use) and this executable's path, re-run for children.
+// peers holds what lives across measurements: the NATS server (a process
+// of its own, started on first use) and this executable's path, re-run
+// for children.
 type peers struct {
 	self string
-	nats *natsServer
+	nats *harness.Child
 }
 
 func newPeers() (*peers, error) {
@@ -97,7 +98,7 @@ func newPeers() (*peers, error) {
 
 func (p *peers) close() {
 	if p.nats != nil {
-		p.nats.close()
+		p.nats.Kill()
 	}
 }
 
@@ -148,12 +149,12 @@ func (p *peers) do(ctx context.Context, r harness.Request) (harness.Sample, erro
 	}
 	switch r.Op + " " + r.System {
 	case "throughput nats":
-		return p.natsThroughput(ctx, r.Size, 1, d)
+		return p.natsThroughput(ctx, r.Size, 1, 0, d)
 	case "fanout nats":
-		if r.N < 1 || r.N > 64 {
-			return harness.Sample{}, fmt.Errorf("bad request: %d receivers", r.N)
+		if r.N < 1 || r.N > 64 || r.Rate < 0 {
+			return harness.Sample{}, fmt.Errorf("bad request: %d receivers at %g/s", r.N, r.Rate)
 		}
-		return p.natsThroughput(ctx, r.Size, r.N, d)
+		return p.natsThroughput(ctx, r.Size, r.N, r.Rate, d)
 	case "throughput rwanda-nats": // a channel over NATS (rwnats.go)
 		return p.rwNATSThroughput(ctx, r.Size, 1, d)
 	case "fanout rwanda-nats":
@@ -171,6 +172,10 @@ func (p *peers) do(ctx context.Context, r harness.Request) (harness.Sample, erro
 		return p.kcpThroughput(ctx, r.Size, d)
 	case "latency kcp":
 		return p.kcpLatency(ctx, r.Size, d)
+	case "throughput quic":
+		return p.quicThroughput(ctx, r.Size, d)
+	case "latency quic":
+		return p.quicLatency(ctx, r.Size, d)
 	}
 	return harness.Sample{}, errors.New("rwpeers does not measure " + r.Op + " of " + r.System)
 }
@@ -187,6 +192,7 @@ func versions() map[string]string {
 		"github.com/nats-io/nats.go":        "nats.go",
 		"google.golang.org/grpc":            "grpc",
 		"github.com/xtaci/kcp-go/v5":        "kcp-go",
+		"github.com/quic-go/quic-go":        "quic-go",
 	}
 	for _, d := range bi.Deps {
 		if name, ok := names[d.Path]; ok {
@@ -220,6 +226,10 @@ func childMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = childGRPC(stdin, stdout)
 	case "kcp-recv", "kcp-echo":
 		err = childKCP(kind == "kcp-echo", stdin, stdout)
+	case "quic-recv", "quic-echo":
+		err = childQUIC(kind == "quic-echo", stdin, stdout)
+	case "nats-server":
+		err = childNATSServer(stdin, stdout)
 	default:
 		err = fmt.Errorf("unknown kind %q", kind)
 	}
@@ -256,6 +266,10 @@ func latencySample(cpu time.Duration, lat []time.Duration, lost int64, size int,
 	return s, nil
 }
 
+// errLost is what a round trip returns for a probe that got no answer
+// (counted by the caller, not timed).
+var errLost = errors.New("probe lost")
+
 // probe runs round trips until d has passed (after 50 for warm-up) and
 // returns their times; rt does one.
 func probe(ctx context.Context, d time.Duration, rt func() error) ([]time.Duration, error) {
@@ -266,7 +280,9 @@ func probe(ctx context.Context, d time.Duration, rt func() error) ([]time.Durati
 			return nil, err
 		}
 		t0 := time.Now()
-		if err := rt(); err != nil {
+		if err := rt(); errors.Is(err, errLost) {
+			continue
+		} else if err != nil {
 			return nil, err
 		}
 		if i >= 50 && len(lat) < cap(lat) {

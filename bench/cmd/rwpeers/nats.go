@@ -13,17 +13,27 @@ import (
 	"github.com/rwanda-go/rwanda/cmd/rwbench/harness"
 )
 
-// natsServer is an embedded nats-server listening on 127.0.0.1 (a random
-// port), started once and shared by the measurements of a run.
-type natsServer struct {
-	srv *server.Server
-	url string
-}
-
+// natsURL starts the NATS server on first use, in a process of its own
+// (nats-server embedded in a child of rwpeers, on 127.0.0.1 and a random
+// port), shared by the measurements of a run, and returns its URL.
 func (p *peers) natsURL() (string, error) {
 	if p.nats != nil {
-		return p.nats.url, nil
+		return p.nats.Ready, nil
 	}
+	// Not the measurement's context: the server outlives it (close ends it).
+	c, err := harness.Start(context.Background(), p.self, []string{"child", "nats-server"}, nil, readyTimeout)
+	if err != nil {
+		return "", fmt.Errorf("nats-server: %w", err)
+	}
+	p.nats = c
+	return c.Ready, nil
+}
+
+// natsSettings is what the NATS rows print as their settings.
+const natsSettings = "nats-server in a process of its own; core NATS (at-most-once), default client options"
+
+// childNATSServer runs nats-server until stdin closes.
+func childNATSServer(stdin io.Reader, stdout io.Writer) error {
 	srv, err := server.NewServer(&server.Options{
 		Host:       "127.0.0.1",
 		Port:       server.RANDOM_PORT,
@@ -32,27 +42,25 @@ func (p *peers) natsURL() (string, error) {
 		MaxPayload: 8 << 20, // 1 MiB postings fit
 	})
 	if err != nil {
-		return "", fmt.Errorf("nats-server: %w", err)
+		return fmt.Errorf("nats-server: %w", err)
 	}
 	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
+	defer func() {
 		srv.Shutdown()
-		return "", errors.New("nats-server: not ready within 10s")
+		srv.WaitForShutdown()
+	}()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		return errors.New("nats-server: not ready within 10s")
 	}
-	p.nats = &natsServer{srv: srv, url: srv.ClientURL()}
-	return p.nats.url, nil
-}
-
-func (n *natsServer) close() {
-	n.srv.Shutdown()
-	n.srv.WaitForShutdown()
+	var c harness.Counter
+	return harness.Serve(srv.ClientURL(), &c, stdin, stdout)
 }
 
 // natsThroughput publishes postings to n subscriber processes through the
-// embedded server for d. The sender's CPU includes the server's: it runs
-// in the same process (the broker's copies are part of what a publisher
-// pays for with NATS).
-func (p *peers) natsThroughput(ctx context.Context, size, n int, d time.Duration) (harness.Sample, error) {
+// server for d, at rate postings per second (0: as fast as Publish
+// returns). The sender's CPU does not include the server's, a process of
+// its own.
+func (p *peers) natsThroughput(ctx context.Context, size, n int, rate float64, d time.Duration) (harness.Sample, error) {
 	url, err := p.natsURL()
 	if err != nil {
 		return harness.Sample{}, err
@@ -77,13 +85,21 @@ func (p *peers) natsThroughput(ctx context.Context, size, n int, d time.Duration
 	defer nc.Close()
 	body := make([]byte, size)
 	s, err := harness.Measure(ctx, children, d, func(deadline time.Time) (int64, error) {
-		k, err := sendUntil(size, deadline, func() error { return nc.Publish("rwbench.t", body) })
+		publish := func() error { return nc.Publish("rwbench.t", body) }
+		var k int64
+		var err error
+		if rate > 0 {
+			k, err = harness.Paced(rate, deadline, publish)
+		} else {
+			k, err = sendUntil(size, deadline, publish)
+		}
 		if err == nil {
 			err = nc.FlushTimeout(30 * time.Second)
 		}
 		return k, err
 	})
-	s.Note = "sender CPU includes the embedded nats-server (the broker)"
+	s.Note = "sender CPU excludes the broker (nats-server, a process of its own)"
+	s.Settings = natsSettings
 	return s, err
 }
 
@@ -116,7 +132,9 @@ func (p *peers) natsLatency(ctx context.Context, size int, d time.Duration) (har
 	if _, err := c.Stop(ctx, 0, 5*time.Second); err != nil {
 		return harness.Sample{}, err
 	}
-	return latencySample(cpu, lat, 0, size, d)
+	s, err := latencySample(cpu, lat, 0, size, d)
+	s.Settings = natsSettings + "; request/reply"
+	return s, err
 }
 
 // childNATS subscribes (counting) or responds (echo) on subject.

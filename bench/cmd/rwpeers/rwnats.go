@@ -22,7 +22,7 @@ const rwNATSQoS = "reliable"
 // hear another's.
 var rwNATSSeq atomic.Int64
 
-// rwNATSURL is the channel URL of a run over the embedded server at url
+// rwNATSURL is the channel URL of a run over the server at url
 // (nats://127.0.0.1:PORT).
 func rwNATSURL(url string) string {
 	return fmt.Sprintf("rwbench+nats://%s/rwbench.channel.%d", strings.TrimPrefix(url, "nats://"), rwNATSSeq.Add(1))
@@ -30,8 +30,8 @@ func rwNATSURL(url string) string {
 
 // rwNATSThroughput pushes postings through a channel over NATS to n
 // receiver processes (channels on the same subject) for d, through the
-// same embedded server as the plain NATS rows. As there, the sender's CPU
-// includes the server's.
+// same nats-server as the plain NATS rows (a process of its own, so the
+// sender's CPU excludes the broker's, as there).
 func (p *peers) rwNATSThroughput(ctx context.Context, size, n int, d time.Duration) (harness.Sample, error) {
 	url, err := p.natsURL()
 	if err != nil {
@@ -61,7 +61,7 @@ func (p *peers) rwNATSThroughput(ctx context.Context, size, n int, d time.Durati
 	s, err := harness.Measure(ctx, children, d, func(deadline time.Time) (int64, error) {
 		return sendUntil(size, deadline, func() error { return tx.Push(ctx, posting.New(body)) })
 	})
-	s.Note = "sender CPU includes the embedded nats-server (the broker); stack " + tx.QoS("")
+	s.Note = "the plain NATS rows' nats-server (a process of its own); stack " + tx.QoS("")
 	return s, err
 }
 

@@ -121,7 +121,7 @@ func TestRwbench(t *testing.T) {
 		}
 	}
 	cmd := exec.Command(rwbench, "compare", "--peers", rwpeers, "--duration", "100ms", "--reps", "1", "--sizes", "64",
-		"--n", "2", "--loss", "0", "--json", "-q", "--systems", "rwanda-reliable,rwanda-multicast,udp,udp-unicast,tcp,nats,grpc,grpc-unary,kcp")
+		"--n", "2", "--loss", "0", "--json", "-q", "--systems", "rwanda-reliable,rwanda-multicast,udp,udp-unicast,tcp,nats,grpc,grpc-unary,kcp,quic")
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	out, err := cmd.Output()
@@ -136,6 +136,8 @@ func TestRwbench(t *testing.T) {
 			Size, N      int
 			Sent         int64
 			Delivered    int64
+			Reliable     bool
+			Settings     string
 			Value        struct{ Median float64 }
 			VsUDP        *float64 `json:"vs_udp"`
 			UDP          *float64 `json:"udp_value"`
@@ -156,7 +158,7 @@ func TestRwbench(t *testing.T) {
 		value[r.Test+" "+r.System] = r.Value.Median
 		have[r.System] = true
 	}
-	for _, s := range []string{"nats", "grpc", "grpc-unary", "kcp", "tcp", "udp"} {
+	for _, s := range []string{"nats", "grpc", "grpc-unary", "kcp", "quic", "tcp", "udp"} {
 		if !have[s] {
 			t.Errorf("no row for %s", s)
 		}
@@ -166,6 +168,12 @@ func TestRwbench(t *testing.T) {
 		name := r.Test + " " + r.System
 		if r.Delivered <= 0 || r.Delivered > r.Sent || r.Value.Median <= 0 {
 			t.Errorf("%s: sent %d, delivered %d, value %v", name, r.Sent, r.Delivered, r.Value.Median)
+		}
+		if r.Reliable && r.Delivered != r.Sent {
+			t.Errorf("%s: a reliable system delivered %d of %d", name, r.Delivered, r.Sent)
+		}
+		if r.Settings == "" {
+			t.Errorf("%s: no settings printed", name)
 		}
 		if r.Test == "loss" { // no peer has a loss experiment
 			continue

@@ -133,9 +133,35 @@ func (c *Child) Stop(ctx context.Context, sent int64, timeout time.Duration) (Re
 // StopAll tells every child the sender sent it sent postings, then
 // collects their reports (waiting at most timeout for each) and ends them.
 func StopAll(ctx context.Context, cs []*Child, sent int64, timeout time.Duration) ([]Report, []error) {
+	return stopAll(ctx, cs, sent, 0, timeout)
+}
+
+// stopAll is StopAll with the children's quiet period (0: Quiet).
+func stopAll(ctx context.Context, cs []*Child, sent int64, quiet, timeout time.Duration) ([]Report, []error) {
+	rs, errs := askAll(ctx, cs, "stop", sent, quiet, timeout)
+	for _, c := range cs {
+		c.Kill()
+	}
+	return rs, errs
+}
+
+// WarmAll tells every child that a warm-up of sent postings ended, and
+// collects what each received of it (waiting at most timeout for each);
+// the children then count afresh.
+func WarmAll(ctx context.Context, cs []*Child, sent int64, timeout time.Duration) ([]Report, []error) {
+	return askAll(ctx, cs, "warm", sent, 0, timeout)
+}
+
+// askAll sends "VERB N" (and the quiet period in ms, when not 0) to every
+// child and collects their reports.
+func askAll(ctx context.Context, cs []*Child, verb string, sent int64, quiet, timeout time.Duration) ([]Report, []error) {
 	rs, errs := make([]Report, len(cs)), make([]error, len(cs))
+	cmd := fmt.Sprintf("%s %d", verb, sent)
+	if quiet > 0 {
+		cmd += fmt.Sprintf(" %d", quiet.Milliseconds())
+	}
 	for i, c := range cs {
-		if _, err := fmt.Fprintf(c.in, "stop %d\n", sent); err != nil {
+		if _, err := fmt.Fprintf(c.in, "%s\n", cmd); err != nil {
 			errs[i] = fmt.Errorf("child: %w%s", err, c.stderrTail())
 		}
 	}
@@ -149,7 +175,6 @@ func StopAll(ctx context.Context, cs []*Child, sent int64, timeout time.Duration
 				errs[i] = fmt.Errorf("child report: %w%s", err, c.stderrTail())
 			}
 		}
-		c.Kill()
 	}
 	return rs, errs
 }
@@ -201,10 +226,28 @@ func (t *tailBuffer) String() string {
 
 // ParseStop reads the N of a "stop N" line.
 func ParseStop(line string) (int64, bool) {
+	verb, n, _, ok := ParseCommand(line)
+	return n, ok && verb == "stop"
+}
+
+// ParseCommand reads a "warm N" or "stop N" line, optionally followed by
+// the quiet period in milliseconds (0 when not given: the child uses
+// Quiet).
+func ParseCommand(line string) (verb string, n int64, quiet time.Duration, ok bool) {
 	f := strings.Fields(line)
-	if len(f) != 2 || f[0] != "stop" {
-		return 0, false
+	if len(f) < 2 || len(f) > 3 || (f[0] != "stop" && f[0] != "warm") {
+		return "", 0, 0, false
 	}
 	n, err := strconv.ParseInt(f[1], 10, 64)
-	return n, err == nil && n >= 0
+	if err != nil || n < 0 {
+		return "", 0, 0, false
+	}
+	if len(f) == 3 {
+		ms, err := strconv.ParseInt(f[2], 10, 64)
+		if err != nil || ms <= 0 {
+			return "", 0, 0, false
+		}
+		quiet = time.Duration(ms) * time.Millisecond
+	}
+	return f[0], n, quiet, true
 }

@@ -9,7 +9,7 @@ import (
 // ProtocolVersion changes whenever the types of this file change in a way
 // the other side must know; rwbench refuses a peers binary of another
 // version (it rebuilds it, or skips the peers).
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // Sample is one measurement: one repetition of one system in one
 // configuration.
@@ -23,6 +23,15 @@ type Sample struct {
 	Lat       *Latency `json:"latency,omitempty"`     // round trips, for latency measurements
 	Note      string   `json:"note,omitempty"`        // what the figure includes (e.g. "sender CPU includes the broker")
 	Lost      int64    `json:"lost_probes,omitempty"` // latency probes that never came back
+	// Settings says how the system was configured for the measurement
+	// (for example kcp-go's no-delay mode and windows), printed beside
+	// its figures.
+	Settings string `json:"settings,omitempty"`
+	// Packets and Repairs count the data packets the sender sent and how
+	// many of them were repairs (retransmissions), for systems that
+	// report them; Repairs is included in Packets.
+	Packets int64 `json:"packets,omitempty"`
+	Repairs int64 `json:"repairs,omitempty"`
 }
 
 // Rate is the delivered postings per second.
@@ -59,6 +68,9 @@ type Request struct {
 	System string `json:"system"` // "nats", "grpc", "grpc-unary", "kcp"
 	Size   int    `json:"size"`   // payload bytes per posting
 	N      int    `json:"n"`      // receivers (fanout)
+	// Rate is the offered rate, postings per second sent to each
+	// receiver (fanout); 0 sends as fast as the system takes them.
+	Rate float64 `json:"rate,omitempty"`
 	// Duration is how long the sender sends (or the probes run).
 	Duration Duration `json:"duration"`
 }
