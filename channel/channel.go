@@ -17,6 +17,7 @@ import (
 	_ "github.com/rwanda-go/rwanda/layers/compress"
 	_ "github.com/rwanda-go/rwanda/layers/edf"
 	_ "github.com/rwanda-go/rwanda/layers/encrypt"
+	_ "github.com/rwanda-go/rwanda/layers/fec"
 	_ "github.com/rwanda-go/rwanda/layers/fifo"
 	_ "github.com/rwanda-go/rwanda/layers/frag"
 	_ "github.com/rwanda-go/rwanda/layers/impair"

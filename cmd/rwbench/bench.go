@@ -177,6 +177,10 @@ func (b *bench) jobs() (jobs []*job, skipped []string) {
 		fanout(b.cfg.ns)
 	case "loss":
 		loss(b.cfg.sizes)
+	case "fec":
+		for _, j := range b.fecJobs(d) {
+			add(j)
+		}
 	case "compare":
 		throughput(b.cfg.sizes)
 		latency([]int{64})

@@ -36,8 +36,9 @@ var subcommands = []string{"throughput", "latency", "fanout", "loss", "sched"}
 // standalone lists the subcommands compare leaves out: scale's figures are
 // absolute heap sizes with nothing to compare them with, its heap readings
 // want a process without other measurements' leftovers, and its 10 000
-// stream row alone takes seconds.
-var standalone = []string{"scale"}
+// stream row alone takes seconds. fec probes a path with 40 ms of delay
+// each way: each repetition takes 20 s to gather enough round trips.
+var standalone = []string{"scale", "fec"}
 
 // config is what the flags say.
 type config struct {
@@ -81,6 +82,9 @@ subcommands:
   gateway      100 unicast clients of a gateway, 1000 postings/s each:
                delivered/s and gateway CPU per delivery beside raw
                sendmmsg (not part of compare; rwbench gateway -h)
+  fec          round trips of 16 KiB postings at 2% loss and 40 ms each way:
+               media without and with fec, kcp-go without and with its FEC
+               (not part of compare)
 
 flags:
 `
@@ -115,6 +119,9 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	}
 	if cfg.cmd == "loss" {
 		defSizes = "1024"
+	}
+	if cfg.cmd == "fec" {
+		defDur, defSizes = "20s", "16384"
 	}
 	dur := fs.String("duration", defDur, "how long each repetition sends")
 	fs.IntVar(&cfg.reps, "reps", 3, "repetitions of each measurement (figures are their median, with min–max)")

@@ -372,7 +372,7 @@ func writeTable(w io.Writer, res *Result) error {
 		fmt.Fprintf(w, "each figure: median of %d repetitions of %s (after a %s warm-up) [min–max]; ×udp and ×best: the median divided by raw UDP's and by the best peer's (%s) in this run; delivered: counted by the far process; FAIL: a reliable system that did not deliver everything\n", res.Reps, res.Duration, res.Warmup, strings.Join(peerSystems, ", "))
 	}
 	fmt.Fprintf(w, "peers: %s\n", res.Peers)
-	for _, test := range subcommands {
+	for _, test := range append(slices.Clone(subcommands), "fec") {
 		var rows []Row
 		for _, r := range res.Rows {
 			if r.Test == test {
@@ -410,6 +410,8 @@ func writeTable(w io.Writer, res *Result) error {
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.System, sizeName(r.Size), r.N, rangeOf(r.Rate, human),
 					delivered(r), repairs(r), cp, cd, ratio(r.VsUDP, ""), ratio(r.VsBest, r.BestPeer))
 			}
+		case "fec":
+			writeFecRows(w, tw, rows)
 		case "loss":
 			fmt.Fprintln(w, "loss: goodput with a share of packets dropped (rwanda: impair layer, seed 7, repaired; udp: dropped at the sender, not repaired)")
 			fmt.Fprintln(tw, "system\tsize\tloss\tpostings/s [min–max]\tMB/s\tdelivered\trepairs\t×udp")

@@ -62,6 +62,7 @@ func TestSubcommands(t *testing.T) {
 		{"latency", []string{"rwanda-empty", "rwanda-reliable", "udp", "udp-netpoll", "tcp"}},
 		{"fanout", []string{"rwanda-multicast", "rwanda-unicast", "udp-multicast", "udp-unicast"}},
 		{"loss", []string{"rwanda-reliable", "udp"}},
+		{"fec", []string{"rwanda-media+loss", "rwanda-media-fec+loss"}},
 		{"compare", []string{"rwanda-reliable", "udp", "rwanda-multicast"}},
 	} {
 		t.Run(tc.cmd, func(t *testing.T) {
@@ -131,7 +132,7 @@ func checkResult(t *testing.T, res *Result) {
 			t.Errorf("%s: rate %v, MB/s %v", name, r.Rate.Median, r.MBps.Median)
 		}
 		switch r.Test {
-		case "latency":
+		case "latency", "fec":
 			if r.Metric != "p50_us" || r.P50 == nil || r.Value != *r.P50 || !(r.P50.Median <= r.P99.Median && r.P99.Median <= r.P999.Median) {
 				t.Errorf("%s: p50 %v p99 %v p99.9 %v", name, r.P50, r.P99, r.P999)
 			}

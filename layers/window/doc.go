@@ -194,10 +194,14 @@
 //
 // # Interfaces
 //
-// The layer provides stack.CapSequenced (Meta.Seq is set on the way up)
-// and, unless best effort, stack.CapReliable; it implements stack.Roomer
-// so a channel's Push waits (or reports backpressure) while the queue is
-// full, and emits a "room" event when it drains. It passes packets up as
+// The layer provides stack.CapSequenced (Meta.Seq is set on the way up,
+// and on the way down, with stack.FlagRetransmit on repeats, for the
+// layers below: fec groups packets by number) and, unless best effort,
+// stack.CapReliable; it implements stack.Roomer so a channel's Push
+// waits (or reports backpressure) while the queue is full, and emits a
+// "room" event when it drains. NakSpans and AppendNak let a layer below
+// read a NAK and pass up what it did not answer itself (fec answers with
+// parity). It passes packets up as
 // they arrive, with skip markers (stack.FlagSkip) for numbers that will
 // never come; an order layer above puts them in sequence. [Layer.State]
 // exposes the window, the congestion state and the round-trip estimate.

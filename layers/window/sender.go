@@ -296,6 +296,7 @@ func (s *sender) send(p *stack.Packet, now time.Time) error {
 		s.una = seq // nothing is retained: the floor is the packet itself
 		s.nxt++
 		s.push(p, seq, flagBestEffort, time.Time{}, now)
+		p.Meta.Seq = seq
 		s.l.n.sent++
 		return s.l.Base.Down(p)
 	}
@@ -536,6 +537,14 @@ func (s *sender) transmit(seq uint64, sl *slot, now time.Time) error {
 	p.Restore(sl.mark)
 	s.push(p, seq, flags, sl.deadline, now)
 	p.Meta.Peer = 0
+	// For the layers below (fec): the number, and whether this is a
+	// repeat, as stack.Meta documents them on the way down.
+	p.Meta.Seq = seq
+	if flags&flagRetransmit != 0 {
+		p.Meta.Flags |= stack.FlagRetransmit
+	} else {
+		p.Meta.Flags &^= stack.FlagRetransmit
+	}
 	p.Retain()
 	if !sl.inPipe {
 		sl.inPipe = true

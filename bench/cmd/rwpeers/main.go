@@ -35,6 +35,7 @@ var systems = map[string][]string{
 	"throughput": {"nats", "rwanda-nats", "grpc", "kcp", "quic"},
 	"latency":    {"nats", "grpc-unary", "kcp", "quic"},
 	"fanout":     {"nats", "rwanda-nats"},
+	"fec":        {"kcp", "kcp-fec"}, // round trips at 2% loss, 40 ms each way (kcpfec.go)
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -176,6 +177,8 @@ func (p *peers) do(ctx context.Context, r harness.Request) (harness.Sample, erro
 		return p.quicThroughput(ctx, r.Size, d)
 	case "latency quic":
 		return p.quicLatency(ctx, r.Size, d)
+	case "fec kcp", "fec kcp-fec":
+		return p.kcpLossyLatency(ctx, r.System == "kcp-fec", r.Size, d)
 	}
 	return harness.Sample{}, errors.New("rwpeers does not measure " + r.Op + " of " + r.System)
 }
@@ -230,6 +233,8 @@ func childMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = childQUIC(kind == "quic-echo", stdin, stdout)
 	case "nats-server":
 		err = childNATSServer(stdin, stdout)
+	case "kcp-lossy-echo", "kcp-fec-echo":
+		err = childKCPLossy(kind == "kcp-fec-echo", stdin, stdout)
 	default:
 		err = fmt.Errorf("unknown kind %q", kind)
 	}

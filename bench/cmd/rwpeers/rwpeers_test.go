@@ -58,7 +58,7 @@ func TestMeasure(t *testing.T) {
 					t.Errorf("%s: %v", name, err)
 					continue
 				}
-				checkSample(t, name, got, op == "latency")
+				checkSample(t, name, got, op == "latency" || op == "fec")
 				if op == "fanout" && got.Receivers != 2 {
 					t.Errorf("%s: %d receivers", name, got.Receivers)
 				}
