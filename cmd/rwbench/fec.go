@@ -100,6 +100,7 @@ func (b *bench) fecLatency(ctx context.Context, qos string, size int, d time.Dur
 			}
 		}
 	}
+	s.Settings = fmt.Sprintf("%s; stack %s", rwSettings, cli.QoS(""))
 	if postings > 0 {
 		s.Note = fmt.Sprintf("%d%% loss and %v each way (impair, seed 7); lost: no reply within 200 ms (the probe is sent again); client stream: %.0f parity bytes and %.2f retransmitted packets per posting (%.1f fragments)",
 			fecLossPct, fecDelay, float64(parity)/float64(postings), float64(retx)/float64(postings), float64(fragments)/float64(postings))

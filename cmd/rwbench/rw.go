@@ -396,13 +396,19 @@ func (p *pinger) reply(body []byte) {
 	} else if len(p.lat) < cap(p.lat) {
 		p.lat = append(p.lat, now.Sub(p.t0))
 	}
-	if now.After(p.deadline) {
+	if now.After(p.deadline) && len(p.lat) >= minRoundTrips {
 		p.finished = true
 		close(p.done)
 		return
 	}
 	p.probe()
 }
+
+// minRoundTrips is how many round trips a latency run measures at least,
+// however short its duration: on a loaded machine the warm-up alone can
+// outlast a short run, and a median of nothing is no figure. The
+// watchdog's hard limit still ends a run whose round trips stall.
+const minRoundTrips = 20
 
 // run probes for d after the warm-up and stops the echo child.
 func (p *pinger) run(ctx context.Context, c *harness.Child, d time.Duration) (harness.Sample, error) {

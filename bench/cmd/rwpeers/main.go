@@ -275,12 +275,18 @@ func latencySample(cpu time.Duration, lat []time.Duration, lost int64, size int,
 // (counted by the caller, not timed).
 var errLost = errors.New("probe lost")
 
-// probe runs round trips until d has passed (after 50 for warm-up) and
-// returns their times; rt does one.
+// minRoundTrips is how many round trips a latency run measures at least.
+const minRoundTrips = 20
+
+// probe runs round trips until d has passed (after 50 for warm-up), and
+// at least minRoundTrips measured ones (a loaded machine can spend a short
+// run on the warm-up; 10 s more at most), and returns their times; rt does
+// one.
 func probe(ctx context.Context, d time.Duration, rt func() error) ([]time.Duration, error) {
 	lat := make([]time.Duration, 0, 1<<16)
 	end := time.Now().Add(d + 100*time.Millisecond)
-	for i := 0; time.Now().Before(end); i++ {
+	hard := end.Add(10 * time.Second)
+	for i := 0; time.Now().Before(end) || len(lat) < minRoundTrips && time.Now().Before(hard); i++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
