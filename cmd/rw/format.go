@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/rwanda-go/rwanda/internal/jsonval"
 	"github.com/rwanda-go/rwanda/posting"
 )
 
@@ -76,7 +77,7 @@ func toJSON(p *posting.Posting, now time.Time) Posting {
 		j.Body, j.Raw, j.Error = decodeRaw(b)
 	default:
 		j.Type, _ = posting.TypeName(b)
-		j.Body = jsonable(b)
+		j.Body = jsonval.Of(b)
 	}
 	return j
 }
@@ -94,36 +95,7 @@ func decodeRaw(r posting.Raw) (body any, raw bool, errText string) {
 	if err := r.Decode(&v); err != nil {
 		return nil, true, err.Error()
 	}
-	return jsonable(v), true, ""
-}
-
-// jsonable turns what msgpack decodes (maps with any keys, say) into
-// values encoding/json takes.
-func jsonable(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = jsonable(e)
-		}
-		return m
-	case map[any]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[fmt.Sprint(k)] = jsonable(e)
-		}
-		return m
-	case []any:
-		s := make([]any, len(x))
-		for i, e := range x {
-			s[i] = jsonable(e)
-		}
-		return s
-	}
-	if _, err := json.Marshal(v); err != nil {
-		return fmt.Sprintf("%v", v)
-	}
-	return v
+	return jsonval.Of(v), true, ""
 }
 
 // pretty is the one-line human form of p.
@@ -190,7 +162,7 @@ func bodyText(body any, max int) string {
 		return b.Type + " " + cut(string(j))
 	}
 	name, _ := posting.TypeName(body)
-	j, err := json.Marshal(jsonable(body))
+	j, err := json.Marshal(jsonval.Of(body))
 	if err != nil {
 		return fmt.Sprintf("%s %v", name, body)
 	}

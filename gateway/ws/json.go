@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/rwanda-go/rwanda/internal/jsonval"
 	"github.com/rwanda-go/rwanda/posting"
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // outMsg is a posting as a client receives it (see the package doc).
@@ -79,8 +79,8 @@ func encodePosting(p *posting.Posting) ([]byte, error) {
 	case posting.Raw:
 		m.Type = b.Type
 		var v any
-		if err := msgpack.Unmarshal(b.Data, &v); err == nil {
-			if j, err := json.Marshal(jsonable(v)); err == nil {
+		if err := b.Decode(&v); err == nil { // bounded, as any body decode
+			if j, err := json.Marshal(jsonval.Of(v)); err == nil {
 				m.Value = j
 				break
 			}
@@ -102,38 +102,6 @@ func withBody(p *posting.Posting, body any) *posting.Posting {
 	q := *p
 	q.Body = body
 	return &q
-}
-
-// jsonable turns what msgpack decodes into something encoding/json takes:
-// maps with keys other than strings get string keys.
-func jsonable(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			x[k] = jsonable(e)
-		}
-		return x
-	case map[any]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[fmt.Sprint(k)] = jsonable(e)
-		}
-		return m
-	case []any:
-		for i, e := range x {
-			x[i] = jsonable(e)
-		}
-		return x
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil
-		}
-	case float32:
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return nil
-		}
-	}
-	return v
 }
 
 // errMessage is the cause of a refused client message.
