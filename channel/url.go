@@ -491,6 +491,11 @@ func (a *Address) commonParam(key, v string) (known bool, why string) {
 	return true, ""
 }
 
+// Endpoint is what the channel's transport is asked to open: for a relay
+// (a NATS bridge, a gateway) that opens the transport itself and forwards
+// datagrams without being a member. Each call returns a new Endpoint.
+func (a *Address) Endpoint() *transport.Endpoint { return a.endpoint() }
+
 // endpoint is what the transport is asked to open.
 func (a *Address) endpoint() *transport.Endpoint {
 	return &transport.Endpoint{URL: a.url, Scheme: a.Scheme, Group: a.Group, Source: a.Source, Host: a.Host, Port: a.Port,

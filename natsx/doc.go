@@ -141,7 +141,7 @@
 // a datagram crosses each inter-region gateway once.
 //
 // Whatever the topology, the identity, keys and stacks do not change:
-// relays (leaf nodes, gateways, the NATS bridge of another issue) forward
+// relays (leaf nodes, gateways, the NATS bridge, package natsx/bridge) forward
 // datagrams, and reliability and keyed-channel protection need no trust
 // in them. Round trips do: the window's repairs take a round trip
 // between the members, over every hop.

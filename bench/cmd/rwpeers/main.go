@@ -33,7 +33,7 @@ const readyTimeout = 10 * time.Second
 // systems lists what rwpeers measures, by operation.
 var systems = map[string][]string{
 	"throughput": {"nats", "rwanda-nats", "grpc", "kcp", "quic"},
-	"latency":    {"nats", "grpc-unary", "kcp", "quic"},
+	"latency":    {"nats", "grpc-unary", "kcp", "quic", "rwanda-nats-leaf", "rwanda-bridge"},
 	"fanout":     {"nats", "rwanda-nats"},
 	"fec":        {"kcp", "kcp-fec"}, // round trips at 2% loss, 40 ms each way (kcpfec.go)
 }
@@ -165,6 +165,8 @@ func (p *peers) do(ctx context.Context, r harness.Request) (harness.Sample, erro
 		return p.rwNATSThroughput(ctx, r.Size, r.N, d)
 	case "latency nats":
 		return p.natsLatency(ctx, r.Size, d)
+	case "latency rwanda-nats-leaf", "latency rwanda-bridge": // the NATS bridge (bridge.go)
+		return p.bridgeLatency(ctx, r.System == "rwanda-bridge", r.Size, d)
 	case "throughput grpc":
 		return p.grpcThroughput(ctx, r.Size, d)
 	case "latency grpc-unary":
