@@ -67,6 +67,11 @@ type Channel struct {
 	subs    *subscribers
 	maint   *loop
 	adapter *loop
+	// gateway= channels (gwsel.go): how the group is reached, and the
+	// watch that moves to another gateway (nil: direct, or no gateways).
+	gwInfo *GatewayInfo
+	gws    *gwWatch
+	gwLoop *gwTimer
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -154,6 +159,22 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Channel, error) 
 			return nil, err
 		}
 	} else {
+		if len(addr.Gateways) > 0 {
+			direct, ranked, err := gwSelect(ctx, addr, cfg.gwProbe, !cfg.gwNoDirect)
+			if err != nil {
+				return nil, err
+			}
+			c.gwInfo = &GatewayInfo{Direct: direct}
+			for _, r := range ranked {
+				c.gwInfo.Gateways = append(c.gwInfo.Gateways, r.addr)
+				c.gwInfo.RTTs = append(c.gwInfo.RTTs, r.rtt)
+			}
+			if !direct {
+				addr = viaGateway(addr, ranked[0].addr)
+				c.addr = addr
+				c.gwInfo.Current = ranked[0].addr
+			}
+		}
 		entry, err := transport.Lookup(addr.Transport)
 		if err != nil {
 			return nil, &URLError{URL: rawURL, Reason: err.Error(), Err: errors.Join(ErrBadURL, err)}
@@ -168,6 +189,18 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Channel, error) 
 	c.wire(prof, remote)
 	if c.rec != nil {
 		return c, nil
+	}
+	if c.gwInfo != nil && !c.gwInfo.Direct {
+		var cands []transport.Addr
+		for _, g := range c.gwInfo.Gateways {
+			cands = append(cands, transport.IPAddr(g))
+		}
+		cands[0] = remote // as the transport resolved it
+		c.gws = newGwWatch(cands, cfg.gwTimeout, c.clock.Now(), c.gwMove)
+		c.gwLoop = &gwTimer{clock: c.clock, w: c.gws, closed: c.closed.Load}
+		c.gwLoop.mu.Lock()
+		c.gwLoop.t = c.clock.AfterFunc(cfg.gwTimeout, c.gwLoop.run)
+		c.gwLoop.mu.Unlock()
 	}
 	c.wg.Go(c.read)
 	c.hello(everyone, helloAsk)
@@ -638,6 +671,7 @@ func (c *Channel) Close() error {
 	}
 	c.closed.Store(true)
 	c.maint.stop()
+	c.gwLoop.stop()
 	if c.link != nil {
 		c.link.stop()
 	}

@@ -22,10 +22,36 @@
 // listens (scheme://:7400), mem://name is an in-process hub, and
 // file:///path records what is pushed and replays it to subscribers.
 // Query parameters — qos, iface, ttl, loop, mtu, listen, replay, channel,
-// source — are checked strictly: an unknown parameter or a bad value is an
-// error naming it. On multicast the library follows the OS default
-// interface unless iface= (or [WithInterface]) names one; source=ADDR joins
-// source-specifically, so only that sender's datagrams arrive.
+// source, gateway — are checked strictly: an unknown parameter or a bad
+// value is an error naming it. On multicast the library follows the OS
+// default interface unless iface= (or [WithInterface]) names one;
+// source=ADDR joins source-specifically, so only that sender's datagrams
+// arrive.
+//
+// # Gateways
+//
+// A multicast URL may name the gateways (package gateway) that relay its
+// group to members that cannot receive it:
+//
+//	classroom://239.7.7.7:7400?channel=lesson&gateway=gw1.example.net:7500,gw2.example.net:7500
+//
+// (at most 8; gateway= needs channel=, so that the channel's identity is
+// the same on the group and through any gateway). Open then probes every
+// gateway (for at most [WithGatewayProbe], 500 ms by default): when the
+// capability test passes — this member hears, on the group, the test
+// datagram a gateway sends there for its probe — it joins the group
+// directly, as without gateway=; otherwise the gateway with the smallest
+// round trip serves it (as a unicast channel to that gateway), and the
+// others, by round trip, are its standbys. While served it counts
+// everything from its gateway, and the gateway's heartbeats, as signs of
+// life; after [WithGatewayTimeout] (1.5 s by default) of silence it moves
+// to the next gateway (round the list) and says hello there, reporting a
+// "gateway-move" event. Streams, keys and identity are unchanged by a
+// move: senders' windows span it, so reliable postings sent meanwhile are
+// repaired through the new gateway, none lost or delivered twice.
+// [Channel.Gateway] tells how the group is reached. [WithoutDirectJoin]
+// skips the capability test. Nothing in probes or heartbeats is
+// authenticated (see package gateway).
 //
 // # Transports
 //

@@ -303,6 +303,27 @@ func (m *members) resolve(dst uint64) []transport.Addr {
 	return out
 }
 
+// moveRemote makes to the unicast peer instead of from, and moves the
+// members heard at from to to (a gateway= channel moving to another
+// gateway, gwsel.go): they are reached through the new one now, and the
+// silence of the old one does not count against them (they are heard
+// from as of now).
+func (m *members) moveRemote(from, to transport.Addr, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.remote == from {
+		m.remote = to
+	}
+	for _, p := range m.peers {
+		if p.addr == from {
+			p.addr, p.addrAt = to, now
+			if now.After(p.lastSeen) {
+				p.lastSeen = now
+			}
+		}
+	}
+}
+
 // list describes the members, in id order.
 func (m *members) list() []PeerInfo {
 	m.mu.Lock()

@@ -142,6 +142,9 @@ type config struct {
 	maxPosting    int64
 	maxPostingSet bool
 	linger        time.Duration
+	gwTimeout     time.Duration
+	gwProbe       time.Duration
+	gwNoDirect    bool
 	// Test hooks, set only by this package's tests: the member id to
 	// take instead of the drawn or derived one (an insider claiming
 	// another member's id), and the salt to derive the id with.
@@ -164,6 +167,8 @@ func defaultConfig() config {
 		serveLimit:  64,
 		maxPosting:  defaultMaxPosting,
 		linger:      DefaultLinger,
+		gwTimeout:   DefaultGatewayTimeout,
+		gwProbe:     DefaultGatewayProbe,
 	}
 }
 
@@ -573,6 +578,49 @@ type Event struct {
 	Seq    uint64 // the sequence number concerned, if any
 	Detail string
 	At     time.Time
+}
+
+// WithGatewayTimeout sets how long a channel served by a gateway (a URL
+// naming gateway=) hears nothing from it before it moves to the next
+// gateway: default DefaultGatewayTimeout (1.5 s; gateways send a
+// heartbeat every 500 ms by default). Keep it under the senders' window
+// receiver timeout (2 s), so that they do not give this member up while
+// it moves.
+func WithGatewayTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 10*time.Millisecond || d > time.Hour {
+			return fmt.Errorf("WithGatewayTimeout: %v out of range 10ms..1h", d)
+		}
+		c.gwTimeout = d
+		return nil
+	}
+}
+
+// WithGatewayProbe sets how long Open waits for the gateways' answers and
+// the capability test when the URL names gateway=: default
+// DefaultGatewayProbe (500 ms). Open returns sooner when a capability
+// test succeeds, or when every gateway answered and the test had twice
+// the largest round trip to come.
+func WithGatewayProbe(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Millisecond || d > time.Minute {
+			return fmt.Errorf("WithGatewayProbe: %v out of range 1ms..1m", d)
+		}
+		c.gwProbe = d
+		return nil
+	}
+}
+
+// WithoutDirectJoin makes a channel whose URL names gateways skip the
+// capability test and go through the nearest gateway even when it could
+// receive the group: for a member that must not join it (a host whose
+// multicast is not to be trusted, a test on one host, where every member
+// receives the group).
+func WithoutDirectJoin() Option {
+	return func(c *config) error {
+		c.gwNoDirect = true
+		return nil
+	}
 }
 
 // WithEvents has f called for each event of the channel's stacks and of

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rwanda-go/rwanda/transport"
@@ -33,8 +34,10 @@ import (
 // (limit addresses, the least recently heard evicted; an evicted address
 // must validate again).
 type paths struct {
-	validate   bool           // sends to member addresses are gated
-	configured transport.Addr // validated by configuration: the URL's peer
+	validate bool // sends to member addresses are gated
+	// configured is validated by configuration: the URL's peer, or the
+	// gateway a gateway= channel uses now (it moves on failover, gwsel.go).
+	configured atomic.Pointer[transport.Addr]
 	limit      int
 	every      time.Duration // the announce interval: query budgets refill over it
 	cnt        *counters
@@ -61,11 +64,18 @@ const (
 )
 
 func newPaths(validate bool, configured transport.Addr, limit int, every time.Duration, cnt *counters, now time.Time) *paths {
-	p := &paths{validate: validate, configured: configured, limit: limit, every: every, cnt: cnt, m: make(map[transport.Addr]*path)}
+	p := &paths{validate: validate, limit: limit, every: every, cnt: cnt, m: make(map[transport.Addr]*path)}
+	p.setPeer(configured)
 	rand.Read(p.key[:])
 	p.queries = bucket{tokens: 4 * queryBurst, at: now}
 	return p
 }
+
+// peer is the address validated by configuration (zero: none).
+func (ps *paths) peer() transport.Addr { return *ps.configured.Load() }
+
+// setPeer makes a the address validated by configuration.
+func (ps *paths) setPeer(a transport.Addr) { ps.configured.Store(&a) }
 
 // cookie is the value an address must echo to validate.
 func (ps *paths) cookie(a transport.Addr) uint64 {
@@ -103,7 +113,7 @@ func (ps *paths) getLocked(a transport.Addr, now time.Time, create bool) *path {
 // channels). It returns a cookie to send in a CHALLENGE when a needs
 // validating and has not been challenged lately.
 func (ps *paths) heard(a transport.Addr, n int, now time.Time) (cookie uint64, challenge bool) {
-	if !ps.validate || a.IsZero() || a == ps.configured {
+	if !ps.validate || a.IsZero() || a == ps.peer() {
 		return 0, false
 	}
 	ps.mu.Lock()
@@ -127,7 +137,7 @@ func (ps *paths) heard(a transport.Addr, n int, now time.Time) (cookie uint64, c
 
 // echoed handles an ECHO from a: a matching cookie validates it.
 func (ps *paths) echoed(a transport.Addr, cookie uint64, now time.Time) {
-	if !ps.validate || a.IsZero() || a == ps.configured {
+	if !ps.validate || a.IsZero() || a == ps.peer() {
 		return
 	}
 	var got, want [8]byte
@@ -147,7 +157,7 @@ func (ps *paths) echoed(a transport.Addr, cookie uint64, now time.Time) {
 
 // allow reports whether n bytes may be sent to a now, and counts them.
 func (ps *paths) allow(a transport.Addr, n int) bool {
-	if !ps.validate || a.IsZero() || a == ps.configured {
+	if !ps.validate || a.IsZero() || a == ps.peer() {
 		return true
 	}
 	ps.mu.Lock()

@@ -58,6 +58,9 @@ func (c *Channel) receive(d []byte, from transport.Addr) { c.receiveAt(d, from, 
 func (c *Channel) receiveAt(d []byte, from transport.Addr, now time.Time) {
 	c.cnt.recvd.datagrams.Add(1)
 	c.cnt.recvd.bytes.Add(uint64(len(d)))
+	if c.gws != nil {
+		c.gws.heardFrom(from, now)
+	}
 	if len(d) > 0 && d[0] == gwire.Magic {
 		c.gatewayControl(d, from)
 		return
@@ -175,7 +178,8 @@ func (c *Channel) receiveAt(d []byte, from transport.Addr, now time.Time) {
 // validates this member's address (DECISIONS §2); a THINNED marks the
 // next DATA frame of the stream it names with stack.FlagThinned, so the
 // stream's window gives up at once what it lacks below it (what the
-// gateway dropped; it absorbs the NAKs). Anything else is dropped and
+// gateway dropped; it absorbs the NAKs); a HEARTBEAT only says that the
+// gateway lives (gwsel.go). Anything else is dropped and
 // counted: "gateway-control" when well formed but not for us (not from
 // the configured peer, or not for a client), "malformed" otherwise. The
 // echo is no larger than the challenge and goes only to the configured
@@ -185,8 +189,10 @@ func (c *Channel) gatewayControl(d []byte, from transport.Addr) {
 	switch {
 	case err != nil:
 		c.cnt.drop("malformed")
-	case c.paths.configured.IsZero() || from != c.paths.configured || g.Type == gwire.Echo:
+	case c.paths.peer().IsZero() || from != c.paths.peer() || g.Type != gwire.Challenge && g.Type != gwire.Thinned && g.Type != gwire.Heartbeat:
 		c.cnt.drop("gateway-control")
+	case g.Type == gwire.Heartbeat:
+		// Heard: receiveAt noted it (gwsel.go); nothing else to do.
 	case g.Type == gwire.Thinned:
 		c.gw.mark(g.Member, g.Stream)
 	default:

@@ -3,10 +3,12 @@ package channel
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -93,7 +95,7 @@ const (
 //
 // The scheme is the application's namespace and is free, except "mem" and
 // "file", which are reserved. Query parameters: qos, iface, ttl, loop, mtu,
-// listen, replay, channel, source; any other is an error. channel=NAME
+// listen, replay, channel, source, gateway; any other is an error. channel=NAME
 // names the channel explicitly (see [Address.Identity]); source=ADDR makes
 // a multicast channel receive only from that sender (source-specific
 // multicast).
@@ -141,6 +143,12 @@ type Address struct {
 	// (source=ADDR: a source-specific join, IGMPv3 or MLDv2); the zero
 	// Addr receives from any source.
 	Source netip.Addr
+	// Gateways are the gateways of a Multicast channel
+	// (gateway=HOST:PORT,HOST:PORT; package gateway), as given: the
+	// channel joins the group directly when it can receive it, and else
+	// goes through the nearest gateway, moving to the next when it falls
+	// silent (see the package documentation, "Gateways").
+	Gateways []string
 
 	url *url.URL
 }
@@ -384,6 +392,32 @@ func ParseURL(raw string) (*Address, error) {
 			default:
 				return bad(key, "want fast or realtime, got %q", v)
 			}
+		case "gateway":
+			if a.Form != Multicast {
+				return bad(key, "only for multicast channels (the group the gateways relay)")
+			}
+			if !q.Has("channel") {
+				return bad(key, "needs channel=NAME: the channel's identity must not depend on the way in (DECISIONS §3)")
+			}
+			for _, g := range strings.Split(v, ",") {
+				h, port, err := net.SplitHostPort(g)
+				if err != nil || h == "" {
+					return bad(key, "want HOST:PORT[,HOST:PORT...], got %q", g)
+				}
+				if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+					return bad(key, "port %q must be 1..65535", port)
+				}
+				if ip, err := netip.ParseAddr(h); (err != nil && !validHostname(h)) || (err == nil && (ip.IsMulticast() || ip.IsUnspecified() || ip.Zone() != "")) {
+					return bad(key, "%q is not a unicast host", h)
+				}
+				if slices.Contains(a.Gateways, g) {
+					return bad(key, "%s named twice", g)
+				}
+				a.Gateways = append(a.Gateways, g)
+			}
+			if len(a.Gateways) > maxGateways {
+				return bad(key, "at most %d gateways", maxGateways)
+			}
 		case "source":
 			if a.Form != Multicast {
 				return bad(key, "only for multicast channels")
@@ -398,7 +432,7 @@ func ParseURL(raw string) (*Address, error) {
 			}
 			a.Source = ip
 		default:
-			return bad(key, "unknown parameter (known: qos, iface, ttl, loop, mtu, listen, replay, channel, source)")
+			return bad(key, "unknown parameter (known: qos, iface, ttl, loop, mtu, listen, replay, channel, source, gateway)")
 		}
 	}
 	if a.Form == Unicast && a.Host == "" && a.Listen.Port() == 0 {

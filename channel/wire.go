@@ -81,8 +81,11 @@ import (
 // datagrams of its own — CHALLENGE (echoed at once, to validate the
 // client's address) and THINNED (the gateway dropped droppable data of a
 // stream: the next DATA frame of that stream is marked
-// stack.FlagThinned, and its window gives up the gap below it). A channel
-// heeds them only from the peer its URL names (receive.go).
+// stack.FlagThinned, and its window gives up the gap below it) and
+// HEARTBEAT (the gateway lives; gwsel.go). A channel heeds them only from
+// the peer its URL names, or the gateway it uses now (receive.go). PROBE,
+// PROBED and CAPTEST (the capability and RTT tests) are exchanged by Open
+// on sockets of their own before the channel's (gwsel.go).
 //
 // Stream ids are per sender and start at 1; a stream gets a new id when its
 // stack changes (a new epoch). Payloads are at most 65535 bytes.

@@ -78,9 +78,46 @@
 // a THINNED notice, so the client's window gives the gap up at once
 // (stack.FlagThinned) instead of holding what follows until its deadline.
 //
+// # Choosing a gateway, failover, directory (issue 25)
+//
+// A member that may or may not receive the group opens the group's URL
+// naming its gateways (package channel, "Gateways"):
+//
+//	ch, err := channel.Open(ctx, "classroom://239.7.7.7:7400?iface=eth0&channel=lesson&gateway=gw1.example.net:7500,gw2.example.net:7500")
+//
+// It sends each gateway a PROBE (internal/gwire). The gateway answers
+// with a PROBED naming its group (the round trip is the RTT test) and, at
+// most Config.CapTests times a second, sends a CAPTEST with the probe's
+// nonce to the group: the capability test. A member that hears its
+// CAPTEST on the group is told so, and joins the group directly; the
+// gateway never serves it. Otherwise the gateway with the smallest round
+// trip serves it and the others, by round trip, are its standbys. The
+// answer is never larger than the probe, so a probe from a forged address
+// makes the gateway no amplifier.
+//
+// Every Config.Heartbeat (500 ms by default) the gateway sends each
+// validated client a HEARTBEAT. A client that hears nothing from its
+// gateway — no datagram of the channel, no heartbeat — for its timeout
+// (channel.WithGatewayTimeout, 1.5 s by default) moves to the next
+// gateway: it says hello there, is validated, and is served. Nothing
+// about the channel changes: its identity is its channel id, streams and
+// windows are end to end, so what was sent during the outage is repaired
+// through the new gateway (reliable streams: none lost, none twice) and
+// live media resume as soon as the new gateway forwards them. Keep the
+// timeout under the senders' window receiver timeout (2 s) and under five
+// announce intervals, or senders give the client up meanwhile.
+//
+// A gateway registers in its Config.Directory (gateways of one process
+// share one) and answers a DIRQUERY with the channels listed there, in
+// pages no larger than the query; [QueryDirectory] asks, and
+// "rwgateway -dir HOST:PORT" prints them.
+//
 // # Not (yet) here
 //
-// The WebSocket side (browsers; DECISIONS §2) and relaying between
-// gateways are not built; on keyed channels the adaptation has no reports
-// to read.
+// Relaying between gateways is not built; on keyed channels the
+// adaptation has no reports to read. Heartbeats and probes are not
+// authenticated (the gateway holds no key): whoever can send from a
+// gateway's address can keep its clients on it, and whoever can send to
+// the group can pass a member's capability test. The WebSocket side is
+// package gateway/ws, served by cmd/rwgateway -ws.
 package gateway

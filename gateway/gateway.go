@@ -47,6 +47,20 @@ type Config struct {
 	Tick time.Duration
 	// Log receives the gateway's warnings; nil: slog.Default().
 	Log *slog.Logger
+	// Heartbeat is how often each validated client gets a HEARTBEAT
+	// (clients that hear nothing from their gateway for their timeout,
+	// 1.5 s by default, move to a standby); default 500 ms, negative: none.
+	Heartbeat time.Duration
+	// CapTests bounds the capability tests (CAPTEST datagrams sent to the
+	// group on clients' PROBEs) per second, in all; default 50.
+	CapTests int
+	// Directory is the list this gateway registers in (and answers
+	// DIRQUERY from); nil: a list of this gateway alone. Gateways of one
+	// process share one to list each other.
+	Directory *Directory
+	// Advertise is the address clients are told to send to in the
+	// directory; default: Listen as bound.
+	Advertise string
 }
 
 // Stats are a gateway's counters.
@@ -62,13 +76,19 @@ type Stats struct {
 	// Absorbed counts clients' feedback frames on streams the gateway
 	// thinned that it did not forward.
 	Absorbed uint64
+	// Probes counts PROBEs answered, CapTests the capability tests sent
+	// to the group, Heartbeats the HEARTBEATs sent, Control the
+	// directory answers sent.
+	Probes, CapTests, Heartbeats, Control uint64
 	// Drops counts datagrams dropped otherwise, by reason: "malformed",
 	// "looped" (a client's datagram the gateway sent to the group, heard
 	// back), "client-limit", "unvalidated" (beyond 3× what an address
 	// sent before it echoed a challenge), "reliable-overflow",
 	// "absorb-keyed" (not a drop: a keyed datagram mixing feedback to
 	// absorb with other frames, forwarded whole), "send-error",
-	// "gateway-control".
+	// "gateway-control" (a control datagram not for the gateway, or heard
+	// on the group), "captest-limit" (a PROBE answered without the
+	// capability test, beyond Config.CapTests per second).
 	Drops map[string]uint64
 }
 
@@ -116,9 +136,17 @@ type Gateway struct {
 	kick   chan struct{} // wakes the loop when datagrams stay queued
 	// pumpLocked's state, under mu: the client being pumped, the sends
 	// so far, and emitItem bound once.
-	cur    *client
-	sends  []out
-	emit   func(*Item)
+	cur   *client
+	sends []out
+	emit  func(*Item)
+	// Issue 25: heartbeats, capability tests (a token bucket), the
+	// directory entry.
+	hbSeq  uint64
+	hbAt   time.Time
+	capTok float64
+	capAt  time.Time
+	dir    *Directory
+	entry  DirEntry
 	closed chan struct{}
 	wg     sync.WaitGroup
 	once   sync.Once
@@ -178,6 +206,12 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Tick <= 0 {
 		cfg.Tick = time.Millisecond
 	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = 500 * time.Millisecond
+	}
+	if cfg.CapTests <= 0 {
+		cfg.CapTests = 50
+	}
 	cfg.Shaper.defaults()
 	cfg.Adapt.defaults()
 	g := &Gateway{cfg: cfg, log: cfg.Log, group: a.Group, clients: make(map[netip.AddrPort]*client),
@@ -215,6 +249,16 @@ func New(cfg Config) (*Gateway, error) {
 	_ = g.uc.SetWriteBuffer(4 << 20)
 	_ = g.mc.SetReadBuffer(4 << 20)
 	g.bw = newBatchWriter(g.uc)
+	g.capTok = float64(cfg.CapTests)
+	g.dir = cfg.Directory
+	if g.dir == nil {
+		g.dir = &Directory{}
+	}
+	g.entry = DirEntry{URL: cfg.URL, Addr: cfg.Advertise}
+	if g.entry.Addr == "" {
+		g.entry.Addr = g.Addr().String()
+	}
+	g.dir.Add(g.entry)
 	g.wg.Add(3)
 	go g.readGroup()
 	go g.readClients()
@@ -228,6 +272,7 @@ func (g *Gateway) Addr() netip.AddrPort { return g.uc.LocalAddr().(*net.UDPAddr)
 // Close stops the gateway and waits for its goroutines.
 func (g *Gateway) Close() error {
 	g.once.Do(func() {
+		g.dir.Remove(g.entry)
 		close(g.closed)
 		g.mc.Close()
 		g.uc.Close()
@@ -428,6 +473,10 @@ func newItem(b []byte, d *dgram, now time.Time) *Item {
 // for.
 func (g *Gateway) fromGroup(b []byte, d *dgram, now time.Time) {
 	g.st.FromGroup++
+	if len(b) > 0 && b[0] == gwire.Magic {
+		g.drop("gateway-control") // a CAPTEST (ours, looped back, or another gateway's)
+		return
+	}
 	if err := inspect(b, d); err != nil {
 		g.drop("malformed")
 		return
@@ -477,6 +526,12 @@ func (g *Gateway) fromClient(b []byte, from netip.AddrPort, d *dgram, now time.T
 		switch {
 		case err != nil:
 			g.drop("malformed")
+		case ctl.Type == gwire.Probe:
+			sends = g.probed(ctl, from, now, sends)
+		case ctl.Type == gwire.DirQuery:
+			b, _ := gwire.AppendDirectory(nil, g.dir.wire(), int(ctl.Index))
+			sends = append(sends, out{b: b, dst: from})
+			g.st.Control++
 		case ctl.Type != gwire.Echo || c == nil || ctl.Cookie != g.cookie(from):
 			g.drop("gateway-control")
 		default:
@@ -749,9 +804,20 @@ func (g *Gateway) emitItem(it *Item) {
 
 // maintainLocked adapts the clients' rates, forgets the silent ones, and
 // challenges again those not yet validated (a CHALLENGE or its ECHO may
-// be lost), within their 3× budget; it appends the challenges to sends.
+// be lost), within their 3× budget, and every Config.Heartbeat sends the
+// validated ones a HEARTBEAT; it appends what it sends to sends.
 func (g *Gateway) maintainLocked(now time.Time, sends []out) []out {
+	var hb []byte // one HEARTBEAT for every validated client
+	if g.cfg.Heartbeat > 0 && now.Sub(g.hbAt) >= g.cfg.Heartbeat {
+		g.hbAt = now
+		g.hbSeq++
+		hb = gwire.Append(nil, gwire.Heartbeat, g.hbSeq)
+	}
 	for a, c := range g.clients {
+		if hb != nil && c.validated {
+			sends = append(sends, out{b: hb, dst: c.addr})
+			g.st.Heartbeats++
+		}
 		if !c.validated && now.Sub(c.challenged) >= challengeEvery && c.sent+gwire.Len <= amplification*c.recvd {
 			c.challenged = now
 			c.sent += gwire.Len

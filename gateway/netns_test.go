@@ -55,6 +55,14 @@ func netnsChild(role string) int {
 	in := bufio.NewScanner(os.Stdin)
 	group := "gwtest://" + nsGroup + "?iface=eth0&channel=" + nsChannel
 	fail := func(err error) int { fmt.Println("fail", err); return 1 }
+	if code, ok := netnsChild2(role, func() (string, bool) {
+		if in.Scan() {
+			return in.Text(), true
+		}
+		return "", false
+	}); ok {
+		return code
+	}
 	switch role {
 	case "gw":
 		g, err := New(Config{URL: group, Listen: ":7500"})

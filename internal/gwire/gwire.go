@@ -22,17 +22,52 @@
 //	                  the client lacks of the stream below that datagram
 //	                  will not come
 //
-// CHALLENGE and ECHO are [Len] bytes, THINNED [ThinnedLen]; anything else
-// starting with the magic is malformed. An echo is no larger than its
-// challenge, and a client answers only the gateway its URL names, so
-// neither side can be made a reflector. Nothing here is authenticated
-// (the gateway holds no key): whoever can send from the gateway's address
-// can make its clients give up gaps of semi-reliable streams early.
+// Issue 25 adds gateway selection, liveness and the directory:
+//
+//	type 4 PROBE      from a client: bytes 2-9 a nonce (never 0), byte 10
+//	                  flags (bit 0: run the capability test), then zeros
+//	                  to [ProbeLen] bytes, so that the answer is no larger
+//	                  than the question
+//	type 5 PROBED     from the gateway, the answer to a PROBE: bytes 2-9
+//	                  the nonce, bytes 10-25 the group it relays (IPv6 or
+//	                  IPv4-mapped), bytes 26-27 its port ([ProbedLen]); the
+//	                  client's round-trip time to the gateway is the time
+//	                  from its PROBE to this
+//	type 6 CAPTEST    from the gateway, sent to the group when a PROBE asks
+//	                  for the capability test: bytes 2-9 the probe's nonce
+//	                  ([Len]); a client that hears it on the group can
+//	                  receive the group and joins it directly
+//	type 7 HEARTBEAT  from the gateway to each validated client, every
+//	                  heartbeat interval: bytes 2-9 a sequence number
+//	                  (never 0; [Len]); a client that hears nothing from
+//	                  its gateway for its timeout moves to a standby
+//	type 8 DIRQUERY   from anyone: bytes 2-3 the first entry wanted, then
+//	                  zeros to [DirQueryLen] bytes
+//	type 9 DIRECTORY  from the gateway, the answer to a DIRQUERY: bytes 2-3
+//	                  the entries in all, bytes 4-5 the index of the first
+//	                  here, then entries (each a 2-byte length and the
+//	                  channel URL, a 2-byte length and the address clients
+//	                  send to), at most [DirQueryLen] bytes in all; a
+//	                  client pages on with the next index
+//
+// CHALLENGE, ECHO, CAPTEST and HEARTBEAT are [Len] bytes, THINNED
+// [ThinnedLen], PROBE [ProbeLen], PROBED [ProbedLen], DIRQUERY
+// [DirQueryLen], DIRECTORY at most that; anything else starting with the
+// magic is malformed (padding that is not zeros included). An echo or an
+// answer is no larger than what it answers, a client answers only the
+// gateway its URL names, and a gateway sends one CAPTEST per PROBE within
+// a rate limit, so neither side can be made a reflector or amplifier.
+// Nothing here is authenticated (the gateway holds no key): whoever can
+// send from the gateway's address can make its clients give up gaps of
+// semi-reliable streams early, or keep them on a gateway that is gone
+// (heartbeats), and whoever can send to the group can make a client
+// believe it receives the group (CAPTEST).
 package gwire
 
 import (
 	"encoding/binary"
 	"errors"
+	"net/netip"
 )
 
 // Magic is the first byte of every gateway control datagram.
@@ -47,12 +82,40 @@ const Len = 10
 // ThinnedLen is the length of a THINNED datagram.
 const ThinnedLen = 14
 
+// ProbeLen is the length of a PROBE, ProbedLen of a PROBED.
+const (
+	ProbeLen  = 32
+	ProbedLen = 28
+)
+
+// DirQueryLen is the length of a DIRQUERY and the most a DIRECTORY holds.
+const DirQueryLen = 1200
+
+// ProbeCapability is the PROBE flag asking for the capability test.
+const ProbeCapability = 1
+
 // Types of control datagram.
 const (
 	Challenge = 1
 	Echo      = 2
 	Thinned   = 3
+	Probe     = 4
+	Probed    = 5
+	CapTest   = 6
+	Heartbeat = 7
+	DirQuery  = 8
+	Directory = 9
 )
+
+// An Entry is one channel a gateway serves: the channel's URL (the
+// multicast group it relays) and the address its clients send to.
+type Entry struct {
+	URL  string
+	Addr string
+}
+
+// entryLen is an entry's encoded length.
+func (e Entry) entryLen() int { return 4 + len(e.URL) + len(e.Addr) }
 
 // ErrMalformed is returned for a datagram that is not a well-formed
 // control datagram of this version.
@@ -61,14 +124,23 @@ var ErrMalformed = errors.New("gwire: malformed gateway control datagram")
 // Control is a decoded control datagram.
 type Control struct {
 	Type byte
-	// Cookie is a CHALLENGE's or ECHO's cookie; Member and Stream name a
-	// THINNED datagram's stream.
+	// Cookie is a CHALLENGE's or ECHO's cookie, a PROBE's, PROBED's or
+	// CAPTEST's nonce, or a HEARTBEAT's sequence number; Member and Stream
+	// name a THINNED datagram's stream.
 	Cookie uint64
 	Member uint64
 	Stream uint32
+	// Flags are a PROBE's; Group a PROBED's.
+	Flags byte
+	Group netip.AddrPort
+	// Index is a DIRQUERY's first entry wanted, or a DIRECTORY's first
+	// entry; Total the DIRECTORY's entries in all, Entries those in it.
+	Index, Total uint16
+	Entries      []Entry
 }
 
-// Append appends a CHALLENGE or ECHO datagram carrying cookie.
+// Append appends a CHALLENGE, ECHO, CAPTEST or HEARTBEAT datagram
+// carrying cookie.
 func Append(b []byte, typ byte, cookie uint64) []byte {
 	b = append(b, Magic, Version<<4|typ&0x0f)
 	return binary.BigEndian.AppendUint64(b, cookie)
@@ -88,7 +160,7 @@ func Parse(b []byte) (Control, error) {
 	}
 	c := Control{Type: b[1] & 0x0f}
 	switch c.Type {
-	case Challenge, Echo:
+	case Challenge, Echo, CapTest, Heartbeat:
 		if len(b) != Len {
 			return Control{}, ErrMalformed
 		}
@@ -104,16 +176,145 @@ func Parse(b []byte) (Control, error) {
 		if c.Member == 0 || c.Stream == 0 {
 			return Control{}, ErrMalformed
 		}
+	case Probe:
+		if len(b) != ProbeLen || !zeros(b[11:]) {
+			return Control{}, ErrMalformed
+		}
+		c.Cookie, c.Flags = binary.BigEndian.Uint64(b[2:]), b[10]
+		if c.Cookie == 0 {
+			return Control{}, ErrMalformed
+		}
+	case Probed:
+		if len(b) != ProbedLen {
+			return Control{}, ErrMalformed
+		}
+		c.Cookie = binary.BigEndian.Uint64(b[2:])
+		c.Group = netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[10:26])).Unmap(), binary.BigEndian.Uint16(b[26:]))
+		if c.Cookie == 0 {
+			return Control{}, ErrMalformed
+		}
+	case DirQuery:
+		if len(b) != DirQueryLen || !zeros(b[4:]) {
+			return Control{}, ErrMalformed
+		}
+		c.Index = binary.BigEndian.Uint16(b[2:])
+	case Directory:
+		if len(b) < 6 || len(b) > DirQueryLen {
+			return Control{}, ErrMalformed
+		}
+		c.Total, c.Index = binary.BigEndian.Uint16(b[2:]), binary.BigEndian.Uint16(b[4:])
+		r := b[6:]
+		str := func() (string, bool) {
+			if len(r) < 2 {
+				return "", false
+			}
+			n := int(binary.BigEndian.Uint16(r))
+			if len(r) < 2+n {
+				return "", false
+			}
+			v := string(r[2 : 2+n])
+			r = r[2+n:]
+			return v, true
+		}
+		for len(r) > 0 {
+			u, ok1 := str()
+			a, ok2 := str()
+			if !ok1 || !ok2 {
+				return Control{}, ErrMalformed
+			}
+			c.Entries = append(c.Entries, Entry{URL: u, Addr: a})
+		}
+		if int(c.Index)+len(c.Entries) > int(c.Total) {
+			return Control{}, ErrMalformed
+		}
 	default:
 		return Control{}, ErrMalformed
 	}
 	return c, nil
 }
 
+func zeros(b []byte) bool {
+	for _, v := range b {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// AppendProbe appends a PROBE carrying nonce and flags.
+func AppendProbe(b []byte, nonce uint64, flags byte) []byte {
+	b = append(b, Magic, Version<<4|Probe)
+	b = binary.BigEndian.AppendUint64(b, nonce)
+	b = append(b, flags)
+	return append(b, make([]byte, ProbeLen-11)...)
+}
+
+// AppendProbed appends a PROBED answering nonce, naming group.
+func AppendProbed(b []byte, nonce uint64, group netip.AddrPort) []byte {
+	b = append(b, Magic, Version<<4|Probed)
+	b = binary.BigEndian.AppendUint64(b, nonce)
+	a := group.Addr().As16()
+	b = append(b, a[:]...)
+	return binary.BigEndian.AppendUint16(b, group.Port())
+}
+
+// AppendDirQuery appends a DIRQUERY asking for the entries from index.
+func AppendDirQuery(b []byte, index uint16) []byte {
+	b = append(b, Magic, Version<<4|DirQuery)
+	b = binary.BigEndian.AppendUint16(b, index)
+	return append(b, make([]byte, DirQueryLen-4)...)
+}
+
+// AppendDirectory appends a DIRECTORY of entries from index on: as many
+// as fit in [DirQueryLen] bytes. It returns the datagram and the number
+// of entries it holds, 0 when none is left or the next does not fit alone
+// (its URL and address longer than DirQueryLen−10 bytes together; a
+// directory should not list such entries).
+func AppendDirectory(b []byte, entries []Entry, index int) ([]byte, int) {
+	start := len(b)
+	total := min(len(entries), 0xffff)
+	index = min(max(index, 0), total)
+	b = append(b, Magic, Version<<4|Directory)
+	b = binary.BigEndian.AppendUint16(b, uint16(total))
+	b = binary.BigEndian.AppendUint16(b, uint16(index))
+	n := 0
+	for _, e := range entries[index:total] {
+		if len(b)-start+e.entryLen() > DirQueryLen {
+			break
+		}
+		b = binary.BigEndian.AppendUint16(b, uint16(len(e.URL)))
+		b = append(b, e.URL...)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(e.Addr)))
+		b = append(b, e.Addr...)
+		n++
+	}
+	return b, n
+}
+
 // Append appends c's encoding.
 func (c Control) Append(b []byte) []byte {
-	if c.Type == Thinned {
+	switch c.Type {
+	case Thinned:
 		return AppendThinned(b, c.Member, c.Stream)
+	case Probe:
+		return AppendProbe(b, c.Cookie, c.Flags)
+	case Probed:
+		return AppendProbed(b, c.Cookie, c.Group)
+	case DirQuery:
+		return AppendDirQuery(b, c.Index)
+	case Directory:
+		// The entries as parsed, after Total and Index.
+		b = append(b, Magic, Version<<4|Directory)
+		b = binary.BigEndian.AppendUint16(b, c.Total)
+		b = binary.BigEndian.AppendUint16(b, c.Index)
+		for _, e := range c.Entries {
+			b = binary.BigEndian.AppendUint16(b, uint16(len(e.URL)))
+			b = append(b, e.URL...)
+			b = binary.BigEndian.AppendUint16(b, uint16(len(e.Addr)))
+			b = append(b, e.Addr...)
+		}
+		return b
 	}
 	return Append(b, c.Type, c.Cookie)
 }

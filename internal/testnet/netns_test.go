@@ -271,3 +271,48 @@ func TestRequireSkipsOrFails(t *testing.T) {
 		t.Errorf("with CI=true: %q", got)
 	}
 }
+
+// TestDelay: a datagram through a Delay and back takes at least twice its
+// delay (never less: the delay is a floor, whatever the load), and
+// arrives intact.
+func TestDelay(t *testing.T) {
+	echo, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := echo.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			echo.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}()
+	d, err := NewDelay("127.0.0.1:0", echo.LocalAddr().(*net.UDPAddr).AddrPort(), 25*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 2048)
+	for i := range 3 {
+		start := time.Now()
+		msg := []byte(fmt.Sprintf("ping %d", i))
+		c.WriteToUDPAddrPort(msg, d.Addr())
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := c.Read(buf)
+		if err != nil || string(buf[:n]) != string(msg) {
+			t.Fatalf("%q %v", buf[:n], err)
+		}
+		if rtt := time.Since(start); rtt < 50*time.Millisecond {
+			t.Fatalf("round trip %v through 25 ms each way", rtt)
+		}
+	}
+}
