@@ -18,12 +18,16 @@ const (
 
 // slot is one retained packet of the sender's window.
 type slot struct {
-	pk       *stack.Packet // retained; nil once acknowledged or abandoned
-	mark     stack.Mark    // the payload, without the window header
-	state    uint8
-	inPipe   bool // counted as in flight
-	lost     bool // marked for retransmission
-	tries    int
+	pk     *stack.Packet // retained; nil once acknowledged or abandoned
+	mark   stack.Mark    // the payload, without the window header
+	state  uint8
+	inPipe bool // counted as in flight
+	lost   bool // marked for retransmission
+	tries  int
+	// flown: abandoned while sent and not yet acknowledged. An ack for it
+	// still says the network delivered a packet (congestion control and
+	// the RTO count it), once.
+	flown    bool
 	sentAt   time.Time // last transmission
 	deadline time.Time
 	tag      *stack.Tag // the packet's parcel, when it has a latest-wins key; nil once finished
@@ -630,6 +634,9 @@ func (s *sender) finish(sl *slot, state uint8) {
 		sl.lost = false
 		s.lostN--
 	}
+	if state == slotFree {
+		sl.flown = false
+	}
 	sl.state = state
 }
 
@@ -641,7 +648,9 @@ func (s *sender) abandon(seq uint64, sl *slot, reason string) {
 	if sl.state == slotSacked {
 		s.done--
 	}
+	flown := sl.state == slotOut
 	s.finish(sl, slotAbandoned)
+	sl.flown = flown
 	s.done++
 	s.l.Binding().Count(reason, 1)
 	s.addSkip(seq)
@@ -718,14 +727,19 @@ func (s *sender) onAck(from uint64, m *msg, now time.Time) {
 	// answer, if this ack is the first news of it and it went out once.
 	var sample time.Duration = -1
 	if newest := unwrap(s.una, m.floor); newest >= s.una && newest < s.nxt {
-		if sl := s.slot(newest); sl.state == slotOut && sl.tries == 1 {
+		if sl := s.slot(newest); sl.delivered() && sl.tries == 1 {
 			sample = now.Sub(sl.sentAt)
 		}
 	}
+	// Packets abandoned in flight (their deadline passed) that arrive
+	// count as delivered here: the network carried them. Without this a
+	// queue of postings near their deadline starves the window: what it
+	// sends is abandoned before the ack, no ack counts, the window never
+	// opens and the RTO backs off.
 	newly := 0
 	for seq := s.una; seq < cum; seq++ {
 		sl := s.slot(seq)
-		if sl.state == slotOut {
+		if sl.delivered() {
 			newly++
 			if sl.sentAt.After(s.rackSent) {
 				s.rackSent = sl.sentAt
@@ -749,6 +763,11 @@ func (s *sender) onAck(from uint64, m *msg, now time.Time) {
 		left -= to - from
 		for seq := from; seq < to; seq++ {
 			sl := s.slot(seq)
+			if sl.state == slotAbandoned && sl.flown {
+				sl.flown = false // counted once; it stays abandoned
+				newly++
+				continue
+			}
 			if sl.state != slotOut {
 				continue
 			}
@@ -793,6 +812,13 @@ func (s *sender) onAck(from uint64, m *msg, now time.Time) {
 		s.ptoAt = now.Add(s.pto())
 	}
 	s.pump(now)
+}
+
+// delivered says whether an acknowledgement of the slot is news of a
+// packet the network carried: one out, or abandoned while out and not yet
+// counted.
+func (sl *slot) delivered() bool {
+	return sl.state == slotOut || sl.state == slotAbandoned && sl.flown
 }
 
 // skipAbandoned re-announces every abandoned number in the window.
