@@ -160,41 +160,48 @@ func childKCP(echo bool, stdin io.Reader, stdout io.Writer) error {
 		}
 		defer s.Close()
 		tuneKCP(s)
-		r := bufio.NewReaderSize(s, 256<<10)
-		var buf []byte
-		for {
-			if cap(buf) < 4 {
-				buf = make([]byte, 4)
-			}
-			if _, err := io.ReadFull(r, buf[:4]); err != nil {
-				return
-			}
-			n := int(binary.LittleEndian.Uint32(buf))
-			if n > 64<<20 {
-				return
-			}
-			if n == 0 { // the handshake: answered, not counted
-				if _, err := s.Write(buf[:4]); err != nil {
-					return
-				}
-				continue
-			}
-			if cap(buf) < 4+n {
-				nb := make([]byte, 4+n)
-				copy(nb, buf[:4])
-				buf = nb
-			}
-			if _, err := io.ReadFull(r, buf[4:4+n]); err != nil {
-				return
-			}
-			if echo {
-				if _, err := s.Write(buf[:4+n]); err != nil {
-					return
-				}
-			} else {
-				c.Add(n)
-			}
-		}
+		serveFramed(s, echo, &c)
 	}()
 	return harness.Serve(strconv.Itoa(l.Addr().(*net.UDPAddr).Port), &c, stdin, stdout)
+}
+
+// serveFramed reads length-prefixed postings (4-byte little-endian length,
+// then the body) from s until it fails: an empty one is the handshake and
+// is answered; the others are echoed back (echo) or counted in c.
+func serveFramed(s io.ReadWriter, echo bool, c *harness.Counter) {
+	r := bufio.NewReaderSize(s, 256<<10)
+	var buf []byte
+	for {
+		if cap(buf) < 4 {
+			buf = make([]byte, 4)
+		}
+		if _, err := io.ReadFull(r, buf[:4]); err != nil {
+			return
+		}
+		n := int(binary.LittleEndian.Uint32(buf))
+		if n > 64<<20 {
+			return
+		}
+		if n == 0 { // the handshake: answered, not counted
+			if _, err := s.Write(buf[:4]); err != nil {
+				return
+			}
+			continue
+		}
+		if cap(buf) < 4+n {
+			nb := make([]byte, 4+n)
+			copy(nb, buf[:4])
+			buf = nb
+		}
+		if _, err := io.ReadFull(r, buf[4:4+n]); err != nil {
+			return
+		}
+		if echo {
+			if _, err := s.Write(buf[:4+n]); err != nil {
+				return
+			}
+		} else {
+			c.Add(n)
+		}
+	}
 }

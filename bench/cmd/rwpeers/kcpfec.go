@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -195,31 +193,7 @@ func childKCPLossy(fec bool, stdin io.Reader, stdout io.Writer) error {
 		}
 		defer s.Close()
 		tuneKCP(s)
-		r := bufio.NewReaderSize(s, 256<<10)
-		var buf []byte
-		for {
-			if cap(buf) < 4 {
-				buf = make([]byte, 4)
-			}
-			if _, err := io.ReadFull(r, buf[:4]); err != nil {
-				return
-			}
-			n := int(binary.LittleEndian.Uint32(buf))
-			if n > 64<<20 {
-				return
-			}
-			if cap(buf) < 4+n {
-				nb := make([]byte, 4+n)
-				copy(nb, buf[:4])
-				buf = nb
-			}
-			if _, err := io.ReadFull(r, buf[4:4+n]); err != nil {
-				return
-			}
-			if _, err := s.Write(buf[:4+n]); err != nil {
-				return
-			}
-		}
+		serveFramed(s, true, &c)
 	}()
 	return harness.Serve(strconv.Itoa(udp.LocalAddr().(*net.UDPAddr).Port), &c, stdin, stdout)
 }
