@@ -42,6 +42,12 @@
 //		log.Printf("cannot decode %s: %v", body.Type, body.Err)
 //	}
 //
+// Decode copies what it keeps, so the posting outlives buf. A receiver
+// that handles each posting before decoding the next can use a
+// [Borrower] instead: it reuses one Posting, and a []byte body aliases the
+// input, so decoding allocates nothing; [Posting.Clone] copies what is to
+// be kept. A channel's SubscribeFunc with NoRetain works that way.
+//
 // # Bodies
 //
 // nil, []byte and string bodies travel as raw bytes, without reflection or

@@ -72,8 +72,31 @@ func FuzzDecode(f *testing.F) {
 		f.Add(b)
 	}
 
+	emptyEncoding, err := new(posting.Posting).MarshalBinary()
+	if err != nil {
+		f.Fatal(err)
+	}
+	var borrower posting.Borrower // reused across inputs, as a channel flow reuses it
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := posting.Decode(data)
+		bp, berr := borrower.Decode(data)
+		if (err == nil) != (berr == nil) || (err != nil && err.Error() != berr.Error()) {
+			t.Fatalf("Borrower.Decode error %v, Decode error %v", berr, err)
+		}
+		if err == nil {
+			// The borrowed posting equals Decode's, and so does its Clone,
+			// which outlives the next Decode.
+			if diff := cmp.Diff(p, bp, cmpOpts); diff != "" {
+				t.Fatalf("Borrower.Decode differs from Decode (-Decode +Borrower):\n%s", diff)
+			}
+			kept := bp.Clone()
+			if _, err := borrower.Decode(emptyEncoding); err != nil {
+				t.Fatalf("decoding an empty posting: %v", err)
+			}
+			if diff := cmp.Diff(p, kept, cmpOpts); diff != "" {
+				t.Fatalf("a Clone changed with the Borrower's next Decode (-Decode +Clone):\n%s", diff)
+			}
+		}
 		if err != nil {
 			var de *posting.DecodeError
 			if !errors.As(err, &de) || de.Offset < 0 || de.Offset > len(data) {
