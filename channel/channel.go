@@ -316,7 +316,7 @@ func (c *Channel) wire(prof *profiles, remote transport.Addr) {
 		}
 	}
 	c.in = &incoming{self: c.id, cfg: cfg, env: env, clock: c.clock, pool: c.pool, mem: c.mem, log: c.log, mtu: mtu,
-		multicast: multicast, instances: &c.instances, out: c.out, skewOf: c.members.skew, deliver: c.dispatch, cnt: c.cnt,
+		multicast: multicast, instances: &c.instances, out: c.out, skewOf: c.members.skew, deliver: c.dispatch, deliverBorrowed: c.dispatchBorrowed, subs: c.subs, cnt: c.cnt,
 		senders: make(map[uint64]*remoteSender), flows: make(map[flowKey]*inFlow)}
 	c.req = (&requests{self: c.id, push: c.og.push, servers: c.members.servers, skew: c.members.skew, clock: c.clock,
 		wait: 2 * cfg.announce, timeout: cfg.pullTimeout, cnt: c.cnt, log: c.log, ctx: c.ctx, wg: &c.wg,
@@ -515,6 +515,18 @@ func (c *Channel) dispatch(p *posting.Posting) {
 	}
 }
 
+// dispatchBorrowed is dispatch for a borrowed posting (valid only during
+// the call): messages go to the subscriptions, which copy it if they keep
+// it; requests and replies are kept by whoever takes them, so they get a
+// copy.
+func (c *Channel) dispatchBorrowed(p *posting.Posting) {
+	if p.Kind != posting.Message {
+		c.dispatch(p.Clone())
+		return
+	}
+	c.subs.offerBorrowed(p)
+}
+
 // reliableFrom says whether p came on a reliable stream (a recording's
 // postings are not on any).
 func (c *Channel) reliableFrom(p *posting.Posting) bool {
@@ -545,6 +557,9 @@ func (c *Channel) subscribe(f func(*posting.Posting), opts []SubOption) (*Subscr
 		if err := o(&sc); err != nil {
 			return nil, err
 		}
+	}
+	if f == nil && sc.noRetain {
+		return nil, errors.New("channel: NoRetain applies to SubscribeFunc: a queued subscription keeps its postings")
 	}
 	s := &Subscription{subs: c.subs, cnt: c.cnt, clock: c.clock, reliable: c.reliableFrom, cfg: sc, fn: f, done: make(chan struct{})}
 	if f == nil {

@@ -142,6 +142,19 @@
 // the receiver. Postings delivered to several subscribers are shared: treat
 // them as read-only.
 //
+// Receiving without allocating: a function subscribed with [NoRetain]
+// promises not to keep the posting, its Body or anything aliasing them
+// after it returns. While every subscription of the channel makes that
+// promise, each flow decodes into one posting it reuses and a []byte body
+// aliases the received datagram ([posting.Borrower]), so receiving
+// allocates nothing in the steady state; any other subscription gets a
+// copy of its own. Pushing a []byte posting allocates nothing beyond the
+// Posting the caller made (nothing at all when the caller reuses one),
+// and neither does carrying it through a stack, acknowledgements
+// included. TestPushReceiveAllocs holds both with testing.AllocsPerRun:
+// sender and receiver together, best effort and reliable, unicast and
+// multicast-like.
+//
 // On a keyed channel a receiver delivers nothing a member sent before
 // that member echoed the receiver's nonce (see Keyed channels): a
 // restarted or late receiver gets the backlog a reliable sender still

@@ -38,7 +38,11 @@ type incoming struct {
 	out       *outbox                    // feedback and queries
 	skewOf    func(uint64) *skewEstimate // membership: a member's clock offset, nil for a stranger
 	deliver   func(*posting.Posting)     // decoded postings, in each flow's order
-	cnt       *counters
+	// deliverBorrowed takes postings valid only during the call (see
+	// posting.Borrower), while subs has no owner (NoRetain).
+	deliverBorrowed func(*posting.Posting)
+	subs            *subscribers
+	cnt             *counters
 
 	mu        sync.Mutex
 	closed    bool
@@ -102,6 +106,9 @@ type inFlow struct {
 	done     atomic.Uint64          // parcels its stack handed up (delivered or not)
 	next     atomic.Pointer[inFlow] // the flow that replaces this one
 	follow   *follow                // when this flow replaces another
+	// borrow decodes postings handed up while every subscriber borrows
+	// (NoRetain); the stack hands up one parcel at a time.
+	borrow posting.Borrower
 }
 
 // senderLocked returns the state kept for sender, creating it when
@@ -400,13 +407,23 @@ func (fl *inFlow) deliver(pk *stack.Packet) error {
 		return nil
 	}
 	defer in.mem.Release(cost)
-	if n >= sharedBody && !pk.Shared() {
+	borrowed := false
+	switch {
+	case fl.follow == nil && in.deliverBorrowed != nil && in.subs.owners.Load() == 0:
+		// Nobody keeps what they are given: decode into the flow's
+		// posting, its body aliasing the packet, which is released once
+		// the posting has been handed up.
+		p, err = fl.borrow.Decode(pk.Bytes())
+		borrowed = true
+		defer pk.Release()
+	case n >= sharedBody && !pk.Shared():
 		// A large parcel: the posting keeps its buffer rather than a copy.
 		p, err = posting.DecodeShared(pk.Detach())
-	} else {
+		pk.Release()
+	default:
 		p, err = posting.Decode(pk.Bytes())
+		pk.Release()
 	}
-	pk.Release()
 	if err != nil {
 		in.cnt.drop("bad-posting")
 		return nil
@@ -426,6 +443,10 @@ func (fl *inFlow) deliver(pk *stack.Packet) error {
 			}
 			return nil
 		}
+	}
+	if borrowed {
+		in.deliverBorrowed(p)
+		return nil
 	}
 	in.deliver(p)
 	return nil

@@ -69,6 +69,7 @@ type outbox struct {
 
 	mu        sync.Mutex
 	trains    []*train // in order of first use since the last take
+	spare     []*train // a taken batch's slice, back for the next trains
 	byDst     map[uint64]*train
 	free      []*train
 	queued    int
@@ -265,7 +266,7 @@ func (o *outbox) takeLocked() []*train {
 		o.closeDatagram(t)
 		delete(o.byDst, t.dst)
 	}
-	o.trains = nil
+	o.trains, o.spare = o.spare[:0], nil
 	o.queued = 0
 	return batch
 }
@@ -273,10 +274,14 @@ func (o *outbox) takeLocked() []*train {
 // finish recycles a written batch and lets waiting pushers in.
 func (o *outbox) finish(batch []*train) {
 	o.mu.Lock()
-	for _, t := range batch {
+	for i, t := range batch {
 		if len(o.free) < 32 && cap(t.buf) <= 4*o.limit {
 			o.free = append(o.free, t)
 		}
+		batch[i] = nil
+	}
+	if o.spare == nil {
+		o.spare = batch[:0]
 	}
 	o.busy = false
 	o.lastEnd = time.Now() // a performance heuristic, not protocol time

@@ -156,6 +156,9 @@ func (c *Channel) stackMTU(dgram int) int {
 // rest of the run again, which the transport now carries in IP fragments.
 func (c *Channel) send(run []byte, seg int, dst transport.Addr) error {
 	err := c.tr.Send(run, seg, dst)
+	if err == nil {
+		return nil // before errors.As, whose target would escape: no allocation per send
+	}
 	var me *transport.MTUError
 	if !errors.As(err, &me) {
 		return err

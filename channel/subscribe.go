@@ -46,6 +46,24 @@ type subConfig struct {
 	senders  []uint64
 	queue    int
 	overflow Overflow
+	noRetain bool
+}
+
+// NoRetain is a promise a SubscribeFunc function makes: it does not keep
+// the posting it is given, its Body or anything aliasing them after it
+// returns (it copies what it keeps, with [posting.Posting.Clone] or
+// bytes.Clone). In return a posting with a []byte body (or none) reaches
+// it without an allocation: the channel decodes into a posting it reuses,
+// and the body aliases the received datagram (see [posting.Borrower]).
+// While every subscription of the channel is a NoRetain function, receiving
+// such postings allocates nothing in the steady state; a queued
+// subscription, or a SubscribeFunc without NoRetain, gets a copy of its
+// own. Subscribe refuses it (a queue keeps postings).
+func NoRetain() SubOption {
+	return func(c *subConfig) error {
+		c.noRetain = true
+		return nil
+	}
 }
 
 // Media keeps only postings of the given media classes.
@@ -410,7 +428,14 @@ func (s *Subscription) push(p *posting.Posting) bool {
 type subscribers struct {
 	mu   sync.Mutex // serialises writers
 	list atomic.Pointer[[]*Subscription]
+	// owners counts the subscriptions that keep what they are given:
+	// queued ones and SubscribeFuncs without NoRetain. While it is zero,
+	// flows decode into borrowed postings.
+	owners atomic.Int32
 }
+
+// borrows reports whether s promised not to keep postings (NoRetain).
+func (s *Subscription) borrows() bool { return s.fn != nil && s.cfg.noRetain }
 
 func newSubscribers() *subscribers {
 	s := &subscribers{}
@@ -423,19 +448,46 @@ func (ss *subscribers) add(s *Subscription) {
 	defer ss.mu.Unlock()
 	list := append(slices.Clone(*ss.list.Load()), s)
 	ss.list.Store(&list)
+	if !s.borrows() {
+		ss.owners.Add(1)
+	}
 }
 
 func (ss *subscribers) remove(s *Subscription) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	list := slices.DeleteFunc(slices.Clone(*ss.list.Load()), func(x *Subscription) bool { return x == s })
+	old := *ss.list.Load()
+	list := slices.DeleteFunc(slices.Clone(old), func(x *Subscription) bool { return x == s })
 	ss.list.Store(&list)
+	if len(list) < len(old) && !s.borrows() {
+		ss.owners.Add(-1)
+	}
 }
 
 // offer hands p to every subscription (each takes what matches).
 func (ss *subscribers) offer(p *posting.Posting) {
 	for _, s := range *ss.list.Load() {
 		s.offer(p)
+	}
+}
+
+// offerBorrowed hands p, a borrowed posting valid only during the call, to
+// every subscription: NoRetain functions get it as it is, the others one
+// copy made for them all.
+func (ss *subscribers) offerBorrowed(p *posting.Posting) {
+	var own *posting.Posting
+	for _, s := range *ss.list.Load() {
+		if s.borrows() {
+			s.offer(p)
+			continue
+		}
+		if own == nil {
+			if s.closed.Load() || !s.matches(p) {
+				continue
+			}
+			own = p.Clone()
+		}
+		s.offer(own)
 	}
 }
 
@@ -446,6 +498,7 @@ func (ss *subscribers) end(err error) {
 	ss.mu.Lock()
 	list := *ss.list.Load()
 	ss.list.Store(&[]*Subscription{})
+	ss.owners.Store(0)
 	ss.mu.Unlock()
 	for _, s := range list {
 		s.mu.Lock()

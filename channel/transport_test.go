@@ -55,7 +55,11 @@ func TestTransportConformance(t *testing.T) {
 		},
 		"multicast": func() (string, string) { u := groupURL("ct"); return u, u },
 		"plugmem":   func() (string, string) { u := "ct+plugmem://hub/" + memURL(t)[len("mem://"):]; return u, u },
-		"pmtufake":  func() (string, string) { u := "ct+pmtufake://hub/" + memURL(t)[len("mem://"):]; return u, u }, // pmtu_test.go
+		"zzpipe": func() (string, string) { // pipe_test.go
+			u := "ct+zzpipe://" + memURL(t)[len("mem://"):] + "?reach=all&end="
+			return u + "a", u + "b"
+		},
+		"pmtufake": func() (string, string) { u := "ct+pmtufake://hub/" + memURL(t)[len("mem://"):]; return u, u }, // pmtu_test.go
 	}
 	for _, e := range transport.List() {
 		url, ok := cases[e.Name]
