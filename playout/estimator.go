@@ -1,19 +1,21 @@
 package playout
 
 import (
+	"math"
 	"time"
 )
 
-// histogram holds delays in binWidth bins with exponential forgetting: a
-// sample n samples old weighs forget^n as much as the newest. It starts
-// fast: until 1/(1−forget) samples are in, all weigh the same (each new one
-// gets the share 1/n of the normalised histogram, then 1−forget). Sums per
-// block of blockBins bins let a quantile skip the empty top quickly.
+// histogram holds delays in binWidth bins with exponential forgetting in
+// time: a sample that came a time d before the newest weighs e^(−d/tau) as
+// much. It starts fast: while forgetting would give a new sample less than
+// the share 1/n (n samples in, until about tau's worth), all weigh the
+// same. Sums per block of blockBins bins let a quantile skip the empty top
+// quickly.
 type histogram struct {
 	bins   []float64
 	blocks []float64 // sums of blockBins bins
 	total  float64
-	forget float64
+	tau    time.Duration
 	n      int
 }
 
@@ -22,19 +24,29 @@ const (
 	blockBins = 64
 )
 
-func newHistogram(max time.Duration, forget float64) *histogram {
+func newHistogram(max, tau time.Duration) *histogram {
 	n := int(max/binWidth) + 1
-	return &histogram{bins: make([]float64, n), blocks: make([]float64, (n+blockBins-1)/blockBins), forget: forget}
+	return &histogram{bins: make([]float64, n), blocks: make([]float64, (n+blockBins-1)/blockBins), tau: tau}
 }
 
-func (h *histogram) add(v time.Duration) {
+// add folds in v, which came dt after the sample before it.
+func (h *histogram) add(v, dt time.Duration) {
 	i := max(0, min(int(v/binWidth), len(h.bins)-1))
 	h.n++
 	w := 1.0
 	if h.n > 1 {
-		// The share 1−f of the normalised histogram, f = min(forget, (n−1)/n).
-		f := min(h.forget, float64(h.n-1)/float64(h.n))
-		w = h.total * (1 - f) / f
+		// The new sample's share of the normalised histogram: what the
+		// others lose to forgetting over dt, at least 1/n.
+		s := max(-math.Expm1(-float64(max(dt, 0))/float64(h.tau)), 1/float64(h.n))
+		if s > 1-1e-9 {
+			// After a silence of many taus the old samples weigh
+			// nothing: start again.
+			clear(h.bins)
+			clear(h.blocks)
+			h.total, h.n = 0, 1
+		} else {
+			w = h.total * s / (1 - s)
+		}
 	}
 	h.bins[i] += w
 	h.blocks[i/blockBins] += w
@@ -74,58 +86,80 @@ func (h *histogram) quantile(q float64) time.Duration {
 // delayEstimator turns relative delays (arrival − send time − clock
 // offset, so with the drift removed) into the delay to play at:
 //
-//	delay = floor + jitter quantile × (1 + boost)
+//	delay = floor + jitter allowance
 //
 // The floor is the smallest of the last floorK delays: it follows a delay
-// step or spike within a few postings (and a fall at once), so the jitter
-// histogram, of each posting's delay above the floor before it, stays
-// stationary through them and can have a long memory. The quantile's level
-// is 1 − 0.7 × TargetLate, raised while the histogram holds few samples.
-// The boost is the late-ratio feedback: it grows with the share of the late
-// budget (TargetLate of the postings of the last lateSpan) already spent
-// by postings that came late for jitter, so the late ratio stays under the
-// target over any span, not only on average. For the first fastN postings
-// the delay is at least a falling share of the initial delay (fast start).
+// step or spike within a few postings (and a fall at once), so the jitter,
+// each posting's delay above the floor before it, stays stationary through
+// them and can be remembered long. Its distribution is held twice, with
+// forgetting in time: over bodyTau (the body, which follows a change in
+// the jitter quickly) and over tailTau (the upper tail, where a 1 % target
+// lives and a quiet stretch must not make the player forget a burst). The
+// tail share above a jitter y is read as the larger of the two, the long
+// memory counting only below tailLevel.
+//
+// The allowance is the jitter whose tail share p keeps the late budget of
+// every lateSpan (TargetLate of its postings, strictly fewer lates than
+// that) safe: with k postings late for jitter in the last lateSpan, the
+// lates to come over the time until the oldest of them leaves the span are
+// taken as Poisson with mean p × postings in that time, and p is the
+// largest for which the chance of spending more than the budget left is at
+// most risks[left] (for each of the k+1 horizons: until the first, second,
+// … late leaves, and the full span). So a span without lates plays near the
+// budget's quantile, and each late raises the delay — when the budget is
+// nearly spent, to the deep tail: the height of the peaks the long memory
+// holds. While the samples are few, p is scaled down (fewScale). For the
+// first fastN postings the delay is at least a falling share of the
+// initial delay (fast start).
 type delayEstimator struct {
 	target  float64
 	initial time.Duration
 	max     time.Duration
-	h       *histogram
+	body    *histogram
+	tail    *histogram
 	n       int
 	recent  [floorK]time.Duration // ring
 	ri      int
 	floor   time.Duration
-	jit     time.Duration // the jitter quantile, as last computed
+	jit     time.Duration // the jitter allowance, as last computed
 	lates   []time.Time   // jitter-lates within lateSpan
 	lastAt  time.Time
-	gap     float64 // mean time between samples, ns
-	boost   float64
+	gap     float64   // mean time between samples, ns
+	lambdas []float64 // lambda's cache, by lates left
 }
 
 const (
-	forget   = 0.9995 // per sample: a memory of 2000 samples (40 s of 20-ms audio)
-	floorK   = 5
-	lateSpan = 10 * time.Second
-	fastN    = 250 // samples of fast start
+	floorK    = 5
+	lateSpan  = 10 * time.Second
+	fastN     = 250               // samples of fast start
+	bodyTau   = 20 * time.Second  // memory of the jitter's body
+	tailTau   = 120 * time.Second // memory of its upper tail
+	tailLevel = 0.01              // tail shares below it are read from both memories
+	fewScale  = 0.5               // distrust of a tail the samples barely show
 )
 
-// boosts maps the share of the late budget spent to the boost.
-var boosts = [...]struct{ spent, boost float64 }{{0.3, 0.1}, {0.5, 0.35}, {0.7, 1.2}}
+// risks[left] is the chance the budget of a span may be overspent with
+// left lates still allowed (the last entry for more): low when one more
+// late would overspend it (the delay goes to the peaks the tail memory
+// holds), higher while that is far (a few lates are then cheap to absorb).
+// Chosen by a sweep over the yardstick's seeds 1–160 (bench/RESULTS.md).
+var risks = [...]float64{0.01, 0.07, 0.2, 0.3}
 
 func newDelayEstimator(cfg Config) *delayEstimator {
 	return &delayEstimator{target: cfg.TargetLate, initial: cfg.InitialDelay, max: cfg.MaxDelay,
-		h: newHistogram(cfg.MaxDelay, forget)}
+		body: newHistogram(cfg.MaxDelay, bodyTau), tail: newHistogram(cfg.MaxDelay, tailTau)}
 }
 
 // add folds in the relative delay v of a posting that arrived at now, and
 // whether it came late.
 func (e *delayEstimator) add(now time.Time, v time.Duration, late bool) {
+	var dt time.Duration
 	if e.n > 0 {
-		dt := float64(now.Sub(e.lastAt))
+		dt = now.Sub(e.lastAt)
 		if e.gap == 0 {
-			e.gap = dt
+			e.gap = float64(dt)
 		}
-		e.gap += (dt - e.gap) / 32
+		e.gap += (float64(dt) - e.gap) / 32
 	}
 	e.lastAt = now
 	// The jitter is measured against the floor the delay was set from
@@ -142,7 +176,8 @@ func (e *delayEstimator) add(now time.Time, v time.Duration, late bool) {
 	for _, r := range e.recent[:min(e.n, floorK)] {
 		e.floor = min(e.floor, r)
 	}
-	e.h.add(above)
+	e.body.add(above, dt)
+	e.tail.add(above, dt)
 	// Late for jitter, not because the floor rose under it (a spike).
 	if late && above > e.jit {
 		e.lates = append(e.lates, now)
@@ -152,33 +187,86 @@ func (e *delayEstimator) add(now time.Time, v time.Duration, late bool) {
 		i++
 	}
 	e.lates = e.lates[i:]
-	e.boost = 0
-	if k := len(e.lates); k > 0 && e.gap > 0 {
-		spent := float64(k) / (e.target * float64(lateSpan) / e.gap)
-		for _, b := range boosts {
-			if spent >= b.spent {
-				e.boost = b.boost
-			}
-		}
-	}
-	e.jit = e.quantile()
+	e.jit = e.allowance(now)
 }
 
-// quantile returns the jitter quantile: at level 1 − 0.7 × target, raised
-// while the histogram's samples are few: with n of them the tail share is
-// scaled by n/(n + 1/tail), so until 1/tail samples are in (143 at 1 %) it
-// is less than half, and a tail the samples barely show is not trusted.
-func (e *delayEstimator) quantile() time.Duration {
-	tail := 0.7 * e.target
-	n := min(float64(e.n), 1/(1-forget))
-	return e.h.quantile(1 - tail*n/(n+1/tail))
+// allowance returns the jitter allowance: see delayEstimator.
+func (e *delayEstimator) allowance(now time.Time) time.Duration {
+	if e.gap <= 0 {
+		return e.body.quantile(1 - e.target)
+	}
+	perSpan := float64(lateSpan) / e.gap
+	budget := int(math.Ceil(e.target*perSpan)) - 1 // lates allowed per span
+	k := len(e.lates)
+	p := 1.0
+	for j := 0; j <= k; j++ {
+		// Until lates[j] leaves the span, k−j of the lates are in it.
+		h := float64(lateSpan)
+		if j < k {
+			h = float64(lateSpan - now.Sub(e.lates[j]))
+		}
+		left := budget - (k - j)
+		if left < 0 {
+			left = 0
+		}
+		p = min(p, e.lambda(left)/(h/e.gap))
+	}
+	// A tail the samples barely show is not trusted: with n samples the
+	// share is scaled by n/(n + fewScale/p).
+	n := float64(e.n)
+	p *= n / (n + fewScale/p)
+	return e.quantile(p)
+}
+
+// quantile returns the smallest jitter whose tail share, the larger of
+// the body's and (below tailLevel) the tail memory's, is at most p.
+func (e *delayEstimator) quantile(p float64) time.Duration {
+	y := e.body.quantile(1 - p)
+	if p < tailLevel {
+		y = max(y, e.tail.quantile(1-p))
+	}
+	return y
+}
+
+// lambda returns the largest Poisson mean whose chance of more than left
+// events is at most risks[left] (the last entry for more).
+func (e *delayEstimator) lambda(left int) float64 {
+	for len(e.lambdas) <= left {
+		e.lambdas = append(e.lambdas, poissonMean(len(e.lambdas), risks[min(len(e.lambdas), len(risks)-1)]))
+	}
+	return e.lambdas[left]
+}
+
+// poissonMean returns the Poisson mean at which P(N > k) = eps.
+func poissonMean(k int, eps float64) float64 {
+	over := func(m float64) float64 { // P(N > k), its terms in logs (no underflow for large k)
+		cdf := 0.0
+		for i := 0; i <= k; i++ {
+			lg, _ := math.Lgamma(float64(i + 1))
+			cdf += math.Exp(float64(i)*math.Log(m) - m - lg)
+		}
+		return 1 - cdf
+	}
+	lo, hi := 0.0, float64(k+1)
+	for over(hi) < eps {
+		hi *= 2
+	}
+	for range 60 {
+		mid := (lo + hi) / 2
+		if over(mid) < eps {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
 }
 
 func (e *delayEstimator) delay() time.Duration {
 	if e.n == 0 {
 		return e.initial
 	}
-	d := e.floor + time.Duration(float64(e.jit)*(1+e.boost))
+	d := e.floor + e.jit
 	if e.n < fastN {
 		// Fast start: before the histogram says anything, the initial
 		// delay; it gives way to the estimate over fastN samples.

@@ -35,7 +35,9 @@ type traceCfg struct {
 	ppm      float64       // sender clock rate error
 	base     time.Duration // fixed delay
 	extra    func(t time.Duration) time.Duration
-	burstSec int // the second of each ten when the jitter scale doubles (-1: from the seed)
+	burstSec int // the second of each burst period when the jitter scale doubles (-1: from the seed)
+	// burstEvery is the burst period in seconds (0: the yardstick's 10).
+	burstEvery int
 }
 
 var (
@@ -57,9 +59,13 @@ func spike(t time.Duration) time.Duration {
 
 func genTrace(seed uint64, c traceCfg) []tpkt {
 	r := rand.New(rand.NewPCG(seed, 0x20))
+	every := c.burstEvery
+	if every <= 0 {
+		every = 10
+	}
 	burst := c.burstSec
 	if burst < 0 {
-		burst = r.IntN(10)
+		burst = r.IntN(every)
 	}
 	var ps []tpkt
 	for i := 0; ; i++ {
@@ -68,7 +74,7 @@ func genTrace(seed uint64, c traceCfg) []tpkt {
 			break
 		}
 		scale := 5.0
-		if int(t/time.Second)%10 == burst {
+		if int(t/time.Second)%every == burst {
 			scale = 10
 		}
 		u := 1 - r.Float64() // (0, 1]
@@ -256,9 +262,11 @@ func figures(ps []tpkt, out []outcome) audioFigures {
 	return f
 }
 
-// yardstickSeeds are the seeds the yardstick tests run: 1–20 (the
-// estimator's constants were tuned on seeds 101–160, not on these). Under
-// the race detector too: the 20 take about 15 s there.
+// yardstickSeeds are the seeds the yardstick tests run: 1–20. The
+// estimator's constants were chosen by sweeps over seeds 1–160, these
+// included, so the 20 are no held-out sample: TestYardstickSurvey runs
+// others (bench/RESULTS.md). Under the race detector too: the package's
+// tests take about half a minute there.
 func yardstickSeeds() []uint64 {
 	var seeds []uint64
 	for s := uint64(1); s <= 20; s++ {
@@ -266,16 +274,6 @@ func yardstickSeeds() []uint64 {
 	}
 	return seeds
 }
-
-// knownMisses are the (seed, 10-s window) pairs where the late ratio is
-// above 1 % outside the spike's window, with their late packets (of about
-// 490). The target is not loosened: these are its misses, listed so the
-// test fails on any new one (and on one that goes away, so the list stays
-// true). Heavy-tailed i.i.d. jitter puts a count of 5 in a window within
-// reach of any causal player at this delay: on these seeds the offline
-// optimum's constant delay misses 8 windows of 220
-// (TestConstantOptimumWindows; bench/RESULTS.md).
-var knownMisses = map[[2]int]int{{1, 8}: 6, {2, 5}: 5, {13, 2}: 5, {16, 7}: 6}
 
 // TestYardstick runs issue 20's yardstick over 20 seeds and checks its
 // targets: after 5 s at most 1 % late at a mean playout delay at most 1.1×
@@ -304,16 +302,9 @@ func TestYardstick(t *testing.T) {
 			if w == 6 {
 				continue
 			}
-			key := [2]int{int(seed), w}
 			if r > 0.01 {
 				misses++
-				if n, ok := knownMisses[key]; !ok || n != f.lates[w] {
-					t.Errorf("seed %d: window %d–%d s has %d late (%.2f%%), not a known miss", seed, 10*w, 10*w+10, f.lates[w], 100*r)
-				} else {
-					t.Logf("seed %d: target missed: window %d–%d s has %d late (%.2f%%)", seed, 10*w, 10*w+10, f.lates[w], 100*r)
-				}
-			} else if _, ok := knownMisses[key]; ok {
-				t.Errorf("seed %d: window %d–%d s meets the target now (%d late): drop it from knownMisses", seed, 10*w, 10*w+10, f.lates[w])
+				t.Errorf("seed %d: window %d–%d s has %d late (%.2f%%)", seed, 10*w, 10*w+10, f.lates[w], 100*r)
 			}
 		}
 		if f.recovery > 0.01 {
@@ -335,16 +326,24 @@ func TestYardstick(t *testing.T) {
 // TestYardstickSurvey runs the yardstick over the seeds named by
 // RWANDA_PLAYOUT_SURVEY (lo-hi; skipped without it) and logs how many meet
 // each target: the figures in bench/RESULTS.md beside the 20 seeds of
-// TestYardstick (the constants were tuned on seeds 101–160).
+// TestYardstick. RWANDA_PLAYOUT_BURST=n makes the jitter bursts recur every
+// n seconds instead of ten (a variant the constants were not chosen on).
 func TestYardstickSurvey(t *testing.T) {
 	var lo, hi uint64
 	if _, err := fmt.Sscanf(os.Getenv("RWANDA_PLAYOUT_SURVEY"), "%d-%d", &lo, &hi); err != nil {
 		t.Skip("RWANDA_PLAYOUT_SURVEY=lo-hi names the seeds")
 	}
-	var all, late5, ratio, windows, recovery, optWindows, winMiss int
+	every := 10
+	if v := os.Getenv("RWANDA_PLAYOUT_BURST"); v != "" {
+		if _, err := fmt.Sscanf(v, "%d", &every); err != nil || every <= 0 {
+			t.Fatalf("RWANDA_PLAYOUT_BURST=%q: want a number of seconds", v)
+		}
+	}
+	var all, late5, ratio, windows, recovery, optWindows, winMiss, maxLate int
 	var sum, worst float64
 	for seed := lo; seed <= hi; seed++ {
-		ps := yardstick(seed)
+		ps := genTrace(seed, traceCfg{period: 20 * time.Millisecond, dur: 120 * time.Second, ppm: 100,
+			base: 20 * time.Millisecond, extra: spike, burstSec: -1, burstEvery: every})
 		f := figures(ps, simulate([]*Buffer{New(Config{})}, [][]tpkt{ps})[0])
 		r := float64(f.meanDelay) / float64(f.opt)
 		sum, worst = sum+r, max(worst, r)
@@ -359,8 +358,11 @@ func TestYardstickSurvey(t *testing.T) {
 		}
 		miss := 0
 		for w, x := range f.windows {
-			if w != 6 && x > 0.01 {
-				miss++
+			if w != 6 {
+				maxLate = max(maxLate, f.lates[w])
+				if x > 0.01 {
+					miss++
+				}
 			}
 		}
 		if miss > 0 {
@@ -392,8 +394,8 @@ func TestYardstickSurvey(t *testing.T) {
 		}
 	}
 	seeds := int(hi - lo + 1)
-	t.Logf("seeds %d–%d: all targets met on %d of %d; late after 5 s over 1 %% on %d; mean delay over 1.1× on %d (mean %.3f×, worst %.3f×); a window over 1 %% on %d seeds (%d windows of %d; the optimum's constant delay: %d); 63–73 s over 1 %% on %d",
-		lo, hi, all, seeds, late5, ratio, sum/float64(seeds), worst, windows, winMiss, 11*seeds, optWindows, recovery)
+	t.Logf("seeds %d–%d, bursts every %d s: all targets met on %d of %d; late after 5 s over 1 %% on %d; mean delay over 1.1× on %d (mean %.3f×, worst %.3f×); a window over 1 %% on %d seeds (%d windows of %d, at most %d late in one; the optimum's constant delay: %d windows); 63–73 s over 1 %% on %d",
+		lo, hi, every, all, seeds, late5, ratio, sum/float64(seeds), worst, windows, winMiss, 11*seeds, maxLate, optWindows, recovery)
 }
 
 // TestYardstickDrift: the figures do not depend on the sender's clock rate
@@ -420,9 +422,9 @@ func TestYardstickDrift(t *testing.T) {
 	}
 }
 
-// TestConstantOptimumWindows: the offline optimum, a constant delay, also
-// misses the per-window target on some seeds: the figure behind
-// knownMisses.
+// TestConstantOptimumWindows: the offline optimum, a constant delay,
+// misses the per-window target on some seeds (8 windows of the 220): the
+// per-window target needs a delay that moves with the lates of each span.
 func TestConstantOptimumWindows(t *testing.T) {
 	misses := 0
 	for _, seed := range yardstickSeeds() {
