@@ -306,6 +306,7 @@ func (c *Channel) wire(prof *profiles, remote transport.Addr) {
 		multicast: multicast, toPeer: !remote.IsZero() && !c.tr.ReachAll(), instances: &c.instances,
 		out: c.out, link: c.link, cnt: c.cnt, done: c.ctx.Done(), stop: make(chan struct{}), qos: prof.qos, media: prof.media,
 		streams: make(map[streamKey]*outStream), byID: make(map[uint32]*outStream)}
+	c.og.carrier = c.tr != nil && transport.CongestionControlled(c.tr)
 	c.og.streamQoS.Store(&prof.stream)
 	if c.tr != nil {
 		c.og.failingTo = func(member uint64) error {
@@ -318,6 +319,7 @@ func (c *Channel) wire(prof *profiles, remote transport.Addr) {
 	c.in = &incoming{self: c.id, cfg: cfg, env: env, clock: c.clock, pool: c.pool, mem: c.mem, log: c.log, mtu: mtu,
 		multicast: multicast, instances: &c.instances, out: c.out, skewOf: c.members.skew, deliver: c.dispatch, deliverBorrowed: c.dispatchBorrowed, subs: c.subs, cnt: c.cnt,
 		senders: make(map[uint64]*remoteSender), flows: make(map[flowKey]*inFlow)}
+	c.in.carrier = c.og.carrier
 	c.req = (&requests{self: c.id, push: c.og.push, servers: c.members.servers, skew: c.members.skew, clock: c.clock,
 		wait: 2 * cfg.announce, timeout: cfg.pullTimeout, cnt: c.cnt, log: c.log, ctx: c.ctx, wg: &c.wg,
 		hello: func(dst uint64, flags byte) {

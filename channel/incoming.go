@@ -34,6 +34,7 @@ type incoming struct {
 	log       *slog.Logger
 	mtu       int  // the stacks' MTU
 	multicast bool // feedback and queries go to the group
+	carrier   bool // the transport controls flow and congestion (stack.Flow.CarrierControlled)
 	instances *atomic.Uint64
 	out       *outbox                    // feedback and queries
 	skewOf    func(uint64) *skewEstimate // membership: a member's clock offset, nil for a stranger
@@ -300,7 +301,7 @@ func (in *incoming) flow(sender uint64, id uint32, relay *stack.Meta, payload []
 			Flush: in.out.flushHook, Events: fl.event, Clock: in.clock, Pool: in.pool, Memory: fl.mem,
 			MTU: in.mtu, Logger: in.log,
 			Flow: stack.Flow{Stream: si.name, Role: stack.Receiver, Local: in.self, Remote: sender, Multicast: in.multicast,
-				PointToPoint: si.target != 0, ID: id, Instance: in.instances.Add(1)},
+				PointToPoint: si.target != 0, CarrierControlled: in.carrier, ID: id, Instance: in.instances.Add(1)},
 		})
 		for _, l := range layers {
 			if slices.Contains(stack.CapabilitiesOf(l).Provides, stack.CapReliable) {

@@ -41,6 +41,7 @@ type outgoing struct {
 	mtu       int  // the stacks' MTU
 	multicast bool // everything goes to the group
 	toPeer    bool // a unicast channel to the URL's peer: streams are point to point
+	carrier   bool // the transport controls flow and congestion (stack.Flow.CarrierControlled)
 	instances *atomic.Uint64
 	out       *outbox
 	link      *linkQueue // WithLinkRate: the send queue; nil: none
@@ -398,7 +399,7 @@ func (og *outgoing) build(os *outStream) error {
 		Flush: og.out.flushHook, Events: os.event, Clock: og.clock, Pool: og.pool, Memory: os.mem,
 		MTU: og.mtu, Logger: og.log,
 		Flow: stack.Flow{Stream: os.key.name, Role: stack.Sender, Local: og.self, Remote: target, Multicast: og.multicast,
-			PointToPoint: target != 0 || og.toPeer, ID: os.id, Instance: og.instances.Add(1)},
+			PointToPoint: target != 0 || og.toPeer, CarrierControlled: og.carrier, ID: os.id, Instance: og.instances.Add(1)},
 	})
 	if err != nil {
 		return fmt.Errorf("channel: stream %q: %w", os.key.name, err)

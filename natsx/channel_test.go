@@ -144,7 +144,7 @@ func TestPushSubscribe(t *testing.T) {
 	must(t, err)
 	texts, _ := b.Subscribe(channel.Media(posting.Text), channel.Streams("lobby"))
 	ctx := context.Background()
-	big := bytes.Repeat([]byte("0123456789abcdef"), 20000) // 320 KB: fragmented (datagrams of 64 KiB at most)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 20000) // 320 KB: fragmented (datagrams of 32 KiB at most)
 	must(t, a.Push(ctx, posting.New(chat{From: "ana", Text: "hi", N: 1}, posting.WithStream("lobby"), posting.WithMedia(posting.Text))))
 	must(t, a.Push(ctx, posting.New(big, posting.WithStream("files"))))
 	must(t, a.Push(ctx, posting.New(7, posting.WithStream("lobby"))))
@@ -169,8 +169,12 @@ func TestPushSubscribe(t *testing.T) {
 	if q := a.QoS("files"); q != "frag/order/window" {
 		t.Fatalf("QoS %q", q)
 	}
-	if m := a.MTU(); m != channel.DefaultMTUMem {
-		t.Fatalf("MTU %d: want the largest datagram (the server's max payload is 1 MiB)", m)
+	if m := a.MTU(); m != DatagramSize {
+		t.Fatalf("MTU %d: want DatagramSize, %d (the server's max payload is 1 MiB)", m, DatagramSize)
+	}
+	// mtu= raises it, up to the largest datagram a channel cuts.
+	if m := openCh(t, url+"?mtu=65507").MTU(); m != channel.DefaultMTUMem {
+		t.Fatalf("MTU %d with mtu=65507: want %d", m, channel.DefaultMTUMem)
 	}
 }
 
@@ -578,4 +582,136 @@ func TestTimingTTLAcrossOutage(t *testing.T) {
 	if late.Load() != 0 || onTime.Load() != 0 {
 		t.Fatalf("%d postings of the outage delivered (%d after their TTL)", late.Load()+onTime.Load(), late.Load())
 	}
+}
+
+// TestOneMemberStreamFitsCarrier: streams to one member (requests to a
+// server, its replies) run the window's NAK mode over NATS, as streams to
+// everyone do: no acknowledgement per few packets and no congestion
+// window over the broker's TCP, only a status now and then (every 256
+// packets, or 50 ms while data flows) that frees the sender's bounded
+// window, and NAKs should a gap appear. Ack mode acknowledges at least
+// every 16 packets (ackevery), so more than one feedback packet per 32
+// delivered postings means the carrier is paid for twice.
+func TestOneMemberStreamFitsCarrier(t *testing.T) {
+	testnet.CheckGoroutines(t)
+	url := embeddedURL(t)
+	srv, cli := openCh(t, url), openCh(t, url)
+	must(t, srv.Serve(func(_ context.Context, req *posting.Posting) (*posting.Posting, error) {
+		return posting.New(req.Body), nil
+	}))
+	const workers, each = 16, 250
+	ctx, cancel := context.WithTimeout(context.Background(), 4*waitTimeout)
+	defer cancel()
+	body := bytes.Repeat([]byte{'x'}, 1024)
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				rep, err := cli.Pull(ctx, posting.New(body, posting.WithStream("rpc")))
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(rep.Body.([]byte), body) {
+					errs <- fmt.Errorf("reply of %d bytes", len(rep.Body.([]byte)))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// Feedback: the packets the receiving stacks sent back (window ACKs,
+	// or STATUS and NAKs), per posting they delivered, both ways.
+	var delivered, feedback, acks uint64
+	for _, pair := range []struct {
+		rx     *channel.Channel
+		sender uint64
+	}{{srv, cli.ID()}, {cli, srv.ID()}} {
+		for _, f := range pair.rx.Stats().Flows {
+			if f.Sender != pair.sender {
+				continue
+			}
+			delivered += f.Postings
+			feedback += f.Stack.Sent
+			for _, l := range f.Stack.Layers {
+				if l.Name == "window" {
+					acks += l.Counters["acks"]
+				}
+			}
+		}
+	}
+	t.Logf("%d postings delivered to one member each, %d feedback packets (%d ACKs): %.4f per posting", delivered, feedback, acks, float64(feedback)/float64(delivered))
+	if want := uint64(2 * workers * each); delivered < want {
+		t.Fatalf("%d postings delivered, want %d", delivered, want)
+	}
+	if acks != 0 || feedback*32 > delivered {
+		t.Fatalf("%d feedback packets (%d ACKs) for %d postings: per-packet acknowledgements over NATS's TCP", feedback, acks, delivered)
+	}
+}
+
+// TestTimingPullAcrossServerRestart: requests and replies — streams to
+// one member, on the window's NAK mode over NATS — flow while the server
+// restarts twice. Whatever a restart lost, the windows repair (the
+// sender's heartbeat shows the receiver its gap, its NAK brings the
+// repair), so every Pull gets its own reply. Bound: as for
+// TestTimingReconnectAfterServerRestart.
+func TestTimingPullAcrossServerRestart(t *testing.T) {
+	testnet.CheckGoroutines(t)
+	probe := testnet.StartSchedProbe()
+	defer probe.Stop()
+	srv := startServer(t, 0, 0)
+	const reconnect = 20 * time.Millisecond
+	url := fmt.Sprintf("t+nats://127.0.0.1:%d/%s?reconnect=%v", serverPort(srv), subject(t), reconnect)
+	server, cli := openCh(t, url), openCh(t, url)
+	must(t, server.Serve(func(_ context.Context, req *posting.Posting) (*posting.Posting, error) {
+		return posting.New(req.Body.(int) + 1), nil
+	}))
+	waitPeer(t, cli, server.ID())
+	const workers, each = 8, 150
+	var done atomic.Int64
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*2*time.Second+4*reconnect+probe.Max()+waitTimeout)
+				rep, err := cli.Pull(ctx, posting.New(w*each+i, posting.WithStream("rpc")))
+				cancel()
+				if err != nil {
+					errs <- fmt.Errorf("pull %d of worker %d: %w", i, w, err)
+					return
+				}
+				if v, _ := rep.Body.(int); v != w*each+i+1 {
+					errs <- fmt.Errorf("pull %d of worker %d: reply %v", i, w, rep.Body)
+					return
+				}
+				done.Add(1)
+			}
+		})
+	}
+	for _, at := range []int64{workers * each / 3, 2 * workers * each / 3} {
+		waitFor(t, fmt.Sprintf("%d replies", at), waitTimeout, func() bool { return done.Load() >= at })
+		srv = restart(t, srv)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var repairs uint64
+	for _, c := range []*channel.Channel{server, cli} {
+		for _, s := range c.Stats().Streams {
+			for _, l := range s.Stack.Layers {
+				repairs += l.Counters["retransmits"]
+			}
+		}
+	}
+	t.Logf("%d pulls answered across two restarts, %d packets repaired; server drops %v, client drops %v", done.Load(), repairs, server.Stats().Drops, cli.Stats().Drops)
+	must(t, cli.Close())
+	must(t, server.Close())
 }

@@ -26,6 +26,11 @@ const (
 	pendingByteLimit = 16 << 20
 )
 
+// batchBytes is how much Serve hands to the channel before it calls done,
+// which sends what the channel answered (a window's status, a NAK, a
+// repair): about one large datagram.
+const batchBytes = 64 << 10
+
 // minMTU is the smallest datagram a channel can work with.
 const minMTU = 256
 
@@ -52,6 +57,10 @@ type conn struct {
 	noSender  atomic.Uint64
 	slowLast  atomic.Uint64 // the subscriptions' drops when last read (they read 0 once closed)
 }
+
+// The channel learns from the transport that NATS controls flow and
+// congestion itself (see CongestionControlled).
+var _ transport.CongestionController = (*conn)(nil)
 
 type datagram struct {
 	b    []byte
@@ -184,9 +193,17 @@ func (c *conn) Serve(recv func([]byte, transport.Addr), done func()) {
 		batch, c.q = c.q, batch[:0]
 		c.qbytes = 0
 		c.mu.Unlock()
+		n := 0
 		for i, d := range batch {
 			recv(d.b, d.from)
 			batch[i] = datagram{}
+			// A batch ends (and what the channel answered leaves) at
+			// least every batchBytes: feedback waits for no more than
+			// that, whatever piled up meanwhile.
+			if n += len(d.b); n >= batchBytes {
+				done()
+				n = 0
+			}
 		}
 		done()
 	}
@@ -239,11 +256,18 @@ func (c *conn) LocalAddr() transport.Addr { return transport.NameAddr(c.inbox) }
 func (c *conn) ReachAll() bool { return true }
 
 // MTU is the server's max payload, no more than the channel's cap (the
-// URL's mtu=, or the largest datagram a channel cuts). It falls if the
-// client reconnects to a server that takes less.
+// URL's mtu=, or else [DatagramSize]). It falls if the client reconnects
+// to a server that takes less.
 func (c *conn) MTU(transport.Addr) int {
 	return max(min(c.cap, int(c.nc.MaxPayload())), minMTU)
 }
+
+// CongestionControlled: a NATS connection is TCP to the server, which
+// orders, checksums and controls flow and congestion on every hop, and
+// loses messages only in bulk (a reconnect, a slow consumer cut): a
+// channel's streams to one member run the window's NAK mode, as its
+// streams to everyone do (transport.CongestionController).
+func (c *conn) CongestionControlled() bool { return true }
 
 // Offloads: none that the channel sees; the client library buffers what is
 // published and writes it to the server's TCP connection in large writes.

@@ -51,36 +51,58 @@
 // channel. Each member has a connection of its own, opened with NoEcho
 // so that its broadcasts do not come back to it.
 //
-// The MTU is the server's max_payload (1 MiB by default), no more than
-// the largest datagram a channel cuts (65 507 bytes) or the URL's mtu=:
-// larger postings go through the frag layer, so a server configured with
-// a small max_payload still carries any posting. If the client reconnects
-// to a server that takes less, the next send too large reports the lower
-// MTU and the channel cuts to it from then on.
+// The MTU is DatagramSize (32 766 bytes) unless the URL's mtu= says
+// otherwise, and never more than the server's max_payload (1 MiB by
+// default): the channel bundles small postings into datagrams up to it,
+// and larger postings go through the frag layer, so a server configured
+// with a small max_payload still carries any posting. Why not the largest
+// datagram a channel cuts (65 507 bytes): nats.go reads its connection
+// 32 KiB at a time and nats-server at most 64 KiB at a time, and a message
+// that does not fit in what one read brings is copied into a buffer made
+// for it, in the server and in every receiving client; above 32 KiB that
+// buffer is a large object for Go's allocator and collector. Bundles of
+// 1 KiB postings in 32 KiB messages cost the broker about a third less
+// CPU per posting than in 64 KiB ones, and the three processes (sender,
+// broker, receiver) about a sixth less in all; 64 KiB postings cost the
+// same either way (bench/RESULTS.md). If the client reconnects to a
+// server that takes less, the next send too large reports the lower MTU
+// and the channel cuts to it from then on.
 //
 // Receiving is bounded: 32 MiB of datagrams the channel has not read yet
 // per member ("nats-inbox-full" beyond), and the client library's pending
 // queue per subscription, 64 Ki messages or 16 MiB ("nats-slow-consumer").
+// The channel takes what piled up in batches of about 64 KiB, and what
+// it answers (a window's status, a NAK) leaves after each batch, so
+// feedback never waits behind a long backlog.
 //
 // # Stacks fit the carrier
 //
 // A NATS connection is TCP to the server: it orders, checksums, and
 // controls flow and congestion on each hop, and loses messages only in
 // bulk — while a client reconnects, or when the server cuts a client too
-// slow to take what it is sent. A channel on a subject reaches every
-// member with one send (Conn.ReachAll), as on multicast, so its streams
-// run the window in nak mode: no per-packet acknowledgements, no
-// retransmission timers and no congestion window (what TCP already does
-// is not done twice); receivers report their status to the sender's inbox
-// now and then, and a gap — only ever after an outage or an overload — is
-// repaired by NAK. What the broker cannot give stays in the stack, end to
+// slow to take what it is sent. The transport says so
+// (transport.CongestionController), and a channel on it runs every
+// stream's window in nak mode — streams to everyone (a subject reaches
+// every member with one send, as multicast does) and streams to one
+// member alike (requests to a server, its replies): no per-packet
+// acknowledgements, no retransmission timers and no congestion window or
+// pacing (what TCP already does is not done twice). Flow control stays
+// end to end and bounded: a sender has at most its window (1 024 packets
+// by default) outstanding and its queue (4 MiB) waiting, and receivers
+// free it with a status to the sender's inbox every quarter window or
+// 50 ms while data flows; a gap — only ever after an outage or an
+// overload — is repaired by NAK. On a stream to one member that is a
+// status every 256 postings where ack mode sends an acknowledgement every
+// 16 at least (TestOneMemberStreamFitsCarrier: 32 feedback packets for
+// 8 000 postings, where ack mode sent 506). The price: an idle stream
+// keeps a heartbeat a second from its sender and a status every half
+// second from its receiver, as streams to everyone always have. What the broker cannot give stays in the stack, end to
 // end: order across reconnects (the window renumbers nothing; repairs
 // arrive late and the order layer puts them back), time to obsolescence
 // (a posting carries its send time: a datagram held in the client's
 // reconnect buffer past its TTL is dropped by the receiver as
 // "obsolete"), and encryption and signatures, which the broker neither
-// holds keys for nor could forge. Point-to-point streams (replies to a
-// Pull, streams to one member) still use the window's ack mode.
+// holds keys for nor could forge.
 //
 // While the server is away, publishes wait in the client's reconnect
 // buffer (nats.go's, 8 MiB) and the client retries for as long as the

@@ -87,6 +87,14 @@ type Flow struct {
 	// per-receiver acknowledgements make sense; otherwise a sender may
 	// have many receivers and reliability works by NAKs.
 	PointToPoint bool
+	// CarrierControlled says the transport below controls flow and
+	// congestion on every hop itself and loses datagrams only in bulk
+	// (TCP to a broker: transport.CongestionController), so a reliability
+	// layer need not acknowledge every few packets or run a congestion
+	// window of its own, even when PointToPoint: NAKs for what the bulk
+	// losses leave, and a status now and then to free a bounded window,
+	// are enough.
+	CarrierControlled bool
 	// ID is the stream's id, unique among the streams of its sender (the
 	// Local member for a Sender stack, Remote for a Receiver stack); 0 when
 	// the stack's owner has no ids.

@@ -11,7 +11,10 @@
 // MTU may fall while a Conn is open (path MTU discovery): a Send that
 // finds the path smaller returns an [*MTUError], and datagrams larger than
 // the MTU still go, in pieces (IP fragments), so that what was cut before
-// arrives.
+// arrives. A transport may say more through optional interfaces: what it
+// dropped itself ([DropCounter]), and that its medium controls flow and
+// congestion itself, as TCP to a broker does ([CongestionController]), so
+// that the channel's reliability does not do it again.
 //
 // Transports register under a name with the URL forms they accept. The
 // channel package registers the built-in ones: "udp" (unicast and

@@ -99,6 +99,30 @@ type DropCounter interface {
 	Drops() map[string]uint64
 }
 
+// CongestionController is implemented by a transport whose medium does on
+// every hop what a reliability layer's per-packet acknowledgements and
+// congestion window would do end to end: it carries datagrams over
+// connections that order, checksum, and control flow and congestion
+// themselves (TCP to a broker), and loses them only in bulk (while it
+// reconnects, or when the broker cuts a consumer too slow to keep up). A
+// channel on such a transport tells its stacks so
+// (stack.Flow.CarrierControlled): the window then runs its NAK mode on
+// streams to one member too, without acknowledgements every few packets
+// or a congestion window, and repairs what the bulk losses leave on NAK.
+type CongestionController interface {
+	// CongestionControlled reports whether the medium controls flow and
+	// congestion itself, as above.
+	CongestionControlled() bool
+}
+
+// CongestionControlled reports whether c implements
+// [CongestionController] and says its medium controls flow and congestion
+// itself.
+func CongestionControlled(c Conn) bool {
+	cc, ok := c.(CongestionController)
+	return ok && cc.CongestionControlled()
+}
+
 // Endpoint is what a transport is asked to open: the parts of a channel
 // URL that concern the medium, parsed and checked by package channel.
 type Endpoint struct {

@@ -30,7 +30,9 @@ func (m Mode) String() string {
 type Feedback uint8
 
 const (
-	// Auto picks Ack for point-to-point flows and Nak otherwise.
+	// Auto picks Ack for point-to-point flows and Nak otherwise (and for
+	// point-to-point flows over a transport that controls flow and
+	// congestion itself: stack.Flow.CarrierControlled).
 	Auto Feedback = iota
 	// Ack: the one receiver acknowledges cumulatively and selectively; the
 	// sender estimates the round trip, runs retransmission timeouts and a

@@ -105,7 +105,11 @@
 //
 // feedback=auto (the default) uses ack for point-to-point flows (a stream
 // addressed to one member, or a unicast channel to one peer) and nak
-// otherwise; the receiver follows whatever mode the sender's packets say.
+// otherwise, and nak for point-to-point flows too over a transport that
+// controls flow and congestion itself (stack.Flow.CarrierControlled: TCP
+// to a broker), where the receiver's status every Size/4 packets, or
+// status interval, frees the bounded window; the receiver follows
+// whatever mode the sender's packets say.
 //
 // # Hostile feedback
 //

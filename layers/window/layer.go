@@ -77,8 +77,7 @@ func (l *Layer) Bind(b stack.Binding) error {
 		return errRoom(room)
 	}
 	l.ranges = rangesFor(b.Room())
-	nak := l.cfg.Feedback == Nak || l.cfg.Feedback == Auto && !b.Flow.PointToPoint
-	l.snd.init(l, nak)
+	l.snd.init(l, nakFor(l.cfg.Feedback, b.Flow))
 	err := l.rcv.init(l)
 	if err == nil && b.Flow.Role == stack.Sender {
 		err = l.snd.alloc()
@@ -88,6 +87,21 @@ func (l *Layer) Bind(b stack.Binding) error {
 		return err
 	}
 	return nil
+}
+
+// nakFor reports whether a sender with feedback f runs nak mode on flow:
+// Auto picks it for flows that may have many receivers, and for flows to
+// one receiver over a transport that controls flow and congestion itself
+// (stack.Flow.CarrierControlled), where ack mode's acknowledgements and
+// congestion window would do again what the carrier does.
+func nakFor(f Feedback, flow stack.Flow) bool {
+	switch f {
+	case Nak:
+		return true
+	case Ack:
+		return false
+	}
+	return !flow.PointToPoint || flow.CarrierControlled
 }
 
 // unreserve gives the budget back what the layer reserved.
