@@ -59,24 +59,48 @@
 // probe goes out after two round trips and two ack delays (no later than
 // the retransmission timeout).
 //
+// A retransmission timeout is checked for being spurious, after F-RTO
+// (RFC 5682) with selective acks, in a simpler form: the timer resends
+// only the oldest packet (again, backed off, while nothing is heard), and
+// the first acknowledgement with news decides (F-RTO sends new data and
+// waits for a second one). If it reports, for the first time, a packet
+// sent before the timeout and not resent since, the originals were only
+// late — a receiver or a path that stalled for longer than the timeout,
+// as a descheduled process on a busy machine does — and the window,
+// threshold and loss episode go back to what they were before it (RFC
+// 4015's response; counted "spurious-rto"). If it reports only the resent
+// packet, the timeout was a loss: everything still in flight is marked
+// lost and resent as the window allows. (A loss whose later packets'
+// acknowledgements were all lost too passes for late: the window then
+// keeps its size, and the selective acks repair the loss.)
+//
 // Congestion response. The window starts at iw packets, doubles each
 // round trip below ssthresh (slow start) and grows by one packet a round
 // trip above it. It is cut at most once per loss episode (until what was
 // outstanding at the loss is acknowledged), by how much depending on the
-// round trip, not on the loss: while the smoothed round trip is within
-// twice its minimum plus a quarter of minrto (5 ms by default) the loss is
-// taken for random loss and costs an eighth of the window, never below iw
-// (counted "random-loss"); only with a longer round trip (queues building)
-// or before any sample does a loss halve the window, to half of what is in
+// round trip, not on the loss: while the queue's round trip (below) is
+// within twice the minimum plus a quarter of minrto (5 ms by default), or
+// the window is under 2 × ackevery packets, the loss is taken for random
+// loss and costs an eighth of the window, never below iw (counted
+// "random-loss"); only with a longer round trip (queues building) or
+// before any sample does a loss halve the window, to half of what is in
 // flight. On a LAN, where a switch's queue usually overflows before it
 // adds 5 ms (600 KB at 1 Gb/s), a loss therefore costs an eighth, seldom
 // half: this is not TCP's AIMD, and a sender sharing a congested LAN link
 // backs off less than TCP would. A retransmission timeout cuts the window
-// to one packet. Congestion anticipation (XUDP), without any loss, holds the window while
-// the smoothed round trip exceeds twice its minimum plus minrto/4, and cuts
+// to one packet (given back if the timeout proves spurious, above).
+// Congestion anticipation (XUDP), without any loss, holds the window while
+// the queue's round trip exceeds twice the minimum plus minrto/4, and cuts
 // it by an eighth, once per round trip, while it exceeds four times the
-// minimum plus minrto/2 (counted "anticipated"). The receiver's advertised
-// window bounds what is in flight.
+// minimum plus minrto/2 (counted "anticipated"). The queue's round trip is
+// the smallest sample of the last round (about one smoothed round trip of
+// samples) or of the current one, not the smoothed round trip: a queue
+// raises every sample, while a stall raises only those of what was in
+// flight when it began, so a burst of late acknowledgements is not taken
+// for a queue. Below two acknowledgements' worth of window (2 × ackevery
+// packets) there is no anticipation: the receiver then acknowledges on its
+// timer, and the samples measure its ack delay, not queues. The
+// receiver's advertised window bounds what is in flight.
 //
 // # Many receivers: NAKs (feedback=nak)
 //

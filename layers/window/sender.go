@@ -73,7 +73,22 @@ type sender struct {
 	highSacked   uint64
 	rackSent     time.Time // latest transmission time of a packet the receiver has
 	lastCut      time.Time
+	// After F-RTO (RFC 5682): set when a retransmission timeout resent
+	// only the oldest packet; the next acknowledgement with news says
+	// whether the timeout was spurious (undone) or a loss (everything
+	// resent).
+	frtoAt       time.Time
+	undoCwnd     float64 // the window and threshold before that timeout
+	undoSsthresh float64
+	undoRecovery bool      // whether a loss episode was open before it
+	undoUntil    uint64    // and until where
 	skipAt       time.Time // when a SKIP for the floor was last sent
+	// The smallest round-trip sample of the current round (about one
+	// smoothed round trip of samples) and of the last: what congestion
+	// anticipation weighs, so that a burst of late samples (a receiver or
+	// path that stalled for a moment) is not taken for a standing queue.
+	roundMin, lastRoundMin time.Duration
+	roundAt                time.Time
 
 	// Nak mode.
 	receivers map[uint64]*rcvInfo // at most cfg.MaxReceivers
@@ -737,6 +752,7 @@ func (s *sender) onAck(from uint64, m *msg, now time.Time) {
 	// sends is abandoned before the ack, no ack counts, the window never
 	// opens and the RTO backs off.
 	newly := 0
+	original := false // news of a packet not resent since an F-RTO timeout
 	for seq := s.una; seq < cum; seq++ {
 		sl := s.slot(seq)
 		if sl.delivered() {
@@ -744,6 +760,7 @@ func (s *sender) onAck(from uint64, m *msg, now time.Time) {
 			if sl.sentAt.After(s.rackSent) {
 				s.rackSent = sl.sentAt
 			}
+			original = original || sl.sentAt.Before(s.frtoAt)
 		}
 	}
 	if cum > s.una {
@@ -774,6 +791,7 @@ func (s *sender) onAck(from uint64, m *msg, now time.Time) {
 			if sl.sentAt.After(s.rackSent) {
 				s.rackSent = sl.sentAt
 			}
+			original = original || sl.sentAt.Before(s.frtoAt)
 			s.finish(sl, slotSacked)
 			s.done++
 			newly++
@@ -786,6 +804,9 @@ func (s *sender) onAck(from uint64, m *msg, now time.Time) {
 	s.rwnd = int(m.rwnd)
 	if sample >= 0 {
 		s.updateRTT(sample, now)
+	}
+	if newly > 0 && !s.frtoAt.IsZero() {
+		s.frto(original)
 	}
 	if newly > 0 {
 		s.backoff = 0
@@ -846,19 +867,39 @@ func (s *sender) updateRTT(r time.Duration, now time.Time) {
 	if s.minRTT == 0 || r < s.minRTT || now.Sub(s.minRTTAt) > 10*time.Second {
 		s.minRTT, s.minRTTAt = r, now
 	}
+	if s.roundAt.IsZero() || now.Sub(s.roundAt) >= s.srtt {
+		s.lastRoundMin, s.roundMin, s.roundAt = s.roundMin, r, now
+	} else {
+		s.roundMin = min(s.roundMin, r)
+	}
+}
+
+// queueRTT is the round trip congestion anticipation weighs: the smallest
+// sample of the last round or of this one so far. A queue raises every
+// sample of a round; a stall raises only those of what was in flight
+// when it began, and the samples of what is sent after it are low again.
+func (s *sender) queueRTT() time.Duration {
+	if s.lastRoundMin == 0 {
+		return s.roundMin
+	}
+	return min(s.lastRoundMin, s.roundMin)
 }
 
 // congested reports what the rising RTT says: 0 no, 1 hold the window, 2
-// cut it (congestion anticipation: queues are growing before any loss).
+// cut it (congestion anticipation: queues are growing before any loss). It
+// weighs queueRTT, not srtt.
 func (s *sender) congested() int {
-	if !s.cfg.Anticipate || !s.hasRTT || s.minRTT == 0 {
+	if !s.cfg.Anticipate || !s.hasRTT || s.minRTT == 0 || s.cwnd < float64(2*s.cfg.AckEvery) {
+		// Below two acknowledgements' worth of packets in flight the
+		// receiver acknowledges on its timer, and the samples measure
+		// the ack delay (and how late the timer fires), not queues.
 		return 0
 	}
-	margin := s.cfg.MinRTO / 4
+	margin, rtt := s.cfg.MinRTO/4, s.queueRTT()
 	switch {
-	case s.srtt > 4*s.minRTT+2*margin:
+	case rtt > 4*s.minRTT+2*margin:
 		return 2
-	case s.srtt > 2*s.minRTT+margin:
+	case rtt > 2*s.minRTT+margin:
 		return 1
 	}
 	return 0
@@ -987,15 +1028,34 @@ func (s *sender) onRTO(now time.Time) {
 	if s.backoff < 30 {
 		s.backoff++
 	}
+	first := s.slot(s.una)
+	if first.state == slotOut && (!s.frtoAt.IsZero() || s.hasRTT && s.pipe > 1) &&
+		(first.deadline.IsZero() || now.Add(s.minRTT/2).Before(first.deadline)) {
+		// After F-RTO (RFC 5682, with selective acks): resend only the
+		// oldest packet (again, with the timer backed off, while nothing
+		// is heard). If the first news is of packets sent before the
+		// first timeout and not resent since, the originals were only
+		// late (a receiver or a path that stalled): the timeout is
+		// undone. Otherwise it was a loss (frto).
+		if s.frtoAt.IsZero() {
+			s.undoCwnd, s.undoSsthresh = s.cwnd, s.ssthresh
+			s.undoRecovery, s.undoUntil = s.inRecovery, s.recoverUntil
+			s.frtoAt = now
+			s.ssthresh = max(float64(s.pipe)/2, 2)
+			s.cwnd = 1
+			s.inRecovery = true
+			s.recoverUntil = s.nxt
+		}
+		s.transmit(s.una, first, now)
+		s.rtoAt = now.Add(s.currentRTO())
+		return
+	}
+	s.frtoAt = time.Time{}
 	s.ssthresh = max(float64(s.pipe)/2, 2)
 	s.cwnd = 1
 	s.inRecovery = true
 	s.recoverUntil = s.nxt
-	for seq := s.una; seq < s.nxt; seq++ {
-		if sl := s.slot(seq); sl.state == slotOut {
-			s.markLost(seq, sl)
-		}
-	}
+	s.loseAll()
 	if s.slot(s.una).state == slotAbandoned {
 		s.skipAbandoned()
 	}
@@ -1003,6 +1063,33 @@ func (s *sender) onRTO(now time.Time) {
 	if s.una < s.nxt {
 		s.rtoAt = now.Add(s.currentRTO())
 	}
+}
+
+// loseAll marks every packet in flight lost.
+func (s *sender) loseAll() {
+	for seq := s.una; seq < s.nxt; seq++ {
+		if sl := s.slot(seq); sl.state == slotOut {
+			s.markLost(seq, sl)
+		}
+	}
+}
+
+// frto ends an F-RTO episode with the first acknowledgement that brings
+// news. News of a packet sent before the timeout and not resent since
+// (original) says the timeout was spurious: the window and threshold go
+// back to what they were (RFC 4015's response, counted "spurious-rto").
+// Otherwise only the resent packet got through: the timeout was a loss,
+// and everything still in flight is marked lost and resent as the window
+// allows (a conventional timeout, one round trip later).
+func (s *sender) frto(original bool) {
+	s.frtoAt = time.Time{}
+	if original {
+		s.l.Binding().Count("spurious-rto", 1)
+		s.cwnd, s.ssthresh = max(s.cwnd, s.undoCwnd), s.undoSsthresh
+		s.inRecovery, s.recoverUntil = s.undoRecovery, s.undoUntil
+		return
+	}
+	s.loseAll()
 }
 
 // ---- nak mode ----
