@@ -61,6 +61,12 @@ type outgoing struct {
 	// see pmtu.go).
 	mtuLimit atomic.Int64
 
+	// last is the stream found or made by the latest stream call, or nil:
+	// a push in a loop on one stream finds it without og.mu and the map.
+	// It is set under mu, only to a stream in streams, and cleared under
+	// mu whenever a stream leaves streams or the outgoing side closes.
+	last atomic.Pointer[outStream]
+
 	mu      sync.Mutex
 	closed  bool
 	streams map[streamKey]*outStream
@@ -178,8 +184,10 @@ func (og *outgoing) pushOn(ctx context.Context, os *outStream, p *posting.Postin
 			return false, err
 		}
 	}
-	if err := og.roomFor(ctx, os); err != nil {
-		return false, err
+	if !os.st.HasRoom() {
+		if err := og.roomFor(ctx, os); err != nil {
+			return false, err
+		}
 	}
 	if r := os.refusal.Load(); r != nil && (os.key.target != 0 || og.toPeer) {
 		return false, r
@@ -348,6 +356,12 @@ func (og *outgoing) roomFor(ctx context.Context, os *outStream) error {
 // stream returns the outgoing stream for (name, target), creating it and
 // announcing it on first use.
 func (og *outgoing) stream(name string, target uint64, qos string, m posting.Media) (*outStream, error) {
+	if os := og.last.Load(); os != nil && os.key.target == target && os.key.name == name && os.key.qos == qos {
+		if og.stopping.Load() {
+			return nil, ErrClosed
+		}
+		return os, nil // a push that finds it retired meanwhile asks again
+	}
 	key := streamKey{name, target, qos}
 	og.mu.Lock()
 	if og.closed || og.stopping.Load() {
@@ -355,6 +369,7 @@ func (og *outgoing) stream(name string, target uint64, qos string, m posting.Med
 		return nil, ErrClosed
 	}
 	if os := og.streams[key]; os != nil {
+		og.last.Store(os)
 		og.mu.Unlock()
 		return os, nil
 	}
@@ -379,6 +394,7 @@ func (og *outgoing) stream(name string, target uint64, qos string, m posting.Med
 	}
 	og.streams[key] = os
 	og.byID[os.id] = os
+	og.last.Store(os)
 	og.mu.Unlock()
 	og.applyMTU(os.st)
 	og.announce(os, og.dst(os.key.target))
@@ -479,6 +495,7 @@ func (og *outgoing) reconfigure(stream, q, original string) error {
 		n.prevCount = old.postings.Load()
 		n.seq.Store(old.seq.Load())
 		delete(og.streams, old.key)
+		og.last.Store(nil)
 		og.retired = append(og.retired, old)
 		og.streams[n.key] = n
 		og.byID[n.id] = n
@@ -655,6 +672,7 @@ func (og *outgoing) maintain(now time.Time, drainMax, idleMax time.Duration) {
 			// push holds is not idle. Marked retired, a push that already
 			// holds the stream goes on a new one.
 			os.retired, os.retiredAt = true, now
+			og.last.Store(nil) // before a push can see it retired: its retry must not find it again
 			os.mu.Unlock()
 			delete(og.streams, k)
 			delete(og.byID, os.id)
@@ -741,6 +759,7 @@ func (og *outgoing) refusers(os *outStream) map[uint64]bool {
 func (og *outgoing) close() {
 	og.mu.Lock()
 	og.closed = true
+	og.last.Store(nil)
 	og.mu.Unlock()
 }
 
@@ -749,6 +768,7 @@ func (og *outgoing) close() {
 func (og *outgoing) closeStacks() {
 	og.mu.Lock()
 	list := append(slices.Collect(maps.Values(og.streams)), og.retired...)
+	og.last.Store(nil)
 	clear(og.streams)
 	clear(og.byID)
 	og.retired = nil

@@ -182,6 +182,21 @@ var magics = []magic{
 	{0, "FLV\x01", posting.Video},
 }
 
+// magicsByFirst holds the signatures at offset 0 by their first byte,
+// and magicsInside the others, each in the order of magics: Sniff runs
+// for every []byte body pushed without a medium, so it tries only the
+// signatures that can match.
+var magicsByFirst, magicsInside = func() (by [256][]magic, inside []magic) {
+	for _, m := range magics {
+		if m.off == 0 {
+			by[m.sig[0]] = append(by[m.sig[0]], m)
+		} else {
+			inside = append(inside, m)
+		}
+	}
+	return by, inside
+}()
+
 // Sniff tells the medium of a byte body from its first [SniffLen] bytes:
 // images (PNG, JPEG, GIF, BMP, TIFF, WebP), audio (WAV, FLAC, MP3, Ogg,
 // AMR, AU, MIDI, AAC ADTS, MPEG audio frames), video (MP4, WebM/Matroska,
@@ -205,11 +220,20 @@ func Sniff(b []byte) (posting.Media, bool) {
 			return posting.Video, true
 		}
 	}
-	for _, m := range magics {
-		if len(b) >= m.off+len(m.sig) && string(b[m.off:m.off+len(m.sig)]) == m.sig {
+	// Only the signatures that begin with b's first byte, then those
+	// further in: the same answers as trying them all in order (the one
+	// signature at an offset, ftyp, and the offset-0 ones that follow it
+	// in magics, FLV's, give the same medium).
+	for _, m := range magicsByFirst[b[0]] {
+		if len(b) >= len(m.sig) && string(b[:len(m.sig)]) == m.sig {
 			if m.sig == "BM" && (len(b) < 14 || b[6]|b[7]|b[8]|b[9] != 0) {
 				continue // "BM" alone is too common a start for text: BMP's reserved bytes must be 0
 			}
+			return m.media, true
+		}
+	}
+	for _, m := range magicsInside {
+		if len(b) >= m.off+len(m.sig) && string(b[m.off:m.off+len(m.sig)]) == m.sig {
 			return m.media, true
 		}
 	}

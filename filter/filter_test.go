@@ -3,6 +3,7 @@ package filter
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -167,5 +168,55 @@ func BenchmarkClassify(b *testing.B) {
 				Default().Classify(c.p)
 			}
 		})
+	}
+}
+
+// TestSniffSignatureIndex: Sniff, which tries only the signatures that
+// begin with a body's first byte, answers as trying every signature in
+// order does, for bodies that start with each signature (whole, cut
+// short, and followed by each other one at offset 4) and for random ones.
+func TestSniffSignatureIndex(t *testing.T) {
+	all := func(b []byte) (posting.Media, bool) {
+		if len(b) > SniffLen {
+			b = b[:SniffLen]
+		}
+		for _, m := range magics {
+			if len(b) >= m.off+len(m.sig) && string(b[m.off:m.off+len(m.sig)]) == m.sig {
+				if m.sig == "BM" && (len(b) < 14 || b[6]|b[7]|b[8]|b[9] != 0) {
+					continue
+				}
+				return m.media, true
+			}
+		}
+		return 0, false
+	}
+	var bodies [][]byte
+	for _, m := range magics {
+		sig := append(make([]byte, m.off), m.sig...)
+		bodies = append(bodies, sig, sig[:len(sig)-1], append(append([]byte(nil), sig...), make([]byte, 20)...))
+		for _, o := range magics {
+			if o.off == 4 && len(sig) >= 4 {
+				bodies = append(bodies, append(append([]byte(nil), sig[:4]...), o.sig...))
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		b := make([]byte, 1+rng.IntN(40))
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+		}
+		b[0] = magics[rng.IntN(len(magics))].sig[0]
+		bodies = append(bodies, b)
+	}
+	for _, b := range bodies {
+		wm, wok := all(b)
+		if wok {
+			if gm, gok := Sniff(b); !gok || gm != wm {
+				t.Fatalf("Sniff(%q) = %v, %v; trying every signature: %v", b, gm, gok, wm)
+			}
+		} else if gm, gok := Sniff(b); gok && gm != posting.Text && gm != posting.Video && gm != posting.Audio {
+			t.Fatalf("Sniff(%q) = %v by a signature no signature matches", b, gm)
+		}
 	}
 }

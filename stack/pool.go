@@ -19,9 +19,20 @@ const (
 // leaks. A Pool is safe for concurrent use. The zero Pool is not usable; call
 // [NewPool].
 type Pool struct {
-	classes     [numClasses]sync.Pool
-	outstanding atomic.Int64
-	grown       atomic.Uint64
+	classes [numClasses]sync.Pool
+	// Packets handed out and released, counted apart on cache lines of
+	// their own: the goroutine that makes packets (a pusher) and the one
+	// that releases them (a reader, on acknowledgements) then each write
+	// a line of its own instead of sharing one.
+	gets  paddedCount
+	puts  paddedCount
+	grown atomic.Uint64
+}
+
+type paddedCount struct {
+	_ [64]byte
+	n atomic.Int64
+	_ [56]byte
 }
 
 var defaultPool = NewPool()
@@ -53,7 +64,10 @@ func (pl *Pool) FromBytes(headroom int, b []byte) *Packet {
 // Outstanding is the number of packets taken from the pool and not yet
 // released. A stack that has been closed and drained should leave it where it
 // found it.
-func (pl *Pool) Outstanding() int64 { return pl.outstanding.Load() }
+func (pl *Pool) Outstanding() int64 {
+	puts := pl.puts.n.Load() // first: a packet got and put between the reads counts as out, never below zero
+	return pl.gets.n.Load() - puts
+}
 
 // Grown counts the times a packet had to move to a larger buffer because a
 // layer pushed more header or trailer than the room it was given. Layers that
@@ -74,9 +88,9 @@ func (pl *Pool) get(headroom, size, tailroom int) *Packet {
 		p = &Packet{buf: make([]byte, need), class: -1, pool: pl}
 	}
 	p.head, p.tail, p.reserve = headroom, headroom, tailroom
-	p.Meta = Meta{}
+	// Meta is zero: new, or cleared by put.
 	p.refs.Store(1)
-	pl.outstanding.Add(1)
+	pl.gets.n.Add(1)
 	return p
 }
 
@@ -89,7 +103,7 @@ func (pl *Pool) buffer(n int) ([]byte, int8) {
 }
 
 func (pl *Pool) put(p *Packet) {
-	pl.outstanding.Add(-1)
+	pl.puts.n.Add(1)
 	if p.class < 0 || p.buf == nil {
 		return
 	}

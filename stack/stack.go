@@ -7,6 +7,7 @@ import (
 	"maps"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -65,6 +66,12 @@ type Stack struct {
 	mtu       int
 	overhead  int
 	flow      Flow
+
+	// roomers are the layers that implement Roomer; full is set when
+	// one of them had no room at the end of the last call into the stack
+	// (HasRoom's lock-free hint).
+	roomers []Roomer
+	full    atomic.Bool
 
 	closed   bool
 	wrote    bool
@@ -160,6 +167,9 @@ func newStack(cfg Config) (*Stack, error) {
 		}
 		s.names[i] = l.Name()
 		s.stats[i].Name = s.names[i]
+		if r, ok := l.(Roomer); ok {
+			s.roomers = append(s.roomers, r)
+		}
 		o := l.Overhead()
 		if o < 0 {
 			return nil, &StackError{Layer: s.names[i], Index: i, OtherIndex: -1,
@@ -279,16 +289,25 @@ type Roomer interface {
 func (s *Stack) Room() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.room()
+}
+
+func (s *Stack) room() int {
 	room := -1
-	for _, l := range s.layers {
-		if r, ok := l.(Roomer); ok {
-			if n := max(r.Room(), 0); room < 0 || n < room {
-				room = n
-			}
+	for _, r := range s.roomers {
+		if n := max(r.Room(), 0); room < 0 || n < room {
+			room = n
 		}
 	}
 	return room
 }
+
+// HasRoom is a hint, read without the stack's lock: false when a layer
+// that implements [Roomer] had no room at the end of the last call into
+// the stack (Down, Up or a timer). A caller that finds it true may send
+// without asking [Stack.Room] (whose answer is advisory too); one that
+// finds it false asks Room before waiting.
+func (s *Stack) HasRoom() bool { return !s.full.Load() }
 
 // Measures are what a measuring layer (layers/monitor) knows of its flow.
 type Measures struct {
@@ -463,6 +482,11 @@ func (s *Stack) toApp(p *Packet) error {
 // timer, releases the lock and hands queued packets and events to their
 // handlers outside it, in order, with one goroutine draining at a time.
 func (s *Stack) unlockAndDrain() {
+	if len(s.roomers) > 0 {
+		if full := s.room() == 0; full != s.full.Load() {
+			s.full.Store(full)
+		}
+	}
 	if s.wrote {
 		s.wrote = false
 		if s.flush != nil {

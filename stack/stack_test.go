@@ -474,3 +474,64 @@ func TestStackConcurrent(t *testing.T) {
 		t.Fatalf("leaked %d", pool.Outstanding())
 	}
 }
+
+// queueLayer holds what goes down until something comes up (a window
+// waiting for acknowledgements), and has room for limit packets.
+type queueLayer struct {
+	Base
+	limit int
+	held  []*Packet
+}
+
+func (l *queueLayer) Name() string { return "queue" }
+func (l *queueLayer) Room() int    { return l.limit - len(l.held) }
+func (l *queueLayer) Down(p *Packet) error {
+	l.held = append(l.held, p)
+	return nil
+}
+func (l *queueLayer) Up(p *Packet) error {
+	p.Release()
+	for _, h := range l.held {
+		l.Base.Down(h)
+	}
+	l.held = nil
+	return nil
+}
+
+// TestStackHasRoom: the lock-free hint follows the Roomer layers' room as
+// it stands at the end of each call into the stack, and the outstanding
+// count stays exact.
+func TestStackHasRoom(t *testing.T) {
+	pool := NewPool()
+	q := &queueLayer{limit: 2}
+	wire := &sink{}
+	s, err := New(Config{Layers: []Layer{q}, Wire: wire, Deliver: &sink{}, MTU: 100, Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.HasRoom() || s.Room() != 2 {
+		t.Fatalf("a new stack: HasRoom %v, Room %d", s.HasRoom(), s.Room())
+	}
+	s.Down(pool.FromBytes(0, []byte("a")))
+	if !s.HasRoom() {
+		t.Fatal("no room after one of two")
+	}
+	s.Down(pool.FromBytes(0, []byte("b")))
+	if s.HasRoom() || s.Room() != 0 {
+		t.Fatalf("full: HasRoom %v, Room %d", s.HasRoom(), s.Room())
+	}
+	s.Up(pool.FromBytes(0, []byte("ack")))
+	if !s.HasRoom() || len(wire.take()) != 2 {
+		t.Fatal("the queue went out but the hint says no room")
+	}
+	s.Close()
+	if n := pool.Outstanding(); n != 0 {
+		t.Fatalf("outstanding %d", n)
+	}
+
+	// A stack without a Roomer always has room.
+	e, _, _ := newTagStack(t, pool, nil, "a")
+	if !e.HasRoom() || e.Room() != -1 {
+		t.Fatalf("no Roomer: HasRoom %v, Room %d", e.HasRoom(), e.Room())
+	}
+}

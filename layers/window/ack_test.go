@@ -441,3 +441,63 @@ func TestFlowControlAndRoom(t *testing.T) {
 		t.Fatal("no room event")
 	}
 }
+
+// TestAckFrequencyScalesWithFlight: a receiver acknowledges in-order data
+// every AckEvery packets while the sender has few in flight, and less
+// often (an eighth of what the sender has in flight, at most 8×AckEvery)
+// when it has many, as the DATA header's floor shows; a gap is still
+// acknowledged at once, and the ack delay still bounds the wait.
+func TestAckFrequencyScalesWithFlight(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.InitialWnd = 512 // 512 packets out before any acknowledgement
+	h := newHarness(t, cfg, false)
+	h.send(512, stack.Meta{})
+	if n := h.p.Link.Pending(stacktest.AtoB); n != 512 {
+		t.Fatalf("%d packets in flight, want 512", n)
+	}
+	for n := h.p.Link.Pending(stacktest.AtoB); n > 0; n-- {
+		h.p.Link.Step(stacktest.AtoB)
+	}
+	inOrder(t, h.got(), 512)
+	// Packet i arrives with i+1 in flight: an ack every max(16, (i+1)/8)
+	// packets makes 18, with 39 left for the ack delay. Every 16
+	// throughout would be 32.
+	acks := counter(h.p.B, "acks")
+	if acks != 18 {
+		t.Fatalf("%d acks for 512 packets sent back to back, want 18 (every 16, then every eighth of the flight)", acks)
+	}
+	h.exchange(cfg.AckDelay)
+	if u, _ := h.p.A.Unacknowledged(stack.AllPackets); u.Held != 0 {
+		t.Fatalf("%d packets still unacknowledged after the acks came back", u.Held)
+	}
+
+	// The bound: 2048 back to back make 31 acks (every 128 past 1024 in
+	// flight); without it, 29; every 16, 128.
+	cfg3 := DefaultConfig()
+	cfg3.Size, cfg3.InitialWnd = 2048, 2048
+	h3 := newHarness(t, cfg3, false)
+	h3.send(2048, stack.Meta{})
+	for n := h3.p.Link.Pending(stacktest.AtoB); n > 0; n-- {
+		h3.p.Link.Step(stacktest.AtoB)
+	}
+	inOrder(t, h3.got(), 2048)
+	if acks := counter(h3.p.B, "acks"); acks != 31 {
+		t.Fatalf("%d acks for 2048 packets sent back to back, want 31", acks)
+	}
+	h3.exchange(cfg3.AckDelay)
+	if u, _ := h3.p.A.Unacknowledged(stack.AllPackets); u.Held != 0 {
+		t.Fatalf("%d packets still unacknowledged after the acks came back", u.Held)
+	}
+
+	// Few in flight: every AckEvery, as before.
+	cfg2 := DefaultConfig()
+	cfg2.InitialWnd = cfg2.AckEvery
+	h2 := newHarness(t, cfg2, false)
+	h2.send(cfg2.AckEvery, stack.Meta{})
+	for n := h2.p.Link.Pending(stacktest.AtoB); n > 0; n-- {
+		h2.p.Link.Step(stacktest.AtoB)
+	}
+	if acks := counter(h2.p.B, "acks"); acks != 1 {
+		t.Fatalf("%d acks for %d packets with at most %d in flight, want 1", acks, cfg2.AckEvery, cfg2.AckEvery)
+	}
+}

@@ -74,7 +74,7 @@ type Config struct {
 
 	// Ack mode.
 	AckDelay   time.Duration // longest a receiver waits to acknowledge in order data
-	AckEvery   int           // acknowledge at least every this many packets
+	AckEvery   int           // acknowledge every this many in-order packets (more when many are in flight: see the package doc)
 	InitialRTO time.Duration
 	MinRTO     time.Duration
 	MaxRTO     time.Duration

@@ -43,7 +43,12 @@
 //
 // The receiver acknowledges cumulatively and selectively (up to 16 ranges),
 // at once when something is out of order and otherwise every ackevery
-// packets or after ackdelay, echoing the newest packet it got. The sender
+// packets or after ackdelay, echoing the newest packet it got. When the
+// sender has more than 8×ackevery packets in flight (each DATA header
+// says how far its floor is), the receiver acknowledges every eighth of
+// that flight instead, up to 8×ackevery packets (after QUIC's ack
+// frequency): still about eight acknowledgements a window, and fewer for
+// a fast flow of small packets. The sender
 // estimates the round trip from that echo (RFC 6298 smoothing and
 // variance; Karn: never from a retransmitted packet) and sets the
 // retransmission timeout from it with exponential backoff.

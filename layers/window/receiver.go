@@ -200,7 +200,7 @@ func (r *receiver) onData(p *stack.Packet, m *msg, now time.Time) {
 	case !r.nak:
 		if !inOrder || r.next < r.high {
 			r.sendAck(now)
-		} else if r.pending++; r.pending >= r.cfg.AckEvery {
+		} else if r.pending++; r.pending >= r.ackEvery(m) {
 			r.sendAck(now)
 		} else if r.ackAt.IsZero() {
 			r.ackAt = now.Add(r.cfg.AckDelay)
@@ -221,6 +221,21 @@ func (r *receiver) onData(p *stack.Packet, m *msg, now time.Time) {
 	}
 	r.up(p)
 }
+
+// ackEvery is how many in-order packets the receiver takes before it
+// acknowledges them (ack mode): AckEvery, or, when the sender has more
+// in flight than 8×AckEvery (the DATA header's distance to its floor),
+// an eighth of that, up to 8×AckEvery. The sender then still hears about
+// eight times a window, while a fast flow of small packets costs both
+// ends fewer acknowledgements (after QUIC's ack frequency). A gap is
+// acknowledged at once and AckDelay bounds the wait, as always.
+func (r *receiver) ackEvery(m *msg) int {
+	flight := int(min(m.seq-m.floor, 1<<20)) + 1
+	return max(r.cfg.AckEvery, min(flight/8, ackEveryMax*r.cfg.AckEvery))
+}
+
+// ackEveryMax bounds ackEvery, in multiples of Config.AckEvery.
+const ackEveryMax = 8
 
 // giveUp declares everything missing below n unrecoverable.
 func (r *receiver) giveUp(n uint64, now time.Time) {
@@ -567,11 +582,5 @@ func (r *receiver) onTimer(now time.Time) {
 }
 
 func (r *receiver) deadline() time.Time {
-	var t time.Time
-	for _, d := range []time.Time{r.ackAt, r.nakAt, r.statusAt, r.expireAt} {
-		if !d.IsZero() && (t.IsZero() || d.Before(t)) {
-			t = d
-		}
-	}
-	return t
+	return earlier(earlier(r.ackAt, r.nakAt), earlier(r.statusAt, r.expireAt))
 }

@@ -18,7 +18,7 @@ func Info() registry.Info {
 			{Name: "ttl", Kind: registry.DurationParam, Doc: "time to obsolescence for postings without one; unset: fully reliable"},
 			{Name: "isn", Kind: registry.IntParam, Default: "1", Doc: "first sequence number"},
 			{Name: "ackdelay", Kind: registry.DurationParam, Max: "1s", Default: d.AckDelay.String(), Doc: "longest wait before acknowledging in-order data"},
-			{Name: "ackevery", Kind: registry.IntParam, Max: "1024", Default: "16", Doc: "acknowledge at least every this many packets"},
+			{Name: "ackevery", Kind: registry.IntParam, Max: "1024", Default: "16", Doc: "acknowledge every this many in-order packets (an eighth of the sender's flight when that is more, up to 8×)"},
 			{Name: "rto", Kind: registry.DurationParam, Default: d.InitialRTO.String(), Doc: "initial retransmission timeout"},
 			{Name: "minrto", Kind: registry.DurationParam, Default: d.MinRTO.String(), Doc: "smallest retransmission timeout"},
 			{Name: "maxrto", Kind: registry.DurationParam, Default: d.MaxRTO.String(), Doc: "largest retransmission timeout, backoff included"},

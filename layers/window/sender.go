@@ -1397,30 +1397,34 @@ func (s *sender) expire(now time.Time) {
 
 // deadline is the sender's next timer.
 func (s *sender) deadline() time.Time {
-	var t time.Time
-	early := func(d time.Time) {
-		if !d.IsZero() && (t.IsZero() || d.Before(t)) {
-			t = d
-		}
-	}
-	early(s.rtoAt)
-	early(s.ptoAt)
+	// Run at the end of every call into the layer: plain comparisons, no
+	// closure.
+	t := earlier(s.rtoAt, s.ptoAt)
 	if s.nak {
-		early(s.hbAt)
+		t = earlier(t, s.hbAt)
 		if s.qhead < len(s.queue) && len(s.receivers) == 0 && !s.heardAt.IsZero() {
-			early(s.heardAt.Add(s.cfg.RcvTimeout)) // then evicting makes room
+			t = earlier(t, s.heardAt.Add(s.cfg.RcvTimeout)) // then evicting makes room
 		}
 		if s.una < s.nxt && s.oldest != nil {
 			// Receivers may go quiet: look again when the least recently
 			// heard would time out.
-			early(s.oldest.heard.Add(s.cfg.RcvTimeout))
+			t = earlier(t, s.oldest.heard.Add(s.cfg.RcvTimeout))
 		}
 	}
 	for seq := s.una; s.timed > 0 && seq < s.nxt && seq < s.una+64; seq++ {
 		if sl := s.slot(seq); sl.pk != nil && !sl.deadline.IsZero() {
-			early(sl.deadline)
+			t = earlier(t, sl.deadline)
 			break
 		}
+	}
+	return t
+}
+
+// earlier returns the earlier of two deadlines, where the zero time is
+// none.
+func earlier(t, d time.Time) time.Time {
+	if !d.IsZero() && (t.IsZero() || d.Before(t)) {
+		return d
 	}
 	return t
 }
