@@ -78,7 +78,7 @@ func childRwNATS(url string, stdin io.Reader, stdout io.Writer) error {
 		if b, ok := p.Body.([]byte); ok {
 			c.Add(len(b))
 		}
-	}); err != nil {
+	}, channel.NoRetain()); err != nil { // it keeps nothing: receiving allocates nothing
 		return err
 	}
 	return harness.Serve("", &c, stdin, stdout)
