@@ -205,13 +205,10 @@ func (s *Subscription) offer(p *posting.Posting) {
 	if p.Key != "" {
 		s.supersedeLocked(p)
 	}
-	select {
-	case s.q <- p:
-		s.delivered.Add(1)
+	if s.tryQueue(p) {
 		s.queuedLocked(p)
 		s.mu.Unlock()
 		return
-	default:
 	}
 	switch s.cfg.overflow {
 	case DropNewest:
@@ -222,14 +219,10 @@ func (s *Subscription) offer(p *posting.Posting) {
 			report = s.dropLocked(old)
 		default:
 		}
-		select {
-		case s.q <- p:
-			s.delivered.Add(1)
+		if s.tryQueue(p) {
 			s.queuedLocked(p)
-		default: // the reader raced us; count the new one dropped
-			if r := s.dropLocked(p); r != nil {
-				report = r
-			}
+		} else if r := s.dropLocked(p); r != nil { // the reader raced us; count the new one dropped
+			report = r
 		}
 	case FailSlow:
 		report = s.dropLocked(p)
@@ -238,6 +231,20 @@ func (s *Subscription) offer(p *posting.Posting) {
 	s.mu.Unlock()
 	if report != nil {
 		s.cnt.report(*report) // user code: no lock held
+	}
+}
+
+// tryQueue puts p in the queue if there is room. Delivered is counted
+// before the send, so a reader that has taken p (Next, then Stats) sees it
+// counted; it is taken back when the queue is full.
+func (s *Subscription) tryQueue(p *posting.Posting) bool {
+	s.delivered.Add(1)
+	select {
+	case s.q <- p:
+		return true
+	default:
+		s.delivered.Add(^uint64(0))
+		return false
 	}
 }
 
@@ -407,12 +414,15 @@ func (s *Subscription) push(p *posting.Posting) bool {
 	}
 	s.pushers++
 	s.mu.Unlock()
+	// Counted before the send, so that a reader that has taken it sees it
+	// counted (Stats after Next); taken back if the subscription ends.
+	s.delivered.Add(1)
 	ok := false
 	select {
 	case s.q <- p:
 		ok = true
-		s.delivered.Add(1)
 	case <-s.done:
+		s.delivered.Add(^uint64(0))
 	}
 	s.mu.Lock()
 	s.pushers--
