@@ -283,18 +283,25 @@ func (r *Receiver) Next() time.Time {
 		if s.IsZero() {
 			continue
 		}
-		u := s.Add(r.cfg.NakDelay)
-		if r.have[i] == 0 {
-			u = later(s, r.inPass).Add(r.cfg.JoinWait)
-		}
-		if !r.lastNak[i].IsZero() {
-			u = r.lastNak[i].Add(r.retry(i))
-		}
-		if t.IsZero() || u.Before(t) {
+		if u := r.due(i, s); t.IsZero() || u.Before(t) {
 			t = u
 		}
 	}
 	return t
+}
+
+// due is when tile i, lacked since s, is to be asked for: NakDelay after
+// s; for a tile never had, JoinWait after s or the snapshot pass under
+// way, whichever is later; once asked for, the retry interval after the
+// last NAK.
+func (r *Receiver) due(i int, s time.Time) time.Time {
+	if !r.lastNak[i].IsZero() {
+		return r.lastNak[i].Add(r.retry(i))
+	}
+	if r.have[i] == 0 {
+		return later(s, r.inPass).Add(r.cfg.JoinWait)
+	}
+	return s.Add(r.cfg.NakDelay)
 }
 
 // Poll returns the control messages to send at now: a NAK for the tiles
@@ -313,14 +320,7 @@ func (r *Receiver) Poll(now time.Time) [][]byte {
 		if s.IsZero() || len(es) == maxEntries {
 			continue
 		}
-		due := s.Add(r.cfg.NakDelay)
-		if r.have[i] == 0 {
-			due = later(s, r.inPass).Add(r.cfg.JoinWait)
-		}
-		if !r.lastNak[i].IsZero() {
-			due = r.lastNak[i].Add(r.retry(i))
-		}
-		if now.Before(due) {
+		if now.Before(r.due(i, s)) {
 			continue
 		}
 		v := r.known[i]
