@@ -85,6 +85,12 @@ func writePNG(path string, img image.Image) error {
 // runSend shares the file, and shares it again whenever its modification
 // time changes (checked every second), until interrupted.
 func runSend(url, name, path string) error {
+	return untilInterrupt(url, func(ctx context.Context, ch *channel.Channel) error { return share(ctx, ch, name, path) })
+}
+
+// untilInterrupt opens url and runs f on it with a context that ends at
+// an interrupt (^C).
+func untilInterrupt(url string, f func(context.Context, *channel.Channel) error) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	ch, err := channel.Open(ctx, url)
@@ -92,6 +98,11 @@ func runSend(url, name, path string) error {
 		return err
 	}
 	defer ch.Close()
+	return f(ctx, ch)
+}
+
+// share is runSend on an open channel.
+func share(ctx context.Context, ch *channel.Channel, name, path string) error {
 	s, err := tiles.NewChannelSender(ch, name, tiles.Config{})
 	if err != nil {
 		return err
@@ -124,13 +135,11 @@ func runSend(url, name, path string) error {
 // runRecv writes the image to out whenever it is complete and has changed
 // (at most once a second), until interrupted.
 func runRecv(url, name, out string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	ch, err := channel.Open(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer ch.Close()
+	return untilInterrupt(url, func(ctx context.Context, ch *channel.Channel) error { return receive(ctx, ch, name, out) })
+}
+
+// receive is runRecv on an open channel.
+func receive(ctx context.Context, ch *channel.Channel, name, out string) error {
 	r, err := tiles.NewChannelReceiver(ch, name, tiles.RecvConfig{})
 	if err != nil {
 		return err
