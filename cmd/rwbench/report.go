@@ -56,9 +56,13 @@ type Row struct {
 	// CPUPerPosting is the sender's CPU time per posting delivered to
 	// every receiver (CPU ÷ (delivered ÷ receivers)), µs; CPUPerDelivery
 	// divides by all deliveries.
-	CPUPerPosting  *Stat     `json:"cpu_us_per_posting,omitempty"`
-	CPUPerDelivery *Stat     `json:"cpu_us_per_delivery,omitempty"`
-	CDF            []float64 `json:"cdf_us,omitempty"` // of the median repetition, at harness.CDFQuantiles
+	CPUPerPosting  *Stat `json:"cpu_us_per_posting,omitempty"`
+	CPUPerDelivery *Stat `json:"cpu_us_per_delivery,omitempty"`
+	// UserCPUPerPosting is the user part of CPUPerPosting, where measured:
+	// the process's own work, without what the kernel did in its system
+	// calls.
+	UserCPUPerPosting *Stat     `json:"user_cpu_us_per_posting,omitempty"`
+	CDF               []float64 `json:"cdf_us,omitempty"` // of the median repetition, at harness.CDFQuantiles
 	// VsUDP is Value.Median ÷ UDP, the median of raw UDP's row of the same
 	// configuration; VsBest is Value.Median ÷ Best, the best peer's.
 	VsUDP    *float64 `json:"vs_udp,omitempty"`
@@ -152,7 +156,7 @@ func buildRows(jobs []*job) []Row {
 			continue
 		}
 		r := Row{Test: j.test, System: j.system, Size: j.size, N: j.n, Loss: j.loss, Reps: len(j.samples), Metric: "postings/s"}
-		var rate, mbps, p50, p99, p999, cpuP, cpuD []float64
+		var rate, mbps, p50, p99, p999, cpuP, cpuD, userP []float64
 		for _, s := range j.samples {
 			rate = append(rate, s.Rate())
 			mbps = append(mbps, s.MBps())
@@ -171,6 +175,7 @@ func buildRows(jobs []*job) []Row {
 			} else if s.Delivered > 0 && s.CPU > 0 {
 				cpuD = append(cpuD, s.CPU/float64(s.Delivered)*1e6)
 				cpuP = append(cpuP, s.CPU/(float64(s.Delivered)/float64(max(1, s.Receivers)))*1e6)
+				userP = append(userP, s.CPUUser/(float64(s.Delivered)/float64(max(1, s.Receivers)))*1e6)
 			}
 		}
 		r.Rate, r.MBps = statOf(rate), statOf(mbps)
@@ -186,6 +191,11 @@ func buildRows(jobs []*job) []Row {
 		}
 		if len(cpuP) == len(j.samples) {
 			r.CPUPerPosting, r.CPUPerDelivery = statPtr(cpuP), statPtr(cpuD)
+		}
+		// Peers measured in their own processes report no user part: leave
+		// it out rather than show 0.
+		if len(userP) == len(j.samples) && slices.Max(userP) > 0 {
+			r.UserCPUPerPosting = statPtr(userP)
 		}
 		r.Reliable = slices.Contains(reliableSystems[r.Test], r.System)
 		r.Failed = r.Reliable && r.Delivered != r.Sent

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -150,6 +151,9 @@ func checkResult(t *testing.T, res *Result) {
 		if r.Test == "fanout" && (r.CPUPerPosting == nil || r.CPUPerPosting.Median <= 0 ||
 			!near(r.CPUPerPosting.Median, r.CPUPerDelivery.Median*float64(r.N)) && r.Reps == 1) {
 			t.Errorf("%s n=%d: CPU per posting %v, per delivery %v", name, r.N, r.CPUPerPosting, r.CPUPerDelivery)
+		}
+		if r.Test == "fanout" && strings.HasPrefix(r.System, "rwanda-") && runtime.GOOS == "linux" && (r.UserCPUPerPosting == nil || r.UserCPUPerPosting.Min > r.CPUPerPosting.Max) {
+			t.Errorf("%s n=%d: user CPU per posting %v beside CPU per posting %v", name, r.N, r.UserCPUPerPosting, r.CPUPerPosting)
 		}
 		base, ok := byKey[key{r.Test, baseline(r.Test), r.Size, r.N, r.Loss}]
 		if ok != (r.VsUDP != nil) {

@@ -22,9 +22,17 @@ func killGroup(cmd *exec.Cmd) error {
 
 // CPUTime is the CPU time (user and system) this process has used.
 func CPUTime() time.Duration {
+	u, s := CPUTimes()
+	return u + s
+}
+
+// CPUTimes is the user and the system CPU time this process has used.
+// System time includes what the kernel does inside the process's system
+// calls, such as handing a loopback datagram to every receiving socket.
+func CPUTimes() (user, sys time.Duration) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+		return 0, 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
 }

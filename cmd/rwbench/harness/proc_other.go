@@ -19,3 +19,7 @@ func killGroup(cmd *exec.Cmd) error {
 // CPUTime is the CPU time this process has used; 0 where it is not
 // measured (only Linux is).
 func CPUTime() time.Duration { return 0 }
+
+// CPUTimes is the user and the system CPU time this process has used; 0
+// where it is not measured (only Linux is).
+func CPUTimes() (user, sys time.Duration) { return 0, 0 }

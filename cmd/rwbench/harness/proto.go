@@ -14,15 +14,16 @@ const ProtocolVersion = 2
 // Sample is one measurement: one repetition of one system in one
 // configuration.
 type Sample struct {
-	Sent      int64    `json:"sent"`                  // postings the sender sent (to all receivers together)
-	Delivered int64    `json:"delivered"`             // postings the receivers counted (all together)
-	Bytes     int64    `json:"bytes"`                 // payload bytes the receivers counted
-	Receivers int      `json:"receivers"`             // receiving processes
-	Seconds   float64  `json:"seconds"`               // first send to last delivery
-	CPU       float64  `json:"cpu_seconds"`           // CPU time of the sending process over the measurement
-	Lat       *Latency `json:"latency,omitempty"`     // round trips, for latency measurements
-	Note      string   `json:"note,omitempty"`        // what the figure includes (e.g. "sender CPU includes the broker")
-	Lost      int64    `json:"lost_probes,omitempty"` // latency probes that never came back
+	Sent      int64    `json:"sent"`                       // postings the sender sent (to all receivers together)
+	Delivered int64    `json:"delivered"`                  // postings the receivers counted (all together)
+	Bytes     int64    `json:"bytes"`                      // payload bytes the receivers counted
+	Receivers int      `json:"receivers"`                  // receiving processes
+	Seconds   float64  `json:"seconds"`                    // first send to last delivery
+	CPU       float64  `json:"cpu_seconds"`                // CPU time of the sending process over the measurement
+	CPUUser   float64  `json:"cpu_user_seconds,omitempty"` // the user part of CPU, where measured
+	Lat       *Latency `json:"latency,omitempty"`          // round trips, for latency measurements
+	Note      string   `json:"note,omitempty"`             // what the figure includes (e.g. "sender CPU includes the broker")
+	Lost      int64    `json:"lost_probes,omitempty"`      // latency probes that never came back
 	// Settings says how the system was configured for the measurement
 	// (for example kcp-go's no-delay mode and windows), printed beside
 	// its figures.

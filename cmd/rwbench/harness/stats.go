@@ -89,7 +89,7 @@ func measure(ctx context.Context, children []*Child, d, quiet time.Duration, sen
 			return fail(fmt.Errorf("warm-up: a receiver had %d of %d postings after %v", r.Delivered, warm, Bound))
 		}
 	}
-	cpu0 := CPUTime()
+	user0, sys0 := CPUTimes()
 	start := time.Now()
 	sent, err := send(start.Add(d))
 	if err != nil {
@@ -108,7 +108,8 @@ func measure(ctx context.Context, children []*Child, d, quiet time.Duration, sen
 			last = t
 		}
 	}
-	s.CPU = (CPUTime() - cpu0).Seconds()
+	user1, sys1 := CPUTimes()
+	s.CPU, s.CPUUser = (user1 + sys1 - user0 - sys0).Seconds(), (user1 - user0).Seconds()
 	if firstErr != nil {
 		return s, firstErr
 	}
