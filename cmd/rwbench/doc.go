@@ -63,7 +63,9 @@
 // postings/s to each by default: below the receivers' capacity, so the
 // sender's CPU per posting compares across N and systems) and reports all
 // their deliveries per second, the sender process's CPU time (getrusage)
-// per posting sent to all of them, and apart from them the repairs
+// per posting sent to all of them (and, in --json, its user part alone:
+// on loopback the kernel's delivery to every receiver is charged to the
+// sender's system time), and apart from them the repairs
 // (retransmissions) among the sender's data packets.
 //
 // The systems: rwanda with the profiles "none" (the empty stack; "frag"
