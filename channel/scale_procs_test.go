@@ -125,7 +125,10 @@ func TestScaleManyMembers(t *testing.T) {
 	}
 	mu.Unlock()
 	if distinct != members || len(twice) > 0 {
-		t.Fatalf("%d postings from %d senders (want one from each of %d); more than one from %s", got.Load(), distinct, members, strings.Join(twice, ", "))
+		// The drops (an evicted flow, say) tell where a second copy came from.
+		st := rx.Stats()
+		t.Fatalf("%d postings from %d senders (want one from each of %d); more than one from %s; listener drops %v, events %v, received %+v, %d flows",
+			got.Load(), distinct, members, strings.Join(twice, ", "), st.Drops, st.Events, st.Received, len(st.Flows))
 	}
 	st := rx.Stats()
 	if len(st.Peers) != members {
