@@ -32,6 +32,16 @@ type AdaptConfig struct {
 	// and MinLost the fewest lost for it to lower the rate (default 2: one
 	// packet in a few dozen is not a trend).
 	MinPackets, MinLost uint64
+	// DelayHigh is the queueing delay (the least the client's reports
+	// showed in a period, above the least seen on its path) at or above
+	// which the rate is lowered before any loss (default 60 ms);
+	// DelayLow the delay at or below which it may rise (default 20 ms).
+	// Between the two it stays. Reports without timing leave loss alone
+	// to judge.
+	DelayHigh, DelayLow time.Duration
+	// DelayBackoff multiplies the rate when the delay reaches DelayHigh;
+	// default 0.9.
+	DelayBackoff float64
 }
 
 func (c *AdaptConfig) defaults() {
@@ -65,24 +75,48 @@ func (c *AdaptConfig) defaults() {
 	if c.MinLost == 0 {
 		c.MinLost = 2
 	}
+	if c.DelayHigh <= 0 {
+		c.DelayHigh = 60 * time.Millisecond
+	}
+	if c.DelayLow <= 0 || c.DelayLow > c.DelayHigh {
+		c.DelayLow = min(20*time.Millisecond, c.DelayHigh/2)
+	}
+	if c.DelayBackoff <= 0 || c.DelayBackoff >= 1 {
+		c.DelayBackoff = 0.9
+	}
 }
 
-// An Adapter turns a client's reported loss into the rate of its token
-// bucket: it lowers the rate to a little under what got through when loss
-// reaches LossHigh, ignores the period after (whose reports still tell of
-// the loss before), holds it, then probes upwards in small steps while
-// loss stays at or below LossLow, more gently near the rate at which loss
-// was last seen. A probe that meets loss above LossLow goes back to the
-// rate before it, and each failed probe doubles the wait before the next,
-// so the client's quality does not flap. Otherwise loss between the two
-// thresholds changes nothing.
+// minDelaySamples is the fewest timed reports in a period for its delay
+// to fail a probe.
+const minDelaySamples = 3
+
+// An Adapter turns a client's reports into the rate of its token bucket.
+// Loss at or above LossHigh lowers the rate: when limited, to Backoff
+// times the rate less the loss, at most halving it (the gateway sends in
+// bursts at the rate, whole frames, whatever its average: a thinned
+// flow's average says nothing of the path); unlimited, to Backoff times
+// what got through of what it sent. With timed reports (ObserveDelay) a
+// limited rate's loss counts only if some report of the period saw a
+// queue of DelayLow or more (a tail-drop queue is full before it drops).
+// A queueing delay at or above DelayHigh through a period (its least)
+// lowers a limited rate by DelayBackoff before loss comes, once while the
+// queue drains. The periods after a decrease are not judged (their
+// reports still tell of the time before: two after the first limit, one
+// after others), the rate then holds, and probes upwards in small steps
+// while loss stays at or below LossLow and delay at or below DelayLow,
+// more gently near the rate at which the path was last found full. A
+// probe that meets loss above LossLow or delay above DelayLow goes back
+// to the rate before it, and each failed probe doubles the wait before
+// the next, so the client's quality does not flap. Otherwise loss or
+// delay between the thresholds changes nothing.
 //
 // Time is an argument: an Adapter keeps no clock. It is not safe for
 // concurrent use.
 type Adapter struct {
 	cfg       AdaptConfig
-	rate      float64 // 0: unlimited
-	ceiling   float64 // the rate at which loss was last seen
+	rate      float64   // 0: unlimited
+	ceiling   float64   // the rate at which loss was last seen
+	cut       time.Time // when the rate was last lowered for loss or delay
 	hold      time.Duration
 	holdUntil time.Time
 	raised    time.Time // when the rate last rose
@@ -91,8 +125,29 @@ type Adapter struct {
 	last      time.Time // the last judgement
 	packets   uint64
 	lost      uint64
-	settle    bool // the next judgement is skipped: it follows a decrease
+	delay     time.Duration // the least queueing delay observed this period
+	delayMax  time.Duration // and the most
+	delays    int           // how many were
+	delayCut  time.Time     // when the rate was last lowered for delay
+	cutDelay  time.Duration // the delay then, and since while it fell
+	settle    int           // judgements still skipped: they follow a decrease
+	// judged is what the last judgement went by.
+	judged Judgement
 }
+
+// Judgement is what an [Adapter] last judged: the packets and loss
+// observed in the period, the least queueing delay (Timed: any), and the
+// rate the gateway sent at.
+type Judgement struct {
+	Packets, Lost uint64
+	Delay         time.Duration
+	DelayMax      time.Duration
+	Timed         bool
+	Sending       float64
+}
+
+// Last is what the last judgement went by.
+func (a *Adapter) Last() Judgement { return a.judged }
 
 // NewAdapter returns an Adapter that starts with no limit (or at Max).
 func NewAdapter(cfg AdaptConfig) *Adapter {
@@ -104,18 +159,32 @@ func NewAdapter(cfg AdaptConfig) *Adapter {
 func (a *Adapter) Rate() float64 { return a.rate }
 
 // Observe adds a report's figures: packets settled and of those lost, as
-// the network lost them (what the gateway thinned itself left out).
+// the network lost them (what the gateway thinned itself left out of
+// both).
 func (a *Adapter) Observe(packets, lost uint64) {
 	a.packets += packets
 	a.lost += min(lost, packets)
 }
 
+// ObserveDelay adds a queueing delay a report showed: how much longer
+// than the least seen on the path a packet took to reach the client (and
+// its report to come back). A period is judged by the least it observed,
+// so a client scheduled late now and then does not look congested.
+func (a *Adapter) ObserveDelay(d time.Duration) {
+	if a.delays == 0 || d < a.delay {
+		a.delay = d
+	}
+	if a.delays == 0 || d > a.delayMax {
+		a.delayMax = d
+	}
+	a.delays++
+}
+
 // Update judges what was observed since the last judgement, once a Period
 // has passed, given the rate the gateway has been sending to the client
-// at and the rate the client reports receiving (0: unknown); it returns
-// the rate and whether it changed. A lowered rate is Backoff times what
-// got through: the received rate where known, else the sending rate
-// less the loss.
+// at and the rate the client reports receiving (0: unknown; used, when
+// lower, instead of what the loss leaves of the sending rate while the
+// rate is unlimited); it returns the rate and whether it changed.
 func (a *Adapter) Update(now time.Time, sending, received float64) (float64, bool) {
 	if a.last.IsZero() {
 		a.last = now
@@ -127,42 +196,106 @@ func (a *Adapter) Update(now time.Time, sending, received float64) (float64, boo
 	a.last = now
 	packets, lost := a.packets, a.lost
 	a.packets, a.lost = 0, 0
-	if a.settle {
+	delay, delayMax, timed, samples := a.delay, a.delayMax, a.delays > 0, a.delays
+	a.delays = 0
+	a.judged = Judgement{Packets: packets, Lost: lost, Delay: delay, DelayMax: delayMax, Timed: timed, Sending: sending}
+	if a.settle > 0 {
 		// The period after a decrease: its reports still tell of the
 		// loss before it (reports lag, queues drain).
-		a.settle = false
+		a.settle--
 		return a.rate, false
 	}
-	if packets < a.cfg.MinPackets {
-		return a.rate, false
+	judged := packets >= a.cfg.MinPackets
+	var loss float64
+	if judged {
+		loss = float64(lost) / float64(packets)
 	}
-	loss := float64(lost) / float64(packets)
+	probing := !a.raised.IsZero() && now.Sub(a.raised) <= 2*a.cfg.Period
+	// Delay judges a limited rate only: it tells of queues anywhere on
+	// the way (the client's scheduling, the gateway's own input), so it
+	// never imposes a limit, loss does.
+	timed = timed && a.rate > 0
+	// Loss that no report of the period saw a queue with (the most
+	// delay under DelayLow) is not of the rate: a queue that overflows
+	// was full first. It is the reports lagging behind a decrease, or
+	// loss the rate does not cause, and it neither lowers a limited rate
+	// nor stops its probing.
+	congestive := !timed || delayMax >= a.cfg.DelayLow
+	lossHigh := congestive && judged && loss >= a.cfg.LossHigh && lost >= a.cfg.MinLost
+	lossSome := congestive && judged && loss > a.cfg.LossLow
+	delayHigh := timed && delay >= a.cfg.DelayHigh
+	delaySome := timed && delay > a.cfg.DelayLow
 	switch {
-	case loss >= a.cfg.LossHigh && lost >= a.cfg.MinLost:
-		base := sending
-		if a.rate > 0 && (base <= 0 || a.rate < base) {
-			base = a.rate
+	case delayHigh && !lossHigh && probing:
+		// A probe that filled the path's queue: back to the rate
+		// before it (the queue drains below it), and wait longer.
+		a.ceiling = a.rate
+		a.rate = a.before
+		a.hold = min(2*a.hold, a.cfg.HoldMax)
+		a.holdUntil = now.Add(a.hold)
+		a.raised = time.Time{}
+		a.clean = 0
+		a.delayCut, a.cutDelay = now, delay
+		a.settle = 1
+		return a.rate, true
+	case delayHigh && !lossHigh && !a.delayCut.IsZero() && delay < a.cutDelay:
+		// The queue that a decrease for delay left is draining, at the
+		// margin the decrease made: no further decrease while it does.
+		a.cutDelay = delay
+		a.clean = 0
+		return a.rate, false
+	case lossHigh || delayHigh:
+		base := a.rate
+		if base <= 0 {
+			base = sending
 		}
 		if base <= 0 {
 			return a.rate, false // nothing measured to base a rate on
 		}
-		if !a.raised.IsZero() && now.Sub(a.raised) <= 2*a.cfg.Period {
+		if probing {
 			a.hold = min(2*a.hold, a.cfg.HoldMax) // a failed probe
 		}
-		a.ceiling = base
-		through := base * (1 - loss)
-		if received > 0 && received < base {
-			through = received
+		// The rate at which the path was last found full: a cut soon
+		// after another (the queue the first left still draining, or
+		// reports of the time before it) lowers it no further.
+		ceiling := base
+		a.settle = 1
+		if lossHigh {
+			through := base * (1 - loss)
+			if a.rate <= 0 {
+				if received > 0 && received < through {
+					through = received
+				}
+				// The first limit: the path's queue, filled without
+				// one, takes longer to drain and its loss to be told.
+				a.settle = 2
+			} else if probing {
+				// A probe that met loss: the rate before it got
+				// through; a little under it.
+				through = max(through, min(a.before, base))
+			} else {
+				// Limited: at most halved at a time (what the loss of
+				// a period tells may still be of the time before).
+				through = max(through, base/2)
+			}
+			a.rate = max(a.cfg.Min, through*a.cfg.Backoff)
+			ceiling = through // what the path took, as near as known
+		} else {
+			a.rate = max(a.cfg.Min, base*a.cfg.DelayBackoff)
+			a.delayCut, a.cutDelay = now, delay
 		}
-		a.rate = max(a.cfg.Min, through*a.cfg.Backoff)
+		if !a.cut.IsZero() && now.Sub(a.cut) <= 4*a.cfg.Period {
+			ceiling = max(ceiling, a.ceiling)
+		}
+		a.ceiling, a.cut = ceiling, now
 		a.holdUntil = now.Add(a.hold)
 		a.raised = time.Time{}
 		a.clean = 0
-		a.settle = true
 		return a.rate, true
-	case loss > a.cfg.LossLow && !a.raised.IsZero() && now.Sub(a.raised) <= 2*a.cfg.Period:
-		// A probe that met some loss: back to the rate before it, and
-		// wait longer before the next.
+	case probing && (lossSome || delaySome && samples >= minDelaySamples):
+		// A probe that met some loss or delay (seen in enough reports:
+		// one late client report is no queue): back to the rate before
+		// it, and wait longer before the next.
 		a.ceiling = a.rate
 		a.rate = a.before
 		a.hold = min(2*a.hold, a.cfg.HoldMax)
@@ -170,7 +303,10 @@ func (a *Adapter) Update(now time.Time, sending, received float64) (float64, boo
 		a.raised = time.Time{}
 		a.clean = 0
 		return a.rate, true
-	case loss <= a.cfg.LossLow:
+	case !judged && !delaySome:
+		return a.rate, false // too little to go on
+	case !lossSome && !delaySome:
+		a.delayCut = time.Time{}
 		a.clean++
 		if a.clean%10 == 0 {
 			a.hold = max(a.cfg.Hold, a.hold/2)

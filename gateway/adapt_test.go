@@ -132,3 +132,44 @@ func TestAdapterFromReceived(t *testing.T) {
 		t.Fatal("one lost packet lowered the rate")
 	}
 }
+
+// TestAdapterFailedProbeLoss: a probe that meets heavy loss goes to a
+// little under the rate before it, not by the loss below the probe's
+// rate (the loss of a full queue's tail drop says little of the path);
+// and delay in few reports fails no probe.
+func TestAdapterFailedProbeLoss(t *testing.T) {
+	a := NewAdapter(AdaptConfig{Hold: time.Second})
+	a.rate = 50000
+	now := t0
+	a.Update(now, 0, 0)
+	for a.Rate() == 50000 {
+		now = now.Add(a.cfg.Period)
+		a.Observe(100, 0)
+		a.ObserveDelay(time.Millisecond)
+		a.Update(now, a.Rate(), 0)
+	}
+	probe := a.Rate()
+	now = now.Add(a.cfg.Period)
+	a.Observe(100, 30)
+	a.ObserveDelay(100 * time.Millisecond)
+	r, _ := a.Update(now, probe, 0)
+	if want := 50000 * a.cfg.Backoff; r != want {
+		t.Fatalf("probe to %.0f met 30 %% loss: rate %.0f, want %.0f", probe, r, want)
+	}
+	b := NewAdapter(AdaptConfig{Hold: time.Second})
+	b.rate = 50000
+	now = t0
+	b.Update(now, 0, 0)
+	for b.Rate() == 50000 {
+		now = now.Add(b.cfg.Period)
+		b.Observe(100, 0)
+		b.Update(now, b.Rate(), 0)
+	}
+	probe = b.Rate()
+	now = now.Add(b.cfg.Period)
+	b.Observe(100, 0)
+	b.ObserveDelay(30 * time.Millisecond) // one late report
+	if r, _ := b.Update(now, probe, 0); r < probe {
+		t.Fatalf("one report's 30 ms failed the probe to %.0f: rate %.0f", probe, r)
+	}
+}

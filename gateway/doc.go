@@ -60,15 +60,36 @@
 // the feedback the client sends back through the gateway, readable when
 // monitor is the stream's wire-side layer (its announced QoS string says
 // so) and the channel is not keyed (keyed stacks end in encrypt). The
-// Adapter lowers the rate to a little under what got through (the rates
-// the client reports receiving) when the loss beyond what the gateway
-// thinned itself reaches 2 % (and 2 packets), skips the next judgement
-// (its reports still tell of the loss before), holds the rate, then
-// probes upwards in small steps (gentler near the rate that last met
-// loss), goes back after a probe that met loss and waits twice as long
-// before the next, so quality does not flap. Without readable reports the
-// rate stays at AdaptConfig.Max (none by default) and only the bounds and
-// time left thin.
+// gateway judges them against what it sent itself: a report's packets
+// and losses are counted without what the gateway thinned (a thinned
+// flow's loss is judged among what was sent) and without what never
+// reached the gateway (gaps in the group flow's monitor sequence as the
+// gateway received it); and its timing (the echoed send stamp of the
+// packet that arrived last, and how long the client held it) gives, for a
+// client with a limit, the time from the gateway's send of that packet to
+// the report's arrival, whose excess over the least seen is the queueing
+// delay on the client's path. The received rates the reports give are
+// used only for a client's first limit (while nothing is thinned): they
+// are measured over the monitor's last packets and under-read a thinned
+// flow.
+//
+// The Adapter (see its documentation) lowers the rate when the loss
+// reaches 2 % (and 2 packets): from no limit to a little under what got
+// through; from a limit to Backoff times the rate less the loss, at most
+// halving it (a limited client gets whole frames in bursts at the rate,
+// whatever the average). A limited client's loss counts only if a
+// report of the period saw a queue (delay of DelayLow, 20 ms, or more): a
+// tail-drop queue is full before it drops, and loss without one is the
+// reports lagging a decrease, or not of the rate. A queueing delay of
+// DelayHigh (60 ms) for a whole period (the least of its reports) lowers
+// the rate by a tenth before any loss, once per growing queue. The
+// judgements after a decrease are skipped (two after the first limit,
+// one after others), the rate holds, then probes upwards in small steps
+// (gentler near the rate at which the path was last found full) while
+// loss and delay stay low, goes back after a probe that met loss or delay
+// and waits twice as long before the next, so quality does not flap.
+// Without readable reports the rate stays at AdaptConfig.Max (none by
+// default) and only the bounds and time left thin.
 //
 // Thinning never causes repairs: the gateway absorbs a client's NAKs on a
 // stream it thinned while the thinned data is within its time left (only
@@ -77,6 +98,16 @@
 // else), and before the next datagram of that stream it sends the client
 // a THINNED notice, so the client's window gives the gap up at once
 // (stack.FlagThinned) instead of holding what follows until its deadline.
+// When it lowers a client's rate for loss it also absorbs the client's
+// NAKs on its streams of droppable data for two adaptation periods plus
+// Absorb and MaxDelay: that loss is the gateway's own overshoot on the
+// client's path, to be thinned, not repaired for every client.
+//
+// The clients' socket is read with recvmmsg where the platform has it (a
+// batch relayed under one lock, one pump of the queues after it), and
+// both sockets ask for Config.ReadBuffer (16 MiB) of receive buffer,
+// beyond net.core.rmem_max where the process may; Stats.ReadBuffer is
+// what the kernel gave the clients' socket.
 //
 // # Choosing a gateway, failover, directory (issue 25)
 //
@@ -115,7 +146,8 @@
 // # Not (yet) here
 //
 // Relaying between gateways is not built; on keyed channels the
-// adaptation has no reports to read. Heartbeats and probes are not
+// adaptation has no reports to read (no loss, no delay: the rate stays
+// unlimited unless AdaptConfig.Max is set). Heartbeats and probes are not
 // authenticated (the gateway holds no key): whoever can send from a
 // gateway's address can keep its clients on it, and whoever can send to
 // the group can pass a member's capability test. The WebSocket side is

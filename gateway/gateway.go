@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -61,6 +62,11 @@ type Config struct {
 	// Advertise is the address clients are told to send to in the
 	// directory; default: Listen as bound.
 	Advertise string
+	// ReadBuffer is the receive buffer asked for each of the gateway's
+	// sockets, beyond net.core.rmem_max where the process may (root,
+	// CAP_NET_ADMIN); default 16 MiB. Stats.ReadBuffer is what the
+	// kernel gave the clients' socket.
+	ReadBuffer int
 }
 
 // Stats are a gateway's counters.
@@ -76,6 +82,10 @@ type Stats struct {
 	// Absorbed counts clients' feedback frames on streams the gateway
 	// thinned that it did not forward.
 	Absorbed uint64
+	// ReadBuffer is the receive buffer of the clients' socket as the
+	// kernel reports it (twice what it took: it counts its
+	// bookkeeping); 0: unknown.
+	ReadBuffer int
 	// Probes counts PROBEs answered, CapTests the capability tests sent
 	// to the group, Heartbeats the HEARTBEATs sent, Control the
 	// directory answers sent.
@@ -101,6 +111,12 @@ type ClientInfo struct {
 	Queued  int
 	Members []uint64
 	Shaper  ShaperStats
+	// Unvalidated counts datagrams not sent to it for want of validation
+	// (beyond 3× what it sent before it echoed a challenge).
+	Unvalidated uint64
+	// NAKs counts its NAKs forwarded to senders on streams that carry
+	// droppable data (where the gateway can read them).
+	NAKs uint64
 }
 
 const (
@@ -120,6 +136,8 @@ type Gateway struct {
 	mc    *udpio.Conn
 	uc    *net.UDPConn
 	key   [32]byte
+	// rcvBuf is uc's receive buffer in effect.
+	rcvBuf int
 
 	sendMu sync.Mutex
 	bw     *batchWriter
@@ -128,6 +146,9 @@ type Gateway struct {
 	clients map[netip.AddrPort]*client
 	members map[uint64]*client
 	streams map[streamKey]bool // announced streams: monitor at the wire side?
+	// up follows the monitor sequence numbers of the group's flows: what
+	// the gateway itself never got is no client's path's loss.
+	up      map[streamKey]*upFlow
 	drops   map[string]uint64
 	thinned map[string]uint64
 	st      Stats
@@ -136,9 +157,10 @@ type Gateway struct {
 	kick   chan struct{} // wakes the loop when datagrams stay queued
 	// pumpLocked's state, under mu: the client being pumped, the sends
 	// so far, and emitItem bound once.
-	cur   *client
-	sends []out
-	emit  func(*Item)
+	cur      *client
+	nowMicro int64
+	sends    []out
+	emit     func(*Item)
 	// Issue 25: heartbeats, capability tests (a token bucket), the
 	// directory entry.
 	hbSeq  uint64
@@ -169,6 +191,9 @@ type client struct {
 	ad         *Adapter
 	flows      map[streamKey]*flow
 	sentBytes  uint64 // since the last adaptation
+	absorbFor  time.Duration
+	unvalid    uint64 // datagrams dropped "unvalidated"
+	naks       uint64 // NAKs forwarded on streams with droppable data
 	// thinned lists the streams with data thinned since the last datagram
 	// of theirs sent: a THINNED goes before the next.
 	thinned map[streamKey]bool
@@ -176,13 +201,99 @@ type client struct {
 
 // flow is what the gateway keeps of one (sender, stream) for one client.
 type flow struct {
-	thinned     int64 // packets thinned, in all
+	thinned int64 // packets thinned, in all
+	// recvRate is the rate the client's last report gave (datagram bytes
+	// per second, roughly), at reportAt: measured over the monitor's last
+	// packets, right for a flow not thinned, an under-reading for one
+	// thinned.
+	recvRate    float64
+	reportAt    time.Time
+	thinnedAt   int64 // thinned at the last report
 	reported    bool
 	expected    uint64
 	hwm         int64 // the highest lost − thinned reported
-	recvRate    float64
-	reportAt    time.Time
 	absorbUntil time.Time
+	// sent holds, for a client with a rate limit, the monitor stamps of
+	// the flow's last datagrams sent and when (Unix microseconds): a
+	// report's echo is looked up in it.
+	sent  [sentRing]sentStamp
+	sentN int
+	// The least transit (report's arrival − hold − when the echoed
+	// packet was sent, microseconds, modulo 2³²) in this window and the
+	// one before: the path's base, with no queue.
+	dMin  [2]uint32
+	dOK   [2]bool
+	dFrom time.Time
+}
+
+// sentRing is how many sent stamps a flow keeps.
+const sentRing = 32
+
+type sentStamp struct {
+	stamp uint32
+	at    int64
+}
+
+// sentAt is when the datagram with monitor stamp st was sent (Unix
+// microseconds), if the flow remembers.
+func (f *flow) sentAt(st uint32) (int64, bool) {
+	for i := range min(f.sentN, sentRing) {
+		if e := &f.sent[(f.sentN-1-i)%sentRing]; e.stamp == st {
+			return e.at, true
+		}
+	}
+	return 0, false
+}
+
+// upFlow is what the gateway got of a group flow's monitor sequence.
+type upFlow struct {
+	high uint64
+	lost int64 // numbers skipped, less those that came late
+}
+
+// upstream notes a datagram of the group flow k whose last stack packet
+// has monitor sequence number seq, of n packets.
+func (g *Gateway) upstream(k streamKey, seq uint64, n int) {
+	u := g.up[k]
+	if u == nil {
+		if len(g.up) >= maxStreams {
+			clear(g.up)
+		}
+		g.up[k] = &upFlow{high: seq}
+		return
+	}
+	first := seq - uint64(n-1)
+	switch {
+	case seq > u.high && first > u.high+1 && first-u.high < 1<<15:
+		u.lost += int64(first - u.high - 1)
+		u.high = seq
+	case seq > u.high:
+		u.high = seq
+	case u.lost > 0 && u.high-seq < 1<<15:
+		u.lost-- // late, or a repair of what was skipped
+	}
+}
+
+// delayWindow is how long a flow's least transit is kept as its base (two
+// windows of it): a path whose base grows (a route change) is
+// re-learned within twice this.
+const delayWindow = 5 * time.Second
+
+// queueDelay is the queueing delay a report's timing shows: its transit
+// less the least transit of the last one to two delayWindows.
+func (f *flow) queueDelay(transit uint32, now time.Time) time.Duration {
+	if now.Sub(f.dFrom) >= delayWindow {
+		f.dMin[1], f.dOK[1] = f.dMin[0], f.dOK[0]
+		f.dOK[0], f.dFrom = false, now
+	}
+	if !f.dOK[0] || int32(transit-f.dMin[0]) < 0 {
+		f.dMin[0], f.dOK[0] = transit, true
+	}
+	base := f.dMin[0]
+	if f.dOK[1] && int32(f.dMin[1]-base) < 0 {
+		base = f.dMin[1]
+	}
+	return time.Duration(int32(transit-base)) * time.Microsecond
 }
 
 // New opens the gateway's sockets (joining the group) and starts relaying.
@@ -212,10 +323,13 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.CapTests <= 0 {
 		cfg.CapTests = 50
 	}
+	if cfg.ReadBuffer <= 0 {
+		cfg.ReadBuffer = 16 << 20
+	}
 	cfg.Shaper.defaults()
 	cfg.Adapt.defaults()
 	g := &Gateway{cfg: cfg, log: cfg.Log, group: a.Group, clients: make(map[netip.AddrPort]*client),
-		members: make(map[uint64]*client), streams: make(map[streamKey]bool),
+		members: make(map[uint64]*client), streams: make(map[streamKey]bool), up: make(map[streamKey]*upFlow),
 		drops: make(map[string]uint64), thinned: make(map[string]uint64), closed: make(chan struct{}), kick: make(chan struct{}, 1)}
 	if g.log == nil {
 		g.log = slog.Default()
@@ -245,9 +359,9 @@ func New(cfg Config) (*Gateway, error) {
 		g.mc.Close()
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	_ = g.uc.SetReadBuffer(4 << 20)
+	g.rcvBuf = setReadBuffer(g.uc, cfg.ReadBuffer)
 	_ = g.uc.SetWriteBuffer(4 << 20)
-	_ = g.mc.SetReadBuffer(4 << 20)
+	_ = g.mc.SetReadBuffer(cfg.ReadBuffer)
 	g.bw = newBatchWriter(g.uc)
 	g.capTok = float64(cfg.CapTests)
 	g.dir = cfg.Directory
@@ -289,6 +403,7 @@ func (g *Gateway) Stats() Stats {
 	defer g.mu.Unlock()
 	st := g.st
 	st.Clients = len(g.clients)
+	st.ReadBuffer = g.rcvBuf
 	for _, c := range g.clients {
 		if c.validated {
 			st.Validated++
@@ -316,7 +431,7 @@ func (g *Gateway) Clients() []ClientInfo {
 	defer g.mu.Unlock()
 	out := make([]ClientInfo, 0, len(g.clients))
 	for _, c := range g.clients {
-		ci := ClientInfo{Addr: c.addr, Validated: c.validated, Rate: c.sh.Rate(), Queued: c.sh.Queued(), Shaper: c.sh.Stats()}
+		ci := ClientInfo{Addr: c.addr, Validated: c.validated, Rate: c.sh.Rate(), Queued: c.sh.Queued(), Shaper: c.sh.Stats(), Unvalidated: c.unvalid, NAKs: c.naks}
 		for m := range c.members {
 			ci.Members = append(ci.Members, m)
 		}
@@ -369,15 +484,20 @@ func (g *Gateway) readGroup() {
 	}
 }
 
-// readClients reads the unicast socket.
+// readClients reads the unicast socket, a batch of datagrams a system
+// call where the platform has one (recvmmsg), and relays a batch under
+// one lock, with one pump of the clients' queues after it.
 func (g *Gateway) readClients() {
 	defer g.wg.Done()
-	buf := make([]byte, 64<<10)
+	r := newBatchReader(g.uc, 64<<10)
 	var sends []out
 	var d dgram
+	var now time.Time
+	each := func(b []byte, from netip.AddrPort) {
+		sends = g.fromClient(b, from, &d, now, sends)
+	}
 	for {
-		n, from, err := g.uc.ReadFromUDPAddrPort(buf)
-		if err != nil {
+		if err := r.read(); err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
@@ -388,10 +508,10 @@ func (g *Gateway) readClients() {
 			}
 			continue // ICMP errors surface as read errors on some systems
 		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		now := time.Now()
+		now = time.Now()
+		sends = sends[:0]
 		g.mu.Lock()
-		sends = g.fromClient(buf[:n], from, &d, now, sends[:0])
+		r.each(each)
 		sends = g.pumpLocked(now, sends)
 		g.mu.Unlock()
 		g.send(sends)
@@ -456,7 +576,7 @@ func (g *Gateway) send(sends []out) {
 
 // item builds the queue item of a datagram read into d.
 func newItem(b []byte, d *dgram, now time.Time) *Item {
-	it := &Item{B: append([]byte(nil), b...), Sender: d.sender, Stream: d.stream, At: now, Packets: d.data}
+	it := &Item{B: append([]byte(nil), b...), Sender: d.sender, Stream: d.stream, At: now, Packets: d.data, Stamp: d.stamp, Stamped: d.stamped}
 	if d.data > 0 {
 		m := &d.meta
 		it.Droppable = m.Flags&stack.FlagDroppable != 0
@@ -486,6 +606,9 @@ func (g *Gateway) fromGroup(b []byte, d *dgram, now time.Time) {
 		return
 	}
 	g.noteAnnounces(d)
+	if d.stamped && d.data > 0 {
+		g.upstream(streamKey{d.sender, d.stream}, d.seq, d.data)
+	}
 	it := newItem(b, d, now)
 	if d.all {
 		for _, c := range g.clients {
@@ -535,6 +658,9 @@ func (g *Gateway) fromClient(b []byte, from netip.AddrPort, d *dgram, now time.T
 		case ctl.Type != gwire.Echo || c == nil || ctl.Cookie != g.cookie(from):
 			g.drop("gateway-control")
 		default:
+			if !c.validated && g.log.Enabled(context.Background(), slog.LevelDebug) {
+				g.log.Debug("gateway: validated", "client", from, "unvalidated-drops", c.unvalid)
+			}
 			c.validated = true
 			c.heard = now
 		}
@@ -620,12 +746,16 @@ func (g *Gateway) readFeedback(c *client, b []byte, d *dgram, now time.Time) []b
 					f = g.flowOf(c, k)
 				}
 				if f != nil {
-					g.report(c, f, r, now)
+					g.report(c, k, f, r, now)
 				}
 			}
 		}
 		if g.absorbs(fb, f, now) {
 			absorb++
+		} else if p := fb.payload; g.streams[k] && len(p) >= 2 && p[0] == 'P' && p[1] == windowNak {
+			if _, droppable := c.sh.classes[k]; droppable {
+				c.naks++
+			}
 		}
 	}
 	if absorb == 0 {
@@ -674,24 +804,42 @@ func (g *Gateway) absorbs(fb *fbFrame, f *flow, now time.Time) bool {
 const windowNak = 4
 
 // report feeds one monitor report into the client's adapter: packets
-// settled since the last, and lost beyond what the gateway thinned.
-func (g *Gateway) report(c *client, f *flow, r mreport, now time.Time) {
+// settled since the last and lost beyond what the gateway thinned, both
+// without what it thinned (a thinned flow's losses are judged among what
+// was sent), and the queueing delay the report's timing shows.
+func (g *Gateway) report(c *client, k streamKey, f *flow, r mreport, now time.Time) {
 	expected, lost := r.expected, r.lost
-	// What the client receives of the flow, in datagram bytes (a frame
-	// and datagram header of about reportOverhead bytes a packet).
 	f.recvRate = float64(r.rate) + float64(r.mpps)/1000*reportOverhead
 	f.reportAt = now
+	if r.timed && c.sh.rate > 0 {
+		// Transit: from when the gateway sent the echoed packet to the
+		// report's arrival, less the client's hold: the way to the client
+		// and back, with no part before the gateway in it. The constant
+		// parts cancel against the least.
+		if sent, ok := f.sentAt(r.echo); ok {
+			c.ad.ObserveDelay(f.queueDelay(uint32(now.UnixMicro()-int64(r.hold)-sent), now))
+		}
+	}
 	net := int64(lost) - f.thinned
+	if u := g.up[k]; u != nil {
+		net -= u.lost // what never reached the gateway
+	}
+	thinned := f.thinned - f.thinnedAt
+	f.thinnedAt = f.thinned
 	if !f.reported || expected < f.expected {
 		f.reported, f.expected, f.hwm = true, expected, net
 		return
 	}
 	packets := expected - f.expected
 	f.expected = expected
+	packets -= min(packets, uint64(max(thinned, 0)))
 	var l uint64
 	if net > f.hwm {
 		l = uint64(net - f.hwm)
 		f.hwm = net
+	}
+	if l > 0 && c.sh.rate > 0 && g.log.Enabled(context.Background(), slog.LevelDebug) {
+		g.log.Debug("gateway: loss", "client", c.addr, "stream", fmt.Sprintf("%x/%d", k.member, k.stream), "expected", expected, "lost", lost, "thinned", f.thinned, "new", l, "of", packets)
 	}
 	c.ad.Observe(packets, l)
 }
@@ -701,7 +849,8 @@ func (g *Gateway) newClient(from netip.AddrPort, now time.Time) *client {
 		return nil
 	}
 	c := &client{addr: from, heard: now, members: make(map[uint64]bool), flows: make(map[streamKey]*flow), thinned: make(map[streamKey]bool),
-		sh: NewShaper(g.cfg.Shaper), ad: NewAdapter(g.cfg.Adapt)}
+		absorbFor: 2*g.cfg.Adapt.Period + g.cfg.Absorb + g.cfg.Shaper.MaxDelay,
+		sh:        NewShaper(g.cfg.Shaper), ad: NewAdapter(g.cfg.Adapt)}
 	c.sh.SetRate(c.ad.Rate(), now)
 	c.sh.OnThin = func(it *Item, why string, now time.Time) {
 		g.thinned[why]++
@@ -758,6 +907,7 @@ func (g *Gateway) claim(c *client, member uint64) {
 func (g *Gateway) pumpLocked(now time.Time, sends []out) []out {
 	var queued int64
 	g.sends = sends
+	g.nowMicro = now.UnixMicro()
 	for _, c := range g.clients {
 		if c.sh.Queued() == 0 {
 			continue
@@ -787,6 +937,7 @@ func (g *Gateway) emitItem(it *Item) {
 	if !c.validated {
 		if c.sent+int64(len(it.B)) > amplification*c.recvd {
 			g.drop("unvalidated")
+			c.unvalid++
 			return
 		}
 		c.sent += int64(len(it.B))
@@ -795,6 +946,14 @@ func (g *Gateway) emitItem(it *Item) {
 		if k := (streamKey{it.Sender, it.Stream}); c.thinned[k] {
 			delete(c.thinned, k)
 			g.sends = append(g.sends, out{b: gwire.AppendThinned(nil, it.Sender, it.Stream), dst: c.addr})
+		}
+	}
+	if it.Stamped && c.sh.rate > 0 {
+		// A limited client: when its flow's datagram went, for the delay
+		// its client's reports show.
+		if f := c.flows[streamKey{it.Sender, it.Stream}]; f != nil {
+			f.sent[f.sentN%sentRing] = sentStamp{it.Stamp, g.nowMicro}
+			f.sentN++
 		}
 	}
 	c.sentBytes += uint64(len(it.B))
@@ -833,7 +992,7 @@ func (g *Gateway) maintainLocked(now time.Time, sends []out) []out {
 			delete(g.clients, a)
 			continue
 		}
-		c.adapt(now)
+		c.adapt(now, g.log)
 		for k, f := range c.flows {
 			if !f.reported && now.After(f.absorbUntil.Add(g.cfg.ClientTimeout)) {
 				delete(c.flows, k)
@@ -845,13 +1004,25 @@ func (g *Gateway) maintainLocked(now time.Time, sends []out) []out {
 
 // reportOverhead is what the gateway adds per packet to a monitor
 // report's payload rate to reckon datagram bytes: datagram, frame and
-// relay metadata headers, and the layers' below monitor's (none, when it
-// reports at the wire side), roughly.
+// relay metadata headers, roughly.
 const reportOverhead = 28
+
+// absorbLoss makes the gateway absorb the client's NAKs on the streams
+// that carry droppable data for a while: its rate was lowered for loss
+// (DECISIONS §2: a NAK for what the gateway dropped, or had the client's
+// path drop by sending too much, is no concern of the sender's).
+func (c *client) absorbLoss(now time.Time) {
+	until := now.Add(c.absorbFor)
+	for k := range c.sh.classes {
+		if f := c.flows[k]; f != nil && until.After(f.absorbUntil) {
+			f.absorbUntil = until
+		}
+	}
+}
 
 // adapt runs the client's adapter on what was sent since the last call
 // and what the client reports receiving.
-func (c *client) adapt(now time.Time) {
+func (c *client) adapt(now time.Time, log *slog.Logger) {
 	if c.ad.last.IsZero() {
 		c.ad.Update(now, 0, 0)
 		c.sentBytes = 0
@@ -863,13 +1034,30 @@ func (c *client) adapt(now time.Time) {
 	}
 	sending := float64(c.sentBytes) / el.Seconds()
 	c.sentBytes = 0
+	// The rates the monitor reports are measured over its last packets,
+	// which under-read a thinned flow: the adapter goes by what the
+	// gateway sent and the loss and delay reported, and by the received
+	// rates only for its first limit, while nothing is thinned.
 	var received float64
-	for _, f := range c.flows {
-		if now.Sub(f.reportAt) <= 2*c.ad.cfg.Period {
-			received += f.recvRate
+	if c.sh.rate <= 0 {
+		for _, f := range c.flows {
+			if now.Sub(f.reportAt) <= 2*c.ad.cfg.Period {
+				received += f.recvRate
+			}
 		}
 	}
+	before := c.ad.Rate()
 	if r, changed := c.ad.Update(now, sending, received); changed {
+		if j := c.ad.Last(); (before <= 0 || r < before) && j.Lost > 0 {
+			// Lowered for loss: the gateway sent more than the client's
+			// path takes, and absorbs the client's NAKs of droppable
+			// data for what was lost meanwhile, as for what it thins.
+			c.absorbLoss(now)
+		}
+		if log.Enabled(context.Background(), slog.LevelDebug) {
+			j := c.ad.Last()
+			log.Debug("gateway: rate", "client", c.addr, "rate", int(r), "sending", int(j.Sending), "packets", j.Packets, "lost", j.Lost, "delay", j.Delay, "delay-max", j.DelayMax, "timed", j.Timed, "unvalidated-drops", c.unvalid, "queued", c.sh.Queued())
+		}
 		c.sh.SetRate(r, now)
 	}
 }

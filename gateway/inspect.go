@@ -41,8 +41,13 @@ type dgram struct {
 	// droppable data of one stream, frame and key).
 	data   int
 	frames int // frames of known and unknown types, padding not counted
-	stream uint32
-	meta   stack.Meta
+	// stamp is the monitor send stamp of the last DATA frame, when
+	// stamped (the monitor layer at the wire side, not keyed).
+	seq     uint64
+	stamp   uint32
+	stamped bool
+	stream  uint32
+	meta    stack.Meta
 	// targets are the members the datagram is addressed to when every
 	// frame in it is addressed (feedback, data to one member, queries,
 	// refusals, addressed announcements and nonces); all is set when
@@ -142,8 +147,16 @@ func inspect(b []byte, d *dgram) error {
 				return errMalformed
 			}
 			var m stack.Meta
-			if _, err := stack.ParseRelay(rest, &m); err != nil {
+			k, err := stack.ParseRelay(rest, &m)
+			if err != nil {
 				return errMalformed
+			}
+			if p := rest[k:]; !d.keyed && len(p) > 0 && p[0] == 'M' {
+				// A monitor header at the wire side: kind, sequence
+				// number, send stamp. The last one's stamp is kept.
+				if seq, q, ok := uvarint(p[1:]); ok && len(q) >= 4 {
+					d.seq, d.stamp, d.stamped = seq, binary.BigEndian.Uint32(q), true
+				}
 			}
 			if d.data == 0 {
 				d.stream, d.meta = uint32(s), m
@@ -263,6 +276,12 @@ func monitorReport(p []byte) (r mreport, ok bool) {
 		}
 	}
 	r = mreport{expected: v[1], lost: v[2], rate: v[5], mpps: v[6]}
+	if len(rest) >= 4 {
+		echo := binary.BigEndian.Uint32(rest)
+		if hold, _, ok := uvarint(rest[4:]); ok {
+			r.echo, r.hold, r.timed = echo, hold, true
+		}
+	}
 	return r, r.lost <= r.expected
 }
 
@@ -271,4 +290,11 @@ type mreport struct {
 	expected, lost uint64
 	rate           uint64 // payload bytes per second received
 	mpps           uint64 // packets per second received, thousandths
+	// echo is the send stamp (the sender's clock, microseconds, low 32
+	// bits) of the packet that reached the client last, hold the
+	// microseconds between its arrival and the report; timed says the
+	// report had both.
+	echo  uint32
+	hold  uint64
+	timed bool
 }

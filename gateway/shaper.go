@@ -28,6 +28,10 @@ type Item struct {
 	Packets int
 	// At is when the gateway received it.
 	At time.Time
+	// Stamp is the monitor send stamp of its last stack packet (Stamped:
+	// it has one): what a client's monitor report echoes.
+	Stamp   uint32
+	Stamped bool
 }
 
 // expired reports whether it has stayed in the gateway for its time left
@@ -82,6 +86,10 @@ func (c *ShaperConfig) defaults() {
 type ShaperStats struct {
 	Sent, SentBytes  uint64
 	ReliableOverflow uint64
+	// Broken counts frames of which some datagrams were sent and the
+	// rest thinned (expired in the queue): the client gets them
+	// incomplete.
+	Broken uint64
 	// Thinned counts droppable datagrams dropped, by reason (ThinExpired,
 	// ThinSuperseded, ThinFrame, ThinOverload).
 	Thinned map[string]uint64
@@ -196,8 +204,17 @@ type Shaper struct {
 	frames    map[frameKey]bool // admitted?
 	frameRing [maxFrames]frameKey
 	frameN    int
-	frameEst  float64              // bytes per video frame, smoothed
-	cur       map[frameKey]partial // admitted frames whose end has not come
+	// frameEst is the bytes per video frame: the most of the last
+	// frameSizes frames admitted (a frame begun by a repair of its last
+	// datagrams looks small: the most ignores it).
+	frameEst   float64
+	frameSizes [8]int
+	frameSizeN int
+	cur        map[frameKey]partial // admitted frames whose end has not come
+	// started lists the last frames of which a datagram was sent (with a
+	// rate limit), for Broken.
+	started  [16]frameKey
+	startedN int
 
 	// coming is, while a frame is judged, what is still to come of the
 	// frames admitted before it (their datagrams arrive over time).
@@ -389,12 +406,13 @@ func (s *Shaper) Push(it *Item, now time.Time) {
 		pt.bytes += len(it.B)
 		s.cur[k] = pt
 		if it.End {
-			n := float64(pt.bytes)
-			if s.frameEst == 0 {
-				s.frameEst = n
-			} else {
-				s.frameEst += (n - s.frameEst) / 8
+			s.frameSizes[s.frameSizeN%len(s.frameSizes)] = pt.bytes
+			s.frameSizeN++
+			est := 0
+			for _, n := range s.frameSizes {
+				est = max(est, n)
 			}
+			s.frameEst = float64(est)
 			delete(s.cur, k)
 		}
 	} else if c != classAudio && s.wait(len(it.B), c) > s.budget(it) {
@@ -492,6 +510,12 @@ func (s *Shaper) dropFrame(it *Item, why string, now time.Time) {
 		return
 	}
 	k := frameKey{it.Sender, it.Stream, it.Frame}
+	for _, o := range s.started {
+		if o == k {
+			s.stats.Broken++
+			break
+		}
+	}
 	s.remember(k, false)
 	delete(s.cur, k)
 	for c := range s.q {
@@ -556,6 +580,12 @@ func (s *Shaper) Pop(now time.Time, emit func(*Item)) {
 		}
 		s.stats.Sent++
 		s.stats.SentBytes += uint64(len(it.B))
+		if it.Frame != 0 && s.rate > 0 {
+			if k := (frameKey{it.Sender, it.Stream, it.Frame}); s.started[s.startedN%len(s.started)] != k {
+				s.startedN++
+				s.started[s.startedN%len(s.started)] = k
+			}
+		}
 		emit(it)
 	}
 }

@@ -93,4 +93,10 @@ func TestTimingThinning(t *testing.T) {
 	if n := retransmits(m); n["video"] != before["video"] || n["audio"] != before["audio"] {
 		t.Errorf("the sender repaired droppable streams: retransmits %v, %v before", n, before)
 	}
+	// The client's NAKs of what the gateway thinned were absorbed: none
+	// on a droppable stream went on to the sender (the path, loopback,
+	// lost nothing of what was sent).
+	if cl := g.Clients(); len(cl) != 1 || cl[0].NAKs != 0 || st.Absorbed == 0 {
+		t.Errorf("NAKs of droppable data forwarded: %+v; absorbed %d", cl, st.Absorbed)
+	}
 }
