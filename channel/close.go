@@ -43,8 +43,10 @@ const (
 // UndeliveredError is what [Channel.Close] and [Channel.Flush] return when
 // postings pushed on reliable streams were not acknowledged by every
 // receiver they waited for. Counts are of the window's packets: a posting
-// is one packet unless it was fragmented (then one per fragment), and
-// packets a receiver lacks on several streams count on each.
+// is one packet unless it was fragmented (then one per fragment) or
+// pushed while its stream's window was full (then it may share a packet
+// with the small postings pushed around it), and packets a receiver lacks
+// on several streams count on each.
 type UndeliveredError struct {
 	// Packets is the sum over Streams of each stream's Packets.
 	Packets int
@@ -168,6 +170,7 @@ func (c *Channel) Flush(ctx context.Context) error {
 	}
 	marks := make(map[*outStream]uint64)
 	for _, os := range c.og.all() {
+		c.og.flushBatch(os) // what waits in a batch is pushed: wait for it too
 		if u, ok := os.st.Unacknowledged(stack.AllPackets); ok {
 			marks[os] = u.End
 		}

@@ -256,10 +256,19 @@ func TestFlushReturnsWhenAcknowledged(t *testing.T) {
 				t.Fatalf("Flush: %v", err)
 			}
 			t.Logf("Flush took %v", time.Since(start))
+			// The packets the sender's stacks took: one per posting, or
+			// one per batch of postings pushed while the window was full.
+			var sent int
+			for _, s := range tx.Stats().Streams {
+				sent += int(s.Stack.Down)
+			}
+			if sent < 1 || sent > closePostings {
+				t.Fatalf("the sender's stacks took %d packets for %d postings", sent, closePostings)
+			}
 			for _, r := range rx {
 				// Acknowledged means received by the receiver's window.
-				if d, w := r.count(); w != closePostings {
-					t.Fatalf("receiver %x: its windows have %d packets (%d delivered) when Flush returned; want %d", r.id, w, d, closePostings)
+				if d, w := r.count(); w != sent {
+					t.Fatalf("receiver %x: its windows have %d packets (%d delivered) when Flush returned; want %d", r.id, w, d, sent)
 				}
 			}
 			pushInts(t, tx, closePostings, 1)
@@ -342,7 +351,9 @@ func TestTimingCloseUnreachableUnicast(t *testing.T) {
 	defer cancel()
 	must(t, tx.Flush(ctx))
 	rx[0].kill()
+	before := stackPackets(tx)
 	pushInts(t, tx, 10, 100)
+	want := stackPackets(tx) - before // the packets of the 100 postings (batched: fewer)
 	probe := testnet.StartSchedProbe()
 	start := time.Now()
 	err := tx.Close()
@@ -353,11 +364,11 @@ func TestTimingCloseUnreachableUnicast(t *testing.T) {
 	if took < linger || took > bound {
 		t.Errorf("Close took %v; want the linger %v, and at most %v", took, linger, bound)
 	}
-	if ue.Packets != 100 || len(ue.Streams) != 1 || len(ue.Streams[0].Receivers) != 1 {
-		t.Fatalf("undelivered %+v; want 100 packets on one stream", ue)
+	if ue.Packets != want || len(ue.Streams) != 1 || len(ue.Streams[0].Receivers) != 1 {
+		t.Fatalf("undelivered %+v; want the %d packets of 100 postings on one stream", ue, want)
 	}
-	if r := ue.Streams[0].Receivers[0]; r.Member != rx[0].id || r.Packets != 100 || r.Reason != ReasonUnacknowledged {
-		t.Fatalf("receiver %+v; want member %x lacking 100 (%s)", r, rx[0].id, ReasonUnacknowledged)
+	if r := ue.Streams[0].Receivers[0]; r.Member != rx[0].id || r.Packets != want || r.Reason != ReasonUnacknowledged {
+		t.Fatalf("receiver %+v; want member %x lacking %d (%s)", r, rx[0].id, want, ReasonUnacknowledged)
 	}
 }
 
@@ -534,14 +545,16 @@ func TestCloseUnicastPeerLeft(t *testing.T) {
 			t.Fatal("the client never heard the server's goodbye")
 		}
 	}
+	before := stackPackets(cli)
 	pushInts(t, cli, 1, 20)
+	want := stackPackets(cli) - before // the packets of the 20 postings (batched: fewer)
 	start := time.Now()
 	ue := undelivered(t, cli.Close())
 	if took := time.Since(start); took >= linger {
 		t.Fatalf("Close took %v: it waited for a member that left", took)
 	}
-	if r := ue.Streams[0].Receivers; ue.Packets != 20 || len(r) != 1 || r[0].Member != srv.ID() || r[0].Reason != ReasonLeft {
-		t.Fatalf("undelivered %+v; want 20 packets lacked by %x (%s)", ue, srv.ID(), ReasonLeft)
+	if r := ue.Streams[0].Receivers; ue.Packets != want || len(r) != 1 || r[0].Member != srv.ID() || r[0].Reason != ReasonLeft {
+		t.Fatalf("undelivered %+v; want %d packets (20 postings) lacked by %x (%s)", ue, want, srv.ID(), ReasonLeft)
 	}
 }
 
@@ -585,4 +598,16 @@ func TestFlushSkipsExpiredAndBestEffort(t *testing.T) {
 	if !strings.Contains(err.Error(), `1 packets at Flush (context deadline exceeded); stream "lost" to everyone: 1 (no receiver`) {
 		t.Fatalf("error text %q", err)
 	}
+}
+
+// stackPackets sends ch's open batches down and returns the packets its
+// streams' stacks have taken: one per posting pushed while the window had
+// room, one per batch of postings pushed while it was full.
+func stackPackets(ch *Channel) int {
+	n := 0
+	for _, os := range ch.og.all() {
+		ch.og.flushBatch(os)
+		n += int(os.st.Stats().Down)
+	}
+	return n
 }

@@ -129,7 +129,27 @@
 // GSO call where the kernel supports it, and arrive through GRO and
 // recvmmsg. When the send path is idle, Push writes on the caller's
 // goroutine with no hand-off; a caller pushing in a loop has its postings
-// bundled and written by the channel's writer goroutine. Malformed,
+// bundled and written by the channel's writer goroutine.
+//
+// A caller that pushes faster than its receivers acknowledge also shares
+// stack packets: while a stream's stack holds packets it has not sent (a
+// window waiting for acknowledgements) or, in ack mode, a sixteenth of
+// its window or more is unacknowledged ([stack.Stack.Backlogged]), plain
+// reliable postings (no time to live, latest-wins key or frame) are
+// gathered into one stack packet, a batch, up to what one datagram
+// carries without fragmenting: one window slot, one stack call and one
+// acknowledgement's worth of work per datagram-full instead of per
+// posting. A batch goes down when it is full, when the backlog has
+// drained, before any other posting of its stream, on Flush and Close,
+// and at the latest 1 ms (on the channel's clock) after its first posting
+// joined it; a posting pushed with no backlog goes alone, at once, as
+// before. A batch's payload is a marker byte (0xBA, never a posting's
+// wire version) and length-prefixed posting encodings (the layout is in
+// batch.go); the receiving channel splits it after its stack and hands
+// each posting up on its own, in order, with its own Seq and counters. A
+// malformed batch is dropped whole and counted ("bad-batch"); an entry
+// that does not decode is dropped alone ("bad-posting"). Counts of packets
+// (an [UndeliveredError]'s, a stack's Stats) count a batch once. Malformed,
 // truncated and foreign datagrams are dropped and counted in [Stats], never
 // a panic.
 //

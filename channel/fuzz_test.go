@@ -26,6 +26,21 @@ func validDatagram(sender uint64, body string) []byte {
 	return append(b, payload...)
 }
 
+// batchDatagram is validDatagram with a batch of postings, one per body,
+// in its DATA frame.
+func batchDatagram(t testing.TB, sender uint64, bodies ...string) []byte {
+	b := appendDgramHeader(nil, sender)
+	b = appendHello(b, helloServes, time.Unix(1, 0))
+	b = appendAnnounce(b, announcement{stream: 1, name: "s", qos: "frag"})
+	var entries [][]byte
+	for _, s := range bodies {
+		entries = append(entries, encoded(t, s))
+	}
+	payload := append([]byte{0}, batchOf(t, entries...)...) // frag's "whole parcel" header
+	b = appendDataHeader(b, 0, 1, &stack.Meta{}, len(payload))
+	return append(b, payload...)
+}
+
 // FuzzReceive feeds the datagram demultiplexer arbitrary bytes: it must
 // never panic, and every posting it delivers must have come through a
 // stream's stack.
@@ -39,6 +54,7 @@ func FuzzReceive(f *testing.F) {
 	f.Add(appendFrameHeader(validDatagram(6, "y"), 0x99, []byte("unknown"), 0))
 	relay := stack.Meta{Media: posting.Video, Flags: stack.FlagDroppable | stack.FlagLeft | stack.FlagFrameEnd, Left: 20, Tag: &stack.Tag{Frame: 3, Key: "k"}}
 	f.Add(append(appendDataHeader(appendDgramHeader(nil, 8), 0, 1, &relay, 2), 0, 0))
+	f.Add(batchDatagram(f, 10, "a", "b")) // a batch of two postings
 	c, err := Open(context.Background(), "mem://fuzz-receive", WithLimits(64, 64))
 	if err != nil {
 		f.Fatal(err)

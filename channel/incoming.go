@@ -381,21 +381,21 @@ func (fl *inFlow) event(e stack.Event) {
 // their buffer goes back to the pool).
 const sharedBody = 16 << 10
 
-// deliver decodes a posting that reached the top of a receiving stack.
+// deliver decodes a posting that reached the top of a receiving stack, or
+// the postings of a batch (see batch.go).
 func (fl *inFlow) deliver(pk *stack.Packet) error {
 	in := fl.in
-	defer fl.handedUp()
 	if d := pk.Meta.Deadline; !d.IsZero() && in.clock.Now().After(d) {
 		pk.Release() // it became obsolete on its way up
 		in.cnt.drop("obsolete")
+		fl.handedUp()
 		return nil
 	}
-	var p *posting.Posting
-	var err error
 	n := pk.Len()
 	if int64(n) > maxEncoded(in.cfg.maxPosting) {
 		pk.Release() // a stack without frag's limit (or a custom layer) let it through
 		in.cnt.drop("too-large")
+		fl.handedUp()
 		return nil
 	}
 	// Decoding may allocate up to its budget (8× the posting and 4 KiB;
@@ -405,34 +405,65 @@ func (fl *inFlow) deliver(pk *stack.Packet) error {
 	if !in.mem.Reserve(cost) {
 		pk.Release()
 		in.cnt.drop("no-memory")
+		fl.handedUp()
 		return nil
 	}
 	defer in.mem.Release(cost)
-	borrowed := false
-	switch {
-	case fl.follow == nil && in.deliverBorrowed != nil && in.subs.owners.Load() == 0:
+	borrow := fl.follow == nil && in.deliverBorrowed != nil && in.subs.owners.Load() == 0
+	if isBatch(pk.Bytes()) {
+		if !splitBatch(pk.Bytes(), func(b []byte) { fl.deliverOne(b, len(b), borrow) }) {
+			in.cnt.drop("bad-batch")
+			fl.handedUp()
+		}
+		pk.Release()
+		return nil
+	}
+	if borrow {
 		// Nobody keeps what they are given: decode into the flow's
 		// posting, its body aliasing the packet, which is released once
 		// the posting has been handed up.
-		p, err = fl.borrow.Decode(pk.Bytes())
-		borrowed = true
-		defer pk.Release()
-	case n >= sharedBody && !pk.Shared():
-		// A large parcel: the posting keeps its buffer rather than a copy.
-		p, err = posting.DecodeShared(pk.Detach())
+		fl.deliverOne(pk.Bytes(), n, true)
 		pk.Release()
-	default:
-		p, err = posting.Decode(pk.Bytes())
-		pk.Release()
+		return nil
 	}
+	if n >= sharedBody && !pk.Shared() {
+		// A large parcel: the posting keeps its buffer rather than a copy.
+		p, err := posting.DecodeShared(pk.Detach())
+		pk.Release()
+		fl.handOn(p, err, n, false)
+		return nil
+	}
+	fl.deliverOne(pk.Bytes(), n, false)
+	pk.Release()
+	return nil
+}
+
+// deliverOne decodes the posting encoded in b (n bytes) and hands it on;
+// borrow says into the flow's Borrower (b must stay valid during the
+// call), else into a posting of its own.
+func (fl *inFlow) deliverOne(b []byte, n int, borrow bool) {
+	if borrow {
+		p, err := fl.borrow.Decode(b)
+		fl.handOn(p, err, n, true)
+		return
+	}
+	p, err := posting.Decode(b)
+	fl.handOn(p, err, n, false)
+}
+
+// handOn hands up a decoded posting (n bytes encoded; err: it did not
+// decode) and counts it as a parcel the flow's stack handed up.
+func (fl *inFlow) handOn(p *posting.Posting, err error, n int, borrowed bool) {
+	in := fl.in
+	defer fl.handedUp()
 	if err != nil {
 		in.cnt.drop("bad-posting")
-		return nil
+		return
 	}
 	p.Sender, p.Stream = fl.sender, fl.name
 	if p.TTL > 0 && !p.Sent.IsZero() && fl.skew.age(in.clock.Now(), p.Sent) > p.TTL {
 		in.cnt.drop("obsolete") // its time to obsolescence ran out on the way
-		return nil
+		return
 	}
 	fl.postings.Add(1)
 	in.cnt.recvd.postings.Add(1)
@@ -442,15 +473,14 @@ func (fl *inFlow) deliver(pk *stack.Packet) error {
 				in.cnt.drop("reconfigure-overflow") // not a posting: the wait
 				fl.release()
 			}
-			return nil
+			return
 		}
 	}
 	if borrowed {
 		in.deliverBorrowed(p)
-		return nil
+		return
 	}
 	in.deliver(p)
-	return nil
 }
 
 // reliableFrom says whether sender's stream name is received through a

@@ -105,6 +105,8 @@ type outStream struct {
 	lastUse  atomic.Int64 // clock nanoseconds
 	roomMu   sync.Mutex
 	roomCh   chan struct{} // closed and replaced when the stack has room again
+	// batchOpen is set while batch is not nil (read without mu).
+	batchOpen atomic.Bool
 
 	// mu is held by a push from the moment it checks that the stream is
 	// current until its posting is in the stack and counted; reconfigure
@@ -112,6 +114,13 @@ type outStream struct {
 	mu        sync.Mutex
 	retired   bool
 	retiredAt time.Time
+	// The open batch (see batch.go): postings gathered into one stack
+	// packet while the stack has a backlog; nil: none.
+	batch      *stack.Packet
+	batchN     int           // postings in batch
+	batchMedia posting.Media // of batch's postings
+	batchTimer stack.Timer   // sends batch after batchWait; nil until the first batch
+	batchSent  bool          // a batch went down since a push last looked
 	// refusal: a member refused the stream (a REFUSE frame); on a stream
 	// to one member, or to the unicast peer, Push fails with it.
 	refusal   atomic.Pointer[RefusedError]
@@ -213,6 +222,34 @@ func (og *outgoing) pushOn(ctx context.Context, os *outStream, p *posting.Postin
 	// The flow carries the stream and the sender: leave them out.
 	q := *p
 	q.Stream, q.Sender = "", 0
+	if (os.batch != nil || os.st.Backlogged()) && os.batchable(&q) {
+		// The stack's queue holds packets not sent yet: q would wait
+		// there anyway, so it joins the open batch (see batch.go).
+		n, ok, err := og.addToBatch(os, &q, now)
+		if err != nil {
+			os.mu.Unlock()
+			p.Seq = 0
+			os.seq.Add(^uint64(0))
+			return false, err
+		}
+		if ok {
+			os.postings.Add(1) // counted before the stream can be retired
+			sent := os.batchSent
+			os.batchSent = false
+			os.mu.Unlock()
+			if sent {
+				og.out.flushNow(true)
+			}
+			os.lastUse.Store(now.UnixNano())
+			os.bytes.Add(uint64(n))
+			og.cnt.sent.postings.Add(1)
+			return false, nil
+		}
+	}
+	if os.batch != nil {
+		og.sendBatch(os, now, true) // what was batched goes first
+		os.batchSent = false        // flushed below
+	}
 	pk := os.st.NewPacket(sizeHint(p))
 	if err := pk.AppendWith(q.AppendBinary); err != nil {
 		os.mu.Unlock()
@@ -491,6 +528,7 @@ func (og *outgoing) reconfigure(stream, q, original string) error {
 			unused = append(unused, n) // closed, or changed meanwhile
 			continue
 		}
+		og.flushBatchLocked(old) // its postings are counted: they go on it
 		old.retired, old.retiredAt = true, now
 		n.prevCount = old.postings.Load()
 		n.seq.Store(old.seq.Load())
@@ -638,6 +676,7 @@ func (og *outgoing) feedback(member uint64, stream uint32, payload []byte, now t
 	pk := og.pool.FromBytes(0, payload)
 	pk.Meta.Peer = member
 	os.st.UpAt(pk, now)
+	og.batchDrained(os)
 }
 
 // maintain ends the streams that are done at now — retired ones once
@@ -673,6 +712,7 @@ func (og *outgoing) maintain(now time.Time, drainMax, idleMax time.Duration) {
 			// holds the stream goes on a new one.
 			os.retired, os.retiredAt = true, now
 			og.last.Store(nil) // before a push can see it retired: its retry must not find it again
+			og.flushBatchLocked(os)
 			os.mu.Unlock()
 			delete(og.streams, k)
 			delete(og.byID, os.id)
@@ -683,6 +723,7 @@ func (og *outgoing) maintain(now time.Time, drainMax, idleMax time.Duration) {
 	}
 	og.mu.Unlock()
 	for _, os := range done {
+		og.dropBatch(os)
 		os.st.Close()
 	}
 	for _, os := range list {
@@ -732,8 +773,10 @@ func (og *outgoing) stopPushes() {
 	og.mu.Unlock()
 	for _, os := range list {
 		// A push holds its stream's mu from its check until its posting is
-		// in the stack: once it is free, the posting is there.
+		// in the stack or its open batch: once it is free, the posting is
+		// there, and the batch goes down too.
 		os.mu.Lock()
+		og.flushBatchLocked(os)
 		os.mu.Unlock()
 	}
 }
@@ -774,6 +817,7 @@ func (og *outgoing) closeStacks() {
 	og.retired = nil
 	og.mu.Unlock()
 	for _, os := range list {
+		og.dropBatch(os)
 		os.st.Close()
 	}
 }

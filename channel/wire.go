@@ -28,7 +28,9 @@ import (
 //	0 PAD       the rest of the datagram is padding (to keep GSO trains
 //	            of equal-size datagrams)
 //	1 DATA      stream uvarint, relay metadata, payload (the rest): a
-//	            packet of the sender's stream stack
+//	            packet of the sender's stream stack (what reaches the top
+//	            of the receiving stack is one posting's encoding, or a
+//	            batch of several: see batch.go)
 //	2 DATA_TO   target 8, stream uvarint, relay metadata, payload: the
 //	            same on a stream addressed to one member; others skip it
 //	3 FEEDBACK  target 8, stream uvarint, payload: a packet from a

@@ -72,6 +72,11 @@ type Stack struct {
 	// (HasRoom's lock-free hint).
 	roomers []Roomer
 	full    atomic.Bool
+	// backloggers are the layers that implement Backlogger; backlog is
+	// set when one of them reported a backlog at the end of the last call
+	// into the stack (Backlogged's lock-free hint).
+	backloggers []Backlogger
+	backlog     atomic.Bool
 
 	closed   bool
 	wrote    bool
@@ -169,6 +174,9 @@ func newStack(cfg Config) (*Stack, error) {
 		s.stats[i].Name = s.names[i]
 		if r, ok := l.(Roomer); ok {
 			s.roomers = append(s.roomers, r)
+		}
+		if b, ok := l.(Backlogger); ok {
+			s.backloggers = append(s.backloggers, b)
 		}
 		o := l.Overhead()
 		if o < 0 {
@@ -308,6 +316,26 @@ func (s *Stack) room() int {
 // without asking [Stack.Room] (whose answer is advisory too); one that
 // finds it false asks Room before waiting.
 func (s *Stack) HasRoom() bool { return !s.full.Load() }
+
+// Backlogger is implemented by layers that can tell when their sender is
+// ahead of the path: packets queued that they cannot send yet (a sliding
+// window waiting for acknowledgements), or a flight of unacknowledged
+// packets that what is sent next will follow anyway.
+type Backlogger interface {
+	// Backlog is how many packets the layer holds that it has not sent
+	// yet (retained copies of packets already sent do not count); a
+	// layer may also report a positive number with nothing queued when
+	// its sender is that far ahead of its receivers' acknowledgements.
+	Backlog() int
+}
+
+// Backlogged is a hint, read without the stack's lock: true when a layer
+// that implements [Backlogger] reported a backlog at the end of the last
+// call into the stack (Down, Up or a timer). A sender that finds it true
+// may gather what it sends next into fewer, larger packets: what it
+// gives to Down now would wait in a queue, or follow a flight of
+// unacknowledged packets, anyway.
+func (s *Stack) Backlogged() bool { return s.backlog.Load() }
 
 // Measures are what a measuring layer (layers/monitor) knows of its flow.
 type Measures struct {
@@ -485,6 +513,18 @@ func (s *Stack) unlockAndDrain() {
 	if len(s.roomers) > 0 {
 		if full := s.room() == 0; full != s.full.Load() {
 			s.full.Store(full)
+		}
+	}
+	if len(s.backloggers) > 0 {
+		backlog := false
+		for _, b := range s.backloggers {
+			if b.Backlog() > 0 {
+				backlog = true
+				break
+			}
+		}
+		if backlog != s.backlog.Load() {
+			s.backlog.Store(backlog)
 		}
 	}
 	if s.wrote {

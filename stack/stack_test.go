@@ -535,3 +535,39 @@ func TestStackHasRoom(t *testing.T) {
 		t.Fatalf("no Roomer: HasRoom %v, Room %d", e.HasRoom(), e.Room())
 	}
 }
+
+// backlogLayer is queueLayer that says how many packets it holds unsent.
+type backlogLayer struct{ queueLayer }
+
+func (l *backlogLayer) Backlog() int { return len(l.held) }
+
+// TestStackBacklogged: the lock-free hint follows the Backlogger layers'
+// backlog as it stands at the end of each call into the stack; a stack
+// without one never has a backlog.
+func TestStackBacklogged(t *testing.T) {
+	pool := NewPool()
+	q := &backlogLayer{queueLayer{limit: 2}}
+	wire := &sink{}
+	s, err := New(Config{Layers: []Layer{q}, Wire: wire, Deliver: &sink{}, MTU: 100, Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Backlogged() {
+		t.Fatal("a new stack has a backlog")
+	}
+	s.Down(pool.FromBytes(0, []byte("a")))
+	if !s.Backlogged() {
+		t.Fatal("no backlog with a packet held")
+	}
+	s.Up(pool.FromBytes(0, []byte("ack")))
+	if s.Backlogged() || len(wire.take()) != 1 {
+		t.Fatal("the queue went out but the hint says backlog")
+	}
+	s.Close()
+	e, _, _ := newTagStack(t, pool, nil, "a")
+	e.Down(pool.FromBytes(0, []byte("x")))
+	if e.Backlogged() {
+		t.Fatal("a stack without a Backlogger has a backlog")
+	}
+	e.Close()
+}

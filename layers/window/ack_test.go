@@ -501,3 +501,30 @@ func TestAckFrequencyScalesWithFlight(t *testing.T) {
 		t.Fatalf("%d acks for %d packets with at most %d in flight, want 1", acks, cfg2.AckEvery, cfg2.AckEvery)
 	}
 }
+
+// TestBacklog: an ack-mode sender reports a backlog (stack.Backlogger)
+// while packets wait in its queue, or while a sixteenth of its window or
+// more is unacknowledged, and none once everything is acknowledged.
+func TestBacklog(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Size = 64
+	cfg.InitialWnd = 64
+	h := newHarness(t, cfg, false)
+	a := h.p.A.Layers()[0].(*Layer)
+	h.send(3, stack.Meta{}) // 3 out: under a sixteenth of 64 (4)
+	if n := a.Backlog(); n != 0 || h.p.A.Backlogged() {
+		t.Fatalf("3 of 64 unacknowledged: backlog %d, hint %v", n, h.p.A.Backlogged())
+	}
+	h.send(1, stack.Meta{})
+	if n := a.Backlog(); n != 1 || !h.p.A.Backlogged() {
+		t.Fatalf("4 of 64 unacknowledged: backlog %d, hint %v", n, h.p.A.Backlogged())
+	}
+	h.send(70, stack.Meta{}) // 64 out, 10 queued
+	if n := a.Backlog(); n != 10 || !h.p.A.Backlogged() {
+		t.Fatalf("10 queued: backlog %d, hint %v", n, h.p.A.Backlogged())
+	}
+	h.settle(cfg.AckDelay, 100)
+	if n := a.Backlog(); n != 0 || h.p.A.Backlogged() || len(h.got()) != 74 {
+		t.Fatalf("all acknowledged: backlog %d, hint %v, %d delivered", n, h.p.A.Backlogged(), len(h.got()))
+	}
+}

@@ -189,6 +189,23 @@ func (l *Layer) control(b []byte) {
 // Room is how many more bytes the sender's queue takes (stack.Roomer).
 func (l *Layer) Room() int { return l.snd.room() }
 
+// Backlog is how many packets wait in the sender's queue for room in the
+// window, or, in ack mode, 1 when none waits but a sixteenth of the window
+// or more is unacknowledged (stack.Backlogger): either way the sender is
+// ahead of its receivers' acknowledgements, streaming. (In nak mode
+// packets stay unacknowledged for their retention, however slowly they
+// are sent: only the queue counts.)
+func (l *Layer) Backlog() int {
+	s := &l.snd
+	if n := len(s.queue) - s.qhead; n > 0 {
+		return n
+	}
+	if s.cfg.Mode == Reliable && !s.nak && s.nxt-s.una >= uint64(max(s.cfg.Size/16, 2)) {
+		return 1
+	}
+	return 0
+}
+
 // Close releases retained and queued packets, and gives the memory
 // budget back what the window reserved.
 func (l *Layer) Close() error {
