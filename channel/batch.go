@@ -23,7 +23,10 @@ import (
 // a flush, close, retirement). A posting given to a stack with no backlog
 // goes alone at once, as it always did. A batch puts one stack call, one
 // window slot and one acknowledgement's worth of bookkeeping per
-// datagram-full instead of per posting. When the backlog is a queue, the
+// datagram-full instead of per posting. A batch that goes down full while
+// the backlog lasts is written by the outbox's writer goroutine, not by
+// the pusher, so the batches made while one write is in progress leave
+// together in the next (one sendmmsg or GSO call). When the backlog is a queue, the
 // postings of a batch would have waited there anyway; when it is a
 // flight (a sender streaming), a posting may wait until its batch fills,
 // the flight drops under a sixteenth of the window, or batchWait passes:
