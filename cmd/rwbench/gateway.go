@@ -294,7 +294,12 @@ func benchGateway(ctx context.Context, clients, procs, rate, size int, d time.Du
 		return nil, err
 	}
 	fmt.Fprintln(stderr, "rwbench gateway: raw sendmmsg of the same datagrams")
-	r, err := askInts(gw, fmt.Sprintf("raw %d", d.Nanoseconds()))
+	// The raw run sends as many datagrams a second as the gateway sent
+	// to its clients in the measured phase (the capture's own pace would
+	// include what the gateway relays to the group, which it never sends
+	// to a client, and a faster sender pays less per datagram: fewer of
+	// its receivers sleep between datagrams).
+	r, err := askInts(gw, fmt.Sprintf("raw %d %d", d.Nanoseconds(), int64(float64(g1[1]-g0[1])/el.Seconds())))
 	if err != nil {
 		return nil, err
 	}
@@ -376,7 +381,6 @@ func gatewayRole(url string, sc *bufio.Scanner, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "ready", g.Addr())
 	var captured [][]byte
-	var capStart, capEnd time.Time
 	var capDone chan struct{}
 	var capConn *udpio.Conn
 	var profFile *os.File // RWBENCH_GATEWAY_PPROF: a CPU profile of the measured phase
@@ -397,7 +401,7 @@ func gatewayRole(url string, sc *bufio.Scanner, stdout io.Writer) error {
 				return err
 			}
 			capDone = make(chan struct{})
-			capStart = time.Now()
+
 			go func() {
 				defer close(capDone)
 				msgs := make([]udpio.Message, 8)
@@ -432,17 +436,21 @@ func gatewayRole(url string, sc *bufio.Scanner, stdout io.Writer) error {
 			if capConn != nil {
 				capConn.Close()
 				<-capDone
-				capConn, capEnd = nil, time.Now()
+				capConn = nil
 			}
 			fmt.Fprintln(stdout, cpuNs(), g.Stats().ToClients)
 		case "raw":
+			if len(f) != 3 {
+				return fmt.Errorf("raw: want a duration and a rate, got %q", sc.Text())
+			}
 			ns, _ := strconv.ParseInt(f[1], 10, 64)
+			perSec, _ := strconv.ParseInt(f[2], 10, 64)
 			var dsts []netip.AddrPort
 			for _, c := range g.Clients() {
 				dsts = append(dsts, c.Addr)
 			}
 			g.Close() // the raw run measures the sends alone
-			cpu, sent, err := rawRun(captured, capEnd.Sub(capStart), dsts, time.Duration(ns))
+			cpu, sent, err := rawRun(captured, float64(perSec), dsts, time.Duration(ns))
 			if err != nil {
 				return err
 			}
@@ -452,10 +460,10 @@ func gatewayRole(url string, sc *bufio.Scanner, stdout io.Writer) error {
 	return nil
 }
 
-// rawRun sends the captured datagrams (over and over) to dsts for d at
-// the pace they were captured at (over span), each to every address in
-// one batched send, and returns the CPU it took and the datagrams sent.
-func rawRun(captured [][]byte, span time.Duration, dsts []netip.AddrPort, d time.Duration) (cpu, sent int64, err error) {
+// rawRun sends the captured datagrams (over and over) to dsts for d,
+// each to every address in one batched send, sendsPerSec datagrams a
+// second in all, and returns the CPU it took and the datagrams sent.
+func rawRun(captured [][]byte, sendsPerSec float64, dsts []netip.AddrPort, d time.Duration) (cpu, sent int64, err error) {
 	if len(captured) == 0 || len(dsts) == 0 {
 		return 0, 0, errors.New("nothing captured, or no clients")
 	}
@@ -466,7 +474,7 @@ func rawRun(captured [][]byte, span time.Duration, dsts []netip.AddrPort, d time
 	defer conn.Close()
 	conn.SetWriteBuffer(4 << 20)
 	rs := gateway.NewRawSender(conn)
-	perSec := float64(len(captured)) / span.Seconds()
+	perSec := sendsPerSec / float64(len(dsts)) // captured datagrams a second
 	t := time.NewTicker(time.Millisecond)
 	defer t.Stop()
 	c0 := cpuNs()
