@@ -229,12 +229,7 @@ func (a *Adapter) Update(now time.Time, sending, received float64) (float64, boo
 	case delayHigh && !lossHigh && probing:
 		// A probe that filled the path's queue: back to the rate
 		// before it (the queue drains below it), and wait longer.
-		a.ceiling = a.rate
-		a.rate = a.before
-		a.hold = min(2*a.hold, a.cfg.HoldMax)
-		a.holdUntil = now.Add(a.hold)
-		a.raised = time.Time{}
-		a.clean = 0
+		a.probeFailed(now)
 		a.delayCut, a.cutDelay = now, delay
 		a.settle = 1
 		return a.rate, true
@@ -296,12 +291,7 @@ func (a *Adapter) Update(now time.Time, sending, received float64) (float64, boo
 		// A probe that met some loss or delay (seen in enough reports:
 		// one late client report is no queue): back to the rate before
 		// it, and wait longer before the next.
-		a.ceiling = a.rate
-		a.rate = a.before
-		a.hold = min(2*a.hold, a.cfg.HoldMax)
-		a.holdUntil = now.Add(a.hold)
-		a.raised = time.Time{}
-		a.clean = 0
+		a.probeFailed(now)
 		return a.rate, true
 	case !judged && !delaySome:
 		return a.rate, false // too little to go on
@@ -330,4 +320,16 @@ func (a *Adapter) Update(now time.Time, sending, received float64) (float64, boo
 	}
 	a.clean = 0
 	return a.rate, false
+}
+
+// probeFailed goes back from a probe that met the path's limit to the
+// rate before it, remembers the probed rate as the ceiling, and doubles
+// the wait before the next probe (up to HoldMax).
+func (a *Adapter) probeFailed(now time.Time) {
+	a.ceiling = a.rate
+	a.rate = a.before
+	a.hold = min(2*a.hold, a.cfg.HoldMax)
+	a.holdUntil = now.Add(a.hold)
+	a.raised = time.Time{}
+	a.clean = 0
 }
