@@ -244,6 +244,11 @@
 // backlog arrives as retransmitted after the echo, never as recorded
 // originals (see Keyed channels); best-effort postings sent before the
 // echo are lost to it.
+// A receiver that forgot a flow (its stream silent for 3 announce
+// intervals, its sender for 5, or evicted) and builds it again starts the
+// same way, but does not hand up again what the forgotten flow did (by
+// posting Seq, counted "duplicate"), for 30 intervals after: a sender
+// that never had the acknowledgements retransmits those postings.
 //
 // To slow consumers: each subscription has a bounded queue and an
 // overflow policy ([Queue]: drop the oldest, drop the newest, or end the

@@ -50,7 +50,30 @@ type incoming struct {
 	senders   map[uint64]*remoteSender
 	flows     map[flowKey]*inFlow
 	announced int // streams announced by all senders
+	// gone remembers, for flows closed while their sender may still
+	// retransmit (forgotten, reclaimed, evicted), the highest posting Seq
+	// they handed up: a flow built anew for the same (sender, stream)
+	// starts at the sender's oldest retained packet, which may be one
+	// already delivered whose acknowledgement the sender never got, and
+	// must not deliver it again (see goneFlow).
+	gone map[flowKey]goneFlow
 }
+
+// goneFlow is what is kept of a closed flow: the highest posting Seq it
+// handed up, and when it closed. Sender ids are random per instance and
+// a sender never reuses a stream id, so the record can only ever refuse
+// true duplicates; it is kept for goneKeep (or until the flow is built
+// again), at most WithLimits' flows of them.
+type goneFlow struct {
+	seq uint64
+	at  time.Time
+}
+
+// goneKeep is how long, in announce intervals, a closed flow's record is
+// kept: the sender closes an idle stream after thirty (outgoing.maintain),
+// and retransmits what is unacknowledged at least every 10 s (the
+// window's largest RTO) meanwhile.
+const goneKeep = 30
 
 type flowKey struct {
 	sender uint64
@@ -107,6 +130,12 @@ type inFlow struct {
 	done     atomic.Uint64          // parcels its stack handed up (delivered or not)
 	next     atomic.Pointer[inFlow] // the flow that replaces this one
 	follow   *follow                // when this flow replaces another
+	// seq is the highest posting Seq handed up (or inherited from a closed
+	// flow of the same stream); below, set at build, the Seq up to which
+	// an earlier flow of the same (sender, stream) handed postings up:
+	// those are duplicates (see incoming.gone).
+	seq   atomic.Uint64
+	below uint64
 	// borrow decodes postings handed up while every subscriber borrows
 	// (NoRetain); the stack hands up one parcel at a time.
 	borrow posting.Borrower
@@ -329,6 +358,13 @@ func (in *incoming) flow(sender uint64, id uint32, relay *stack.Meta, payload []
 		fl.st.Close() // another datagram of the flow built it meanwhile
 		return old
 	}
+	if g, ok := in.gone[key]; ok {
+		// A flow of this stream was closed: what it handed up is not
+		// handed up again.
+		fl.below = g.seq
+		fl.seq.Store(g.seq)
+		delete(in.gone, key)
+	}
 	if si.prev != 0 {
 		// This stream replaces another: hold its postings until the old
 		// flow has handed up its share — unless there is no old flow here
@@ -355,9 +391,33 @@ func (in *incoming) evictFlowLocked() {
 	}
 	if oldest != nil {
 		delete(in.flows, key)
+		in.goneLocked(key, oldest, in.clock.Now())
 		in.cnt.drop("evicted-flow")
 		oldest.st.Close()
 	}
+}
+
+// goneLocked records that fl, the flow of key, is closed (see gone).
+func (in *incoming) goneLocked(key flowKey, fl *inFlow, now time.Time) {
+	seq := fl.seq.Load()
+	if seq == 0 {
+		return // nothing handed up
+	}
+	if in.gone == nil {
+		in.gone = make(map[flowKey]goneFlow)
+	}
+	if _, ok := in.gone[key]; !ok && len(in.gone) >= max(in.cfg.maxFlows, 1) {
+		var oldest flowKey
+		var at time.Time
+		first := true
+		for k, g := range in.gone {
+			if first || g.at.Before(at) {
+				oldest, at, first = k, g.at, false
+			}
+		}
+		delete(in.gone, oldest)
+	}
+	in.gone[key] = goneFlow{seq: max(seq, in.gone[key].seq), at: now}
 }
 
 // wire is a receiving stack's Wire: packets going down are feedback for the
@@ -461,6 +521,17 @@ func (fl *inFlow) handOn(p *posting.Posting, err error, n int, borrowed bool) {
 		return
 	}
 	p.Sender, p.Stream = fl.sender, fl.name
+	if p.Seq != 0 {
+		if p.Seq <= fl.below {
+			// An earlier flow of this stream handed it up; the sender,
+			// which never had the acknowledgement, sent it again.
+			in.cnt.drop("duplicate")
+			return
+		}
+		if p.Seq > fl.seq.Load() {
+			fl.seq.Store(p.Seq) // one goroutine hands a flow's postings up
+		}
+	}
 	if p.TTL > 0 && !p.Sent.IsZero() && fl.skew.age(in.clock.Now(), p.Sent) > p.TTL {
 		in.cnt.drop("obsolete") // its time to obsolescence ran out on the way
 		return
@@ -503,9 +574,11 @@ func (in *incoming) forget(sender uint64) {
 		in.mem.Release(int64(rs.heldBytes))
 		delete(in.senders, sender)
 	}
+	now := in.clock.Now()
 	for k, fl := range in.flows {
 		if k.sender == sender {
 			delete(in.flows, k)
+			in.goneLocked(k, fl, now)
 			fl.st.Close()
 		}
 	}
@@ -534,6 +607,7 @@ func (in *incoming) maintain(now time.Time, heldMax, goneAfter time.Duration) {
 					continue
 				}
 				delete(in.flows, k)
+				in.goneLocked(k, fl, now)
 				idle = append(idle, fl)
 			}
 			delete(rs.streams, id)
@@ -556,6 +630,11 @@ func (in *incoming) maintain(now time.Time, heldMax, goneAfter time.Duration) {
 		}
 		clear(rs.held[len(kept):])
 		rs.held = kept
+	}
+	for k, g := range in.gone {
+		if now.Sub(g.at) > goneKeep*in.cfg.announce {
+			delete(in.gone, k)
+		}
 	}
 	var waiting []*inFlow
 	for _, fl := range in.flows {

@@ -40,6 +40,17 @@ type pipeEnd struct {
 	once    sync.Once
 	pending []pipeDatagram // arrived before Serve (a socket would hold them)
 	dropped atomic.Uint64  // datagrams past what pending holds
+	cut     atomic.Bool    // what this end sends is lost (a test's outage)
+}
+
+// cutPipe makes what end (0: a, 1: b) of the pipe named name sends lost
+// (cut) or delivered again.
+func cutPipe(name string, end int, cut bool) {
+	pipes.Lock()
+	defer pipes.Unlock()
+	if pair := pipes.m[name]; pair != nil && pair[end] != nil {
+		pair[end].cut.Store(cut)
+	}
 }
 
 type pipeDatagram struct {
@@ -83,6 +94,9 @@ func (p *pipeEnd) Send(run []byte, seg int, dst transport.Addr) error {
 	case <-p.closed:
 		return net.ErrClosed
 	default:
+	}
+	if p.cut.Load() {
+		return nil // lost in an outage
 	}
 	pipes.Lock()
 	other := p.peers[1-p.self]
