@@ -21,7 +21,8 @@ type AdaptConfig struct {
 	// default 0.85.
 	Backoff float64
 	// Step is the rise per clean period while probing (default 0.06),
-	// a third of it within 10 % of the rate at which loss was last seen.
+	// a third of it from 10 % under the rate at which the path was last
+	// found full to half as much again over it.
 	Step float64
 	// Hold is how long the rate stays after being lowered before it may
 	// rise (default 2 s); a probe that meets loss within two periods
@@ -90,6 +91,19 @@ func (c *AdaptConfig) defaults() {
 // to fail a probe.
 const minDelaySamples = 3
 
+// A probe also fails when probePeakSamples reports or more of a period
+// showed a queue of probePeakDelay or more, or one of DelayHigh or more
+// (a report that echoes no new packet adds no sample, so a queue a frame
+// met long ago is not seen again): the least delay of a period
+// stays low while frames leave in bursts with gaps between them (the
+// path's queue drains in the gaps), so the queue's peaks tell first that
+// the path is full, before its tail-drop queue overflows (10 kB at
+// 57 kB/s: 175 ms) and takes audio with the video.
+const (
+	probePeakDelay   = 40 * time.Millisecond
+	probePeakSamples = 2
+)
+
 // An Adapter turns a client's reports into the rate of its token bucket.
 // Loss at or above LossHigh lowers the rate: when limited, to Backoff
 // times the rate less the loss, at most halving it (the gateway sends in
@@ -105,10 +119,14 @@ const minDelaySamples = 3
 // after others), the rate then holds, and probes upwards in small steps
 // while loss stays at or below LossLow and delay at or below DelayLow,
 // more gently near the rate at which the path was last found full. A
-// probe that meets loss above LossLow or delay above DelayLow goes back
-// to the rate before it, and each failed probe doubles the wait before
-// the next, so the client's quality does not flap. Otherwise loss or
-// delay between the thresholds changes nothing.
+// probe that meets loss above LossLow, delay above DelayLow, or a queue
+// of probePeakDelay in two reports or of DelayHigh in one (the peaks
+// frames' bursts leave: the least delay stays low between frames while
+// the queue grows) goes back to the rate before it, or to the last rate
+// that passed with no such peak if lower, and each failed probe doubles
+// the wait before the next, so the client's quality does not flap. Loss
+// that no report saw a queue with lowers nothing but stops a rise.
+// Otherwise loss or delay between the thresholds changes nothing.
 //
 // Time is an argument: an Adapter keeps no clock. It is not safe for
 // concurrent use.
@@ -121,12 +139,14 @@ type Adapter struct {
 	holdUntil time.Time
 	raised    time.Time // when the rate last rose
 	before    float64   // the rate before it last rose
+	good      float64   // the last rate a clean period passed at with no queue peak
 	clean     int       // clean periods in a row
 	last      time.Time // the last judgement
 	packets   uint64
 	lost      uint64
 	delay     time.Duration // the least queueing delay observed this period
 	delayMax  time.Duration // and the most
+	delayPeak int           // how many reached probePeakDelay
 	delays    int           // how many were
 	delayCut  time.Time     // when the rate was last lowered for delay
 	cutDelay  time.Duration // the delay then, and since while it fell
@@ -177,6 +197,12 @@ func (a *Adapter) ObserveDelay(d time.Duration) {
 	if a.delays == 0 || d > a.delayMax {
 		a.delayMax = d
 	}
+	if a.delays == 0 {
+		a.delayPeak = 0
+	}
+	if d >= probePeakDelay {
+		a.delayPeak++
+	}
 	a.delays++
 }
 
@@ -197,6 +223,10 @@ func (a *Adapter) Update(now time.Time, sending, received float64) (float64, boo
 	packets, lost := a.packets, a.lost
 	a.packets, a.lost = 0, 0
 	delay, delayMax, timed, samples := a.delay, a.delayMax, a.delays > 0, a.delays
+	peaks := 0
+	if timed {
+		peaks = a.delayPeak
+	}
 	a.delays = 0
 	a.judged = Judgement{Packets: packets, Lost: lost, Delay: delay, DelayMax: delayMax, Timed: timed, Sending: sending}
 	if a.settle > 0 {
@@ -219,7 +249,8 @@ func (a *Adapter) Update(now time.Time, sending, received float64) (float64, boo
 	// delay under DelayLow) is not of the rate: a queue that overflows
 	// was full first. It is the reports lagging behind a decrease, or
 	// loss the rate does not cause, and it neither lowers a limited rate
-	// nor stops its probing.
+	// nor fails a probe; but at LossLow or more (and MinLost) the rate
+	// does not rise on it.
 	congestive := !timed || delayMax >= a.cfg.DelayLow
 	lossHigh := congestive && judged && loss >= a.cfg.LossHigh && lost >= a.cfg.MinLost
 	lossSome := congestive && judged && loss > a.cfg.LossLow
@@ -283,11 +314,12 @@ func (a *Adapter) Update(now time.Time, sending, received float64) (float64, boo
 			ceiling = max(ceiling, a.ceiling)
 		}
 		a.ceiling, a.cut = ceiling, now
+		a.good = min(a.good, a.rate)
 		a.holdUntil = now.Add(a.hold)
 		a.raised = time.Time{}
 		a.clean = 0
 		return a.rate, true
-	case probing && (lossSome || delaySome && samples >= minDelaySamples):
+	case probing && (lossSome || delaySome && samples >= minDelaySamples || timed && (peaks >= probePeakSamples || delayMax >= a.cfg.DelayHigh)):
 		// A probe that met some loss or delay (seen in enough reports:
 		// one late client report is no queue): back to the rate before
 		// it, and wait longer before the next.
@@ -295,8 +327,18 @@ func (a *Adapter) Update(now time.Time, sending, received float64) (float64, boo
 		return a.rate, true
 	case !judged && !delaySome:
 		return a.rate, false // too little to go on
+	case judged && loss > a.cfg.LossLow && lost >= a.cfg.MinLost && !delaySome:
+		// Loss no report of the period saw a queue with: it lowers
+		// nothing (see congestive), but the rate does not rise on it
+		// either (the reports' delays are of the packets that arrived;
+		// a queue that overflowed may have drained by the last).
+		a.clean = 0
+		return a.rate, false
 	case !lossSome && !delaySome:
 		a.delayCut = time.Time{}
+		if a.rate > 0 && (!timed || delayMax < probePeakDelay) {
+			a.good = a.rate
+		}
 		a.clean++
 		if a.clean%10 == 0 {
 			a.hold = max(a.cfg.Hold, a.hold/2)
@@ -305,7 +347,7 @@ func (a *Adapter) Update(now time.Time, sending, received float64) (float64, boo
 			return a.rate, false
 		}
 		step := a.cfg.Step
-		if a.ceiling > 0 && a.rate >= 0.9*a.ceiling && a.rate < 1.1*a.ceiling {
+		if a.ceiling > 0 && a.rate >= 0.9*a.ceiling && a.rate < 1.5*a.ceiling {
 			step /= 3
 		}
 		a.before = a.rate
@@ -323,11 +365,18 @@ func (a *Adapter) Update(now time.Time, sending, received float64) (float64, boo
 }
 
 // probeFailed goes back from a probe that met the path's limit to the
-// rate before it, remembers the probed rate as the ceiling, and doubles
-// the wait before the next probe (up to HoldMax).
+// last rate a clean period passed at with no queue peak, if lower than
+// the rate before the probe (a probe's queue may show only after the
+// next has begun: the rate before it may be past the path's), by at most
+// twice Step; remembers that rate as the ceiling; and doubles the wait
+// before the next probe (up to HoldMax).
 func (a *Adapter) probeFailed(now time.Time) {
-	a.ceiling = a.rate
-	a.rate = a.before
+	back := a.before
+	if a.good > 0 && a.good < back {
+		back = max(a.good, a.before*(1-2*a.cfg.Step))
+	}
+	a.ceiling = back
+	a.rate = back
 	a.hold = min(2*a.hold, a.cfg.HoldMax)
 	a.holdUntil = now.Add(a.hold)
 	a.raised = time.Time{}

@@ -173,3 +173,81 @@ func TestAdapterFailedProbeLoss(t *testing.T) {
 		t.Fatalf("one report's 30 ms failed the probe to %.0f: rate %.0f", probe, r)
 	}
 }
+
+// TestAdapterProbeQueuePeaks: a limited rate probes up while every
+// period's least delay stays low (frames leave in bursts; the path's
+// queue drains between them); a probe whose period shows the queue's
+// peaks at 40 ms or more in two reports fails, and goes back to the last
+// rate that passed with no such peak, not merely to the rate before it
+// (the probe before it showed a peak in one report only: it passed, but
+// is no rate known to leave the path's queue empty).
+func TestAdapterProbeQueuePeaks(t *testing.T) {
+	a := NewAdapter(AdaptConfig{Max: 0})
+	now := t0
+	a.Update(now, 0, 0)
+	// The first limit, from loss with no limit.
+	now = now.Add(a.cfg.Period)
+	a.Observe(100, 30)
+	a.Update(now, 100000, 0)
+	// Its settling periods and the hold after it, clean.
+	period := func(peaks []time.Duration) (float64, bool) {
+		now = now.Add(a.cfg.Period)
+		a.Observe(40, 0)
+		a.ObserveDelay(time.Millisecond) // the least: no standing queue
+		for _, d := range peaks {
+			a.ObserveDelay(d)
+		}
+		return a.Update(now, a.Rate(), 0)
+	}
+	var r float64
+	for i := 0; i < 20 && a.raised.IsZero(); i++ {
+		r, _ = period([]time.Duration{5 * time.Millisecond})
+	}
+	if a.raised.IsZero() {
+		t.Fatalf("no probe after 20 clean periods: rate %.0f", a.Rate())
+	}
+	good := a.before // passed with no peak
+	// This probe's period shows one peak: it passes (no longer a rate
+	// known to leave the queue empty) and rises again.
+	r1, changed := period([]time.Duration{45 * time.Millisecond})
+	if !changed || r1 <= r {
+		t.Fatalf("a probe with one report of a 45 ms queue: rate %.0f → %.0f, want a rise", r, r1)
+	}
+	// The one after shows two: it fails, back to the rate that passed
+	// with no peak.
+	r2, changed := period([]time.Duration{45 * time.Millisecond, 50 * time.Millisecond})
+	if !changed || r2 != good {
+		t.Fatalf("a probe with two reports of a 45–50 ms queue (least 1 ms): rate %.0f → %.0f, want back to %.0f (the last that passed with no peak; %.0f before the probe)", r1, r2, good, r)
+	}
+}
+
+// TestAdapterNoRiseOnLoss: loss that no report of the period saw a queue
+// with (the delay of the packets that arrived stayed under DelayLow)
+// does not lower a limited rate, but is no clean period either: the rate
+// does not rise on it (the namespace test's throttled client, its first
+// limit over its path: 25 of 106 packets lost, the most delay 18.5 ms,
+// and the rate rose by 6 %).
+func TestAdapterNoRiseOnLoss(t *testing.T) {
+	a := NewAdapter(AdaptConfig{})
+	now := t0
+	a.Update(now, 0, 0)
+	now = now.Add(a.cfg.Period)
+	a.Observe(100, 30)
+	a.Update(now, 100000, 60000)
+	r := a.Rate()
+	for now.Add(a.cfg.Period).Before(a.holdUntil) { // the settling periods and the hold, clean
+		now = now.Add(a.cfg.Period)
+		a.Observe(40, 0)
+		a.ObserveDelay(time.Millisecond)
+		if r2, _ := a.Update(now, r, 0); r2 != r {
+			t.Fatalf("rate %.0f → %.0f within the hold", r, r2)
+		}
+	}
+	now = now.Add(a.cfg.Period)
+	a.Observe(106, 25)
+	a.ObserveDelay(0)
+	a.ObserveDelay(18500 * time.Microsecond)
+	if r2, _ := a.Update(now, r, 0); r2 != r {
+		t.Fatalf("25 of 106 lost, no queue seen: rate %.0f → %.0f, want it held", r, r2)
+	}
+}

@@ -80,14 +80,25 @@
 // whatever the average). A limited client's loss counts only if a
 // report of the period saw a queue (delay of DelayLow, 20 ms, or more): a
 // tail-drop queue is full before it drops, and loss without one is the
-// reports lagging a decrease, or not of the rate. A queueing delay of
+// reports lagging a decrease, or not of the rate (it lowers nothing, but
+// the rate does not rise on it either). A queueing delay of
 // DelayHigh (60 ms) for a whole period (the least of its reports) lowers
 // the rate by a tenth before any loss, once per growing queue. The
 // judgements after a decrease are skipped (two after the first limit,
 // one after others), the rate holds, then probes upwards in small steps
-// (gentler near the rate at which the path was last found full) while
-// loss and delay stay low, goes back after a probe that met loss or delay
-// and waits twice as long before the next, so quality does not flap.
+// (gentler from a little under the rate at which the path was last found
+// full to half as much again over it) while loss and delay stay low,
+// goes back after a probe that met loss or delay and waits twice as long
+// before the next, so quality does not flap. A probe also fails when two
+// reports of its period show a queue of 40 ms or more, or one of
+// DelayHigh, though the least stays low: frames leave in bursts, the
+// path's queue drains between them, and its peaks grow towards overflow
+// (where a tail-drop queue takes audio with the video) before its least
+// does. A failed probe goes back to the last rate that passed with no
+// such peak when that is lower than the rate before it (by at most twice
+// Step): the queue a probe builds may show only once the next has begun.
+// A report that echoes the same packet as the flow's last (nothing newer
+// reached the client) adds no delay sample.
 // Without readable reports the rate stays at AdaptConfig.Max (none by
 // default) and only the bounds and time left thin.
 //

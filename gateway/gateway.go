@@ -224,6 +224,11 @@ type flow struct {
 	dMin  [2]uint32
 	dOK   [2]bool
 	dFrom time.Time
+	// echo is the stamp the last timed report echoed (echoed: one did):
+	// a report that echoes it again (nothing newer reached the client)
+	// tells of no new packet, and its delay is not observed again.
+	echo   uint32
+	echoed bool
 }
 
 // sentRing is how many sent stamps a flow keeps.
@@ -811,7 +816,8 @@ func (g *Gateway) report(c *client, k streamKey, f *flow, r mreport, now time.Ti
 	expected, lost := r.expected, r.lost
 	f.recvRate = float64(r.rate) + float64(r.mpps)/1000*reportOverhead
 	f.reportAt = now
-	if r.timed && c.sh.rate > 0 {
+	if r.timed && c.sh.rate > 0 && (!f.echoed || r.echo != f.echo) {
+		f.echo, f.echoed = r.echo, true
 		// Transit: from when the gateway sent the echoed packet to the
 		// report's arrival, less the client's hold: the way to the client
 		// and back, with no part before the gateway in it. The constant

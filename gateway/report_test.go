@@ -87,3 +87,33 @@ func TestReportUpstreamLoss(t *testing.T) {
 		t.Errorf("judged %+v, rate %.0f: the gateway's own loss counted as the client's", j, c.ad.Rate())
 	}
 }
+
+// TestReportEchoOnce: a report that echoes the same packet as the flow's
+// last timed one (nothing newer reached the client: a flow thinned for a
+// while) adds no delay sample; the queue that packet met was observed
+// once, when it was new.
+func TestReportEchoOnce(t *testing.T) {
+	g := testGateway()
+	now := t0
+	c := g.newClient(netip.MustParseAddrPort("10.0.0.1:9"), now)
+	c.validated = true
+	c.ad.rate = 50000
+	c.sh.SetRate(50000, now)
+	k := streamKey{1, 2}
+	g.streams[k] = true
+	f := g.flowOf(c, k)
+	sent := now.UnixMicro()
+	f.sent[f.sentN%sentRing] = sentStamp{stamp: 7, at: sent}
+	f.sentN++
+	f.sent[f.sentN%sentRing] = sentStamp{stamp: 8, at: sent}
+	f.sentN++
+	// Stamp 7 came back at once (the path's base), stamp 8 after 80 ms
+	// of queue; then two more reports echo 8 again, held longer.
+	g.report(c, k, f, mreport{expected: 10, echo: 7, timed: true}, now.Add(2*time.Millisecond))
+	g.report(c, k, f, mreport{expected: 20, echo: 8, hold: 0, timed: true}, now.Add(82*time.Millisecond))
+	g.report(c, k, f, mreport{expected: 20, echo: 8, hold: 250000, timed: true}, now.Add(332*time.Millisecond))
+	g.report(c, k, f, mreport{expected: 20, echo: 8, hold: 500000, timed: true}, now.Add(582*time.Millisecond))
+	if c.ad.delays != 2 || c.ad.delayPeak != 1 {
+		t.Errorf("%d delay samples, %d of them peaks: want 2 (stamps 7 and 8, once each), 1", c.ad.delays, c.ad.delayPeak)
+	}
+}
