@@ -18,6 +18,16 @@ func testGateway() *Gateway {
 		streams: map[streamKey]bool{}, up: map[streamKey]*upFlow{}, drops: map[string]uint64{}, thinned: map[string]uint64{}}
 }
 
+// limitedClient is a validated client of g limited to rate bytes per
+// second at now.
+func limitedClient(g *Gateway, rate float64, now time.Time) *client {
+	c := g.newClient(netip.MustParseAddrPort("10.0.0.1:9"), now)
+	c.validated = true
+	c.ad.rate = rate
+	c.sh.SetRate(rate, now)
+	return c
+}
+
 // TestReportThinnedFlow: a limited client's flow the gateway thins
 // heavily (whole frames) reports a low received rate (the monitor
 // measures it over its last packets, spread over the gaps) and some real
@@ -63,10 +73,7 @@ func TestReportThinnedFlow(t *testing.T) {
 func TestReportUpstreamLoss(t *testing.T) {
 	g := testGateway()
 	now := t0
-	c := g.newClient(netip.MustParseAddrPort("10.0.0.1:9"), now)
-	c.validated = true
-	c.ad.rate = 50000
-	c.sh.SetRate(50000, now)
+	c := limitedClient(g, 50000, now)
 	c.adapt(now, g.log)
 	k := streamKey{1, 2}
 	g.streams[k] = true
@@ -95,10 +102,7 @@ func TestReportUpstreamLoss(t *testing.T) {
 func TestReportEchoOnce(t *testing.T) {
 	g := testGateway()
 	now := t0
-	c := g.newClient(netip.MustParseAddrPort("10.0.0.1:9"), now)
-	c.validated = true
-	c.ad.rate = 50000
-	c.sh.SetRate(50000, now)
+	c := limitedClient(g, 50000, now)
 	k := streamKey{1, 2}
 	g.streams[k] = true
 	f := g.flowOf(c, k)
