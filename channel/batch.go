@@ -128,11 +128,13 @@ func (os *outStream) batchBudget() int {
 // addToBatch appends q, encoded, to os's open batch (opening one), with os.mu
 // held. ok false says q did not join (too large for a batch after all):
 // send it alone. err is q's own error (it was not sent). n is the
-// length of q's encoding.
-func (og *outgoing) addToBatch(os *outStream, q *posting.Posting, now time.Time) (n int, ok bool, err error) {
+// length of q's encoding; sent says a batch went down to the stack (the
+// caller flushes the outbox once it has released os.mu).
+func (og *outgoing) addToBatch(os *outStream, q *posting.Posting, now time.Time) (n int, ok, sent bool, err error) {
 	budget := os.batchBudget()
 	if os.batch != nil && os.batchMedia != q.Media {
 		og.sendBatch(os, now, true)
+		sent = true
 	}
 	if os.batch == nil {
 		os.batch = os.st.NewPacket(budget)
@@ -144,19 +146,19 @@ func (og *outgoing) addToBatch(os *outStream, q *posting.Posting, now time.Time)
 	b.Extend(batchEntryHeader)
 	if err := b.AppendWith(q.AppendBinary); err != nil {
 		og.unbatch(os, start)
-		return 0, false, err
+		return 0, false, sent, err
 	}
 	n = b.Len() - start - batchEntryHeader
 	if limit := os.bodyLimit(og.cfg.maxPosting); int64(n) > limit {
 		if body := bodySize(q, n); body > limit {
 			og.unbatch(os, start)
-			return 0, false, og.tooLarge(os, body)
+			return 0, false, sent, og.tooLarge(os, body)
 		}
 	}
 	if b.Len() > budget {
 		if os.batchN == 0 || 1+batchEntryHeader+n > budget {
 			og.unbatch(os, start)
-			return 0, false, nil // alone, then
+			return 0, false, sent, nil // alone, then
 		}
 		// Over the budget: the open batch goes without q, and q opens the
 		// next one.
@@ -165,6 +167,7 @@ func (og *outgoing) addToBatch(os *outStream, q *posting.Posting, now time.Time)
 		nb.Append(b.Bytes()[start:])
 		b.Truncate(start)
 		og.sendBatch(os, now, true)
+		sent = true
 		os.batch, os.batchMedia = nb, q.Media
 		b, start = nb, 1
 	}
@@ -184,8 +187,9 @@ func (og *outgoing) addToBatch(os *outStream, q *posting.Posting, now time.Time)
 		// Full (the next posting, if like this one, would not fit), or
 		// the stack's backlog is gone.
 		og.sendBatch(os, now, true)
+		sent = true
 	}
-	return n, true, nil
+	return n, true, sent, nil
 }
 
 // unbatch takes back the entry being added at start to os's open batch,
@@ -207,7 +211,7 @@ func (og *outgoing) sendBatch(os *outStream, now time.Time, direct bool) {
 	if pk == nil {
 		return
 	}
-	os.batch, os.batchN, os.batchSent = nil, 0, true
+	os.batch, os.batchN = nil, 0
 	os.batchOpen.Store(false)
 	pk.Meta.Media = os.batchMedia
 	if direct {

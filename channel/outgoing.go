@@ -120,7 +120,6 @@ type outStream struct {
 	batchN     int           // postings in batch
 	batchMedia posting.Media // of batch's postings
 	batchTimer stack.Timer   // sends batch after batchWait; nil until the first batch
-	batchSent  bool          // a batch went down since a push last looked
 	// refusal: a member refused the stream (a REFUSE frame); on a stream
 	// to one member, or to the unicast peer, Push fails with it.
 	refusal   atomic.Pointer[RefusedError]
@@ -225,17 +224,18 @@ func (og *outgoing) pushOn(ctx context.Context, os *outStream, p *posting.Postin
 	if (os.batch != nil || os.st.Backlogged()) && os.batchable(&q) {
 		// The stack's queue holds packets not sent yet: q would wait
 		// there anyway, so it joins the open batch (see batch.go).
-		n, ok, err := og.addToBatch(os, &q, now)
+		n, ok, sent, err := og.addToBatch(os, &q, now)
 		if err != nil {
 			os.mu.Unlock()
 			p.Seq = 0
 			os.seq.Add(^uint64(0))
+			if sent {
+				og.out.flushNow(true) // the batch before q went
+			}
 			return false, err
 		}
 		if ok {
 			os.postings.Add(1) // counted before the stream can be retired
-			sent := os.batchSent
-			os.batchSent = false
 			os.mu.Unlock()
 			if sent {
 				// A batch that went while the stream is still behind
@@ -252,8 +252,9 @@ func (og *outgoing) pushOn(ctx context.Context, os *outStream, p *posting.Postin
 		}
 	}
 	if os.batch != nil {
-		og.sendBatch(os, now, true) // what was batched goes first
-		os.batchSent = false        // flushed below
+		// What was batched goes first; the outbox's writer sends it if
+		// q fails below before its own flush.
+		og.sendBatch(os, now, false)
 	}
 	pk := os.st.NewPacket(sizeHint(p))
 	if err := pk.AppendWith(q.AppendBinary); err != nil {
