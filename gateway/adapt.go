@@ -104,6 +104,12 @@ const (
 	probePeakSamples = 2
 )
 
+// heavyLoss is the loss at which a limited rate is lowered to what got
+// through however far that is (otherwise at most halved): a first limit
+// read from reports that left most of the loss out (a client hears of a
+// stream, and reports on it, only once its announcement gets through).
+const heavyLoss = 0.1
+
 // An Adapter turns a client's reports into the rate of its token bucket.
 // Loss at or above LossHigh lowers the rate: when limited, to Backoff
 // times the rate less the loss, at most halving it (the gateway sends in
@@ -153,7 +159,16 @@ type Adapter struct {
 	settle    int           // judgements still skipped: they follow a decrease
 	// judged is what the last judgement went by.
 	judged Judgement
+	// floor is the least rate a decrease may set (SetFloor).
+	floor float64
 }
+
+// SetFloor sets the least rate a decrease may set, besides Min and up to
+// half the rate it lowers: the gateway's measure of what it never thins
+// and of audio, with a margin, so that a rate read too low from the first
+// reports cannot starve a reliable stream (and repairs flooding in cannot
+// hold a rate up).
+func (a *Adapter) SetFloor(rate float64) { a.floor = max(rate, 0) }
 
 // Judgement is what an [Adapter] last judged: the packets and loss
 // observed in the period, the least queueing delay (Timed: any), and the
@@ -251,7 +266,10 @@ func (a *Adapter) Update(now time.Time, sending, received float64) (float64, boo
 	// loss the rate does not cause, and it neither lowers a limited rate
 	// nor fails a probe; but at LossLow or more (and MinLost) the rate
 	// does not rise on it.
-	congestive := !timed || delayMax >= a.cfg.DelayLow
+	// Heavy loss is of the rate whatever the delays: the least transit
+	// a path's delays are measured from may itself have been taken
+	// through a full queue.
+	congestive := !timed || delayMax >= a.cfg.DelayLow || judged && loss >= heavyLoss
 	lossHigh := congestive && judged && loss >= a.cfg.LossHigh && lost >= a.cfg.MinLost
 	lossSome := congestive && judged && loss > a.cfg.LossLow
 	delayHigh := timed && delay >= a.cfg.DelayHigh
@@ -292,22 +310,20 @@ func (a *Adapter) Update(now time.Time, sending, received float64) (float64, boo
 				if received > 0 && received < through {
 					through = received
 				}
-				// The first limit: the path's queue, filled without
-				// one, takes longer to drain and its loss to be told.
-				a.settle = 2
 			} else if probing {
 				// A probe that met loss: the rate before it got
 				// through; a little under it.
 				through = max(through, min(a.before, base))
-			} else {
+			} else if loss < heavyLoss {
 				// Limited: at most halved at a time (what the loss of
-				// a period tells may still be of the time before).
+				// a period tells may still be of the time before),
+				// unless most is lost.
 				through = max(through, base/2)
 			}
-			a.rate = max(a.cfg.Min, through*a.cfg.Backoff)
+			a.rate = max(a.cfg.Min, min(a.floor, base/2), through*a.cfg.Backoff)
 			ceiling = through // what the path took, as near as known
 		} else {
-			a.rate = max(a.cfg.Min, base*a.cfg.DelayBackoff)
+			a.rate = max(a.cfg.Min, min(a.floor, base/2), base*a.cfg.DelayBackoff)
 			a.delayCut, a.cutDelay = now, delay
 		}
 		if !a.cut.IsZero() && now.Sub(a.cut) <= 4*a.cfg.Period {
@@ -349,6 +365,14 @@ func (a *Adapter) Update(now time.Time, sending, received float64) (float64, boo
 		step := a.cfg.Step
 		if a.ceiling > 0 && a.rate >= 0.9*a.ceiling && a.rate < 1.5*a.ceiling {
 			step /= 3
+			if a.rate >= a.ceiling && a.rate < 1.1*a.ceiling && !a.raised.IsZero() && now.Sub(a.raised) < 2*a.cfg.Period {
+				// Just past the rate at which the path was last found
+				// full, each step is judged for two periods before the next:
+				// the gateway sends whole frames, so a step shows in
+				// what it sends only when it lets one more through,
+				// and a queue grows slowly at a few percent over.
+				return a.rate, false
+			}
 		}
 		a.before = a.rate
 		a.rate *= 1 + step

@@ -92,14 +92,16 @@ func simulateMix(d, warm time.Duration, capacity float64, overhead, limit int, s
 	for step := time.Duration(0); step < d; step += simStep {
 		warmDone := step >= warm
 		// The mix: audio 50/s of 200 B (100 ms to live), a video frame
-		// 25/s of 8 datagrams of 1300 B (400 ms), strokes 20/s of 250 B.
-		if step%(20*time.Millisecond) == 0 {
+		// 25/s of 8 datagrams of 1300 B (400 ms), strokes 20/s of 250 B;
+		// none in the last second, for what is queued to drain.
+		offer := step < d-time.Second
+		if offer && step%(20*time.Millisecond) == 0 {
 			pending = append(pending, &Item{B: make([]byte, 200), Sender: 1, Stream: 1, Media: posting.Audio, Droppable: true, HasLeft: true, Left: 100 * time.Millisecond, Packets: 1, At: now})
 			if warmDone {
 				res.audio[0]++
 			}
 		}
-		if step%(40*time.Millisecond) == 0 {
+		if offer && step%(40*time.Millisecond) == 0 {
 			frame++
 			frames[frame] = &simFrame{parts: parts}
 			for i := range parts {
@@ -107,7 +109,7 @@ func simulateMix(d, warm time.Duration, capacity float64, overhead, limit int, s
 					Frame: frame, End: i == parts-1, Packets: 1, At: now})
 			}
 		}
-		if step%(50*time.Millisecond) == 0 {
+		if offer && step%(50*time.Millisecond) == 0 {
 			pending = append(pending, &Item{B: make([]byte, 250), Sender: 1, Stream: 3, Media: posting.Data, Packets: 1, At: now})
 			if warmDone {
 				res.strokes[0]++
@@ -123,7 +125,7 @@ func simulateMix(d, warm time.Duration, capacity float64, overhead, limit int, s
 		sh.Pop(now, func(it *Item) {
 			f := flowOf(it)
 			flows[f].sent++
-			sentBytes += float64(len(it.B))
+			sentBytes += float64(sh.size(it)) // as the gateway counts it: with its Overhead
 			if it.Frame != 0 {
 				frames[it.Frame].sent++
 			}
@@ -233,8 +235,8 @@ func simulateMix(d, warm time.Duration, capacity float64, overhead, limit int, s
 // client behind a tail-drop bottleneck of 57 kB/s with a 10 kB queue (the
 // namespace test's tbf), the gateway's shaper and adapter between. From
 // no limit the rate comes down at once, then settles within 80–100 % of
-// the bottleneck (what it carries of the datagrams' payload; probes go up
-// to 5 % past it, briefly) without flapping: after 10 s of adaptation, few decreases and no drops at the
+// the bottleneck (the shaper counts each datagram's headers as the link
+// does; probes go up to 10 % past it, briefly) without flapping: after 10 s of adaptation, few decreases and no drops at the
 // bottleneck, every stroke, ≥ 99 % of the audio, and no frame partly sent
 // (the gateway forwards frames whole or not at all).
 //
@@ -263,10 +265,9 @@ func testAdaptBottleneck(t *testing.T, capacity float64, parts, size int) {
 	t.Logf("bottleneck drops every 500 ms: %v", res.drops)
 	t.Logf("after %v: audio %d of %d (%d dropped at the bottleneck), strokes %d of %d, frames whole %d, delivered incomplete %d, partly sent %d; %d decreases, %d of more than 5 %%",
 		warm, res.audio[1], res.audio[0], res.audioLost, res.strokes[1], res.strokes[0], res.whole, res.incomp, res.partly, res.decreases, res.cuts)
-	// The bottleneck carries capacity bytes of payload and overhead: of
-	// the payload, in this mix (datagrams averaging about 1 000 B), about
-	// 96 %.
-	payload := capacity * 0.96
+	// The bottleneck carries capacity bytes of payload and overhead, as
+	// the shaper counts its rate.
+	payload := capacity
 	from := int(warm / (500 * time.Millisecond))
 	lo, hi := payload, 0.0
 	for _, r := range res.rates[from:] {
@@ -275,8 +276,12 @@ func testAdaptBottleneck(t *testing.T, capacity float64, parts, size int) {
 		}
 		lo, hi = min(lo, r), max(hi, r)
 	}
-	if lo < 0.8*payload || hi > payload*1.05 {
-		t.Errorf("after %v the rate ranged %.0f–%.0f B/s, want within 80–105 %% of the bottleneck's %.0f (probes go a little past it)", warm, lo, hi, payload)
+	// Probes go a little past it: the gateway sends whole frames, so a
+	// step of the rate shows in what it sends only once it lets one more
+	// frame through, and a few percent over the bottleneck fills its
+	// queue slowly (the drops below judge what that costs).
+	if lo < 0.8*payload || hi > payload*1.1 {
+		t.Errorf("after %v the rate ranged %.0f–%.0f B/s, want within 80–110 %% of the bottleneck's %.0f (probes go a little past it)", warm, lo, hi, payload)
 	}
 	dropped, burst := 0, 0
 	for _, n := range res.drops[from:] {

@@ -106,7 +106,8 @@ type Stats struct {
 type ClientInfo struct {
 	Addr      netip.AddrPort
 	Validated bool
-	// Rate is its token bucket's rate in bytes per second (0: unlimited).
+	// Rate is its token bucket's rate in bytes per second on its link,
+	// each datagram counted with ShaperConfig.Overhead (0: unlimited).
 	Rate    float64
 	Queued  int
 	Members []uint64
@@ -190,10 +191,14 @@ type client struct {
 	sh         *Shaper
 	ad         *Adapter
 	flows      map[streamKey]*flow
-	sentBytes  uint64 // since the last adaptation
-	absorbFor  time.Duration
-	unvalid    uint64 // datagrams dropped "unvalidated"
-	naks       uint64 // NAKs forwarded on streams with droppable data
+	// lastKey and lastFlow are the flow the last datagram sent was of
+	// (lastFlow nil: none), which the next is likely of too.
+	lastKey   streamKey
+	lastFlow  *flow
+	sentBytes uint64 // since the last adaptation, with each datagram's Overhead
+	absorbFor time.Duration
+	unvalid   uint64 // datagrams dropped "unvalidated"
+	naks      uint64 // NAKs forwarded on streams with droppable data
 	// thinned lists the streams with data thinned since the last datagram
 	// of theirs sent: a THINNED goes before the next.
 	thinned map[streamKey]bool
@@ -202,8 +207,12 @@ type client struct {
 // flow is what the gateway keeps of one (sender, stream) for one client.
 type flow struct {
 	thinned int64 // packets thinned, in all
-	// recvRate is the rate the client's last report gave (datagram bytes
-	// per second, roughly), at reportAt: measured over the monitor's last
+	// periodBytes counts the bytes sent to the client (with Overhead)
+	// since the last adaptation.
+	periodBytes uint64
+	lastSent    int64 // Unix µs of the last datagram sent
+	// recvRate is the rate the client's last report gave (bytes per
+	// second on the link, roughly), at reportAt: measured over the monitor's last
 	// packets, right for a flow not thinned, an under-reading for one
 	// thinned.
 	recvRate    float64
@@ -814,7 +823,7 @@ const windowNak = 4
 // was sent), and the queueing delay the report's timing shows.
 func (g *Gateway) report(c *client, k streamKey, f *flow, r mreport, now time.Time) {
 	expected, lost := r.expected, r.lost
-	f.recvRate = float64(r.rate) + float64(r.mpps)/1000*reportOverhead
+	f.recvRate = float64(r.rate) + float64(r.mpps)/1000*float64(reportOverhead+c.sh.cfg.Overhead)
 	f.reportAt = now
 	if r.timed && c.sh.rate > 0 && (!f.echoed || r.echo != f.echo) {
 		f.echo, f.echoed = r.echo, true
@@ -844,7 +853,7 @@ func (g *Gateway) report(c *client, k streamKey, f *flow, r mreport, now time.Ti
 		l = uint64(net - f.hwm)
 		f.hwm = net
 	}
-	if l > 0 && c.sh.rate > 0 && g.log.Enabled(context.Background(), slog.LevelDebug) {
+	if l > 0 && g.log.Enabled(context.Background(), slog.LevelDebug) {
 		g.log.Debug("gateway: loss", "client", c.addr, "stream", fmt.Sprintf("%x/%d", k.member, k.stream), "expected", expected, "lost", lost, "thinned", f.thinned, "new", l, "of", packets)
 	}
 	c.ad.Observe(packets, l)
@@ -856,7 +865,12 @@ func (g *Gateway) newClient(from netip.AddrPort, now time.Time) *client {
 	}
 	c := &client{addr: from, heard: now, members: make(map[uint64]bool), flows: make(map[streamKey]*flow), thinned: make(map[streamKey]bool),
 		absorbFor: 2*g.cfg.Adapt.Period + g.cfg.Absorb + g.cfg.Shaper.MaxDelay,
-		sh:        NewShaper(g.cfg.Shaper), ad: NewAdapter(g.cfg.Adapt)}
+		ad:        NewAdapter(g.cfg.Adapt)}
+	scfg := g.cfg.Shaper
+	if scfg.Overhead == 0 && from.Addr().Is6() && !from.Addr().Is4In6() {
+		scfg.Overhead = OverheadIPv6
+	}
+	c.sh = NewShaper(scfg)
 	c.sh.SetRate(c.ad.Rate(), now)
 	c.sh.OnThin = func(it *Item, why string, now time.Time) {
 		g.thinned[why]++
@@ -954,15 +968,24 @@ func (g *Gateway) emitItem(it *Item) {
 			g.sends = append(g.sends, out{b: gwire.AppendThinned(nil, it.Sender, it.Stream), dst: c.addr})
 		}
 	}
-	if it.Stamped && c.sh.rate > 0 {
-		// A limited client: when its flow's datagram went, for the delay
-		// its client's reports show.
-		if f := c.flows[streamKey{it.Sender, it.Stream}]; f != nil {
-			f.sent[f.sentN%sentRing] = sentStamp{it.Stamp, g.nowMicro}
-			f.sentN++
+	if it.Packets > 0 {
+		f := c.lastFlow
+		if k := (streamKey{it.Sender, it.Stream}); f == nil || c.lastKey != k {
+			f = g.flowOf(c, k)
+			c.lastKey, c.lastFlow = k, f
+		}
+		if f != nil {
+			f.periodBytes += uint64(c.sh.size(it))
+			f.lastSent = g.nowMicro
+			if it.Stamped && c.sh.rate > 0 {
+				// A limited client: when its flow's datagram went, for
+				// the delay its client's reports show.
+				f.sent[f.sentN%sentRing] = sentStamp{it.Stamp, g.nowMicro}
+				f.sentN++
+			}
 		}
 	}
-	c.sentBytes += uint64(len(it.B))
+	c.sentBytes += uint64(c.sh.size(it))
 	g.st.ToClients++
 	g.sends = append(g.sends, out{b: it.B, dst: c.addr})
 }
@@ -1000,8 +1023,9 @@ func (g *Gateway) maintainLocked(now time.Time, sends []out) []out {
 		}
 		c.adapt(now, g.log)
 		for k, f := range c.flows {
-			if !f.reported && now.After(f.absorbUntil.Add(g.cfg.ClientTimeout)) {
+			if !f.reported && now.After(f.absorbUntil.Add(g.cfg.ClientTimeout)) && now.UnixMicro()-f.lastSent > g.cfg.ClientTimeout.Microseconds() {
 				delete(c.flows, k)
+				c.lastFlow = nil
 			}
 		}
 	}
@@ -1010,7 +1034,8 @@ func (g *Gateway) maintainLocked(now time.Time, sends []out) []out {
 
 // reportOverhead is what the gateway adds per packet to a monitor
 // report's payload rate to reckon datagram bytes: datagram, frame and
-// relay metadata headers, roughly.
+// relay metadata headers, roughly (and the shaper's Overhead on top, for
+// the bytes on the link).
 const reportOverhead = 28
 
 // absorbLoss makes the gateway absorb the client's NAKs on the streams
@@ -1043,15 +1068,27 @@ func (c *client) adapt(now time.Time, log *slog.Logger) {
 	// The rates the monitor reports are measured over its last packets,
 	// which under-read a thinned flow: the adapter goes by what the
 	// gateway sent and the loss and delay reported, and by the received
-	// rates only for its first limit, while nothing is thinned.
+	// rates only for its first limit, while nothing is thinned. A flow
+	// that has not reported lately (a client reports on a stream only
+	// once it has heard of it) is reckoned to have got through what the
+	// flows that did report got of what was sent to them: with no limit,
+	// the client's path drops alike from all.
 	var received float64
-	if c.sh.rate <= 0 {
-		for _, f := range c.flows {
-			if now.Sub(f.reportAt) <= 2*c.ad.cfg.Period {
-				received += f.recvRate
-			}
+	var all, reporting uint64
+	for _, f := range c.flows {
+		all += f.periodBytes
+		if c.sh.rate <= 0 && now.Sub(f.reportAt) <= 2*c.ad.cfg.Period {
+			received += f.recvRate
+			reporting += f.periodBytes
 		}
+		f.periodBytes = 0
 	}
+	if reporting > 0 && all > reporting {
+		received *= float64(all) / float64(reporting)
+	}
+	// The rate never goes below what the shaper never thins, and audio,
+	// with a margin: a rate under them would starve a reliable stream.
+	c.ad.SetFloor(c.sh.urgentRate(now) * 1.25)
 	before := c.ad.Rate()
 	if r, changed := c.ad.Update(now, sending, received); changed {
 		if j := c.ad.Last(); (before <= 0 || r < before) && j.Lost > 0 {
@@ -1065,5 +1102,7 @@ func (c *client) adapt(now time.Time, log *slog.Logger) {
 			log.Debug("gateway: rate", "client", c.addr, "rate", int(r), "sending", int(j.Sending), "packets", j.Packets, "lost", j.Lost, "delay", j.Delay, "delay-max", j.DelayMax, "timed", j.Timed, "unvalidated-drops", c.unvalid, "queued", c.sh.Queued())
 		}
 		c.sh.SetRate(r, now)
+	} else if j := c.ad.Last(); j.Lost > 0 && log.Enabled(context.Background(), slog.LevelDebug) {
+		log.Debug("gateway: rate kept", "client", c.addr, "rate", int(r), "sending", int(j.Sending), "packets", j.Packets, "lost", j.Lost, "delay", j.Delay, "delay-max", j.DelayMax, "timed", j.Timed, "queued", c.sh.Queued())
 	}
 }

@@ -171,6 +171,7 @@ func netnsChild(role string) int {
 	case "clients":
 		n, _ := strconv.Atoi(os.Getenv("RWANDA_GW_N"))
 		var rs []*mixReceiver
+		var chs []*channel.Channel
 		for range n {
 			ch, err := channel.Open(ctx, "gwtest://"+nsGwAddr+"?channel="+nsChannel, mixOptions(true)...)
 			if err != nil {
@@ -182,6 +183,7 @@ func netnsChild(role string) int {
 				return fail(err)
 			}
 			rs = append(rs, r)
+			chs = append(chs, ch)
 		}
 		fmt.Println("ready")
 		for in.Scan() {
@@ -191,6 +193,18 @@ func netnsChild(role string) int {
 			for _, r := range rs {
 				out = append(out, r.counts(a, fr, s))
 			}
+			// The channels' drops and stack events, for the log.
+			drops, events := map[string]uint64{}, map[string]uint64{}
+			for _, ch := range chs {
+				st := ch.Stats()
+				for k, v := range st.Drops {
+					drops[k] += v
+				}
+				for k, v := range st.Events {
+					events[k] += v
+				}
+			}
+			fmt.Fprintf(os.Stderr, "clients on %s: drops %v, events %v\n", os.Getenv("RWANDA_GW_HOST"), drops, events)
 			b, _ := json.Marshal(out)
 			fmt.Println(string(b))
 		}
@@ -215,7 +229,7 @@ func startRole(t *testing.T, h *testnet.Host, role string, env ...string) *nsChi
 		t.Fatal(err)
 	}
 	cmd := h.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), append(env, "RWANDA_GW_ROLE="+role)...)
+	cmd.Env = append(os.Environ(), append(env, "RWANDA_GW_ROLE="+role, "RWANDA_GW_HOST="+h.Name)...)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -407,12 +421,15 @@ func TestTimingGatewayNetns(t *testing.T) {
 		t.Errorf("throttled client: %d of %d strokes", slowGot.Strokes, wantS)
 	}
 	// No incomplete frame reaches the application: the client discards
-	// and counts those it got part of, at their deadline. Those are few:
-	// the bottleneck's drops while the rate probes, and frames the
-	// gateway began and whose rest expired in its queue (logged apart).
+	// and counts those it got part of, at their deadline. Those are few,
+	// at most 2 % of the frames offered: the gateway begins a frame only
+	// if all of it can leave in its time left, and sends the rest of one
+	// begun before all but audio, so they are the bottleneck's drops
+	// while the rate probes, and frames whose rest a lower rate since
+	// left to expire (logged).
 	t.Logf("frames the gateway sent part of to the throttled client after the first %v: %d", nsWarm, atEnd.SlowBroken-atWarm.SlowBroken)
-	if slowGot.Incomplete*4 > slowGot.Frames {
-		t.Errorf("throttled client: %d incomplete frames beside %d whole", slowGot.Incomplete, slowGot.Frames)
+	if slowGot.Incomplete*50 > wantF {
+		t.Errorf("throttled client: %d incomplete frames (beside %d whole) of %d offered", slowGot.Incomplete, slowGot.Frames, wantF)
 	}
 	worst := mixCounts{Audio: wantA, Frames: wantF, Strokes: wantS}
 	for _, c := range cls {

@@ -56,7 +56,8 @@ type ShaperConfig struct {
 	// ReliableBytes bounds the queue of datagrams that are never thinned
 	// (reliable data, control); beyond it the newest are dropped and
 	// counted "reliable-overflow" (their senders' windows repair them).
-	// Default 1 MiB.
+	// Default 1 MiB. Queues are measured as the bucket is: each
+	// datagram with its Overhead.
 	ReliableBytes int
 	// DroppableBytes bounds the queues of droppable datagrams together
 	// (a last resort behind time left and MaxDelay); default 1 MiB.
@@ -65,6 +66,13 @@ type ShaperConfig struct {
 	// datagrams: a bottleneck's queue downstream may be short), and at
 	// least 5 ms at the rate.
 	Burst int
+	// Overhead is what each datagram costs on the client's link beyond
+	// its UDP payload: the rate, the bucket and the queues' bounds count
+	// it with every datagram, so that a flow of small datagrams (audio)
+	// is not taken for less than it loads the link with. Default 42
+	// (UDP 8, IPv4 20, Ethernet 14; the gateway sets 62 for an IPv6
+	// client); negative: none.
+	Overhead int
 }
 
 func (c *ShaperConfig) defaults() {
@@ -80,10 +88,27 @@ func (c *ShaperConfig) defaults() {
 	if c.Burst <= 0 {
 		c.Burst = 4 << 10
 	}
+	if c.Overhead == 0 {
+		c.Overhead = OverheadIPv4
+	} else if c.Overhead < 0 {
+		c.Overhead = 0
+	}
 }
+
+// What a datagram costs on an Ethernet link beyond its UDP payload: UDP
+// and IP headers and the Ethernet header ([ShaperConfig.Overhead]).
+const (
+	OverheadIPv4 = 8 + 20 + 14
+	OverheadIPv6 = 8 + 40 + 14
+)
+
+// size is what it costs on the client's link.
+func (s *Shaper) size(it *Item) int { return len(it.B) + s.cfg.Overhead }
 
 // ShaperStats counts what a Shaper did.
 type ShaperStats struct {
+	// Sent counts the datagrams sent, SentBytes their bytes (UDP
+	// payload, without Overhead).
 	Sent, SentBytes  uint64
 	ReliableOverflow uint64
 	// Broken counts frames of which some datagrams were sent and the
@@ -223,6 +248,8 @@ type Shaper struct {
 	// before video: a decaying sum of its bytes over urgentTau.
 	urgent   float64
 	urgentAt time.Time
+	// fastUrgent is what of it came since, with no rate limit.
+	fastUrgent int
 
 	stats ShaperStats
 	// OnThin, when set, is called for every droppable datagram thinned.
@@ -236,7 +263,8 @@ func NewShaper(cfg ShaperConfig) *Shaper {
 		stats: ShaperStats{Thinned: make(map[string]uint64)}}
 }
 
-// Rate is the current rate in bytes per second (0: unlimited).
+// Rate is the current rate in bytes per second on the link, each
+// datagram counted with its Overhead (0: unlimited).
 func (s *Shaper) Rate() float64 { return s.rate }
 
 // SetRate sets the rate in bytes per second (0: unlimited) from now on.
@@ -298,7 +326,18 @@ func (s *Shaper) addUrgent(n int, now time.Time) {
 		s.urgent *= math.Exp(-now.Sub(s.urgentAt).Seconds() / urgentTau.Seconds())
 	}
 	s.urgentAt = now
-	s.urgent += float64(n)
+	// What came with no rate limit (pushFast, which keeps no clock)
+	// counts as of now.
+	s.urgent += float64(n + s.fastUrgent)
+	s.fastUrgent = 0
+}
+
+// urgentRate is the rate, in bytes per second on the link, of what is
+// served before video (audio, what is never thinned, other droppable
+// data), as of now.
+func (s *Shaper) urgentRate(now time.Time) float64 {
+	s.addUrgent(0, now)
+	return s.urgent / urgentTau.Seconds()
 }
 
 // wait is how long what is queued takes to leave at the rate, with n
@@ -350,14 +389,14 @@ func (s *Shaper) Push(it *Item, now time.Time) {
 	s.refill(now)
 	sk := streamKey{it.Sender, it.Stream}
 	if it.Media != posting.Video {
-		s.addUrgent(len(it.B), now)
+		s.addUrgent(s.size(it), now)
 	}
 	if !it.Droppable {
-		if s.relBytes+len(it.B) > s.cfg.ReliableBytes {
+		if s.relBytes+s.size(it) > s.cfg.ReliableBytes {
 			s.stats.ReliableOverflow++
 			return
 		}
-		s.relBytes += len(it.B)
+		s.relBytes += s.size(it)
 		if c, ok := s.classes[sk]; ok && it.Stream != 0 {
 			s.q[c].push(it) // in order with its stream's droppable data
 			return
@@ -387,11 +426,11 @@ func (s *Shaper) Push(it *Item, now time.Time) {
 			// A frame's fate is decided once, at its first datagram:
 			// whole or not at all.
 			// Admitted if it starts within MaxDelay and all of it (as
-			// large as frames have been, and a quarter more for what
-			// is more urgent) leaves within three quarters of its time
-			// left.
-			admit = c == classAudio || s.wait(len(it.B), c) <= s.cfg.MaxDelay &&
-				(!it.HasLeft || s.wait(max(int(s.frameEst)*5/4, len(it.B)), c) <= it.Left*3/4)
+			// large as frames have been) leaves within three quarters
+			// of its time left, at what the rate leaves of what is
+			// served before video (wait).
+			admit = c == classAudio || s.wait(s.size(it), c) <= s.cfg.MaxDelay &&
+				(!it.HasLeft || s.wait(max(int(s.frameEst), s.size(it)), c) <= it.Left*3/4)
 			s.remember(k, admit)
 			s.coming = 0
 		}
@@ -403,7 +442,7 @@ func (s *Shaper) Push(it *Item, now time.Time) {
 		if pt.at.IsZero() {
 			pt.at = it.At
 		}
-		pt.bytes += len(it.B)
+		pt.bytes += s.size(it)
 		s.cur[k] = pt
 		if it.End {
 			s.frameSizes[s.frameSizeN%len(s.frameSizes)] = pt.bytes
@@ -415,14 +454,14 @@ func (s *Shaper) Push(it *Item, now time.Time) {
 			s.frameEst = float64(est)
 			delete(s.cur, k)
 		}
-	} else if c != classAudio && s.wait(len(it.B), c) > s.budget(it) {
+	} else if c != classAudio && s.wait(s.size(it), c) > s.budget(it) {
 		s.thin(it, ThinOverload, now)
 		return
 	}
-	for s.qBytes+len(it.B) > s.cfg.DroppableBytes && s.dropOldest(now) {
+	for s.qBytes+s.size(it) > s.cfg.DroppableBytes && s.dropOldest(now) {
 	}
 	s.q[c].push(it)
-	s.qBytes += len(it.B)
+	s.qBytes += s.size(it)
 }
 
 // toCome estimates what is still to come of the admitted frames whose
@@ -444,7 +483,8 @@ func (s *Shaper) toCome(now time.Time) int {
 // control still queues behind its data.
 func (s *Shaper) pushFast(it *Item) {
 	if !it.Droppable {
-		s.relBytes += len(it.B)
+		s.fastUrgent += s.size(it)
+		s.relBytes += s.size(it)
 		if c, ok := s.classes[streamKey{it.Sender, it.Stream}]; ok && it.Stream != 0 {
 			s.q[c].push(it)
 		} else {
@@ -453,13 +493,16 @@ func (s *Shaper) pushFast(it *Item) {
 		return
 	}
 	c := classOf(it.Media)
+	if it.Media != posting.Video {
+		s.fastUrgent += s.size(it)
+	}
 	if len(s.classes) < maxFrames {
 		if _, ok := s.classes[streamKey{it.Sender, it.Stream}]; !ok {
 			s.classes[streamKey{it.Sender, it.Stream}] = c
 		}
 	}
 	s.q[c].push(it)
-	s.qBytes += len(it.B)
+	s.qBytes += s.size(it)
 }
 
 // supersede thins the queued droppable datagrams that it supersedes: of
@@ -474,7 +517,7 @@ func (s *Shaper) supersede(it *Item, now time.Time) {
 			if o.Frame == 0 && it.Frame == 0 && o.At.Equal(it.At) {
 				return false // one arrival: fragments of one posting
 			}
-			s.qBytes -= len(o.B)
+			s.qBytes -= s.size(o)
 			s.thin(o, ThinSuperseded, now)
 			return true
 		})
@@ -494,7 +537,7 @@ func (s *Shaper) dropOldest(now time.Time) bool {
 			return true
 		})
 		if victim != nil {
-			s.qBytes -= len(victim.B)
+			s.qBytes -= s.size(victim)
 			s.dropFrame(victim, ThinOverload, now)
 			return true
 		}
@@ -523,7 +566,7 @@ func (s *Shaper) dropFrame(it *Item, why string, now time.Time) {
 			if !o.Droppable || o.Frame != it.Frame || o.Sender != it.Sender || o.Stream != it.Stream {
 				return false
 			}
-			s.qBytes -= len(o.B)
+			s.qBytes -= s.size(o)
 			s.thin(o, why, now)
 			return true
 		})
@@ -543,6 +586,11 @@ func (s *Shaper) Pop(now time.Time, emit func(*Item)) {
 		s.dropExpired(classAudio, now)
 		if it = s.q[classAudio].peek(); it != nil {
 			from = &s.q[classAudio]
+		} else if h := s.q[classVideo].peek(); h != nil && h.Frame != 0 && !h.expired(now) && s.begun(h) {
+			// The rest of a frame begun goes before what is not
+			// droppable: a rate lowered since it began, or a burst of
+			// repairs, would otherwise leave it to expire in part.
+			it, from = h, &s.q[classVideo]
 		} else if it = s.rel.peek(); it != nil {
 			from = &s.rel
 		} else {
@@ -553,7 +601,7 @@ func (s *Shaper) Pop(now time.Time, emit func(*Item)) {
 						break
 					}
 					s.q[c].pop()
-					s.qBytes -= len(h.B)
+					s.qBytes -= s.size(h)
 					s.dropFrame(h, ThinExpired, now)
 				}
 				if h := s.q[c].peek(); h != nil {
@@ -565,7 +613,15 @@ func (s *Shaper) Pop(now time.Time, emit func(*Item)) {
 		if it == nil {
 			return
 		}
-		n := float64(len(it.B))
+		if it.Frame != 0 && it.Droppable && s.rate > 0 && from != &s.q[classAudio] && !s.begun(it) && !s.canFinish(it, now) {
+			// A frame not begun that would not all leave in its time
+			// left: none of it goes (never part of a frame).
+			from.pop()
+			s.qBytes -= s.size(it)
+			s.dropFrame(it, ThinFrame, now)
+			continue
+		}
+		n := float64(s.size(it))
 		if s.rate > 0 {
 			if s.tokens < n {
 				return
@@ -574,13 +630,13 @@ func (s *Shaper) Pop(now time.Time, emit func(*Item)) {
 		}
 		from.pop()
 		if !it.Droppable {
-			s.relBytes -= len(it.B)
+			s.relBytes -= s.size(it)
 		} else {
-			s.qBytes -= len(it.B)
+			s.qBytes -= s.size(it)
 		}
 		s.stats.Sent++
 		s.stats.SentBytes += uint64(len(it.B))
-		if it.Frame != 0 && s.rate > 0 {
+		if it.Frame != 0 {
 			if k := (frameKey{it.Sender, it.Stream, it.Frame}); s.started[s.startedN%len(s.started)] != k {
 				s.startedN++
 				s.started[s.startedN%len(s.started)] = k
@@ -588,6 +644,45 @@ func (s *Shaper) Pop(now time.Time, emit func(*Item)) {
 		}
 		emit(it)
 	}
+}
+
+// begun reports whether a datagram of its frame has been sent.
+func (s *Shaper) begun(it *Item) bool {
+	k := frameKey{it.Sender, it.Stream, it.Frame}
+	for _, o := range s.started {
+		if o == k {
+			return true
+		}
+	}
+	return false
+}
+
+// canFinish reports whether all of its frame (what is queued of it, and
+// as much again as frames have been if its end has not come) would leave
+// before it expires, at what the rate leaves of what is served before
+// video: judged when its first datagram is about to go.
+func (s *Shaper) canFinish(it *Item, now time.Time) bool {
+	if !it.HasLeft {
+		return true
+	}
+	n, end := 0, false
+	for _, o := range s.q[classOf(it.Media)].items[s.q[classOf(it.Media)].head:] {
+		if o.Frame == it.Frame && o.Sender == it.Sender && o.Stream == it.Stream {
+			n += s.size(o)
+			end = end || o.End
+		}
+	}
+	if !end {
+		if pt, ok := s.cur[frameKey{it.Sender, it.Stream, it.Frame}]; ok {
+			n += max(int(s.frameEst)-pt.bytes, 0)
+		}
+	}
+	rate := max(s.rate-s.urgent/urgentTau.Seconds(), s.rate/4)
+	if it.Media != posting.Video {
+		rate = s.rate
+	}
+	need := time.Duration(max(float64(n)-s.tokens, 0) / rate * float64(time.Second))
+	return !now.Add(need).After(it.At.Add(it.Left))
 }
 
 // dropExpired thins the expired datagrams at the head of class c's queue.
@@ -598,7 +693,7 @@ func (s *Shaper) dropExpired(c int, now time.Time) {
 			return
 		}
 		s.q[c].pop()
-		s.qBytes -= len(h.B)
+		s.qBytes -= s.size(h)
 		s.dropFrame(h, ThinExpired, now)
 	}
 }
@@ -608,11 +703,11 @@ func (s *Shaper) dropExpired(c int, now time.Time) {
 func (s *Shaper) Next(now time.Time) time.Time {
 	var n int
 	if h := s.rel.peek(); h != nil {
-		n = len(h.B)
+		n = s.size(h)
 	} else {
 		for c := range s.q {
 			if h := s.q[c].peek(); h != nil {
-				n = len(h.B)
+				n = s.size(h)
 				break
 			}
 		}

@@ -23,7 +23,7 @@ func popAll(s *Shaper, now time.Time) (out []*Item) {
 // order of urgency, and nothing overtakes droppable data of its own
 // stream.
 func TestShaperUnlimited(t *testing.T) {
-	s := NewShaper(ShaperConfig{})
+	s := NewShaper(ShaperConfig{Overhead: -1})
 	v := mk(1000, posting.Video, true, t0)
 	a := mk(100, posting.Audio, true, t0)
 	a.Stream = 2
@@ -39,9 +39,35 @@ func TestShaperUnlimited(t *testing.T) {
 	}
 }
 
+// TestShaperOverhead: each datagram costs its Overhead besides its
+// bytes, as on the client's link: at 10 kB/s, 58 B datagrams with 42 B
+// of headers go 100 a second, not 172.
+func TestShaperOverhead(t *testing.T) {
+	s := NewShaper(ShaperConfig{Burst: 1000, ReliableBytes: 1 << 30})
+	s.SetRate(10000, t0)
+	for range 300 {
+		s.Push(mk(58, posting.Data, false, t0), t0)
+	}
+	sent := len(popAll(s, t0))
+	if sent != 10 {
+		t.Fatalf("burst: %d datagrams, want 10 (1000 B of bucket, 100 B each with the default overhead)", sent)
+	}
+	now := t0
+	for range 100 {
+		now = now.Add(10 * time.Millisecond)
+		sent += len(popAll(s, now))
+	}
+	if sent != 110 {
+		t.Fatalf("after 1 s: %d datagrams, want 110", sent)
+	}
+	if st := s.Stats(); st.SentBytes != 110*58 {
+		t.Fatalf("SentBytes %d, want the datagrams' own bytes, %d", st.SentBytes, 110*58)
+	}
+}
+
 // TestShaperRate: the token bucket lets the rate through, no more.
 func TestShaperRate(t *testing.T) {
-	s := NewShaper(ShaperConfig{Burst: 1000, ReliableBytes: 1 << 30})
+	s := NewShaper(ShaperConfig{Overhead: -1, Burst: 1000, ReliableBytes: 1 << 30})
 	s.SetRate(10000, t0) // 10 kB/s
 	for range 100 {
 		s.Push(mk(100, posting.Data, false, t0), t0) // 10 kB, reliable
@@ -68,7 +94,7 @@ func TestShaperRate(t *testing.T) {
 // is queued (up to its bound), never thinned; beyond the bound it is
 // counted as overflow.
 func TestShaperReliableNeverThinned(t *testing.T) {
-	s := NewShaper(ShaperConfig{ReliableBytes: 5000, Burst: 1})
+	s := NewShaper(ShaperConfig{Overhead: -1, ReliableBytes: 5000, Burst: 1})
 	s.SetRate(1, t0)
 	for range 60 {
 		s.Push(mk(100, posting.Data, false, t0), t0)
@@ -84,7 +110,7 @@ func TestShaperReliableNeverThinned(t *testing.T) {
 // TestShaperExpiredFirst: droppable data that has been in the gateway for
 // its time left is dropped, never earlier.
 func TestShaperExpiredFirst(t *testing.T) {
-	s := NewShaper(ShaperConfig{MaxDelay: time.Second, Burst: 100})
+	s := NewShaper(ShaperConfig{Overhead: -1, MaxDelay: time.Second, Burst: 100})
 	s.SetRate(1000, t0)
 	a := mk(100, posting.Audio, true, t0)
 	b := mk(100, posting.Audio, true, t0)
@@ -107,7 +133,7 @@ func TestShaperExpiredFirst(t *testing.T) {
 // TestShaperSuperseded: a newer posting of the same key thins the queued
 // older one.
 func TestShaperSuperseded(t *testing.T) {
-	s := NewShaper(ShaperConfig{Burst: 1})
+	s := NewShaper(ShaperConfig{Overhead: -1, Burst: 1})
 	s.SetRate(1000, t0)
 	old := mk(50, posting.Image, true, t0)
 	old.Key, old.Left = "cursor", time.Hour
@@ -123,7 +149,7 @@ func TestShaperSuperseded(t *testing.T) {
 // TestShaperWholeFrames: at a rate that carries a third of the video, a
 // frame is sent whole or not at all, and audio is not thinned.
 func TestShaperWholeFrames(t *testing.T) {
-	s := NewShaper(ShaperConfig{MaxDelay: 100 * time.Millisecond, Burst: 2000})
+	s := NewShaper(ShaperConfig{Overhead: -1, MaxDelay: 100 * time.Millisecond, Burst: 2000})
 	// Video: 25 frames/s of 8 × 1250 B = 250 kB/s; audio 50 × 160 B = 8 kB/s.
 	s.SetRate(90000, t0)
 	sent := map[uint64]int{}
@@ -168,4 +194,34 @@ func TestShaperWholeFrames(t *testing.T) {
 		t.Fatalf("%d of %d frames sent, want about a third", len(sent), frame)
 	}
 	t.Logf("%d of %d frames sent whole; %+v", len(sent), frame, s.Stats())
+}
+
+// TestShaperFrameNotBegunUnlessItFinishes: a frame admitted at one rate
+// whose first datagram is about to go when the rate has fallen so far
+// that the rest would expire in the queue is thinned whole, not begun
+// (before, its first datagrams went and the rest expired: ShaperStats
+// .Broken, an incomplete frame at the client); one that can finish goes
+// whole.
+func TestShaperFrameNotBegunUnlessItFinishes(t *testing.T) {
+	for _, c := range []struct {
+		left time.Duration
+		sent int
+	}{{100 * time.Millisecond, 0}, {time.Second, 4}} {
+		s := NewShaper(ShaperConfig{Overhead: -1, Burst: 1000})
+		s.SetRate(100000, t0)
+		for i := range 4 {
+			it := mk(1000, posting.Video, true, t0)
+			it.Frame, it.End, it.Left = 7, i == 3, c.left
+			s.Push(it, t0)
+		}
+		s.SetRate(10000, t0) // 4 kB: 400 ms at the rate
+		sent := 0
+		for now := t0; now.Before(t0.Add(2 * time.Second)); now = now.Add(5 * time.Millisecond) {
+			sent += len(popAll(s, now))
+		}
+		st := s.Stats()
+		if sent != c.sent || st.Broken != 0 {
+			t.Errorf("time left %v: %d of the frame's 4 datagrams sent, %d broken (%v thinned); want %d, 0", c.left, sent, st.Broken, st.Thinned, c.sent)
+		}
+	}
 }
