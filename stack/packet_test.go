@@ -147,14 +147,31 @@ func TestPacketDetach(t *testing.T) {
 func TestClassOf(t *testing.T) {
 	for _, c := range []struct{ n, class int }{
 		{0, 0}, {1, 0}, {2048, 0}, {2049, 1}, {4096, 1}, {4097, 2},
+		{32 << 10, 4}, {32<<10 + 1, 5}, {40 << 10, 5}, {40<<10 + 1, 6},
+		{64 << 10, 8}, {64<<10 + 1, 9}, {80 << 10, 9}, {128 << 10, 12},
 		{maxPooled, numClasses - 1}, {maxPooled + 1, -1},
 	} {
 		if got := classOf(c.n); got != c.class {
 			t.Errorf("classOf(%d) = %d, want %d", c.n, got, c.class)
 		}
-		if c.class >= 0 && 1<<(minClassShift+c.class) < c.n {
+		if c.class >= 0 && classSize(c.class) < c.n {
 			t.Errorf("class %d too small for %d", c.class, c.n)
 		}
+	}
+	// Every size gets the smallest class that holds it, which it leaves
+	// less than half empty (less than a quarter above 32 KiB).
+	for n := 1; n <= maxPooled; n += 1 + n/97 {
+		c := classOf(n)
+		if c < 0 || classSize(c) < n || (c > 0 && classSize(c-1) >= n) {
+			t.Fatalf("classOf(%d) = %d (size %d)", n, c, classSize(c))
+		}
+		if n > 1<<minClassShift && (classSize(c)-n)*2 >= classSize(c) ||
+			n > 32<<10 && (classSize(c)-n)*4 >= classSize(c) {
+			t.Fatalf("classOf(%d): a class of %d bytes", n, classSize(c))
+		}
+	}
+	if classSize(numClasses-1) != maxPooled {
+		t.Fatalf("the last class holds %d bytes, want %d", classSize(numClasses-1), maxPooled)
 	}
 }
 

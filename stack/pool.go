@@ -6,12 +6,23 @@ import (
 	"sync/atomic"
 )
 
-// Buffer size classes: 2 KiB, 4 KiB, ... 2 MiB. Larger packets get a buffer
-// of their own that is left to the garbage collector.
+// Buffer size classes: 2 KiB, 4 KiB, ... 32 KiB, then four a doubling (40,
+// 48, 56, 64, 80, 96 KiB ...) up to 2 MiB, so that a large parcel's buffer
+// (a 64 KiB posting and its headers, say) wastes at most a quarter of its
+// size rather than half: the zeroing of a fresh buffer and the memory a
+// delivered posting keeps (Packet.Detach) follow the class, not the
+// parcel. Larger packets get a buffer of their own that is left to the
+// garbage collector.
 const (
 	minClassShift = 11
-	numClasses    = 11
-	maxPooled     = 1 << (minClassShift + numClasses - 1)
+	// fineShift is where the classes go from one a doubling to fineSteps
+	// a doubling: above 1<<fineShift bytes.
+	fineShift  = 15
+	fineSteps  = 4
+	fineFirst  = fineShift - minClassShift + 1 // the first fine class
+	maxShift   = 21
+	numClasses = fineFirst + (maxShift-fineShift)*fineSteps
+	maxPooled  = 1 << maxShift
 )
 
 // Pool recycles packets and their buffers by size class. It keeps count of
@@ -81,7 +92,7 @@ func (pl *Pool) get(headroom, size, tailroom int) *Packet {
 		if v := pl.classes[c].Get(); v != nil {
 			p = v.(*Packet)
 		} else {
-			p = &Packet{buf: make([]byte, 1<<(minClassShift+c)), class: int8(c)}
+			p = &Packet{buf: make([]byte, classSize(c)), class: int8(c)}
 		}
 		p.pool = pl
 	} else {
@@ -97,7 +108,7 @@ func (pl *Pool) get(headroom, size, tailroom int) *Packet {
 // buffer returns a fresh buffer of at least n bytes and its class.
 func (pl *Pool) buffer(n int) ([]byte, int8) {
 	if c := classOf(n); c >= 0 {
-		return make([]byte, 1<<(minClassShift+c)), int8(c)
+		return make([]byte, classSize(c)), int8(c)
 	}
 	return make([]byte, n), -1
 }
@@ -120,5 +131,19 @@ func classOf(n int) int {
 	if n <= 1<<minClassShift {
 		return 0
 	}
-	return bits.Len(uint(n-1)) - minClassShift
+	e := bits.Len(uint(n-1)) - 1 // 1<<e <= n-1 < 1<<(e+1)
+	if e < fineShift {
+		return e + 1 - minClassShift
+	}
+	q := (n - 1 - 1<<e) >> (e - 2) // which quarter of the doubling n falls in
+	return fineFirst + (e-fineShift)*fineSteps + q
+}
+
+// classSize is the size of class c's buffers.
+func classSize(c int) int {
+	if c < fineFirst {
+		return 1 << (minClassShift + c)
+	}
+	e, q := fineShift+(c-fineFirst)/fineSteps, (c-fineFirst)%fineSteps
+	return 1<<e + (q+1)<<(e-2)
 }
