@@ -161,6 +161,11 @@ type Adapter struct {
 	judged Judgement
 	// floor is the least rate a decrease may set (SetFloor).
 	floor float64
+	// unexplained says the last judged period lost LossHigh or more with
+	// no queue seen.
+	unexplained bool
+	// firstCut says the last decrease was the first limit.
+	firstCut bool
 }
 
 // SetFloor sets the least rate a decrease may set, besides Min and up to
@@ -269,7 +274,14 @@ func (a *Adapter) Update(now time.Time, sending, received float64) (float64, boo
 	// Heavy loss is of the rate whatever the delays: the least transit
 	// a path's delays are measured from may itself have been taken
 	// through a full queue.
-	congestive := !timed || delayMax >= a.cfg.DelayLow || judged && loss >= heavyLoss
+	// So is loss of LossHigh or more in a second judged period in a row
+	// (unexplained): a queue that never drains (a limit just over the
+	// path's, set while the queue was full) leaves every transit at the
+	// least, and only a decrease below the path's rate lets it drain and
+	// shows the true least.
+	unexplained := judged && loss >= a.cfg.LossHigh && lost >= a.cfg.MinLost
+	congestive := !timed || delayMax >= a.cfg.DelayLow || judged && loss >= heavyLoss || unexplained && a.unexplained
+	a.unexplained = unexplained && !congestive
 	lossHigh := congestive && judged && loss >= a.cfg.LossHigh && lost >= a.cfg.MinLost
 	lossSome := congestive && judged && loss > a.cfg.LossLow
 	delayHigh := timed && delay >= a.cfg.DelayHigh
@@ -304,6 +316,7 @@ func (a *Adapter) Update(now time.Time, sending, received float64) (float64, boo
 		// reports of the time before it) lowers it no further.
 		ceiling := base
 		a.settle = 1
+		first := a.rate <= 0
 		if lossHigh {
 			through := base * (1 - loss)
 			if a.rate <= 0 {
@@ -321,15 +334,19 @@ func (a *Adapter) Update(now time.Time, sending, received float64) (float64, boo
 				through = max(through, base/2)
 			}
 			a.rate = max(a.cfg.Min, min(a.floor, base/2), through*a.cfg.Backoff)
-			ceiling = through // what the path took, as near as known
+			// What the path took, as near as known (or the rate Min or
+			// the floor held up: probes go gently from there too).
+			ceiling = max(through, a.rate)
 		} else {
 			a.rate = max(a.cfg.Min, min(a.floor, base/2), base*a.cfg.DelayBackoff)
 			a.delayCut, a.cutDelay = now, delay
 		}
-		if !a.cut.IsZero() && now.Sub(a.cut) <= 4*a.cfg.Period {
+		if !a.cut.IsZero() && now.Sub(a.cut) <= 4*a.cfg.Period && !a.firstCut {
 			ceiling = max(ceiling, a.ceiling)
 		}
-		a.ceiling, a.cut = ceiling, now
+		// (Not after the first limit: what it took for the path's rate
+		// was read from reports that left most of the loss out.)
+		a.ceiling, a.cut, a.firstCut = ceiling, now, first
 		a.good = min(a.good, a.rate)
 		a.holdUntil = now.Add(a.hold)
 		a.raised = time.Time{}

@@ -224,7 +224,8 @@ func TestAdapterProbeQueuePeaks(t *testing.T) {
 // TestAdapterNoRiseOnLoss: loss under heavyLoss that no report of the
 // period saw a queue with (the delay of the packets that arrived stayed
 // under DelayLow) does not lower a limited rate, but is no clean period
-// either: the rate does not rise on it. Heavy loss lowers it whatever the
+// either: the rate does not rise on it; in a second period in a row it
+// lowers the rate. Heavy loss lowers it whatever the
 // delays: the namespace test's throttled client lost 25 of 106 packets
 // with the most delay 18.5 ms (its rate then rose by 6 %), and 24 % with
 // no delay at all where its path's least transit had been learned through
@@ -259,6 +260,19 @@ func TestAdapterNoRiseOnLoss(t *testing.T) {
 		}
 		if !c.lower && r2 != r {
 			t.Errorf("%d of 106 lost, no queue seen: rate %.0f → %.0f, want it held", c.lost, r, r2)
+		}
+		if c.lower {
+			continue
+		}
+		// The same again in the next period: a queue that never drains
+		// (a limit a little over the path's, its least transit learned
+		// through the full queue) looks like none; the rate comes down.
+		now = now.Add(a.cfg.Period)
+		a.Observe(106, c.lost)
+		a.ObserveDelay(0)
+		a.ObserveDelay(18500 * time.Microsecond)
+		if r3, _ := a.Update(now, r, 0); r3 >= r {
+			t.Errorf("%d of 106 lost in two periods in a row, no queue seen: rate %.0f → %.0f, want it lowered", c.lost, r, r3)
 		}
 	}
 }

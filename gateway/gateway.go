@@ -825,14 +825,20 @@ func (g *Gateway) report(c *client, k streamKey, f *flow, r mreport, now time.Ti
 	expected, lost := r.expected, r.lost
 	f.recvRate = float64(r.rate) + float64(r.mpps)/1000*float64(reportOverhead+c.sh.cfg.Overhead)
 	f.reportAt = now
-	if r.timed && c.sh.rate > 0 && (!f.echoed || r.echo != f.echo) {
+	if r.timed && (!f.echoed || r.echo != f.echo) {
 		f.echo, f.echoed = r.echo, true
 		// Transit: from when the gateway sent the echoed packet to the
 		// report's arrival, less the client's hold: the way to the client
 		// and back, with no part before the gateway in it. The constant
-		// parts cancel against the least.
+		// parts cancel against the least. The least is learned with no
+		// limit too: the first packets of a flow find the path's queue
+		// empty, and a limit set once it has filled would otherwise
+		// take a standing queue for none.
 		if sent, ok := f.sentAt(r.echo); ok {
-			c.ad.ObserveDelay(f.queueDelay(uint32(now.UnixMicro()-int64(r.hold)-sent), now))
+			d := f.queueDelay(uint32(now.UnixMicro()-int64(r.hold)-sent), now)
+			if c.sh.rate > 0 {
+				c.ad.ObserveDelay(d)
+			}
 		}
 	}
 	net := int64(lost) - f.thinned
@@ -977,9 +983,9 @@ func (g *Gateway) emitItem(it *Item) {
 		if f != nil {
 			f.periodBytes += uint64(c.sh.size(it))
 			f.lastSent = g.nowMicro
-			if it.Stamped && c.sh.rate > 0 {
-				// A limited client: when its flow's datagram went, for
-				// the delay its client's reports show.
+			if it.Stamped {
+				// When its flow's datagram went, for the delay its
+				// client's reports show.
 				f.sent[f.sentN%sentRing] = sentStamp{it.Stamp, g.nowMicro}
 				f.sentN++
 			}
@@ -1072,7 +1078,8 @@ func (c *client) adapt(now time.Time, log *slog.Logger) {
 	// that has not reported lately (a client reports on a stream only
 	// once it has heard of it) is reckoned to have got through what the
 	// flows that did report got of what was sent to them: with no limit,
-	// the client's path drops alike from all.
+	// the client's path drops alike from all (roughly: audio and what is
+	// never thinned go first).
 	var received float64
 	var all, reporting uint64
 	for _, f := range c.flows {

@@ -26,6 +26,7 @@ const (
 	strokeHz     = 20
 	strokeSize   = 200
 	frameTTL     = 400 * time.Millisecond
+	audioTTL     = 100 * time.Millisecond
 	kindAudio    = 'a'
 	kindVideo    = 'v'
 	kindStroke   = 's'
@@ -41,7 +42,7 @@ func mixOptions(slow ...bool) []channel.Option {
 	}
 	mon := "/monitor(report=" + mixReportDur + ")"
 	return []channel.Option{
-		channel.WithMediaProfile(posting.Audio, filter.Profile{QoS: "frag(mtu=600)/order/window(mode=besteffort)" + mon, TTL: 100 * time.Millisecond}),
+		channel.WithMediaProfile(posting.Audio, filter.Profile{QoS: "frag(mtu=600)/order/window(mode=besteffort)" + mon, TTL: audioTTL}),
 		channel.WithMediaProfile(posting.Video, filter.Profile{QoS: "frag/order/window(ttl=400ms)" + mon, TTL: frameTTL}),
 		channel.WithMediaProfile(posting.Data, filter.Profile{QoS: "frag/order/window" + mon}),
 		channel.WithBlockingPush(),
@@ -60,8 +61,15 @@ func body(kind byte, seq uint32, part, parts byte, size int) []byte {
 }
 
 // pushMix sends the mix on ch for d and returns how many of each it
-// offered (audio postings, frames, strokes).
-func pushMix(ctx context.Context, ch *channel.Channel, d time.Duration) (audio, frames, strokes int, err error) {
+// offered (audio postings, frames, strokes). With slack, each audio
+// posting and video frame lives that much longer than its profile says
+// (DECISIONS §4: the scheduling delay measured so far, added to the
+// configured time to live).
+func pushMix(ctx context.Context, ch *channel.Channel, d time.Duration, slack ...func() time.Duration) (audio, frames, strokes int, err error) {
+	extra := func() time.Duration { return 0 }
+	if len(slack) > 0 {
+		extra = slack[0]
+	}
 	start := time.Now()
 	tick := time.NewTicker(time.Second / audioHz) // 20 ms: the mix's least common period
 	defer tick.Stop()
@@ -69,15 +77,16 @@ func pushMix(ctx context.Context, ch *channel.Channel, d time.Duration) (audio, 
 		if time.Since(start) >= d {
 			return
 		}
-		if err = ch.Push(ctx, posting.New(body(kindAudio, uint32(audio), 0, 1, audioSize), posting.WithStream("audio"), posting.WithMedia(posting.Audio))); err != nil {
+		if err = ch.Push(ctx, posting.New(body(kindAudio, uint32(audio), 0, 1, audioSize), posting.WithStream("audio"), posting.WithMedia(posting.Audio), posting.WithTTL(audioTTL+extra()))); err != nil {
 			return
 		}
 		audio++
 		if n%(audioHz/videoHz) == 0 {
 			frames++
+			ttl := frameTTL + extra()
 			for i := range videoParts {
 				p := posting.New(body(kindVideo, uint32(frames), byte(i), videoParts, videoPart),
-					posting.WithStream("video"), posting.WithMedia(posting.Video), posting.WithFrame(uint64(frames), i == videoParts-1))
+					posting.WithStream("video"), posting.WithMedia(posting.Video), posting.WithFrame(uint64(frames), i == videoParts-1), posting.WithTTL(ttl))
 				if err = ch.Push(ctx, p); err != nil {
 					return
 				}
