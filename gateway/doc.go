@@ -51,10 +51,15 @@
 // carry them in time: expired ones (in the gateway for their time left,
 // never earlier) and superseded ones (a newer posting of the same key)
 // first, then whole video frames — a frame is admitted or refused at its
-// first datagram, so it is forwarded whole or not at all unless a
-// datagram of it outstays its time left — then other droppable data
-// beyond its delay budget; audio only when expired. A stream's control
-// datagrams queue behind its data, so nothing overtakes it.
+// first datagram, begun only if all of it can leave in its time left,
+// and the rest of a frame begun goes before all but audio, so it is
+// forwarded whole or not at all unless the rate falls while it goes —
+// then other droppable data beyond its delay budget; audio only when
+// expired. A stream's control datagrams queue behind its data, so nothing
+// overtakes it. The rate, the bucket and the queues count every datagram
+// with ShaperConfig.Overhead (42 B of UDP, IPv4 and Ethernet headers; 62
+// for IPv6) besides its payload, as the client's link does: rates are
+// bytes on the link.
 //
 // The rate follows the client's receiver reports: the monitor layer's, in
 // the feedback the client sends back through the gateway, readable when
@@ -65,29 +70,36 @@
 // flow's loss is judged among what was sent) and without what never
 // reached the gateway (gaps in the group flow's monitor sequence as the
 // gateway received it); and its timing (the echoed send stamp of the
-// packet that arrived last, and how long the client held it) gives, for a
-// client with a limit, the time from the gateway's send of that packet to
-// the report's arrival, whose excess over the least seen is the queueing
-// delay on the client's path. The received rates the reports give are
-// used only for a client's first limit (while nothing is thinned): they
-// are measured over the monitor's last packets and under-read a thinned
-// flow.
+// packet that arrived last, and how long the client held it) gives the
+// time from the gateway's send of that packet to the report's arrival,
+// whose excess over the least seen is the queueing delay on the client's
+// path (the least is learned from a client's first packets, before any
+// limit: a limit set once the path's queue has filled would otherwise
+// take a standing queue for none). The received rates the reports give
+// are used only for a client's first limit (while nothing is thinned):
+// they are measured over the monitor's last packets and under-read a
+// thinned flow; a flow that has not reported yet (a client reports on a
+// stream once it has heard of it) is reckoned at the share the reporting
+// flows got.
 //
 // The Adapter (see its documentation) lowers the rate when the loss
 // reaches 2 % (and 2 packets): from no limit to a little under what got
 // through; from a limit to Backoff times the rate less the loss, at most
-// halving it (a limited client gets whole frames in bursts at the rate,
-// whatever the average). A limited client's loss counts only if a
-// report of the period saw a queue (delay of DelayLow, 20 ms, or more): a
-// tail-drop queue is full before it drops, and loss without one is the
+// halving it unless a tenth or more is lost (a limited client gets whole
+// frames in bursts at the rate, whatever the average), and never below
+// 1.25 times what is served before video (audio and what is never
+// thinned) unless that is more than half the rate. A limited client's
+// loss under a tenth counts only if a report of the period saw a queue
+// (delay of DelayLow, 20 ms, or more) or the period before lost as much:
+// a tail-drop queue is full before it drops, and loss without one is the
 // reports lagging a decrease, or not of the rate (it lowers nothing, but
 // the rate does not rise on it either). A queueing delay of
 // DelayHigh (60 ms) for a whole period (the least of its reports) lowers
 // the rate by a tenth before any loss, once per growing queue. The
-// judgements after a decrease are skipped (two after the first limit,
-// one after others), the rate holds, then probes upwards in small steps
-// (gentler from a little under the rate at which the path was last found
-// full to half as much again over it) while loss and delay stay low,
+// judgement after a decrease is skipped, the rate holds, then probes
+// upwards in small steps (gentler from a little under the rate at which
+// the path was last found full to half as much again over it, and just
+// past it each step judged for two periods) while loss and delay stay low,
 // goes back after a probe that met loss or delay and waits twice as long
 // before the next, so quality does not flap. A probe also fails when two
 // reports of its period show a queue of 40 ms or more, or one of
