@@ -112,27 +112,30 @@ const heavyLoss = 0.1
 
 // An Adapter turns a client's reports into the rate of its token bucket.
 // Loss at or above LossHigh lowers the rate: when limited, to Backoff
-// times the rate less the loss, at most halving it (the gateway sends in
-// bursts at the rate, whole frames, whatever its average: a thinned
-// flow's average says nothing of the path); unlimited, to Backoff times
-// what got through of what it sent. With timed reports (ObserveDelay) a
-// limited rate's loss counts only if some report of the period saw a
-// queue of DelayLow or more (a tail-drop queue is full before it drops).
-// A queueing delay at or above DelayHigh through a period (its least)
-// lowers a limited rate by DelayBackoff before loss comes, once while the
-// queue drains. The periods after a decrease are not judged (their
-// reports still tell of the time before: two after the first limit, one
-// after others), the rate then holds, and probes upwards in small steps
-// while loss stays at or below LossLow and delay at or below DelayLow,
-// more gently near the rate at which the path was last found full. A
-// probe that meets loss above LossLow, delay above DelayLow, or a queue
-// of probePeakDelay in two reports or of DelayHigh in one (the peaks
-// frames' bursts leave: the least delay stays low between frames while
-// the queue grows) goes back to the rate before it, or to the last rate
-// that passed with no such peak if lower, and each failed probe doubles
-// the wait before the next, so the client's quality does not flap. Loss
-// that no report saw a queue with lowers nothing but stops a rise.
-// Otherwise loss or delay between the thresholds changes nothing.
+// times the rate less the loss, at most halving it unless heavyLoss or
+// more is lost (the gateway sends in bursts at the rate, whole frames,
+// whatever its average: a thinned flow's average says nothing of the
+// path); unlimited, to Backoff times what got through of what it sent.
+// No decrease goes below Min, nor below the floor (SetFloor) unless that
+// is more than half the rate lowered. With timed reports (ObserveDelay) a
+// limited rate's loss under heavyLoss counts only if some report of the
+// period saw a queue of DelayLow or more (a tail-drop queue is full
+// before it drops), or the period before lost as much. A queueing delay
+// at or above DelayHigh through a period (its least) lowers a limited
+// rate by DelayBackoff before loss comes, once while the queue drains.
+// The period after a decrease is not judged (its reports still tell of
+// the time before), the rate then holds, and probes upwards in small
+// steps while loss stays at or below LossLow and delay at or below
+// DelayLow, more gently near the rate at which the path was last found
+// full, and just past it one step every two periods. A probe that meets
+// loss above LossLow, delay above DelayLow, or a queue of probePeakDelay
+// in two reports or of DelayHigh in one (the peaks frames' bursts leave:
+// the least delay stays low between frames while the queue grows) goes
+// back to the rate before it, or to the last rate that passed with no
+// such peak if lower, and each failed probe doubles the wait before the
+// next, so the client's quality does not flap. Loss that no report saw a
+// queue with lowers nothing (once) but stops a rise. Otherwise loss or
+// delay between the thresholds changes nothing.
 //
 // Time is an argument: an Adapter keeps no clock. It is not safe for
 // concurrent use.
