@@ -240,14 +240,7 @@ func (og *outgoing) batchDrained(os *outStream) {
 }
 
 // batchDue is os's batch timer: the open batch has waited batchWait.
-func (os *outStream) batchDue() {
-	og := os.og
-	os.mu.Lock()
-	if os.batch != nil {
-		og.sendBatch(os, og.clock.Now(), false)
-	}
-	os.mu.Unlock()
-}
+func (os *outStream) batchDue() { os.og.flushBatch(os) }
 
 // flushBatch sends os's open batch now, if any (Flush, Close, retirement).
 func (og *outgoing) flushBatch(os *outStream) {

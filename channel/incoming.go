@@ -471,7 +471,7 @@ func (fl *inFlow) deliver(pk *stack.Packet) error {
 	defer in.mem.Release(cost)
 	borrow := fl.follow == nil && in.deliverBorrowed != nil && in.subs.owners.Load() == 0
 	if isBatch(pk.Bytes()) {
-		if !splitBatch(pk.Bytes(), func(b []byte) { fl.deliverOne(b, len(b), borrow) }) {
+		if !splitBatch(pk.Bytes(), func(b []byte) { fl.deliverOne(b, borrow) }) {
 			in.cnt.drop("bad-batch")
 			fl.handedUp()
 		}
@@ -482,7 +482,7 @@ func (fl *inFlow) deliver(pk *stack.Packet) error {
 		// Nobody keeps what they are given: decode into the flow's
 		// posting, its body aliasing the packet, which is released once
 		// the posting has been handed up.
-		fl.deliverOne(pk.Bytes(), n, true)
+		fl.deliverOne(pk.Bytes(), true)
 		pk.Release()
 		return nil
 	}
@@ -493,22 +493,22 @@ func (fl *inFlow) deliver(pk *stack.Packet) error {
 		fl.handOn(p, err, n, false)
 		return nil
 	}
-	fl.deliverOne(pk.Bytes(), n, false)
+	fl.deliverOne(pk.Bytes(), false)
 	pk.Release()
 	return nil
 }
 
-// deliverOne decodes the posting encoded in b (n bytes) and hands it on;
-// borrow says into the flow's Borrower (b must stay valid during the
-// call), else into a posting of its own.
-func (fl *inFlow) deliverOne(b []byte, n int, borrow bool) {
+// deliverOne decodes the posting encoded in b and hands it on; borrow
+// says into the flow's Borrower (b must stay valid during the call), else
+// into a posting of its own.
+func (fl *inFlow) deliverOne(b []byte, borrow bool) {
 	if borrow {
 		p, err := fl.borrow.Decode(b)
-		fl.handOn(p, err, n, true)
+		fl.handOn(p, err, len(b), true)
 		return
 	}
 	p, err := posting.Decode(b)
-	fl.handOn(p, err, n, false)
+	fl.handOn(p, err, len(b), false)
 }
 
 // handOn hands up a decoded posting (n bytes encoded; err: it did not

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/rwanda-go/rwanda/layers/monitor"
 	"github.com/rwanda-go/rwanda/stack"
 )
 
@@ -151,11 +152,11 @@ func inspect(b []byte, d *dgram) error {
 			if err != nil {
 				return errMalformed
 			}
-			if p := rest[k:]; !d.keyed && len(p) > 0 && p[0] == 'M' {
-				// A monitor header at the wire side: kind, sequence
-				// number, send stamp. The last one's stamp is kept.
-				if seq, q, ok := uvarint(p[1:]); ok && len(q) >= 4 {
-					d.seq, d.stamp, d.stamped = seq, binary.BigEndian.Uint32(q), true
+			if !d.keyed {
+				// A monitor header at the wire side: the last one's
+				// stamp is kept.
+				if seq, st, ok := monitor.ParseDataHeader(rest[k:]); ok {
+					d.seq, d.stamp, d.stamped = seq, st, true
 				}
 			}
 			if d.data == 0 {
@@ -261,28 +262,14 @@ func monitorOuter(qos string) bool {
 }
 
 // monitorReport reads a monitor receiver report (layers/monitor's REPORT
-// packet: 'R', then as uvarints highest, expected, lost, loss ppm,
-// jitter, rate received in bytes/s, packets/s in thousandths, ...): the
-// numbers settled and lost so far, and the rate and packet rate received.
-func monitorReport(p []byte) (r mreport, ok bool) {
-	if len(p) < 1 || p[0] != 'R' {
-		return r, false
+// packet): the numbers settled and lost so far, the rate and packet rate
+// received, and its timing.
+func monitorReport(p []byte) (mreport, bool) {
+	w, ok := monitor.ParseReport(p)
+	if !ok {
+		return mreport{}, false
 	}
-	var v [7]uint64
-	rest := p[1:]
-	for i := range v {
-		if v[i], rest, ok = uvarint(rest); !ok {
-			return r, false
-		}
-	}
-	r = mreport{expected: v[1], lost: v[2], rate: v[5], mpps: v[6]}
-	if len(rest) >= 4 {
-		echo := binary.BigEndian.Uint32(rest)
-		if hold, _, ok := uvarint(rest[4:]); ok {
-			r.echo, r.hold, r.timed = echo, hold, true
-		}
-	}
-	return r, r.lost <= r.expected
+	return mreport{expected: w.Expected, lost: w.Lost, rate: w.Rate, mpps: w.MilliPPS, echo: w.Echo, hold: w.Hold, timed: true}, true
 }
 
 // mreport is what the gateway reads of a monitor report.
@@ -292,8 +279,8 @@ type mreport struct {
 	mpps           uint64 // packets per second received, thousandths
 	// echo is the send stamp (the sender's clock, microseconds, low 32
 	// bits) of the packet that reached the client last, hold the
-	// microseconds between its arrival and the report; timed says the
-	// report had both.
+	// microseconds between its arrival and the report; timed says they
+	// are set (every report read off the wire has them).
 	echo  uint32
 	hold  uint64
 	timed bool

@@ -586,10 +586,11 @@ func (s *Shaper) Pop(now time.Time, emit func(*Item)) {
 		s.dropExpired(classAudio, now)
 		if it = s.q[classAudio].peek(); it != nil {
 			from = &s.q[classAudio]
-		} else if h := s.q[classVideo].peek(); h != nil && h.Frame != 0 && !h.expired(now) && s.begun(h) {
+		} else if h := s.q[classVideo].peek(); s.rate > 0 && h != nil && h.Frame != 0 && !h.expired(now) && s.begun(h) {
 			// The rest of a frame begun goes before what is not
 			// droppable: a rate lowered since it began, or a burst of
 			// repairs, would otherwise leave it to expire in part.
+			// (With no limit everything leaves in this call: no scan.)
 			it, from = h, &s.q[classVideo]
 		} else if it = s.rel.peek(); it != nil {
 			from = &s.rel
