@@ -11,9 +11,9 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	// The built-in layers, so QoS strings and profiles can name them.
 
 	"github.com/rwanda-go/rwanda/keys"
+	// The built-in layers, so QoS strings and profiles can name them.
 	_ "github.com/rwanda-go/rwanda/layers/compress"
 	_ "github.com/rwanda-go/rwanda/layers/edf"
 	_ "github.com/rwanda-go/rwanda/layers/encrypt"
@@ -72,6 +72,11 @@ type Channel struct {
 	gwInfo *GatewayInfo
 	gws    *gwWatch
 	gwLoop *gwTimer
+	// receipts sends a gateway client's RECEIPTs (receive.go), from
+	// the first gateway control datagram its peer sends; receiptsMu
+	// guards it.
+	receiptsMu sync.Mutex
+	receipts   *loop
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -689,6 +694,9 @@ func (c *Channel) Close() error {
 	c.closed.Store(true)
 	c.maint.stop()
 	c.gwLoop.stop()
+	c.receiptsMu.Lock()
+	c.receipts.stop()
+	c.receiptsMu.Unlock()
 	if c.link != nil {
 		c.link.stop()
 	}

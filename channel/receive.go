@@ -179,7 +179,9 @@ func (c *Channel) receiveAt(d []byte, from transport.Addr, now time.Time) {
 // next DATA frame of the stream it names with stack.FlagThinned, so the
 // stream's window gives up at once what it lacks below it (what the
 // gateway dropped; it absorbs the NAKs); a HEARTBEAT only says that the
-// gateway lives (gwsel.go). Anything else is dropped and
+// gateway lives (gwsel.go). Any of the three also tells that the peer is
+// a gateway: from then on the channel sends it a RECEIPT every
+// gwire.ReceiptEvery (sendReceipt). Anything else is dropped and
 // counted: "gateway-control" when well formed but not for us (not from
 // the configured peer, or not for a client), "malformed" otherwise. The
 // echo is no larger than the challenge and goes only to the configured
@@ -192,15 +194,45 @@ func (c *Channel) gatewayControl(d []byte, from transport.Addr) {
 	case c.paths.peer().IsZero() || from != c.paths.peer() || g.Type != gwire.Challenge && g.Type != gwire.Thinned && g.Type != gwire.Heartbeat:
 		c.cnt.drop("gateway-control")
 	case g.Type == gwire.Heartbeat:
-		// Heard: receiveAt noted it (gwsel.go); nothing else to do.
+		// Heard: receiveAt noted it (gwsel.go).
+		c.viaGateway()
 	case g.Type == gwire.Thinned:
+		c.viaGateway()
 		c.gw.mark(g.Member, g.Stream)
 	default:
+		c.viaGateway()
 		var b [gwire.Len]byte
 		echo := gwire.Append(b[:0], gwire.Echo, g.Cookie)
 		if err := c.tr.Send(echo, len(echo), from); err != nil {
 			c.cnt.drop("send-error")
 		}
+	}
+}
+
+// viaGateway notes that the channel's peer is a gateway (it sent a
+// gateway control datagram): from now on the channel sends it RECEIPTs.
+func (c *Channel) viaGateway() {
+	c.receiptsMu.Lock()
+	defer c.receiptsMu.Unlock()
+	if c.receipts == nil && !c.closed.Load() {
+		c.receipts = startLoop(c.clock, gwire.ReceiptEvery, c.sendReceipt)
+	}
+}
+
+// sendReceipt tells the client's gateway what it has received in all
+// (a RECEIPT, every gwire.ReceiptEvery): two of them show the gateway what
+// the client's path delivered in between, of every stream, announced yet
+// or not, so that it can set the client's rate from what arrived and not
+// only from the receiver reports of the streams the client knows.
+func (c *Channel) sendReceipt(now time.Time) {
+	to := c.paths.peer()
+	if c.closed.Load() || to.IsZero() {
+		return
+	}
+	var b [gwire.ReceiptLen]byte
+	r := gwire.AppendReceipt(b[:0], c.cnt.recvd.bytes.Load(), uint32(c.cnt.recvd.datagrams.Load()), uint32(now.UnixMicro()))
+	if err := c.tr.Send(r, len(r), to); err != nil {
+		c.cnt.drop("send-error")
 	}
 }
 

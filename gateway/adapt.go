@@ -117,7 +117,8 @@ const heavyLoss = 0.1
 // whatever its average: a thinned flow's average says nothing of the
 // path); unlimited, to Backoff times what got through of what it sent.
 // No decrease goes below Min, nor below the floor (SetFloor) unless that
-// is more than half the rate lowered. With timed reports (ObserveDelay) a
+// is more than half the rate lowered or than the path was measured to
+// deliver (Update's received). With timed reports (ObserveDelay) a
 // limited rate's loss under heavyLoss counts only if some report of the
 // period saw a queue of DelayLow or more (a tail-drop queue is full
 // before it drops), or the period before lost as much. A queueing delay
@@ -178,6 +179,19 @@ type Adapter struct {
 // hold a rate up).
 func (a *Adapter) SetFloor(rate float64) { a.floor = max(rate, 0) }
 
+// floorFor is the floor a decrease from base may not go below: at most
+// half of base, and at most Backoff times what the client's path was
+// measured to deliver (received, when known): a floor at or over that
+// would only keep the path's queue full (the floor's own measure runs high while repairs
+// and what waited for validation catch up).
+func (a *Adapter) floorFor(base, received float64) float64 {
+	f := min(a.floor, base/2)
+	if received > 0 {
+		f = min(f, received*a.cfg.Backoff)
+	}
+	return f
+}
+
 // Judgement is what an [Adapter] last judged: the packets and loss
 // observed in the period, the least queueing delay (Timed: any), and the
 // rate the gateway sent at.
@@ -231,9 +245,10 @@ func (a *Adapter) ObserveDelay(d time.Duration) {
 
 // Update judges what was observed since the last judgement, once a Period
 // has passed, given the rate the gateway has been sending to the client
-// at and the rate the client reports receiving (0: unknown; used, when
+// at and the rate the client's path delivered (0: unknown; used, when
 // lower, instead of what the loss leaves of the sending rate while the
-// rate is unlimited); it returns the rate and whether it changed.
+// rate is unlimited, and as a cap on the floor); it returns the rate and
+// whether it changed.
 func (a *Adapter) Update(now time.Time, sending, received float64) (float64, bool) {
 	if a.last.IsZero() {
 		a.last = now
@@ -336,12 +351,12 @@ func (a *Adapter) Update(now time.Time, sending, received float64) (float64, boo
 				// unless most is lost.
 				through = max(through, base/2)
 			}
-			a.rate = max(a.cfg.Min, min(a.floor, base/2), through*a.cfg.Backoff)
+			a.rate = max(a.cfg.Min, a.floorFor(base, received), through*a.cfg.Backoff)
 			// What the path took, as near as known (or the rate Min or
 			// the floor held up: probes go gently from there too).
 			ceiling = max(through, a.rate)
 		} else {
-			a.rate = max(a.cfg.Min, min(a.floor, base/2), base*a.cfg.DelayBackoff)
+			a.rate = max(a.cfg.Min, a.floorFor(base, received), base*a.cfg.DelayBackoff)
 			a.delayCut, a.cutDelay = now, delay
 		}
 		if !a.cut.IsZero() && now.Sub(a.cut) <= 4*a.cfg.Period && !a.firstCut {

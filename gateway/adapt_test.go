@@ -3,6 +3,8 @@ package gateway
 import (
 	"testing"
 	"time"
+
+	"github.com/rwanda-go/rwanda/internal/gwire"
 )
 
 // run feeds an Adapter one judgement per period for n periods, with the
@@ -130,6 +132,32 @@ func TestAdapterFromReceived(t *testing.T) {
 	a.Observe(200, 1) // one lost: no trend
 	if _, changed := a.Update(now, r, r); changed {
 		t.Fatal("one lost packet lowered the rate")
+	}
+}
+
+// TestAdapterFloorUnderDelivered: the floor (what is served before video,
+// with a margin) holds no first limit above Backoff times what the path
+// was measured to deliver: at the start, repairs and what waited for the
+// client's validation make the floor's own measure run high, and a limit
+// at twice the path's rate kept its queue full for seconds.
+func TestAdapterFloorUnderDelivered(t *testing.T) {
+	a := NewAdapter(AdaptConfig{})
+	now := t0
+	a.Update(now, 0, 0)
+	now = now.Add(a.cfg.Period)
+	a.SetFloor(114000)
+	a.Observe(200, 160) // 80 % lost: 300 kB/s sent, 57 kB/s delivered
+	want := 57000 * a.cfg.Backoff
+	if r, changed := a.Update(now, 300000, 57000); !changed || r != want {
+		t.Fatalf("rate %.0f, want %.0f", r, want)
+	}
+	// With nothing measured, the floor holds (up to half the rate).
+	b := NewAdapter(AdaptConfig{})
+	b.Update(t0, 0, 0)
+	b.SetFloor(114000)
+	b.Observe(200, 160)
+	if r, _ := b.Update(t0.Add(b.cfg.Period), 300000, 0); r != 114000 {
+		t.Fatalf("rate %.0f with no delivery measured, want the floor, 114000", r)
 	}
 }
 
@@ -274,5 +302,45 @@ func TestAdapterNoRiseOnLoss(t *testing.T) {
 		if r3, _ := a.Update(now, r, 0); r3 >= r {
 			t.Errorf("%d of 106 lost in two periods in a row, no queue seen: rate %.0f → %.0f, want it lowered", c.lost, r, r3)
 		}
+	}
+}
+
+// TestClientDelivered: what a client's path delivered, from its RECEIPTs:
+// bytes and datagrams (with the link overhead) over its own clock's span
+// of about the last period; nothing from a single RECEIPT, stale ones,
+// too short a span, or counts that went back; the clock may wrap.
+func TestClientDelivered(t *testing.T) {
+	const period = 500 * time.Millisecond
+	rcpt := func(c *client, bytes uint64, dgrams, clock uint32, at time.Time) {
+		c.noteReceipt(gwire.Control{Type: gwire.Receipt, Bytes: bytes, Datagrams: dgrams, Clock: clock}, at)
+	}
+	c := &client{}
+	if _, ok := c.delivered(t0, period, 42); ok {
+		t.Fatal("a rate from no RECEIPT")
+	}
+	start := uint32(0xffffffff - 250000) // the clock wraps in the middle
+	for i := range 10 {
+		rcpt(c, uint64(i)*5800, uint32(i)*10, start+uint32(i)*100000, t0.Add(time.Duration(i)*100*time.Millisecond))
+	}
+	// The last five 100 ms steps: 29 000 bytes and 50 datagrams in 0.5 s.
+	now := t0.Add(950 * time.Millisecond)
+	want := (29000 + 42*50) / 0.5
+	if r, ok := c.delivered(now, period, 42); !ok || r != want {
+		t.Fatalf("delivered %.0f, %v; want %.0f", r, ok, want)
+	}
+	if _, ok := c.delivered(t0.Add(1500*time.Millisecond), period, 42); ok {
+		t.Fatal("a rate from RECEIPTs older than a period")
+	}
+	// The client started again: its counts went back.
+	rcpt(c, 100, 1, start+1000000, t0.Add(time.Second))
+	if r, ok := c.delivered(t0.Add(time.Second), period, 42); ok {
+		t.Fatalf("a rate of %.0f across counts that went back", r)
+	}
+	// Two RECEIPTs 50 ms apart: too short a span to judge.
+	d := &client{}
+	rcpt(d, 0, 0, 0, t0)
+	rcpt(d, 5000, 4, 50000, t0.Add(50*time.Millisecond))
+	if _, ok := d.delivered(t0.Add(60*time.Millisecond), period, 42); ok {
+		t.Fatal("a rate from a span of 50 ms")
 	}
 }

@@ -75,12 +75,21 @@
 // whose excess over the least seen is the queueing delay on the client's
 // path (the least is learned from a client's first packets, before any
 // limit: a limit set once the path's queue has filled would otherwise
-// take a standing queue for none). The received rates the reports give
-// are used only for a client's first limit (while nothing is thinned):
-// they are measured over the monitor's last packets and under-read a
-// thinned flow; a flow that has not reported yet (a client reports on a
-// stream once it has heard of it) is reckoned at the share the reporting
-// flows got.
+// take a standing queue for none).
+//
+// What a client's path delivers is measured apart from the reports: a
+// channel whose peer has sent it a gateway control datagram (a CHALLENGE,
+// HEARTBEAT or THINNED) sends that peer a RECEIPT every 100 ms (the bytes
+// and datagrams it has received in all, and its clock; internal/gwire),
+// and two RECEIPTs give what arrived between them by the client's own
+// clock, of every stream, whether the client has heard of it yet or not
+// (ClientInfo.Delivered). That rate sets a client's first limit, and caps
+// the floor below (a path found full carries no more). Without RECEIPTs
+// (a client of another implementation), the first limit comes from the
+// received rates the reports give: measured over the monitor's last
+// packets, under-reading a thinned flow, and missing the flows a client
+// has not heard of yet, which are reckoned at the share the reporting
+// flows got; from a full path they read up to 2.6 times its rate.
 //
 // The Adapter (see its documentation) lowers the rate when the loss
 // reaches 2 % (and 2 packets): from no limit to a little under what got
@@ -88,7 +97,8 @@
 // halving it unless a tenth or more is lost (a limited client gets whole
 // frames in bursts at the rate, whatever the average), and never below
 // 1.25 times what is served before video (audio and what is never
-// thinned) unless that is more than half the rate. A limited client's
+// thinned) unless that is more than half the rate or Backoff times what
+// the path was measured to deliver. A limited client's
 // loss under a tenth counts only if a report of the period saw a queue
 // (delay of DelayLow, 20 ms, or more) or the period before lost as much:
 // a tail-drop queue is full before it drops, and loss without one is the

@@ -88,8 +88,8 @@ type Stats struct {
 	ReadBuffer int
 	// Probes counts PROBEs answered, CapTests the capability tests sent
 	// to the group, Heartbeats the HEARTBEATs sent, Control the
-	// directory answers sent.
-	Probes, CapTests, Heartbeats, Control uint64
+	// directory answers sent, Receipts the clients' RECEIPTs taken.
+	Probes, CapTests, Heartbeats, Control, Receipts uint64
 	// Drops counts datagrams dropped otherwise, by reason: "malformed",
 	// "looped" (a client's datagram the gateway sent to the group, heard
 	// back), "client-limit", "unvalidated" (beyond 3× what an address
@@ -118,6 +118,10 @@ type ClientInfo struct {
 	// NAKs counts its NAKs forwarded to senders on streams that carry
 	// droppable data (where the gateway can read them).
 	NAKs uint64
+	// Delivered is what its path delivered over about the last
+	// AdaptConfig.Period, bytes per second on its link, as its RECEIPTs
+	// tell (0: unknown).
+	Delivered float64
 }
 
 const (
@@ -202,6 +206,60 @@ type client struct {
 	// thinned lists the streams with data thinned since the last datagram
 	// of theirs sent: a THINNED goes before the next.
 	thinned map[streamKey]bool
+	// rcpt holds the client's last RECEIPTs (rcptN in all).
+	rcpt  [receiptRing]receipt
+	rcptN int
+}
+
+// receiptRing is how many RECEIPTs a client's entry keeps: at
+// gwire.ReceiptEvery, more than a default adaptation period's worth.
+const receiptRing = 8
+
+// receipt is what a client's RECEIPT said: the bytes and datagrams it had
+// received in all, at its clock (µs, modulo 2³²).
+type receipt struct {
+	bytes  uint64
+	dgrams uint32
+	clock  uint32
+	at     time.Time // when it arrived
+}
+
+// noteReceipt keeps a RECEIPT.
+func (c *client) noteReceipt(ctl gwire.Control, now time.Time) {
+	c.rcpt[c.rcptN%receiptRing] = receipt{ctl.Bytes, ctl.Datagrams, ctl.Clock, now}
+	c.rcptN++
+}
+
+// delivered is the rate the client's path delivered at (bytes per second,
+// each datagram with overhead bytes) over about the last period before its
+// newest RECEIPT, as its RECEIPTs tell by its own clock: every datagram
+// that reached it, of streams it has heard of or not. ok is false with no
+// RECEIPT in the last period, none a quarter of a period before it, or
+// counts that went back (the client started again).
+func (c *client) delivered(now time.Time, period time.Duration, overhead int) (rate float64, ok bool) {
+	n := min(c.rcptN, receiptRing)
+	if n < 2 {
+		return 0, false
+	}
+	last := c.rcpt[(c.rcptN-1)%receiptRing]
+	if now.Sub(last.at) > period {
+		return 0, false
+	}
+	var first receipt
+	var dt int64
+	for i := 2; i <= n; i++ {
+		r := c.rcpt[(c.rcptN-i)%receiptRing]
+		d := int64(int32(last.clock - r.clock))
+		if d <= 0 || d > period.Microseconds() {
+			break
+		}
+		first, dt = r, d
+	}
+	if dt < period.Microseconds()/4 || last.bytes < first.bytes {
+		return 0, false
+	}
+	b := float64(last.bytes-first.bytes) + float64(overhead)*float64(last.dgrams-first.dgrams)
+	return b / (float64(dt) / 1e6), true
 }
 
 // flow is what the gateway keeps of one (sender, stream) for one client.
@@ -446,6 +504,7 @@ func (g *Gateway) Clients() []ClientInfo {
 	out := make([]ClientInfo, 0, len(g.clients))
 	for _, c := range g.clients {
 		ci := ClientInfo{Addr: c.addr, Validated: c.validated, Rate: c.sh.Rate(), Queued: c.sh.Queued(), Shaper: c.sh.Stats(), Unvalidated: c.unvalid, NAKs: c.naks}
+		ci.Delivered, _ = c.delivered(time.Now(), g.cfg.Adapt.Period, c.sh.cfg.Overhead)
 		for m := range c.members {
 			ci.Members = append(ci.Members, m)
 		}
@@ -669,6 +728,10 @@ func (g *Gateway) fromClient(b []byte, from netip.AddrPort, d *dgram, now time.T
 			b, _ := gwire.AppendDirectory(nil, g.dir.wire(), int(ctl.Index))
 			sends = append(sends, out{b: b, dst: from})
 			g.st.Control++
+		case ctl.Type == gwire.Receipt && c != nil && c.validated:
+			c.noteReceipt(ctl, now)
+			c.heard = now
+			g.st.Receipts++
 		case ctl.Type != gwire.Echo || c == nil || ctl.Cookie != g.cookie(from):
 			g.drop("gateway-control")
 		default:
@@ -1093,6 +1156,11 @@ func (c *client) adapt(now time.Time, log *slog.Logger) {
 	if reporting > 0 && all > reporting {
 		received *= float64(all) / float64(reporting)
 	}
+	if d, ok := c.delivered(now, c.ad.cfg.Period, c.sh.cfg.Overhead); ok {
+		// What the path delivered, by the client's RECEIPTs: every
+		// stream's datagrams, not only those of streams it reports on.
+		received = d
+	}
 	// The rate never goes below what the shaper never thins, and audio,
 	// with a margin: a rate under them would starve a reliable stream.
 	c.ad.SetFloor(c.sh.urgentRate(now) * 1.25)
@@ -1106,7 +1174,7 @@ func (c *client) adapt(now time.Time, log *slog.Logger) {
 		}
 		if log.Enabled(context.Background(), slog.LevelDebug) {
 			j := c.ad.Last()
-			log.Debug("gateway: rate", "client", c.addr, "rate", int(r), "sending", int(j.Sending), "packets", j.Packets, "lost", j.Lost, "delay", j.Delay, "delay-max", j.DelayMax, "timed", j.Timed, "unvalidated-drops", c.unvalid, "queued", c.sh.Queued())
+			log.Debug("gateway: rate", "client", c.addr, "rate", int(r), "sending", int(j.Sending), "received", int(received), "receipts", c.rcptN, "packets", j.Packets, "lost", j.Lost, "delay", j.Delay, "delay-max", j.DelayMax, "timed", j.Timed, "unvalidated-drops", c.unvalid, "queued", c.sh.Queued())
 		}
 		c.sh.SetRate(r, now)
 	} else if j := c.ad.Last(); j.Lost > 0 && log.Enabled(context.Background(), slog.LevelDebug) {

@@ -162,6 +162,9 @@ func TestRelay(t *testing.T) {
 					t.Errorf("%s: %d of %d best-effort postings", name, got, n)
 				}
 			}
+			// The clients' RECEIPTs reach the gateway (it sends them
+			// HEARTBEATs, so they know it for a gateway).
+			waitFor(t, 10*time.Second, "RECEIPTs from the clients", func() bool { return g.Stats().Receipts >= 2 })
 			st := g.Stats()
 			t.Logf("gateway: %+v", st)
 			if st.ToGroup == 0 || st.ToClients == 0 {

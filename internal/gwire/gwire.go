@@ -49,10 +49,21 @@
 //	                  channel URL, a 2-byte length and the address clients
 //	                  send to), at most [DirQueryLen] bytes in all; a
 //	                  client pages on with the next index
+//	type 10 RECEIPT   from a client to its gateway, every [ReceiptEvery]
+//	                  while it is the client's way in: bytes 2-9 the
+//	                  bytes it has received (every datagram's UDP
+//	                  payload, from its first), bytes 10-13 the datagrams,
+//	                  bytes 14-17 its clock when it counted them
+//	                  (microseconds, any origin), all big-endian and
+//	                  modulo 2⁶⁴ and 2³²; the gateway learns from two of
+//	                  them what the client's path delivered in between,
+//	                  whatever streams it was of and whether the client
+//	                  has heard of them yet ([ReceiptLen])
 //
 // CHALLENGE, ECHO, CAPTEST and HEARTBEAT are [Len] bytes, THINNED
-// [ThinnedLen], PROBE [ProbeLen], PROBED [ProbedLen], DIRQUERY
-// [DirQueryLen], DIRECTORY at most that; anything else starting with the
+// [ThinnedLen], PROBE [ProbeLen], PROBED [ProbedLen], RECEIPT
+// [ReceiptLen], DIRQUERY [DirQueryLen], DIRECTORY at most that; anything
+// else starting with the
 // magic is malformed (padding that is not zeros included). An echo or an
 // answer is no larger than what it answers, a client answers only the
 // gateway its URL names, and a gateway sends one CAPTEST per PROBE within
@@ -68,6 +79,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"time"
 )
 
 // Magic is the first byte of every gateway control datagram.
@@ -88,6 +100,12 @@ const (
 	ProbedLen = 28
 )
 
+// ReceiptLen is the length of a RECEIPT.
+const ReceiptLen = 18
+
+// ReceiptEvery is how often a gateway's client sends a RECEIPT.
+const ReceiptEvery = 100 * time.Millisecond
+
 // DirQueryLen is the length of a DIRQUERY and the most a DIRECTORY holds.
 const DirQueryLen = 1200
 
@@ -105,6 +123,7 @@ const (
 	Heartbeat = 7
 	DirQuery  = 8
 	Directory = 9
+	Receipt   = 10
 )
 
 // An Entry is one channel a gateway serves: the channel's URL (the
@@ -137,6 +156,10 @@ type Control struct {
 	// entry; Total the DIRECTORY's entries in all, Entries those in it.
 	Index, Total uint16
 	Entries      []Entry
+	// Bytes, Datagrams and Clock are a RECEIPT's.
+	Bytes     uint64
+	Datagrams uint32
+	Clock     uint32
 }
 
 // Append appends a CHALLENGE, ECHO, CAPTEST or HEARTBEAT datagram
@@ -176,6 +199,11 @@ func Parse(b []byte) (Control, error) {
 		if c.Member == 0 || c.Stream == 0 {
 			return Control{}, ErrMalformed
 		}
+	case Receipt:
+		if len(b) != ReceiptLen {
+			return Control{}, ErrMalformed
+		}
+		c.Bytes, c.Datagrams, c.Clock = binary.BigEndian.Uint64(b[2:]), binary.BigEndian.Uint32(b[10:]), binary.BigEndian.Uint32(b[14:])
 	case Probe:
 		if len(b) != ProbeLen || !zeros(b[11:]) {
 			return Control{}, ErrMalformed
@@ -242,6 +270,15 @@ func zeros(b []byte) bool {
 	return true
 }
 
+// AppendReceipt appends a RECEIPT: bytes and datagrams received in all,
+// counted at clock (microseconds).
+func AppendReceipt(b []byte, bytes uint64, datagrams, clock uint32) []byte {
+	b = append(b, Magic, Version<<4|Receipt)
+	b = binary.BigEndian.AppendUint64(b, bytes)
+	b = binary.BigEndian.AppendUint32(b, datagrams)
+	return binary.BigEndian.AppendUint32(b, clock)
+}
+
 // AppendProbe appends a PROBE carrying nonce and flags.
 func AppendProbe(b []byte, nonce uint64, flags byte) []byte {
 	b = append(b, Magic, Version<<4|Probe)
@@ -299,6 +336,8 @@ func (c Control) Append(b []byte) []byte {
 		return AppendThinned(b, c.Member, c.Stream)
 	case Probe:
 		return AppendProbe(b, c.Cookie, c.Flags)
+	case Receipt:
+		return AppendReceipt(b, c.Bytes, c.Datagrams, c.Clock)
 	case Probed:
 		return AppendProbed(b, c.Cookie, c.Group)
 	case DirQuery:

@@ -24,6 +24,10 @@ func TestRoundTrip(t *testing.T) {
 	if c, err := Parse(b); err != nil || len(b) != ThinnedLen || !reflect.DeepEqual(c, Control{Type: Thinned, Member: 9, Stream: 3}) {
 		t.Fatalf("thinned: %+v %v", c, err)
 	}
+	b = AppendReceipt(nil, 1<<40+5, 1<<31+7, 0xfffffff0)
+	if c, err := Parse(b); err != nil || len(b) != ReceiptLen || !reflect.DeepEqual(c, Control{Type: Receipt, Bytes: 1<<40 + 5, Datagrams: 1<<31 + 7, Clock: 0xfffffff0}) {
+		t.Fatalf("receipt: %+v %v", c, err)
+	}
 }
 
 func TestMalformed(t *testing.T) {
@@ -41,7 +45,9 @@ func TestMalformed(t *testing.T) {
 		"stream 0":  AppendThinned(nil, 1, 0),
 		"thin cut":  AppendThinned(nil, 1, 1)[:ThinnedLen-1],
 		"echo long": append(Append(nil, Echo, 1), 0, 0, 0, 0),
-		"type 10":   append([]byte{Magic, Version<<4 | 10}, good[2:]...),
+		"type 11":   append([]byte{Magic, Version<<4 | 11}, good[2:]...),
+		"rcpt cut":  AppendReceipt(nil, 1, 2, 3)[:ReceiptLen-1],
+		"rcpt long": append(AppendReceipt(nil, 1, 2, 3), 0),
 		"probe pad": func() []byte { b := AppendProbe(nil, 1, 0); b[ProbeLen-1] = 1; return b }(),
 		"probe 0":   AppendProbe(nil, 0, ProbeCapability),
 		"probe cut": AppendProbe(nil, 1, 0)[:ProbeLen-1],
@@ -134,6 +140,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(Append(nil, Heartbeat, 9))
 	f.Add(Append(nil, CapTest, 9))
 	f.Add(AppendDirQuery(nil, 2))
+	f.Add(AppendReceipt(nil, 0, 0, 0))
 	f.Add(func() []byte {
 		b, _ := AppendDirectory(nil, []Entry{{"a://239.1.1.1:1", "h:1"}, {"", ""}}, 0)
 		return b
