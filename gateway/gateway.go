@@ -829,7 +829,7 @@ func (g *Gateway) readFeedback(c *client, b []byte, d *dgram, now time.Time) []b
 		}
 		if g.absorbs(fb, f, now) {
 			absorb++
-		} else if p := fb.payload; g.streams[k] && len(p) >= 2 && p[0] == 'P' && p[1] == windowNak {
+		} else if g.streams[k] && isNAK(fb.payload) {
 			if _, droppable := c.sh.classes[k]; droppable {
 				c.naks++
 			}
@@ -864,21 +864,17 @@ func (g *Gateway) readFeedback(c *client, b []byte, d *dgram, now time.Time) []b
 // its stream has data the gateway thinned for the client still within its
 // time left, and it may be a NAK. Where the feedback is readable (the
 // monitor layer at the wire side, no encryption) only NAKs are absorbed
-// (window's NAK: 4), and status, acknowledgements and reports go on;
+// (a window layer's NAK passed through monitor), and status, acknowledgements and reports go on;
 // otherwise the whole frame is.
 func (g *Gateway) absorbs(fb *fbFrame, f *flow, now time.Time) bool {
 	if f == nil || !now.Before(f.absorbUntil) {
 		return false
 	}
 	if g.streams[streamKey{fb.target, fb.stream}] {
-		p := fb.payload
-		return len(p) >= 2 && p[0] == 'P' && p[1] == windowNak
+		return isNAK(fb.payload)
 	}
 	return true
 }
-
-// windowNak is the kind byte of a window layer's NAK (layers/window).
-const windowNak = 4
 
 // report feeds one monitor report into the client's adapter: packets
 // settled since the last and lost beyond what the gateway thinned, both

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/rwanda-go/rwanda/layers/monitor"
+	"github.com/rwanda-go/rwanda/layers/window"
 	"github.com/rwanda-go/rwanda/stack"
 )
 
@@ -284,4 +285,11 @@ type mreport struct {
 	echo  uint32
 	hold  uint64
 	timed bool
+}
+
+// isNAK reports whether p, a feedback frame's payload on a stream whose
+// wire-side layer is monitor, is a window layer's NAK passed through it.
+func isNAK(p []byte) bool {
+	inner, ok := monitor.Passed(p)
+	return ok && window.IsNAK(inner)
 }

@@ -33,3 +33,13 @@ func ParseReport(b []byte) (r WireReport, ok bool) {
 	}
 	return WireReport{Expected: rep.expected, Lost: rep.lost, Rate: rep.rate, MilliPPS: rep.mpps, Echo: rep.echo, Hold: rep.hold}, true
 }
+
+// Passed returns the packet inside a PASS packet (a control packet of the
+// layers above, unstamped: a window's NAK, status or ack); ok is false
+// when b is not one.
+func Passed(b []byte) (inner []byte, ok bool) {
+	if len(b) < 1 || b[0] != kindPass {
+		return nil, false
+	}
+	return b[1:], true
+}

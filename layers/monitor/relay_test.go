@@ -24,4 +24,10 @@ func TestRelayParsers(t *testing.T) {
 	if _, ok := ParseReport(h); ok {
 		t.Error("a data header parsed as a report")
 	}
+	if p, ok := Passed([]byte{kindPass, 4, 1}); !ok || string(p) != "\x04\x01" {
+		t.Errorf("pass: %x %v, want 0401 true", p, ok)
+	}
+	if _, ok := Passed(h); ok {
+		t.Error("a data header taken for a passed packet")
+	}
 }

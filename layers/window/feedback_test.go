@@ -24,3 +24,16 @@ func TestNakSpansRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestIsNAK: what a relay takes for a NAK is what the window sends as one,
+// and none of its other packets.
+func TestIsNAK(t *testing.T) {
+	if !IsNAK(AppendNak(nil, []Span{{1, 3}})) || !IsNAK(appendNak(nil, []span{{4, 9}})) {
+		t.Fatal("a NAK not taken for one")
+	}
+	for _, b := range [][]byte{nil, appendStatus(nil, 7), {msgAck}, {msgData, 0}, {msgSync}, {msgSkip}} {
+		if IsNAK(b) {
+			t.Fatalf("%x taken for a NAK", b)
+		}
+	}
+}
