@@ -35,12 +35,13 @@ func Require(t testing.TB, what ...string) {
 		}
 	}
 	if len(missing) > 0 {
-		skipOrFail(t, "needs %s", strings.Join(missing, ", "))
+		SkipOrFail(t, "needs %s", strings.Join(missing, ", "))
 	}
 }
 
-// skipOrFail skips t, or fails it when CI=true.
-func skipOrFail(t testing.TB, format string, args ...any) {
+// SkipOrFail skips t, or fails it when CI=true: for what a test needs of
+// the machine (a privilege, a binary, a kernel feature) that CI has.
+func SkipOrFail(t testing.TB, format string, args ...any) {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
 	if os.Getenv("CI") == "true" {
@@ -107,7 +108,7 @@ func NewNet(t testing.TB) *Net {
 	}
 	n.hub = n.prefix + "hub"
 	if out, err := exec.Command("ip", "netns", "add", n.hub).CombinedOutput(); err != nil {
-		skipOrFail(t, "cannot make a network namespace: ip netns add: %v: %s", err, bytes.TrimSpace(out))
+		SkipOrFail(t, "cannot make a network namespace: ip netns add: %v: %s", err, bytes.TrimSpace(out))
 	}
 	t.Cleanup(n.cleanup)
 	n.ip("-n", n.hub, "link", "set", "dev", "lo", "up")
