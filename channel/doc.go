@@ -50,8 +50,12 @@
 // move: senders' windows span it, so reliable postings sent meanwhile are
 // repaired through the new gateway, none lost or delivered twice.
 // [Channel.Gateway] tells how the group is reached. [WithoutDirectJoin]
-// skips the capability test. Nothing in probes or heartbeats is
-// authenticated (see package gateway).
+// skips the capability test. A channel served by a gateway (any unicast
+// channel whose peer has sent it a gateway's challenge, heartbeat or
+// thinning notice) sends that peer a small receipt every 100 ms: what it
+// has received in all, from which the gateway learns what the client's
+// path delivers and sets its rate. Nothing in probes, heartbeats or
+// receipts is authenticated (see package gateway).
 //
 // # Transports
 //
