@@ -508,6 +508,9 @@ func (c *Channel) sendRun(run []byte, seg int, dst transport.Addr, n int) {
 // Pull waiting for them, requests to the handler, the rest to the
 // subscriptions.
 func (c *Channel) dispatch(p *posting.Posting) {
+	if c.out != nil {
+		c.out.deliver() // what is pushed next may answer it (flushNow)
+	}
 	switch p.Kind {
 	case posting.Reply, posting.Fault:
 		c.req.answer(p)
@@ -530,6 +533,9 @@ func (c *Channel) dispatchBorrowed(p *posting.Posting) {
 	if p.Kind != posting.Message {
 		c.dispatch(p.Clone())
 		return
+	}
+	if c.out != nil {
+		c.out.deliver()
 	}
 	c.subs.offerBorrowed(p)
 }

@@ -81,6 +81,12 @@ type outbox struct {
 
 	direct atomic.Int32 // goroutines inside a stack call that will flush
 
+	// delivered counts postings handed to the application (deliver);
+	// deliveredAtEnd is what it was when the last write ended. A push
+	// after a delivery answers something, not a pusher in a loop.
+	delivered      atomic.Uint64
+	deliveredAtEnd uint64
+
 	// noBundle puts every frame in a datagram of its own: a knob for
 	// measuring what bundling is worth (benchmarks only).
 	noBundle bool
@@ -218,20 +224,37 @@ func (o *outbox) closeDatagram(t *train) {
 }
 
 // flushNow writes what is queued: on this goroutine when the path is idle
-// and direct is allowed, else by waking the writer goroutine.
+// and direct is allowed, else by waking the writer goroutine. The path is
+// idle when no write ended within coalesceWindow, or when a posting has
+// been delivered to the application since the last write ended: a reply
+// pushed from a subscriber's callback (a round trip) goes at once, even
+// when the write before it ended a moment ago (it can end late: the
+// sender is preempted in the system call by the receiver it woke, and
+// the answer is there when it returns).
+//
+// deliver notes each posting delivered.
 func (o *outbox) flushNow(direct bool) {
 	o.mu.Lock()
 	if o.queued == 0 || o.busy {
 		o.mu.Unlock()
 		return
 	}
-	if !direct || time.Since(o.lastEnd) < coalesceWindow {
+	if !direct || o.coalesce(time.Now()) {
 		o.mu.Unlock()
 		o.wake()
 		return
 	}
 	o.writeLocked()
 }
+
+// coalesce reports whether a flush at now should leave the write to the
+// writer goroutine (see flushNow). o.mu is held.
+func (o *outbox) coalesce(now time.Time) bool {
+	return now.Sub(o.lastEnd) < coalesceWindow && o.delivered.Load() == o.deliveredAtEnd
+}
+
+// deliver notes a posting delivered to the application (see flushNow).
+func (o *outbox) deliver() { o.delivered.Add(1) }
 
 // writeLocked takes what is queued and writes it outside the lock. It is
 // called with o.mu held, something queued and no write in progress, and
@@ -285,6 +308,7 @@ func (o *outbox) finish(batch []*train) {
 	}
 	o.busy = false
 	o.lastEnd = time.Now() // a performance heuristic, not protocol time
+	o.deliveredAtEnd = o.delivered.Load()
 	more := o.queued > 0
 	if o.waiting {
 		o.waiting = false
