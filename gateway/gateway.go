@@ -139,7 +139,7 @@ type Gateway struct {
 	log   *slog.Logger
 	group netip.AddrPort
 	mc    *udpio.Conn
-	uc    *net.UDPConn
+	uc    *udpio.Conn
 	key   [32]byte
 	// rcvBuf is uc's receive buffer in effect.
 	rcvBuf int
@@ -423,18 +423,17 @@ func New(cfg Config) (*Gateway, error) {
 		g.mc.Close()
 		return nil, fmt.Errorf("gateway: listen %q: %w", cfg.Listen, err)
 	}
-	netw := "udp4"
-	if la.IP != nil && la.IP.To4() == nil {
-		netw = "udp6"
-	}
-	if g.uc, err = net.ListenUDP(netw, la); err != nil {
+	// No host (":port") or an IPv4 address gives an IPv4 socket, an IPv6
+	// address an IPv6-only one, as "udp4" and "udp6" did before.
+	if g.uc, err = udpio.ListenUnicast(la.AddrPort()); err != nil {
 		g.mc.Close()
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	g.rcvBuf = setReadBuffer(g.uc, cfg.ReadBuffer)
+	_ = g.uc.SetReadBuffer(cfg.ReadBuffer) // SO_RCVBUFFORCE where permitted
+	g.rcvBuf = g.uc.ReadBufferSize()
 	_ = g.uc.SetWriteBuffer(4 << 20)
 	_ = g.mc.SetReadBuffer(cfg.ReadBuffer)
-	g.bw = newBatchWriter(g.uc)
+	g.bw = &batchWriter{conn: g.uc}
 	g.capTok = float64(cfg.CapTests)
 	g.dir = cfg.Directory
 	if g.dir == nil {
@@ -453,7 +452,7 @@ func New(cfg Config) (*Gateway, error) {
 }
 
 // Addr is the unicast address clients send to.
-func (g *Gateway) Addr() netip.AddrPort { return g.uc.LocalAddr().(*net.UDPAddr).AddrPort() }
+func (g *Gateway) Addr() netip.AddrPort { return g.uc.LocalAddr() }
 
 // Close stops the gateway and waits for its goroutines.
 func (g *Gateway) Close() error {
@@ -562,15 +561,16 @@ func (g *Gateway) readGroup() {
 // one lock, with one pump of the clients' queues after it.
 func (g *Gateway) readClients() {
 	defer g.wg.Done()
-	r := newBatchReader(g.uc, 64<<10)
+	msgs := make([]udpio.Message, 32)
+	for i := range msgs {
+		msgs[i].Buf = make([]byte, 64<<10) // room for a GRO batch
+	}
 	var sends []out
 	var d dgram
 	var now time.Time
-	each := func(b []byte, from netip.AddrPort) {
-		sends = g.fromClient(b, from, &d, now, sends)
-	}
 	for {
-		if err := r.read(); err != nil {
+		n, err := g.uc.ReadBatch(msgs)
+		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
@@ -584,7 +584,12 @@ func (g *Gateway) readClients() {
 		now = time.Now()
 		sends = sends[:0]
 		g.mu.Lock()
-		r.each(each)
+		for i := range n {
+			m := &msgs[i]
+			for b := range m.Datagrams { // several with GRO
+				sends = g.fromClient(b, m.From, &d, now, sends)
+			}
+		}
 		sends = g.pumpLocked(now, sends)
 		g.mu.Unlock()
 		g.send(sends)

@@ -467,7 +467,9 @@ func rawRun(captured [][]byte, sendsPerSec float64, dsts []netip.AddrPort, d tim
 	if len(captured) == 0 || len(dsts) == 0 {
 		return 0, 0, errors.New("nothing captured, or no clients")
 	}
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	// The gateway's kind of socket, so that the baseline differs from it
+	// by the gateway's work alone.
+	conn, err := udpio.ListenUnicast(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0))
 	if err != nil {
 		return 0, 0, err
 	}

@@ -63,6 +63,9 @@ type connImpl interface {
 	// writeTo sends a train; frag allows IP fragmentation for the call
 	// (and sends without GSO).
 	writeTo(buf []byte, segSize int, dst netip.AddrPort, frag bool) error
+	// writeBatch sends each message to its own destination; frag
+	// allows IP fragmentation for the call; see Conn.WriteBatch.
+	writeBatch(msgs []Outgoing, frag bool) (failed int, err error)
 	readBatch(msgs []Message) (int, error)
 	waitRead() (bool, error)
 	localAddr() netip.AddrPort
@@ -71,6 +74,7 @@ type connImpl interface {
 	setGSO(on bool)
 	setMulticastOptions(ifi *net.Interface, ttl int, loopback bool) error
 	setReadBuffer(bytes int) error
+	readBufferSize() int
 	setWriteBuffer(bytes int) error
 	close() error
 }
@@ -292,6 +296,46 @@ func (c *Conn) WriteToFragmented(buf []byte, segSize int, dst netip.AddrPort) er
 	return c.impl.writeTo(buf, segSize, dst, true)
 }
 
+// Outgoing is one datagram for [Conn.WriteBatch]: B sent to Dst.
+type Outgoing struct {
+	B   []byte
+	Dst netip.AddrPort
+}
+
+// WriteBatch sends each message's datagram to its own destination, in
+// order, with as few system calls as the implementation allows: the fast
+// implementation hands up to 1024 messages to one sendmmsg call (no GSO:
+// the destinations differ), with reused headers and addresses, so that a
+// call allocates nothing; the portable one uses x/net WriteBatch (sendmmsg)
+// on Linux and one system call per datagram elsewhere. It is for sending to
+// many peers at once, where [Conn.WriteTo] sends a train to one.
+//
+// A message that cannot be sent does not stop the others: it is skipped
+// and counted in failed. That covers destinations the socket cannot address
+// (an invalid address or zone, an IPv6 one on an IPv4 socket, an IPv4 one
+// on an IPv6-only socket; IPv4-mapped IPv6 addresses count as IPv4) and
+// every error the kernel reports for one datagram (unreachable, port 0,
+// larger than the path MTU, ENOBUFS: unlike WriteTo, WriteBatch does not
+// retry a full device queue, which would stall every destination for it).
+// A full socket send buffer (EAGAIN) waits in the runtime's poller.
+// err is nil when every message was sent, else it describes the first
+// failure; after Close the remaining messages count as failed and err wraps
+// net.ErrClosed. WriteBatch calls are serialised with each other and with
+// WriteTo. The messages' buffers are not retained.
+func (c *Conn) WriteBatch(msgs []Outgoing) (failed int, err error) {
+	return c.impl.writeBatch(msgs, false)
+}
+
+// WriteBatchFragmented is WriteBatch for datagrams that may be larger than
+// their paths' MTU: the kernel cuts them into IP fragments (on Linux,
+// IP_PMTUDISC_DONT for the call), as [Conn.WriteToFragmented] does. A
+// relay that forwards others' datagrams unchanged (the gateway) uses it:
+// a datagram sized for one network may meet a smaller MTU on the way to
+// another peer.
+func (c *Conn) WriteBatchFragmented(msgs []Outgoing) (failed int, err error) {
+	return c.impl.writeBatch(msgs, true)
+}
+
 // ErrMessageSize is wrapped by the error of a write whose datagram is
 // larger than the path MTU (EMSGSIZE).
 var ErrMessageSize = errors.New("udpio: datagram larger than the path MTU")
@@ -361,6 +405,11 @@ func (c *Conn) SetReadBuffer(bytes int) error {
 	}
 	return nil
 }
+
+// ReadBufferSize returns the socket receive buffer size as the kernel
+// reports it (SO_RCVBUF; Linux reports twice what was set, counting its
+// bookkeeping), or 0 where it is not known (js, wasip1, Plan 9, errors).
+func (c *Conn) ReadBufferSize() int { return c.impl.readBufferSize() }
 
 // SetWriteBuffer sets the socket send buffer size in bytes, using
 // SO_SNDBUFFORCE when permitted (Linux) and SO_SNDBUF otherwise.

@@ -30,8 +30,9 @@ type fastConn struct {
 	gsoOn        atomic.Bool // GSO currently in use
 	groOn        bool        // UDP_GRO enabled at open
 
-	wmu sync.Mutex
+	wmu sync.Mutex // guards w and mw: one write at a time
 	w   writer
+	mw  multiWriter
 
 	rmu sync.Mutex
 	r   reader
@@ -169,6 +170,7 @@ func open(family int, bind netip.AddrPort, scope uint32, mcast *mcastSpec) (*fas
 	}
 	c.gsoOn.Store(c.gsoSupported)
 	c.w.init(family)
+	c.mw.init()
 	c.r.init()
 	c.peekFn = c.peek
 	return c, nil
@@ -238,9 +240,18 @@ func setBufferRaw(rc syscall.RawConn, forceOpt, opt, bytes int) error {
 	return serr
 }
 
+// rcvBufRaw returns the receive buffer size the kernel reports, 0 on error.
+func rcvBufRaw(rc syscall.RawConn) int {
+	n := 0
+	_ = rc.Control(func(fd uintptr) { n, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF) })
+	return n
+}
+
 func (c *fastConn) setReadBuffer(bytes int) error {
 	return setBufferRaw(c.rc, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, bytes)
 }
+
+func (c *fastConn) readBufferSize() int { return rcvBufRaw(c.rc) }
 
 func (c *fastConn) setWriteBuffer(bytes int) error {
 	return setBufferRaw(c.rc, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, bytes)

@@ -18,6 +18,10 @@
 //     65527 over IPv6), so longer trains are cut into several
 //     GSO messages, all submitted with a single sendmmsg call. Without GSO
 //     every datagram becomes one entry of a sendmmsg batch.
+//   - Sending to many peers: [Conn.WriteBatch] takes datagrams each with its
+//     own destination and hands up to 1024 of them to one sendmmsg call (no
+//     GSO); a datagram the kernel refuses is skipped and counted, the others
+//     still go.
 //   - Receiving: [Conn.ReadBatch] uses recvmmsg to fill many [Message] slots
 //     per call. With UDP generic receive offload (UDP_GRO) enabled the kernel
 //     may also coalesce consecutive datagrams from one sender into one slot
@@ -31,8 +35,8 @@
 // runtime's network poller (syscall.RawConn), instead of using
 // golang.org/x/net/ipv4.PacketConn.WriteBatch/ReadBatch, because those
 // allocate per call (about two allocations per datagram); with reused
-// mmsghdr, iovec, sockaddr and control-message arrays WriteTo and ReadBatch
-// do not allocate in steady state. It creates its socket by hand too, to bind
+// mmsghdr, iovec, sockaddr and control-message arrays WriteTo, WriteBatch
+// and ReadBatch do not allocate in steady state. It creates its socket by hand too, to bind
 // a multicast socket to the group address (package net binds the wildcard
 // address instead) and to set what only Linux has: SO_RCVBUFFORCE,
 // IP_MULTICAST_ALL, UDP_SEGMENT, UDP_GRO. Group membership (including
@@ -150,16 +154,20 @@
 // exponential backoff for up to about one second and then returns the error.
 // WriteTo returns only after every datagram of the train was accepted by the
 // kernel or an error occurred; on error some leading datagrams may have been
-// sent. UDP itself stays unreliable: the receiver's buffer may overflow.
+// sent. WriteBatch waits for a full send buffer too but does not retry
+// ENOBUFS: it counts that datagram as failed and goes on with the others,
+// as a relay to many peers wants (a full device queue costs datagrams, not
+// up to a second of every peer's time). UDP itself stays unreliable: the
+// receiver's buffer may overflow.
 //
 // # Concurrency
 //
-// A Conn is safe for concurrent use. WriteTo calls are serialised among
-// themselves and ReadBatch calls among themselves (each direction owns reused
-// buffers); one writer and one reader run in parallel. The package starts no
-// goroutines. [Conn.Close] may be called at any time, more than once, and
-// unblocks a pending ReadBatch, which then returns an error wrapping
-// net.ErrClosed.
+// A Conn is safe for concurrent use. WriteTo and WriteBatch calls are
+// serialised among themselves and ReadBatch calls among themselves (each
+// direction owns reused buffers); one writer and one reader run in
+// parallel. The package starts no goroutines. [Conn.Close] may be called
+// at any time, more than once, and unblocks a pending ReadBatch, which then
+// returns an error wrapping net.ErrClosed.
 //
 // # Limitations
 //

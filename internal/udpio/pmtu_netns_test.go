@@ -125,6 +125,23 @@ func TestPathMTUNamespaces(t *testing.T) {
 		if err := tx.WriteTo(buf, 1400, dst); !errors.Is(err, ErrMessageSize) {
 			t.Fatalf("WriteTo after WriteToFragmented: %v, want ErrMessageSize", err)
 		}
+		// WriteBatch refuses a datagram too large for the path (counted
+		// failed, the others go); WriteBatchFragmented sends it whole.
+		big, small := train(0, 0, 1400), train(0, 0, 100)
+		msgs := []Outgoing{{B: big, Dst: dst}, {B: small, Dst: dst}}
+		if failed, err := tx.WriteBatch(msgs); failed != 1 || !errors.Is(err, unix.EMSGSIZE) {
+			t.Fatalf("WriteBatch of 1400 and 100 bytes over a 1280 link: %d failed, %v; want 1, EMSGSIZE", failed, err)
+		}
+		checkTrain(t, collect(t, rx, 1, testTimeout), small, 100, from)
+		if failed, err := tx.WriteBatchFragmented(msgs); failed != 0 || err != nil {
+			t.Fatalf("WriteBatchFragmented: %d failed, %v", failed, err)
+		}
+		got := collect(t, rx, 2, testTimeout)
+		checkTrain(t, got[:1], big, 1400, from)
+		checkTrain(t, got[1:], small, 100, from)
+		if failed, _ := tx.WriteBatch(msgs[:1]); failed != 1 {
+			t.Fatal("WriteBatch after WriteBatchFragmented sent a datagram too large for the path")
+		}
 		t.Logf("GSO %v; PathMTU %d", gso, want)
 	})
 }

@@ -136,20 +136,29 @@ func (c *portableConn) setReadBuffer(bytes int) error {
 	return setSocketBuffer(c.uc, true, bytes)
 }
 
+func (c *portableConn) readBufferSize() int { return socketReadBufferSize(c.uc) }
+
 func (c *portableConn) setWriteBuffer(bytes int) error {
 	return setSocketBuffer(c.uc, false, bytes)
 }
+
+// The refusals of destinations a socket cannot address.
+var (
+	errInvalidDst = errors.New("invalid destination address")
+	errFamily6on4 = errors.New("IPv6 destination on an IPv4 socket")
+	errFamily4on6 = errors.New("IPv4 destination on an IPv6-only socket")
+)
 
 // checkDst unmaps dst and checks its family against the socket's.
 func (c *portableConn) checkDst(dst netip.AddrPort) (netip.AddrPort, error) {
 	a := dst.Addr().Unmap()
 	switch {
 	case !a.IsValid():
-		return dst, errors.New("invalid destination address")
+		return dst, errInvalidDst
 	case !c.v6 && !a.Is4():
-		return dst, errors.New("IPv6 destination on an IPv4 socket")
+		return dst, errFamily6on4
 	case c.v6 && a.Is4():
-		return dst, errors.New("IPv4 destination on an IPv6-only socket")
+		return dst, errFamily4on6
 	}
 	return netip.AddrPortFrom(a, dst.Port()), nil
 }
@@ -186,7 +195,7 @@ func (c *portableConn) writeTo(buf []byte, segSize int, dst netip.AddrPort, frag
 		defer setFragment(c.uc, c.v6, false)
 	}
 	if c.batch && count > 1 {
-		return c.writeBatch(buf, segSize, count, dst)
+		return c.writeTrain(buf, segSize, count, dst)
 	}
 	var bo backoff
 	for i := 0; i < count; {
@@ -207,8 +216,8 @@ func (c *portableConn) writeTo(buf []byte, segSize int, dst netip.AddrPort, frag
 	return nil
 }
 
-// writeBatch sends count datagrams (count > 1) with x/net WriteBatch.
-func (c *portableConn) writeBatch(buf []byte, segSize, count int, dst netip.AddrPort) error {
+// writeTrain sends count datagrams (count > 1) with x/net WriteBatch.
+func (c *portableConn) writeTrain(buf []byte, segSize, count int, dst netip.AddrPort) error {
 	addr := net.UDPAddrFromAddrPort(dst)
 	n := min(count, maxBatch)
 	if len(c.wmsgs) < n {
@@ -254,6 +263,93 @@ func (c *portableConn) writeBatch(buf []byte, segSize, count int, dst netip.Addr
 		}
 	}
 	return nil
+}
+
+// writeBatch sends each message to its destination with x/net WriteBatch
+// (when batch) or one system call each, skipping and counting the ones
+// that fail; see Conn.WriteBatch.
+func (c *portableConn) writeBatch(msgs []Outgoing, frag bool) (failed int, err error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if frag {
+		if err := setFragment(c.uc, c.v6, true); err != nil {
+			return len(msgs), fmt.Errorf("udpio: write batch: allowing fragmentation: %w", err)
+		}
+		defer setFragment(c.uc, c.v6, false)
+	}
+	fail := func(dst netip.AddrPort, e error) {
+		failed++
+		if err == nil {
+			err = writeErr(dst, e)
+		}
+	}
+	if !c.batch {
+		for i := range msgs {
+			o := &msgs[i]
+			dst, derr := c.checkDst(o.Dst)
+			if derr != nil {
+				fail(o.Dst, derr)
+				continue
+			}
+			if _, werr := c.uc.WriteToUDPAddrPort(o.B, dst); werr != nil {
+				if errors.Is(werr, net.ErrClosed) {
+					return failed + len(msgs) - i, wrapErr("write", werr)
+				}
+				fail(dst, werr)
+			}
+		}
+		return failed, err
+	}
+	used := 0
+	defer func() { // do not retain the caller's buffers
+		for j := range used {
+			c.wbufs[j] = nil
+			c.wmsgs[j] = ipv4.Message{}
+		}
+	}()
+	for len(msgs) > 0 {
+		chunk := msgs[:min(len(msgs), maxBatch)]
+		msgs = msgs[len(chunk):]
+		if len(c.wmsgs) < len(chunk) {
+			c.wmsgs = make([]ipv4.Message, max(len(chunk), 2*len(c.wmsgs), initialBatch))
+			c.wbufs = make([][]byte, len(c.wmsgs))
+		}
+		k := 0 // messages the socket can address
+		for i := range chunk {
+			o := &chunk[i]
+			dst, derr := c.checkDst(o.Dst)
+			if derr != nil {
+				fail(o.Dst, derr)
+				continue
+			}
+			c.wbufs[k] = o.B
+			c.wmsgs[k] = ipv4.Message{Buffers: c.wbufs[k : k+1 : k+1], Addr: net.UDPAddrFromAddrPort(dst)}
+			k++
+		}
+		used = max(used, k)
+		for i := 0; i < k; {
+			var sent int
+			var werr error
+			if c.v6 {
+				sent, werr = c.x.p6.WriteBatch(c.wmsgs[i:k], 0)
+			} else {
+				sent, werr = c.x.p4.WriteBatch(c.wmsgs[i:k], 0)
+			}
+			i += max(sent, 0) // x/net says -1 when the first message fails
+			if werr == nil {
+				continue
+			}
+			if errors.Is(werr, net.ErrClosed) {
+				return failed + k - i + len(msgs), wrapErr("write", werr)
+			}
+			// sendmmsg fails only when the first message does: skip it.
+			if i < k {
+				fail(c.wmsgs[i].Addr.(*net.UDPAddr).AddrPort(), werr)
+				i++
+			}
+		}
+	}
+	return failed, err
 }
 
 // waitRead cannot wait without a buffer here; see Conn.WaitRead.

@@ -42,3 +42,13 @@ func setSocketBuffer(uc *net.UDPConn, read bool, bytes int) error {
 	}
 	return setBufferRaw(rc, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, bytes)
 }
+
+// socketReadBufferSize returns the receive buffer size the kernel reports
+// for a portable Conn, 0 if unknown.
+func socketReadBufferSize(uc *net.UDPConn) int {
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	return rcvBufRaw(rc)
+}

@@ -34,3 +34,6 @@ func readMsg(uc *net.UDPConn, buf, _ []byte) (n, oobn int, truncated bool, from 
 	n, from, err = uc.ReadFromUDPAddrPort(buf)
 	return n, 0, false, from, err
 }
+
+// socketReadBufferSize returns 0: these systems do not report it.
+func socketReadBufferSize(*net.UDPConn) int { return 0 }

@@ -43,3 +43,15 @@ func setSocketBuffer(uc *net.UDPConn, read bool, bytes int) error {
 	}
 	return uc.SetWriteBuffer(bytes)
 }
+
+// socketReadBufferSize returns the receive buffer size the OS reports for a
+// portable Conn, 0 if unknown.
+func socketReadBufferSize(uc *net.UDPConn) int {
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	_ = rc.Control(func(fd uintptr) { n, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF) })
+	return n
+}

@@ -61,3 +61,17 @@ func readMsg(uc *net.UDPConn, buf, _ []byte) (n, oobn int, truncated bool, from 
 	}
 	return n, 0, false, from, err
 }
+
+// socketReadBufferSize returns the receive buffer size the OS reports for a
+// portable Conn, 0 if unknown.
+func socketReadBufferSize(uc *net.UDPConn) int {
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	_ = rc.Control(func(fd uintptr) {
+		n, _ = windows.GetsockoptInt(windows.Handle(fd), windows.SOL_SOCKET, windows.SO_RCVBUF)
+	})
+	return n
+}

@@ -20,8 +20,8 @@ func gsoSupported(c *Conn) bool {
 	return f != nil && f.gsoSupported
 }
 
-// logBuffers logs the kernel's socket buffer sizes.
-func logBuffers(t *testing.T, c *Conn) {
+// kernelBuffers returns the kernel's socket buffer sizes.
+func kernelBuffers(t *testing.T, c *Conn) (rcv, snd int) {
 	var rc interface {
 		Control(func(fd uintptr)) error
 	}
@@ -34,12 +34,21 @@ func logBuffers(t *testing.T, c *Conn) {
 		}
 		rc = r
 	}
-	var rcv, snd int
 	rc.Control(func(fd uintptr) {
 		rcv, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
 		snd, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
 	})
+	return rcv, snd
+}
+
+// logBuffers logs the kernel's socket buffer sizes and checks that
+// ReadBufferSize reports the receive buffer's.
+func logBuffers(t *testing.T, c *Conn) {
+	rcv, snd := kernelBuffers(t, c)
 	t.Logf("SO_RCVBUF=%d SO_SNDBUF=%d (kernel doubles the requested value)", rcv, snd)
+	if got := c.ReadBufferSize(); got != rcv || got <= 0 {
+		t.Errorf("ReadBufferSize() = %d, kernel says %d", got, rcv)
+	}
 }
 
 // TestGSOFallback forces the kernel to reject GSO (SO_NO_CHECK makes
