@@ -509,7 +509,7 @@ func (c *Channel) sendRun(run []byte, seg int, dst transport.Addr, n int) {
 // subscriptions.
 func (c *Channel) dispatch(p *posting.Posting) {
 	if c.out != nil {
-		c.out.deliver() // what is pushed next may answer it (flushNow)
+		c.out.deliver() // what is pushed next may answer it (flushPushed)
 	}
 	switch p.Kind {
 	case posting.Reply, posting.Fault:

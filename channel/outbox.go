@@ -81,11 +81,13 @@ type outbox struct {
 
 	direct atomic.Int32 // goroutines inside a stack call that will flush
 
-	// delivered counts postings handed to the application (deliver);
-	// deliveredAtEnd is what it was when the last write ended. A push
-	// after a delivery answers something, not a pusher in a loop.
-	delivered      atomic.Uint64
-	deliveredAtEnd uint64
+	// heard says a posting was delivered to the application, the first
+	// of its read batch, since the last write ended (cleared at each
+	// write's end): a push after it may answer it, and is no pusher in a
+	// loop (flushPushed). batch counts the reader's batches, marked is
+	// the last that set heard.
+	heard         atomic.Bool
+	batch, marked atomic.Uint64
 
 	// noBundle puts every frame in a datagram of its own: a knob for
 	// measuring what bundling is worth (benchmarks only).
@@ -224,22 +226,39 @@ func (o *outbox) closeDatagram(t *train) {
 }
 
 // flushNow writes what is queued: on this goroutine when the path is idle
-// and direct is allowed, else by waking the writer goroutine. The path is
-// idle when no write ended within coalesceWindow, or when a posting has
-// been delivered to the application since the last write ended: a reply
-// pushed from a subscriber's callback (a round trip) goes at once, even
-// when the write before it ended a moment ago (it can end late: the
-// sender is preempted in the system call by the receiver it woke, and
-// the answer is there when it returns).
-//
-// deliver notes each posting delivered.
+// (no write ended within coalesceWindow) and direct is allowed, else by
+// waking the writer goroutine.
 func (o *outbox) flushNow(direct bool) {
 	o.mu.Lock()
 	if o.queued == 0 || o.busy {
 		o.mu.Unlock()
 		return
 	}
-	if !direct || o.coalesce(time.Now()) {
+	if !direct || o.coalesce(time.Now(), false) {
+		o.mu.Unlock()
+		o.wake()
+		return
+	}
+	o.writeLocked()
+}
+
+// flushPushed is flushNow(true) for a push: written at once also when a
+// write ended within coalesceWindow if since then a read batch delivered
+// a posting. A push from a subscriber's callback (a round trip's reply)
+// is no pusher in a loop, though the write before it may have ended a
+// moment ago: a write can end late, its sender preempted in the system
+// call by the receiver it woke, with the answer there when it returns.
+// Only a batch's first delivery counts, so replies to a batch of requests
+// still go in one write after the first; a pusher that only reads
+// acknowledgements, and flushes of what the stacks queue while reading,
+// keep flushNow's rule.
+func (o *outbox) flushPushed() {
+	o.mu.Lock()
+	if o.queued == 0 || o.busy {
+		o.mu.Unlock()
+		return
+	}
+	if o.coalesce(time.Now(), true) {
 		o.mu.Unlock()
 		o.wake()
 		return
@@ -248,13 +267,24 @@ func (o *outbox) flushNow(direct bool) {
 }
 
 // coalesce reports whether a flush at now should leave the write to the
-// writer goroutine (see flushNow). o.mu is held.
-func (o *outbox) coalesce(now time.Time) bool {
-	return now.Sub(o.lastEnd) < coalesceWindow && o.delivered.Load() == o.deliveredAtEnd
+// writer goroutine: a write ended within coalesceWindow (a pusher in a
+// loop), and, for a push (pushed), no read batch delivered a posting
+// since. o.mu is held.
+func (o *outbox) coalesce(now time.Time, pushed bool) bool {
+	return now.Sub(o.lastEnd) < coalesceWindow && !(pushed && o.heard.Load())
 }
 
-// deliver notes a posting delivered to the application (see flushNow).
-func (o *outbox) deliver() { o.delivered.Add(1) }
+// readBatch notes that the reader began a batch (see flushPushed).
+func (o *outbox) readBatch() { o.batch.Add(1) }
+
+// deliver notes a posting delivered to the application: the first of
+// its batch sets heard (see flushPushed).
+func (o *outbox) deliver() {
+	if b := o.batch.Load(); o.marked.Load() != b {
+		o.marked.Store(b)
+		o.heard.Store(true)
+	}
+}
 
 // writeLocked takes what is queued and writes it outside the lock. It is
 // called with o.mu held, something queued and no write in progress, and
@@ -308,7 +338,7 @@ func (o *outbox) finish(batch []*train) {
 	}
 	o.busy = false
 	o.lastEnd = time.Now() // a performance heuristic, not protocol time
-	o.deliveredAtEnd = o.delivered.Load()
+	o.heard.Store(false)
 	more := o.queued > 0
 	if o.waiting {
 		o.waiting = false

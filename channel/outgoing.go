@@ -296,7 +296,7 @@ func (og *outgoing) pushOn(ctx context.Context, os *outStream, p *posting.Postin
 	os.mu.Unlock()
 	// The write (a syscall, when the path is idle) happens outside the
 	// stream's lock, so other pushers on the stream are not held up by it.
-	og.out.flushNow(true)
+	og.out.flushPushed()
 	if errors.Is(err, frag.ErrTooLarge) || errors.Is(err, compress.ErrTooLarge) {
 		// A layer's own max, lower than the channel's checks foresaw.
 		return false, fmt.Errorf("%w: stream %q's stack %q refused it (raise that layer's max in the QoS: WithQoS, WithStreamQoS or WithMediaProfile): %w",

@@ -22,6 +22,7 @@ func (c *Channel) read() {
 			inBatch = true
 			now = c.clock.Now() // one reading for the datagrams read at once
 			c.out.direct.Add(1)
+			c.out.readBatch()
 		}
 		c.receiveAt(d, from, now)
 	}, func() {
