@@ -184,51 +184,65 @@ func TestWriteBatchConcurrent(t *testing.T) {
 	})
 }
 
+// fanOut is a sender and 4 receivers on loopback, and messages of 1200
+// bytes, perRcv to each receiver.
+type fanOut struct {
+	a      *Conn
+	rcv    []*Conn
+	msgs   []Outgoing
+	in     []Message
+	perRcv int
+}
+
+func newFanOut(tb testing.TB, impl implKind, perRcv int) *fanOut {
+	f := &fanOut{a: listenLoopback(tb, impl, false), perRcv: perRcv}
+	for range 4 {
+		f.rcv = append(f.rcv, listenLoopback(tb, impl, false))
+	}
+	payload := make([]byte, 1200)
+	for range perRcv {
+		for _, r := range f.rcv {
+			f.msgs = append(f.msgs, Outgoing{B: payload, Dst: r.LocalAddr()})
+		}
+	}
+	f.in = make([]Message, perRcv)
+	for i := range f.in {
+		f.in[i].Buf = make([]byte, 64<<10)
+	}
+	return f
+}
+
+// round sends the messages with one WriteBatch and drains the receivers.
+func (f *fanOut) round(tb testing.TB) {
+	if failed, err := f.a.WriteBatch(f.msgs); failed != 0 || err != nil {
+		tb.Fatalf("WriteBatch: %d failed: %v", failed, err)
+	}
+	for _, r := range f.rcv {
+		for got := 0; got < f.perRcv; {
+			k, err := r.ReadBatch(f.in)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			for i := range k {
+				for range f.in[i].Datagrams {
+					got++
+				}
+			}
+		}
+	}
+}
+
 // TestWriteBatchAllocs checks that the fast implementation's WriteBatch
 // (and the ReadBatch calls that drain it) allocate nothing once warm, and
 // logs what the portable one allocates.
 func TestWriteBatchAllocs(t *testing.T) {
 	forImpls(t, func(t *testing.T, impl implKind) {
-		a := listenLoopback(t, impl, false)
-		var rcv []*Conn
-		var msgs []Outgoing
-		for range 4 {
-			rcv = append(rcv, listenLoopback(t, impl, false))
-		}
-		const perRcv = 8
-		payload := make([]byte, 1200)
-		for range perRcv {
-			for _, r := range rcv {
-				msgs = append(msgs, Outgoing{B: payload, Dst: r.LocalAddr()})
-			}
-		}
-		in := make([]Message, perRcv)
-		for i := range in {
-			in[i].Buf = make([]byte, 64<<10)
-		}
-		round := func() {
-			if failed, err := a.WriteBatch(msgs); failed != 0 || err != nil {
-				t.Fatalf("WriteBatch: %d failed: %v", failed, err)
-			}
-			for _, r := range rcv {
-				for got := 0; got < perRcv; {
-					k, err := r.ReadBatch(in)
-					if err != nil {
-						t.Fatal(err)
-					}
-					for i := range k {
-						for range in[i].Datagrams {
-							got++
-						}
-					}
-				}
-			}
-		}
-		allocs := testing.AllocsPerRun(100, round)
-		if a.Portable() {
-			t.Logf("%v allocations per WriteBatch of %d messages (and the reads)", allocs, len(msgs))
+		f := newFanOut(t, impl, 8)
+		allocs := testing.AllocsPerRun(100, func() { f.round(t) })
+		if f.a.Portable() {
+			t.Logf("%v allocations per WriteBatch of %d messages (and the reads)", allocs, len(f.msgs))
 		} else if allocs != 0 {
-			t.Errorf("%v allocations per WriteBatch of %d messages (and the reads)", allocs, len(msgs))
+			t.Errorf("%v allocations per WriteBatch of %d messages (and the reads)", allocs, len(f.msgs))
 		}
 	})
 }
@@ -238,41 +252,10 @@ func TestWriteBatchAllocs(t *testing.T) {
 func BenchmarkWriteBatch(b *testing.B) {
 	for _, impl := range testImpls() {
 		b.Run("impl="+impl.String(), func(b *testing.B) {
-			a := listenLoopback(b, impl, false)
-			var rcv []*Conn
-			var msgs []Outgoing
-			for range 4 {
-				rcv = append(rcv, listenLoopback(b, impl, false))
-			}
-			const perRcv = 16
-			payload := make([]byte, 1200)
-			for range perRcv {
-				for _, r := range rcv {
-					msgs = append(msgs, Outgoing{B: payload, Dst: r.LocalAddr()})
-				}
-			}
-			in := make([]Message, perRcv)
-			for i := range in {
-				in[i].Buf = make([]byte, 64<<10)
-			}
+			f := newFanOut(b, impl, 16)
 			b.ReportAllocs()
 			for b.Loop() {
-				if failed, err := a.WriteBatch(msgs); failed != 0 || err != nil {
-					b.Fatalf("WriteBatch: %d failed: %v", failed, err)
-				}
-				for _, r := range rcv {
-					for got := 0; got < perRcv; {
-						k, err := r.ReadBatch(in)
-						if err != nil {
-							b.Fatal(err)
-						}
-						for i := range k {
-							for range in[i].Datagrams {
-								got++
-							}
-						}
-					}
-				}
+				f.round(b)
 			}
 		})
 	}
