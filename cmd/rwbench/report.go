@@ -193,8 +193,11 @@ func buildRows(jobs []*job) []Row {
 			r.CPUPerPosting, r.CPUPerDelivery = statPtr(cpuP), statPtr(cpuD)
 		}
 		// Peers measured in their own processes report no user part: leave
-		// it out rather than show 0.
-		if len(userP) == len(j.samples) && slices.Max(userP) > 0 {
+		// it out rather than show 0. Systems measured here always have
+		// it, 0 included: the kernel splits CPU time into user and
+		// system by tick samples, so a short run spent mostly in system
+		// calls can read no user time at all.
+		if len(userP) == len(j.samples) && (slices.Max(userP) > 0 || !slices.Contains(peerSystems, r.System)) {
 			r.UserCPUPerPosting = statPtr(userP)
 		}
 		r.Reliable = slices.Contains(reliableSystems[r.Test], r.System)

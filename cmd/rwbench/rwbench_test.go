@@ -446,6 +446,31 @@ func TestDeliveryFailure(t *testing.T) {
 	}
 }
 
+// TestUserCPUZero: a system measured in rwbench's process whose user CPU
+// read 0 (the kernel splits CPU time by tick samples, and a short run
+// spent in system calls can have none) reports 0, not nothing, as
+// TestBinaryFanout expects of every rwanda fan-out row; a peer, measured
+// in its own process with no user part, reports nothing.
+func TestUserCPUZero(t *testing.T) {
+	s := harness.Sample{Sent: 1000, Delivered: 1000, Receivers: 1, Seconds: 1, CPU: 0.004}
+	rows := buildRows([]*job{
+		{test: "fanout", system: "rwanda-multicast", size: 1024, n: 1, samples: []harness.Sample{s}},
+		{test: "fanout", system: "nats", size: 1024, n: 1, samples: []harness.Sample{s}},
+	})
+	for _, r := range rows {
+		switch r.System {
+		case "rwanda-multicast":
+			if r.UserCPUPerPosting == nil || r.UserCPUPerPosting.Median != 0 {
+				t.Errorf("%s: user CPU per posting %v, want 0", r.System, r.UserCPUPerPosting)
+			}
+		case "nats":
+			if r.UserCPUPerPosting != nil {
+				t.Errorf("%s: user CPU per posting %v, want none", r.System, r.UserCPUPerPosting)
+			}
+		}
+	}
+}
+
 // TestSched runs the scheduling experiment and checks its figures are
 // consistent and show what scheduling is for.
 func TestSched(t *testing.T) {
