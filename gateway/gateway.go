@@ -144,9 +144,6 @@ type Gateway struct {
 	// rcvBuf is uc's receive buffer in effect.
 	rcvBuf int
 
-	sendMu sync.Mutex
-	bw     *batchWriter
-
 	mu      sync.Mutex
 	clients map[netip.AddrPort]*client
 	members map[uint64]*client
@@ -433,7 +430,6 @@ func New(cfg Config) (*Gateway, error) {
 	g.rcvBuf = g.uc.ReadBufferSize()
 	_ = g.uc.SetWriteBuffer(4 << 20)
 	_ = g.mc.SetReadBuffer(cfg.ReadBuffer)
-	g.bw = &batchWriter{conn: g.uc}
 	g.capTok = float64(cfg.CapTests)
 	g.dir = cfg.Directory
 	if g.dir == nil {
@@ -642,10 +638,10 @@ func (g *Gateway) send(sends []out) {
 	if len(sends) == 0 {
 		return
 	}
-	g.sendMu.Lock()
-	failed := g.bw.write(sends)
-	g.sendMu.Unlock()
-	if failed > 0 {
+	// Fragmented: the gateway relays datagrams sized for the group's
+	// network, which a client's path (a tunnel, say) may carry only in
+	// pieces. The Conn serialises the readers' sends.
+	if failed, _ := g.uc.WriteBatchFragmented(sends); failed > 0 {
 		g.mu.Lock()
 		g.drops["send-error"] += uint64(failed)
 		g.mu.Unlock()
@@ -731,7 +727,7 @@ func (g *Gateway) fromClient(b []byte, from netip.AddrPort, d *dgram, now time.T
 			sends = g.probed(ctl, from, now, sends)
 		case ctl.Type == gwire.DirQuery:
 			b, _ := gwire.AppendDirectory(nil, g.dir.wire(), int(ctl.Index))
-			sends = append(sends, out{b: b, dst: from})
+			sends = append(sends, out{B: b, Dst: from})
 			g.st.Control++
 		case ctl.Type == gwire.Receipt && c != nil && c.validated:
 			c.noteReceipt(ctl, now)
@@ -764,7 +760,7 @@ func (g *Gateway) fromClient(b []byte, from netip.AddrPort, d *dgram, now time.T
 		if now.Sub(c.challenged) >= challengeEvery {
 			c.challenged = now
 			c.sent += gwire.Len
-			sends = append(sends, out{b: gwire.Append(nil, gwire.Challenge, g.cookie(from)), dst: from})
+			sends = append(sends, out{B: gwire.Append(nil, gwire.Challenge, g.cookie(from)), Dst: from})
 		}
 	}
 	g.claim(c, d.sender)
@@ -1035,9 +1031,10 @@ func (g *Gateway) emitItem(it *Item) {
 	if it.Packets > 0 && len(c.thinned) > 0 {
 		if k := (streamKey{it.Sender, it.Stream}); c.thinned[k] {
 			delete(c.thinned, k)
-			g.sends = append(g.sends, out{b: gwire.AppendThinned(nil, it.Sender, it.Stream), dst: c.addr})
+			g.sends = append(g.sends, out{B: gwire.AppendThinned(nil, it.Sender, it.Stream), Dst: c.addr})
 		}
 	}
+	size := uint64(c.sh.size(it))
 	if it.Packets > 0 {
 		f := c.lastFlow
 		if k := (streamKey{it.Sender, it.Stream}); f == nil || c.lastKey != k {
@@ -1045,7 +1042,7 @@ func (g *Gateway) emitItem(it *Item) {
 			c.lastKey, c.lastFlow = k, f
 		}
 		if f != nil {
-			f.periodBytes += uint64(c.sh.size(it))
+			f.periodBytes += size
 			f.lastSent = g.nowMicro
 			if it.Stamped {
 				// When its flow's datagram went, for the delay its
@@ -1055,9 +1052,9 @@ func (g *Gateway) emitItem(it *Item) {
 			}
 		}
 	}
-	c.sentBytes += uint64(c.sh.size(it))
+	c.sentBytes += size
 	g.st.ToClients++
-	g.sends = append(g.sends, out{b: it.B, dst: c.addr})
+	g.sends = append(g.sends, out{B: it.B, Dst: c.addr})
 }
 
 // maintainLocked adapts the clients' rates, forgets the silent ones, and
@@ -1073,13 +1070,13 @@ func (g *Gateway) maintainLocked(now time.Time, sends []out) []out {
 	}
 	for a, c := range g.clients {
 		if hb != nil && c.validated {
-			sends = append(sends, out{b: hb, dst: c.addr})
+			sends = append(sends, out{B: hb, Dst: c.addr})
 			g.st.Heartbeats++
 		}
 		if !c.validated && now.Sub(c.challenged) >= challengeEvery && c.sent+gwire.Len <= amplification*c.recvd {
 			c.challenged = now
 			c.sent += gwire.Len
-			sends = append(sends, out{b: gwire.Append(nil, gwire.Challenge, g.cookie(c.addr)), dst: c.addr})
+			sends = append(sends, out{B: gwire.Append(nil, gwire.Challenge, g.cookie(c.addr)), Dst: c.addr})
 		}
 		if now.Sub(c.heard) > g.cfg.ClientTimeout {
 			for m := range c.members {
@@ -1154,13 +1151,12 @@ func (c *client) adapt(now time.Time, log *slog.Logger) {
 		}
 		f.periodBytes = 0
 	}
-	if reporting > 0 && all > reporting {
-		received *= float64(all) / float64(reporting)
-	}
 	if d, ok := c.delivered(now, c.ad.cfg.Period, c.sh.cfg.Overhead); ok {
 		// What the path delivered, by the client's RECEIPTs: every
 		// stream's datagrams, not only those of streams it reports on.
 		received = d
+	} else if reporting > 0 && all > reporting {
+		received *= float64(all) / float64(reporting)
 	}
 	// The rate never goes below what the shaper never thins, and audio,
 	// with a margin: a rate under them would starve a reliable stream.

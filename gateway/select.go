@@ -21,7 +21,7 @@ import (
 // directly (channel's gateway= URLs).
 func (g *Gateway) probed(ctl gwire.Control, from netip.AddrPort, now time.Time, sends []out) []out {
 	g.st.Probes++
-	sends = append(sends, out{b: gwire.AppendProbed(nil, ctl.Cookie, g.group), dst: from})
+	sends = append(sends, out{B: gwire.AppendProbed(nil, ctl.Cookie, g.group), Dst: from})
 	if ctl.Flags&gwire.ProbeCapability == 0 {
 		return sends
 	}

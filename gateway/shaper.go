@@ -351,11 +351,17 @@ func (s *Shaper) wait(n int, c int) time.Duration {
 	if backlog <= 0 {
 		return 0
 	}
-	rate := s.rate
+	return time.Duration(backlog / s.rateFor(c) * float64(time.Second))
+}
+
+// rateFor is the rate class c's datagrams leave at: the rate, or for
+// video what the rate leaves of what is served before it, at least a
+// quarter of the rate.
+func (s *Shaper) rateFor(c int) float64 {
 	if c == classVideo {
-		rate = max(s.rate-s.urgent/urgentTau.Seconds(), s.rate/4)
+		return max(s.rate-s.urgent/urgentTau.Seconds(), s.rate/4)
 	}
-	return time.Duration(backlog / rate * float64(time.Second))
+	return s.rate
 }
 
 // budget is how long it may wait: MaxDelay, or less if its time left is.
@@ -678,11 +684,7 @@ func (s *Shaper) canFinish(it *Item, now time.Time) bool {
 			n += max(int(s.frameEst)-pt.bytes, 0)
 		}
 	}
-	rate := max(s.rate-s.urgent/urgentTau.Seconds(), s.rate/4)
-	if it.Media != posting.Video {
-		rate = s.rate
-	}
-	need := time.Duration(max(float64(n)-s.tokens, 0) / rate * float64(time.Second))
+	need := time.Duration(max(float64(n)-s.tokens, 0) / s.rateFor(classOf(it.Media)) * float64(time.Second))
 	return !now.Add(need).After(it.At.Add(it.Left))
 }
 

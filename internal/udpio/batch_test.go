@@ -14,11 +14,7 @@ import (
 // family's loopback address cannot be bound (IPv6 disabled).
 func listenLoopbackOrSkip(t *testing.T, impl implKind, v6 bool) *Conn {
 	t.Helper()
-	addr := netip.MustParseAddrPort("127.0.0.1:0")
-	if v6 {
-		addr = netip.MustParseAddrPort("[::1]:0")
-	}
-	c, err := listenUnicast(addr, impl)
+	c, err := listenUnicast(loopback(v6), impl)
 	if err != nil {
 		t.Skipf("no loopback for v6=%v: %v", v6, err)
 	}

@@ -39,12 +39,17 @@ func forImpls(t *testing.T, f func(t *testing.T, impl implKind)) {
 	}
 }
 
+// loopback is the loopback address of the family, port 0.
+func loopback(v6 bool) netip.AddrPort {
+	if v6 {
+		return netip.MustParseAddrPort("[::1]:0")
+	}
+	return netip.MustParseAddrPort("127.0.0.1:0")
+}
+
 func listenLoopback(t testing.TB, impl implKind, v6 bool) *Conn {
 	t.Helper()
-	addr := netip.MustParseAddrPort("127.0.0.1:0")
-	if v6 {
-		addr = netip.MustParseAddrPort("[::1]:0")
-	}
+	addr := loopback(v6)
 	c, err := listenUnicast(addr, impl)
 	if err != nil {
 		t.Fatalf("listenUnicast(%v, %v): %v", addr, impl, err)
