@@ -273,9 +273,11 @@
 // as they skip expired ones); the refresh layer sends again only the
 // latest value of each key, and its receivers drop a refreshed value older
 // than the one delivered; a queued subscription holds at most one posting
-// per key (the newest, at the place of its arrival). All are counted
-// "superseded": the window's and refresh's counters and drops in the
-// stream's stack stats, [SubStats].Superseded and Stats.Drops for
+// per key: the newest, in the place of the one it supersedes when nothing
+// else of its sender's stream was queued after that one (so a key updated
+// faster than the subscriber reads keeps its turn), else at the back. All
+// are counted "superseded": the window's and refresh's counters and drops
+// in the stream's stack stats, [SubStats].Superseded and Stats.Drops for
 // subscriptions. Relays never drop reliable postings, superseded or not.
 // Postings without a key keep their guarantees.
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -197,5 +198,54 @@ func TestLatestReliableBurstThroughLoss(t *testing.T) {
 	}
 	if len(keyed) >= 500 || keyed[len(keyed)-1] != n-1 {
 		t.Fatalf("%d of %d updates delivered, the last %d", len(keyed), n, keyed[len(keyed)-1])
+	}
+}
+
+// TestLatestKeepsItsTurn: in a slow subscriber's queue, a key's newest
+// posting takes the place of the one it supersedes, so a sender that
+// updates its key faster than the subscriber reads is not sent to the
+// back at every update, behind senders that update less often; but where
+// another posting of its stream was queued after the superseded one, it
+// goes to the back, so nothing of the stream is reordered.
+func TestLatestKeepsItsTurn(t *testing.T) {
+	checkGoroutines(t)
+	clock := stack.NewManualClock(stack.ManualEpoch)
+	url := memURL(t)
+	a, b, rx := open(t, url, WithClock(clock), WithLinger(0)), open(t, url, WithClock(clock), WithLinger(0)), open(t, url, WithClock(clock))
+	sub, err := rx.Subscribe(Queue(16, DropOldest))
+	must(t, err)
+	ctx := context.Background()
+	push := func(ch *Channel, body string, key string) {
+		t.Helper()
+		opts := []posting.Option{}
+		if key != "" {
+			opts = append(opts, posting.WithKey(key))
+		}
+		must(t, ch.Push(ctx, posting.New(body, opts...)))
+		settle(t, a, b, rx)
+	}
+	bodies := func() []string {
+		var got []string
+		for _, p := range drain(sub) {
+			got = append(got, p.Body.(string))
+		}
+		return got
+	}
+	push(a, "a1", "pointer")
+	push(b, "b1", "pointer")
+	push(a, "a2", "pointer")
+	push(a, "a3", "pointer")
+	if got, want := bodies(), []string{"a3", "b1"}; !slices.Equal(got, want) {
+		t.Fatalf("queue %v, want %v: a's newest in the place of a1", got, want)
+	}
+	push(a, "a1", "pointer")
+	push(a, "au", "")
+	push(b, "b1", "pointer")
+	push(a, "a2", "pointer")
+	if got, want := bodies(), []string{"au", "b1", "a2"}; !slices.Equal(got, want) {
+		t.Fatalf("queue %v, want %v: a2 after au, pushed before it", got, want)
+	}
+	if st := sub.Stats(); st.Superseded != 3 || st.Delivered != 8 || st.Dropped != 0 {
+		t.Fatalf("stats %+v, want 8 delivered (queued), 3 of them superseded", st)
 	}
 }

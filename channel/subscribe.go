@@ -202,8 +202,9 @@ func (s *Subscription) offer(p *posting.Posting) {
 		s.mu.Unlock()
 		return
 	}
-	if p.Key != "" {
-		s.supersedeLocked(p)
+	if p.Key != "" && s.supersedeLocked(p) {
+		s.mu.Unlock()
+		return // in the place of the one it superseded
 	}
 	if s.tryQueue(p) {
 		s.queuedLocked(p)
@@ -261,7 +262,13 @@ func (s *Subscription) queuedLocked(p *posting.Posting) {
 
 // supersedeLocked removes from the queue the postings p supersedes: those
 // with p's sender, stream and latest-wins key (counted "superseded"), so
-// the queue holds at most one posting per key.
+// the queue holds at most one posting per key. When no posting of p's
+// sender and stream was queued after the one it supersedes, p takes that
+// one's place (placed is true: p is queued and counted), so a key updated
+// faster than the subscriber reads keeps its turn instead of going to the
+// back at every update and waiting behind keys updated less often; where
+// one was, p goes to the back (the caller queues it), so nothing of the
+// stream is reordered.
 //
 // The queue is a Go channel that readers (Next, Postings) take from
 // without the lock, so it is rebuilt in place: drained into a slice, then
@@ -276,15 +283,15 @@ func (s *Subscription) queuedLocked(p *posting.Posting) {
 // bound: readers do not decrement it), and costs at most the queue's
 // length; it recounts keys from what it keeps. With a replay pusher in
 // flight nothing is superseded (replay never drops).
-func (s *Subscription) supersedeLocked(p *posting.Posting) {
+func (s *Subscription) supersedeLocked(p *posting.Posting) (placed bool) {
 	if len(s.q) == 0 {
 		clear(s.keys) // the readers have taken everything counted
-		return
+		return false
 	}
 	k := subKey{p.Sender, p.Stream, p.Key}
 	if s.keys[k] == 0 || s.pushers > 0 {
 		if len(s.keys) <= 2*cap(s.q) {
-			return
+			return false
 		}
 		// Stale counts of keys the readers took long ago: recount below.
 	}
@@ -300,11 +307,29 @@ func (s *Subscription) supersedeLocked(p *posting.Posting) {
 		break // a reader took the rest
 	}
 	clear(s.keys)
+	// place is where p goes: the last posting it supersedes, if no
+	// posting of its stream from its sender follows that one.
+	place := -1
+	if s.pushers == 0 {
+		for i := len(held) - 1; i >= 0; i-- {
+			if x := held[i]; x.Sender == p.Sender && x.Stream == p.Stream {
+				if x.Key == p.Key {
+					place = i
+				}
+				break
+			}
+		}
+	}
 	var superseded uint64
-	for _, x := range held {
+	for i, x := range held {
 		if x.Key == p.Key && x.Sender == p.Sender && x.Stream == p.Stream && s.pushers == 0 {
 			superseded++
-			continue
+			if i != place {
+				continue
+			}
+			x = p
+			s.delivered.Add(1)
+			placed = true
 		}
 		select {
 		case s.q <- x:
@@ -317,6 +342,7 @@ func (s *Subscription) supersedeLocked(p *posting.Posting) {
 		s.superseded.Add(superseded)
 		s.cnt.dropN("superseded", superseded)
 	}
+	return placed
 }
 
 // dropLocked counts a posting the overflow policy dropped. One from a
