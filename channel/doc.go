@@ -529,7 +529,9 @@
 //   - incoming (incoming.go, follow.go): what others announce and send —
 //     frames held for late announcements, one flow and mirror stack per
 //     (sender, stream), follow-on flows after a reconfiguration, decoding
-//     and delivery in order.
+//     and delivery in order. The flows' stacks share one timer service
+//     (timers.go): timers due together run together, so the statuses of
+//     all flows leave in one datagram.
 //   - requests (reqrep.go): Serve and Pull — the handlers by service name
 //     and the requests they are running (cancelled by their clients'
 //     Cancel or departure), pending requests (failed when their server
@@ -557,7 +559,9 @@
 //  6. the link queue's lock
 //  7. the outbox's lock
 //  8. leaves, which take nothing while held: requests.mu, a follow's, a
-//     subscription's, counters.mu, the datagram authenticator's.
+//     subscription's, counters.mu, the datagram authenticator's, the
+//     flows' timer service's (taken under a stack's lock when it arms its
+//     timer; it runs the timers without it).
 //
 // Stacks hand postings and events up with their lock released, and the
 // outbox writes (resolving members' addresses) with its own released.

@@ -50,7 +50,8 @@ func FuzzReceive(f *testing.F) {
 	f.Add(append(appendDgramHeader(nil, 3), framePad, 0, 0))
 	f.Add([]byte{wireMagic, wireVersion << 4})
 	f.Add(v1Hello(4))
-	f.Add(append(appendFeedbackHeader(validDatagram(5, "x"), 1, 1, 3), 1, 2, 3))
+	f.Add(append(appendFeedbackHeader(validDatagram(5, "x"), 1, 1, 3, false), 1, 2, 3))
+	f.Add(append(appendFeedbackHeader(validDatagram(5, "x"), 1, 1, 3, true), 1, 2, 3))
 	f.Add(appendFrameHeader(validDatagram(6, "y"), 0x99, []byte("unknown"), 0))
 	relay := stack.Meta{Media: posting.Video, Flags: stack.FlagDroppable | stack.FlagLeft | stack.FlagFrameEnd, Left: 20, Tag: &stack.Tag{Frame: 3, Key: "k"}}
 	f.Add(append(appendDataHeader(appendDgramHeader(nil, 8), 0, 1, &relay, 2), 0, 0))
@@ -178,7 +179,8 @@ func FuzzFrames(f *testing.F) {
 	relay := stack.Meta{Media: posting.Audio, Flags: stack.FlagDroppable | stack.FlagLeft, Left: 1 << 20, Tag: &stack.Tag{Key: "cursor"}}
 	f.Add(validDatagram(1, "x")[dgramHeaderLen:])
 	f.Add(appendDataHeader(nil, 7, 2, &relay, 0))
-	f.Add(appendFeedbackHeader(nil, 7, 2, 0))
+	f.Add(appendFeedbackHeader(nil, 7, 2, 0, false))
+	f.Add(appendFeedbackHeader(nil, 7, 2, 0, true))
 	f.Add(appendAnnounce(nil, announcement{stream: 3, epoch: 1, target: 5, name: "n", qos: "frag", prev: 2, count: 9}))
 	f.Add(appendFrameHeader(appendQuery(nil, 1, 0), 0x42, []byte{1, 2}, 0))
 	f.Add(appendCookie(appendCookie(nil, frameChallenge, 0x0123456789abcdef), frameEcho, 1))
@@ -207,8 +209,8 @@ func appendFrame(b []byte, f frame) []byte {
 		return append(appendDataHeader(b, 0, f.stream, &f.relay, len(f.payload)), f.payload...)
 	case frameDataTo:
 		return append(appendDataHeader(b, f.target, f.stream, &f.relay, len(f.payload)), f.payload...)
-	case frameFeedback:
-		return append(appendFeedbackHeader(b, f.target, f.stream, len(f.payload)), f.payload...)
+	case frameFeedback, frameFeedbackTo:
+		return append(appendFeedbackHeader(b, f.target, f.stream, len(f.payload), f.typ == frameFeedbackTo), f.payload...)
 	case frameAnnounce:
 		a := announcement{stream: f.stream, epoch: f.epoch, name: string(f.name), qos: string(f.qos), prev: f.prev, count: f.count}
 		if f.flags&announceAddressed != 0 {

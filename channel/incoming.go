@@ -29,6 +29,7 @@ type incoming struct {
 	cfg       *config // read only
 	env       registry.Env
 	clock     stack.Clock
+	timers    *timerBatch // the stacks' clock, if set: their timers due together run together
 	pool      *stack.Pool
 	mem       *stack.Budget
 	log       *slog.Logger
@@ -325,9 +326,13 @@ func (in *incoming) flow(sender uint64, id uint32, relay *stack.Meta, payload []
 	fl := &inFlow{in: in, sender: sender, id: id, name: si.name, qos: si.qos, skew: rs.skew, mem: in.mem.Share()}
 	layers, err := in.cfg.registry.Build(si.build, in.env)
 	if err == nil {
+		var clock stack.Clock = in.clock
+		if in.timers != nil {
+			clock = in.timers
+		}
 		fl.st, err = stack.New(stack.Config{
 			Layers: layers, Wire: stack.HandlerFunc(fl.wire), Deliver: stack.HandlerFunc(fl.deliver),
-			Flush: in.out.flushHook, Events: fl.event, Clock: in.clock, Pool: in.pool, Memory: fl.mem,
+			Flush: in.out.flushHook, Events: fl.event, Clock: clock, Pool: in.pool, Memory: fl.mem,
 			MTU: in.mtu, Logger: in.log,
 			Flow: stack.Flow{Stream: si.name, Role: stack.Receiver, Local: in.self, Remote: sender, Multicast: in.multicast,
 				PointToPoint: si.target != 0, CarrierControlled: in.carrier, ID: id, Instance: in.instances.Add(1)},
@@ -425,7 +430,7 @@ func (in *incoming) goneLocked(key flowKey, fl *inFlow, now time.Time) {
 func (fl *inFlow) wire(pk *stack.Packet) error {
 	in := fl.in
 	var scratch [maxFrameHeader]byte
-	hdr := appendFeedbackHeader(scratch[:0], fl.sender, fl.id, pk.Len())
+	hdr := appendFeedbackHeader(scratch[:0], fl.sender, fl.id, pk.Len(), pk.Meta.Flags&stack.FlagForSender != 0)
 	in.out.add(dstFor(in.multicast, fl.sender), bundle{}, hdr, pk.Bytes())
 	pk.Release()
 	return nil

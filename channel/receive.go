@@ -110,7 +110,7 @@ func (c *Channel) receiveAt(d []byte, from transport.Addr, now time.Time) {
 		var b [16]byte
 		c.out.add(sender, bundle{}, appendCookie(b[:0], frameChallenge, cookie), nil)
 	}
-	r := frameReader{b: frames}
+	r := frameReader{b: frames, self: c.id}
 	var f frame
 	for {
 		ok, err := r.next(&f)
@@ -136,6 +136,10 @@ func (c *Channel) receiveAt(d []byte, from transport.Addr, now time.Time) {
 				c.og.feedback(sender, f.stream, f.payload, now)
 			} else {
 				c.in.overheard(sender, &f, now)
+			}
+		case frameFeedbackTo:
+			if f.target == c.id {
+				c.og.feedback(sender, f.stream, f.payload, now)
 			}
 		case frameAnnounce:
 			if f.target == 0 || f.target == c.id {

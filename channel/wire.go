@@ -34,7 +34,8 @@ import (
 //	2 DATA_TO   target 8, stream uvarint, relay metadata, payload: the
 //	            same on a stream addressed to one member; others skip it
 //	3 FEEDBACK  target 8, stream uvarint, payload: a packet from a
-//	            receiver's stack for the target's stream (acks, NAKs)
+//	            receiver's stack for the target's stream (NAKs: other
+//	            receivers of the stream read it too, to hold back their own)
 //	4 ANNOUNCE  stream uvarint, epoch uvarint, flags 1 (bit 0: addressed,
 //	            bit 1: follows), [target 8 if addressed], [previous stream
 //	            uvarint, count uvarint if follows: this stream replaces
@@ -60,6 +61,11 @@ import (
 //	            255 bytes of text): the sender of this frame will not
 //	            build the target's announced stream (a cap, its receive
 //	            policy), so the target can tell its application
+//	12 FEEDBACK_TO  the same as FEEDBACK, for the target alone (statuses,
+//	            acknowledgements, reports: stack.FlagForSender); other
+//	            members skip it unread. On a multicast group where every
+//	            member sends, receivers' statuses to every sender would
+//	            otherwise reach, and cost, every member
 //
 // A frame of a known type whose body is longer or shorter than its fields
 // is malformed, and so is the rest of its datagram.
@@ -114,19 +120,20 @@ const (
 )
 
 const (
-	framePad       = 0
-	frameData      = 1
-	frameDataTo    = 2
-	frameFeedback  = 3
-	frameAnnounce  = 4
-	frameQuery     = 5
-	frameHello     = 6
-	frameChallenge = 7
-	frameEcho      = 8
-	frameNonce     = 9
-	frameSeen      = 10
-	frameRefuse    = 11
-	frameLast      = frameRefuse // frames of later types are skipped
+	framePad        = 0
+	frameData       = 1
+	frameDataTo     = 2
+	frameFeedback   = 3
+	frameAnnounce   = 4
+	frameQuery      = 5
+	frameHello      = 6
+	frameChallenge  = 7
+	frameEcho       = 8
+	frameNonce      = 9
+	frameSeen       = 10
+	frameRefuse     = 11
+	frameFeedbackTo = 12
+	frameLast       = frameFeedbackTo // frames of later types are skipped
 )
 
 const (
@@ -226,12 +233,17 @@ func appendDataHeader(b []byte, target uint64, stream uint32, m *stack.Meta, n i
 }
 
 // appendFeedbackHeader appends the header of a FEEDBACK frame for a payload
-// of n bytes.
-func appendFeedbackHeader(b []byte, target uint64, stream uint32, n int) []byte {
+// of n bytes, or a FEEDBACK_TO frame when forTarget (only the target
+// needs it).
+func appendFeedbackHeader(b []byte, target uint64, stream uint32, n int, forTarget bool) []byte {
 	var scratch [8 + 5]byte
 	inner := binary.BigEndian.AppendUint64(scratch[:0], target)
 	inner = binary.AppendUvarint(inner, uint64(stream))
-	return appendFrameHeader(b, frameFeedback, inner, n)
+	typ := byte(frameFeedback)
+	if forTarget {
+		typ = frameFeedbackTo
+	}
+	return appendFrameHeader(b, typ, inner, n)
 }
 
 type announcement struct {
@@ -336,6 +348,11 @@ type frame struct {
 // frameReader walks the frames of a datagram.
 type frameReader struct {
 	b []byte
+	// self, when set, is the reading member: frames only another member
+	// reads (DATA_TO, FEEDBACK_TO) are skipped unread. On a group where
+	// every member sends, most frames a member gets are other members'
+	// statuses to other senders.
+	self uint64
 	// unknown counts the frames of unknown types skipped so far.
 	unknown int
 }
@@ -434,6 +451,9 @@ func (r *frameReader) next(f *frame) (bool, error) {
 			r.unknown++
 			continue
 		}
+		if (typ == frameFeedbackTo || typ == frameDataTo) && r.self != 0 && len(body) >= 8 && binary.BigEndian.Uint64(body) != r.self {
+			continue // another member's
+		}
 		*f = frame{typ: typ}
 		if err := f.decode(body); err != nil {
 			return false, err
@@ -446,7 +466,7 @@ func (r *frameReader) next(f *frame) (bool, error) {
 func (f *frame) decode(body []byte) (err error) {
 	r := bodyReader{b: body}
 	switch f.typ {
-	case frameData, frameDataTo, frameFeedback:
+	case frameData, frameDataTo, frameFeedback, frameFeedbackTo:
 		if f.typ != frameData {
 			if f.target, err = r.target(); err != nil {
 				return err
@@ -455,7 +475,7 @@ func (f *frame) decode(body []byte) (err error) {
 		if f.stream, err = r.stream(); err != nil {
 			return err
 		}
-		if f.typ != frameFeedback {
+		if f.typ == frameData || f.typ == frameDataTo {
 			n, err := stack.ParseRelay(r.b, &f.relay)
 			if err != nil {
 				return malformed("%v", err)

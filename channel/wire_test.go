@@ -26,7 +26,8 @@ func TestFramesRoundTrip(t *testing.T) {
 	b := appendDgramHeader(nil, 0xfeed)
 	b = append(appendDataHeader(b, 0, 7, &relay, 3), "abc"...)
 	b = appendDataHeader(b, 0xbeef, 1<<32-1, &stack.Meta{}, 0)
-	b = append(appendFeedbackHeader(b, 0xbeef, 2, 2), 9, 8)
+	b = append(appendFeedbackHeader(b, 0xbeef, 2, 2, false), 9, 8)
+	b = append(appendFeedbackHeader(b, 0xbeef, 3, 1, true), 7)
 	b = appendAnnounce(b, announcement{stream: 9, epoch: 2, target: 0xbeef, name: "video", qos: "frag/order", prev: 4, count: 1 << 40})
 	b = appendAnnounce(b, announcement{stream: 10, name: "", qos: ""})
 	b = appendQuery(b, 0xbeef, 0)
@@ -38,6 +39,7 @@ func TestFramesRoundTrip(t *testing.T) {
 		{typ: frameData, stream: 7, relay: relay, payload: []byte("abc")},
 		{typ: frameDataTo, target: 0xbeef, stream: 1<<32 - 1},
 		{typ: frameFeedback, target: 0xbeef, stream: 2, payload: []byte{9, 8}},
+		{typ: frameFeedbackTo, target: 0xbeef, stream: 3, payload: []byte{7}},
 		{typ: frameAnnounce, stream: 9, epoch: 2, target: 0xbeef, flags: announceAddressed | announceFollows, name: []byte("video"), qos: []byte("frag/order"), prev: 4, count: 1 << 40},
 		{typ: frameAnnounce, stream: 10},
 		{typ: frameQuery, target: 0xbeef},

@@ -30,6 +30,9 @@ const (
 	frameQuery    = 5
 	frameRefuse   = 11
 	frameNonce    = 9
+	// frameFeedbackTo is FEEDBACK that only its target reads (statuses,
+	// acknowledgements, reports); read here as FEEDBACK is.
+	frameFeedbackTo = 12
 )
 
 var errMalformed = errors.New("gateway: malformed datagram")
@@ -164,7 +167,7 @@ func inspect(b []byte, d *dgram) error {
 				d.stream, d.meta = uint32(s), m
 			}
 			d.data++
-		case frameFeedback:
+		case frameFeedback, frameFeedbackTo:
 			if len(body) < 8 {
 				return errMalformed
 			}

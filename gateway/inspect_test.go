@@ -51,6 +51,14 @@ func TestInspect(t *testing.T) {
 	if err := inspect(datagram(7, feedbackFrame(5, 2, nil)), &d); err != nil || d.all || len(d.targets) != 1 {
 		t.Fatalf("feedback only: %v %+v", err, d)
 	}
+	// FEEDBACK_TO (statuses, reports: for the target alone) is feedback
+	// as well: read for the client's adaptation, and addressed.
+	to := feedbackFrame(5, 2, []byte("R\x01"))
+	to[0] = frameFeedbackTo
+	if err := inspect(datagram(7, to, feedbackFrame(6, 3, nil)), &d); err != nil || d.all || len(d.targets) != 2 ||
+		len(d.feedback) != 2 || d.feedback[0].target != 5 || d.feedback[0].stream != 2 || string(d.feedback[0].payload) != "R\x01" {
+		t.Fatalf("FEEDBACK_TO: %v %+v", err, d)
+	}
 	for name, bad := range map[string][]byte{
 		"short":        b[:5],
 		"sender 0":     datagram(0),

@@ -49,6 +49,13 @@ const (
 	// once what it lacks below the packet instead of waiting for repairs
 	// that will not come (the relay absorbs the NAKs).
 	FlagThinned
+	// FlagForSender, on the way down a receiver's stack, marks feedback
+	// that only the flow's sender needs (a status, an acknowledgement).
+	// Where every member hears every datagram (multicast), the channel
+	// sends it so that the other receivers skip it unread; feedback
+	// without it (a NAK) is passed to the others' stacks
+	// ([FlagOverheard]). Layers below the one that sets it keep it.
+	FlagForSender
 )
 
 // Meta is the fixed metadata a packet carries through a stack. It is plain

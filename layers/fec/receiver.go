@@ -327,7 +327,7 @@ func (r *receiver) timer(now time.Time) {
 			b := r.l.Binding()
 			p := b.NewPacket(24)
 			p.Append(appendReport(nil, ppm, r.expected))
-			p.Meta.Flags = stack.FlagControl
+			p.Meta.Flags = stack.FlagControl | stack.FlagForSender // only the sender uses it
 			r.expected, r.received = 0, 0
 			r.l.Base.Down(p)
 		}

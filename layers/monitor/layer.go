@@ -314,7 +314,7 @@ func (l *Layer) receiverTick(now time.Time) {
 		buf := appendReport(scratch[:0], &rep)
 		pk := b.NewPacket(len(buf))
 		pk.Append(buf)
-		pk.Meta.Flags = stack.FlagControl
+		pk.Meta.Flags = stack.FlagControl | stack.FlagForSender // for the sender (and a gateway on the way), not other receivers
 		l.Base.Down(pk)
 	}
 	b.Emit(stack.Event{Kind: EventKind, Seq: rep.highest, Detail: fig.detail()})

@@ -115,11 +115,17 @@
 // gap, or their own NAK has gone out). The sender repairs a packet at most
 // once per holdoff, and within the limits of "Hostile feedback" below.
 // Receivers report their status (how far they have everything) with their
-// first packet, then every status interval while data flows and less often
-// when idle; the sender frees what every live receiver has and forgets a
-// receiver silent for rcvtimeout. When idle, the sender sends heartbeats (doubling from
+// first packet, then within a status interval of each change, at most once
+// an interval, and four times per rcvtimeout otherwise; the sender frees
+// what every live receiver has and forgets a receiver silent for
+// rcvtimeout. Statuses fall on the clock's grid of status intervals, so a
+// channel bundles a member's statuses on all its flows into one datagram,
+// and other receivers skip them unread (stack.FlagForSender; NAKs they
+// read). When idle, the sender sends heartbeats (doubling from
 // heartbeat to one second) with its next number and its floor, so tail
-// losses are seen and a receiver learns what is gone. A receiver whose gap
+// losses are seen and a receiver learns what is gone; a stream that sends
+// at a steady pace (a pointer updated 30 times a second) is its own
+// heartbeat, and its first heartbeat waits one and a half of its gaps. A receiver whose gap
 // the sender no longer holds — it fell behind the buffer, or it repeated
 // its NAK naklimit times over at least rcvtimeout (a slow or paused
 // sender is not a gone one) — skips it and reports an "unrecoverable-gap"

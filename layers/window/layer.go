@@ -136,8 +136,10 @@ func (l *Layer) Up(p *stack.Packet) error {
 		p = nil
 	case msgSync:
 		l.rcv.onSync(&l.m, now)
+		l.rcv.statusNews(now)
 	case msgSkip:
 		l.rcv.onSkip(&l.m, now)
+		l.rcv.statusNews(now)
 	case msgAck:
 		l.snd.onAck(p.Meta.Peer, &l.m, now)
 	case msgStatus:
@@ -180,9 +182,20 @@ func (l *Layer) end() {
 
 // control sends a control message the window built.
 func (l *Layer) control(b []byte) {
+	l.controlFlags(b, stack.FlagControl)
+}
+
+// controlFor sends feedback only the sender needs (a status, an
+// acknowledgement): other receivers on a multicast channel skip it
+// unread (stack.FlagForSender).
+func (l *Layer) controlFor(b []byte) {
+	l.controlFlags(b, stack.FlagControl|stack.FlagForSender)
+}
+
+func (l *Layer) controlFlags(b []byte, f stack.Flags) {
 	pk := l.Binding().NewPacket(len(b))
 	pk.Append(b)
-	pk.Meta.Flags = stack.FlagControl
+	pk.Meta.Flags = f
 	l.Base.Down(pk)
 }
 

@@ -315,3 +315,87 @@ func TestNakStormBounded(t *testing.T) {
 	g.run(2*time.Second, time.Millisecond)
 	inOrder(t, g.got(0), 200)
 }
+
+// TestNakPacedHeartbeat: a stream that sends at a steady pace (a pointer
+// updated 30 times a second) sends no heartbeat between its packets,
+// each due before one would be; once the pace breaks the first heartbeat
+// goes one and a half gaps after the last packet, and a stream at an
+// irregular pace keeps Config.Heartbeat.
+func TestNakPacedHeartbeat(t *testing.T) {
+	cfg := DefaultConfig()
+	const pace = 33 * time.Millisecond
+	g := newGroup(t, 2, cfg)
+	heartbeats := func() uint64 { return counter(g.g.Sender, "heartbeats") }
+	for range 3 { // the pace is known from the third packet on
+		g.send(1, stack.Meta{})
+		g.run(pace, time.Millisecond)
+	}
+	before := heartbeats()
+	for range 30 {
+		g.send(1, stack.Meta{})
+		g.run(pace, time.Millisecond)
+	}
+	if n := heartbeats() - before; n != 0 {
+		t.Fatalf("%d heartbeats between 30 packets sent every %v, want 0", n, pace)
+	}
+	// The pace breaks: the last packet went one pace ago.
+	g.run(pace*3/2-pace-time.Millisecond, time.Millisecond)
+	if n := heartbeats() - before; n != 0 {
+		t.Fatalf("a heartbeat %v after the last packet, before one and a half gaps", pace*3/2-time.Millisecond)
+	}
+	g.run(2*time.Millisecond, time.Millisecond)
+	if n := heartbeats() - before; n != 1 {
+		t.Fatalf("%d heartbeats just after one and a half gaps, want 1", n)
+	}
+
+	// Irregular gaps: a heartbeat Config.Heartbeat after each packet
+	// followed by a longer gap.
+	g = newGroup(t, 2, cfg)
+	gaps := []time.Duration{5, 45, 12, 70, 8, 30, 3, 50}
+	want := uint64(0)
+	for _, gap := range gaps {
+		g.send(1, stack.Meta{})
+		g.run(gap*time.Millisecond, time.Millisecond)
+		if gap*time.Millisecond > cfg.Heartbeat {
+			want++
+		}
+	}
+	if n := heartbeats(); n < want {
+		t.Fatalf("%d heartbeats after packets at irregular gaps %v ms, want at least %d (one %v after each longer gap)", n, gaps, want, cfg.Heartbeat)
+	}
+}
+
+// TestNakStatusOnNews: a receiver reports its status when how far it has
+// everything moved (within one Status interval, on the clock's grid of
+// Status intervals), not every interval whatever happened: a flow of 5
+// packets a second gets about 5 statuses a second, not 20, and an idle
+// one four a receiver timeout.
+func TestNakStatusOnNews(t *testing.T) {
+	cfg := DefaultConfig()
+	g := newGroup(t, 1, cfg)
+	var at []time.Time
+	g.g.SetFeedbackFilter(0, func(_ stacktest.Direction, _ int, b []byte) int {
+		if len(b) > 0 && b[0] == msgStatus {
+			at = append(at, g.g.Clock.Now())
+		}
+		return 1
+	})
+	const packets, gap = 10, 200 * time.Millisecond
+	for range packets {
+		g.send(1, stack.Meta{})
+		g.run(gap, time.Millisecond)
+	}
+	flowing := len(at)
+	if flowing < packets || flowing > packets+2 {
+		t.Errorf("%d statuses while %d packets came %v apart, want one a packet (and a keepalive or two)", flowing, packets, gap)
+	}
+	for _, a := range at[1:] { // the first goes with the first packet
+		if a.Sub(stack.ManualEpoch)%cfg.Status != 0 {
+			t.Errorf("a status at %v, off the grid of %v", a.Sub(stack.ManualEpoch), cfg.Status)
+		}
+	}
+	g.run(4*cfg.RcvTimeout, 10*time.Millisecond)
+	if idle := len(at) - flowing; idle < 14 || idle > 17 {
+		t.Errorf("%d statuses in %v idle, want four per receiver timeout (%v)", idle, 4*cfg.RcvTimeout, cfg.RcvTimeout)
+	}
+}

@@ -39,7 +39,7 @@ type receiver struct {
 	nakPutOff   bool          // an overheard NAK put ours off; no other may until our lowest gap is repaired or ours leaves
 	repairRTT   time.Duration // smoothed time from a NAK to its first repair
 	statusAt    time.Time
-	statusGap   time.Duration // grows while nothing new arrives
+	statusGap   time.Duration // 0 until the first status
 	statusNext  uint64        // next at the last status
 	sinceStatus int
 
@@ -209,6 +209,8 @@ func (r *receiver) onData(p *stack.Packet, m *msg, now time.Time) {
 		// The first status (statusGap 0) leaves with the first packet.
 		if r.sinceStatus++; r.sinceStatus >= max(r.cfg.Size/4, 1) || r.statusGap == 0 {
 			r.sendStatus(now)
+		} else {
+			r.statusNews(now)
 		}
 		switch {
 		case r.next >= r.high:
@@ -418,24 +420,51 @@ func (r *receiver) sendAck(now time.Time) {
 	}
 	rwnd := uint64(r.cfg.Size) - (r.high - r.next)
 	r.l.n.acks++
-	r.l.control(appendAck(r.l.scratch[:0], uint32(r.next), uint16(min(rwnd, 65535)), uint32(r.newest), r.spans))
+	r.l.controlFor(appendAck(r.l.scratch[:0], uint32(r.next), uint16(min(rwnd, 65535)), uint32(r.newest), r.spans))
 }
 
-// sendStatus reports how far the receiver has everything. Status goes out
-// every Status interval while data arrives, and less often (down to four
-// times per receiver timeout) while the flow is idle.
-func (r *receiver) sendStatus(now time.Time) {
-	if r.next != r.statusNext || r.statusGap == 0 {
-		r.statusGap = r.cfg.Status
-	} else {
-		// Idle: slow down, but keep several reports within the sender's
-		// receiver timeout, so a lost one or two do not make it forget us.
-		r.statusGap = min(2*r.statusGap, max(r.cfg.RcvTimeout/4, r.cfg.Status))
+// statusNews brings the next status forward to the next Status interval
+// on the grid when how far the receiver has everything moved since the
+// last.
+func (r *receiver) statusNews(now time.Time) {
+	if r.next == r.statusNext || r.statusGap == 0 {
+		return
 	}
+	if due := onGrid(now, r.cfg.Status, r.cfg.Status); r.statusAt.IsZero() || due.Before(r.statusAt) {
+		r.statusAt = due
+	}
+}
+
+// onGrid is the time on the grid of step (multiples of step since the zero
+// time) at or before now+gap, and after now: gap from now when now is on
+// the grid, as a timer fired on time is, and sooner once when not.
+func onGrid(now time.Time, gap, step time.Duration) time.Time {
+	if step <= 0 {
+		return now.Add(gap)
+	}
+	t := now.Add(gap).Truncate(step)
+	if !t.After(now) {
+		t = t.Add(step)
+	}
+	return t
+}
+
+// sendStatus reports how far the receiver has everything: with the first
+// packet; within a Status interval of news (how far it has everything
+// moved: statusNews), at most once per interval; and otherwise four
+// times per receiver timeout, so that a lost one or two do not make the
+// sender forget it. Times are on the clock's grid of Status intervals
+// (multiples of Status since the zero time), so that a member's flows
+// report at the same instants, and a channel bundles their statuses into
+// one datagram. A receiver of a flow at 30 packets a second thus reports
+// 20 times a second, and at 5 packets 5 times, not 20: on a group where
+// every member sends, each member reports on every other's flow.
+func (r *receiver) sendStatus(now time.Time) {
+	r.statusGap = max(r.cfg.RcvTimeout/4, r.cfg.Status)
 	r.statusNext = r.next
 	r.sinceStatus = 0
-	r.statusAt = now.Add(r.statusGap)
-	r.l.control(appendStatus(r.l.scratch[:0], uint32(r.next)))
+	r.statusAt = onGrid(now, r.statusGap, r.cfg.Status)
+	r.l.controlFor(appendStatus(r.l.scratch[:0], uint32(r.next)))
 }
 
 // scheduleNak arms a NAK after a random delay, so that one receiver's NAK
@@ -576,6 +605,7 @@ func (r *receiver) onTimer(now time.Time) {
 	if !r.nakAt.IsZero() && !now.Before(r.nakAt) {
 		r.onNakTimer(now)
 	}
+	r.statusNews(now) // a gap given up above
 	if r.nak && !r.statusAt.IsZero() && !now.Before(r.statusAt) {
 		r.sendStatus(now)
 	}
