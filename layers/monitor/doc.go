@@ -56,7 +56,9 @@
 // receiver, keyed by stack.Meta.Peer, for at most receivers of them (the
 // one heard from least recently is forgotten first, and any silent for ten
 // report periods, at least ten seconds), and shows the worst and the
-// median. A receiver ignores the reports of others it overhears.
+// median. Reports are marked stack.FlagForSender: a channel sends them so
+// that other receivers on a multicast group skip them unread, and a
+// receiver ignores those of others it overhears where they do reach it.
 //
 // Reporting stops when a flow goes idle (a period without data) and
 // resumes with it; so do the sender's events. Above a sequencing layer (a
