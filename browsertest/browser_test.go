@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,5 +124,129 @@ func TestBrowserWebSocket(t *testing.T) {
 	}
 	if pushed, err := chromedp.Run(bctx, chromedp.Poll[bool]("window.pushed === true")); err != nil || !pushed {
 		t.Fatalf("the page's push was not acknowledged: %v", err)
+	}
+}
+
+const reconnectPage = `<!doctype html>
+<title>rwanda reconnect test</title>
+<script type="module">
+import { Channel } from "/rwanda.js";
+window.got = [];
+window.closes = 0;
+window.reconnects = 0;
+const ch = await Channel.open("ws://" + location.host + "/ws?stream=live", { reconnect: true });
+ch.onposting = (p) => { window.got.push(p.text); };
+ch.onclose = () => { window.closes++; };
+ch.onreconnect = async () => {
+  window.reconnects++;
+  await ch.push({ stream: "back", media: "text", text: "back after " + window.got.join(",") });
+  window.pushed = true;
+};
+window.ready = true;
+</script>`
+
+// TestBrowserReconnect: a page that opened its channel with { reconnect:
+// true } is disconnected when the gateway's WebSocket side closes (as when
+// it restarts), connects again by itself to the handler that replaces it,
+// pushes on the new connection, and receives what is sent after.
+func TestBrowserReconnect(t *testing.T) {
+	exe := browser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	u := fmt.Sprintf("test://239.255.%d.%d:%d?iface=lo", rand.IntN(256), 1+rand.IntN(254), 20000+rand.IntN(30000))
+	open := func() *channel.Channel {
+		c, err := channel.Open(ctx, u, channel.WithQoS("reliable"), channel.WithLinger(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	member, gw := open(), open()
+	newHandler := func() *ws.Handler {
+		h, err := ws.New(gw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
+	var cur atomic.Pointer[ws.Handler]
+	first := newHandler()
+	cur.Store(first)
+	mux := http.NewServeMux()
+	mux.Handle("/ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cur.Load().ServeHTTP(w, r) }))
+	mux.Handle("/rwanda.js", first.ScriptHandler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, reconnectPage)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	back, err := member.Subscribe(channel.Streams("back"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	actx, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU)...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer bcancel()
+	if _, err := chromedp.Run(bctx, chromedp.Navigate(srv.URL+"/")); err != nil {
+		t.Fatalf("page: %v", err)
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool]("window.ready === true")); err != nil {
+		t.Fatalf("page not ready: %v", err)
+	}
+	waitClients := func(h *ws.Handler) {
+		t.Helper()
+		for h.Stats().Clients == 0 {
+			if ctx.Err() != nil {
+				t.Fatalf("the page never connected (handler %+v)", h.Stats())
+			}
+			time.Sleep(time.Millisecond) // polling the handler's state
+		}
+	}
+	waitClients(first)
+	push := func(text string) {
+		t.Helper()
+		if err := member.Push(ctx, posting.New(text, posting.WithStream("live"), posting.WithMedia(posting.Text))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push("before")
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](`window.got.length === 1`)); err != nil {
+		t.Fatalf("the page got nothing before the restart: %v", err)
+	}
+
+	// The gateway's WebSocket side "restarts": the old handler closes its
+	// clients, a new one serves /ws.
+	second := newHandler()
+	cur.Store(second)
+	first.Close()
+	waitClients(second)
+	p, err := back.Next(ctx)
+	if err != nil {
+		t.Fatalf("no posting back from the page after it reconnected: %v (handler %+v)", err, second.Stats())
+	}
+	if got, _ := p.Body.(string); got != "back after before" {
+		t.Fatalf("the page sent %q", p.Body)
+	}
+	push("after")
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](`window.got.length === 2 && window.got[1] === "after"`)); err != nil {
+		t.Fatalf("the page got nothing after it reconnected: %v", err)
+	}
+	closes, err := chromedp.Run(bctx, chromedp.Evaluate[int](`window.closes`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reconnects, err := chromedp.Run(bctx, chromedp.Evaluate[int](`window.reconnects`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if closes != 1 || reconnects != 1 {
+		t.Fatalf("the page saw %d closes and %d reconnections, want 1 and 1", closes, reconnects)
 	}
 }

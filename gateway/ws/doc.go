@@ -62,4 +62,10 @@
 //	const ch = await Channel.open("ws://host:8080/ws?stream=chat");
 //	ch.onposting = (p) => console.log(p.sender, p.text);
 //	await ch.push({ stream: "chat", media: "text", text: "hi" });
+//
+// Channel.open(url, { reconnect: true }) connects again by itself after the
+// gateway closes or loses the connection (a restart): after 250 ms, then
+// delays doubling to 8 s, with jitter, until close(); onclose and
+// onreconnect tell the page. What was sent meanwhile is not delivered
+// later, and pushes made or in flight meanwhile reject.
 package ws
