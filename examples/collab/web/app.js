@@ -87,7 +87,7 @@ gw.onposting = (p) => {
     addChat(p.sender, v.name, v.text);
   }
 };
-gw.onclose = () => { $("status").textContent = "disconnected from the participant"; };
+gw.onclose = () => comeBack();
 
 function addChat(from, name, text) {
   S.chat.push({ from, name, text });
@@ -181,7 +181,30 @@ app.onmessage = (ev) => {
     case "audio": play(m); break;
   }
 };
-app.onclose = () => { $("status").textContent = "disconnected from the participant"; };
+app.onclose = () => comeBack();
+
+// comeBack, when the participant is gone (it stopped, crashed or
+// restarted), waits for it to answer again, asking every second and then
+// less often (up to every 10 s), and reloads the page: a participant that
+// comes back is a new member, with its own board history and roster to
+// send.
+let comingBack = false;
+function comeBack() {
+  if (comingBack) return;
+  comingBack = true;
+  S.ready = false;
+  $("status").textContent = "disconnected from the participant: reconnecting…";
+  let delay = 1000;
+  const attempt = async () => {
+    try {
+      const r = await fetch(location.href, { cache: "no-store" });
+      if (r.ok) { location.reload(); return; }
+    } catch {}
+    delay = Math.min(2 * delay, 10000);
+    setTimeout(attempt, delay);
+  };
+  setTimeout(attempt, delay);
+}
 
 // seen notes when members joined and left, as the roster changes.
 function seen(members) {
