@@ -77,6 +77,10 @@ type Channel struct {
 	// guards it.
 	receiptsMu sync.Mutex
 	receipts   *loop
+	// gwHeard is when (Unix nanoseconds, the channel's clock) the peer
+	// last sent a gateway control datagram: RECEIPTs pause while it has
+	// been silent for longer than the gateway timeout.
+	gwHeard atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -125,4 +125,26 @@ func TestGatewayReceipts(t *testing.T) {
 			t.Fatalf("RECEIPT %d: %d bytes in %d datagrams received, want %d in 1", i, g.Bytes, g.Datagrams, len(hb))
 		}
 	}
+
+	// The gateway falls silent: once it has been for longer than the
+	// gateway timeout, RECEIPTs pause; its next heartbeat resumes them.
+	clock.Advance(DefaultGatewayTimeout)
+	receipts(200 * time.Millisecond) // those sent before the silence was long
+	clock.Advance(3 * gwire.ReceiptEvery)
+	if rs := receipts(200 * time.Millisecond); len(rs) != 0 {
+		t.Fatalf("%d RECEIPTs to a gateway silent for %v", len(rs), DefaultGatewayTimeout+3*gwire.ReceiptEvery)
+	}
+	if _, err := gw.WriteToUDP(hb, client); err != nil {
+		t.Fatal(err)
+	}
+	for c.Stats().Received.Datagrams < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second heartbeat never arrived")
+		}
+		time.Sleep(time.Millisecond) // waiting on the receiving goroutine
+	}
+	clock.Advance(gwire.ReceiptEvery)
+	if rs := receipts(200 * time.Millisecond); len(rs) != 1 {
+		t.Fatalf("%d RECEIPTs after the gateway's heartbeat, want 1", len(rs))
+	}
 }

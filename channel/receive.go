@@ -201,11 +201,14 @@ func (c *Channel) gatewayControl(d []byte, from transport.Addr) {
 	case g.Type == gwire.Heartbeat:
 		// Heard: receiveAt noted it (gwsel.go).
 		c.viaGateway()
+		c.gwHeard.Store(c.clock.Now().UnixNano())
 	case g.Type == gwire.Thinned:
 		c.viaGateway()
+		c.gwHeard.Store(c.clock.Now().UnixNano())
 		c.gw.mark(g.Member, g.Stream)
 	default:
 		c.viaGateway()
+		c.gwHeard.Store(c.clock.Now().UnixNano())
 		var b [gwire.Len]byte
 		echo := gwire.Append(b[:0], gwire.Echo, g.Cookie)
 		if err := c.tr.Send(echo, len(echo), from); err != nil {
@@ -228,10 +231,14 @@ func (c *Channel) viaGateway() {
 // (a RECEIPT, every gwire.ReceiptEvery): two of them show the gateway what
 // the client's path delivered in between, of every stream, announced yet
 // or not, so that it can set the client's rate from what arrived and not
-// only from the receiver reports of the streams the client knows.
+// only from the receiver reports of the streams the client knows. They
+// pause while the gateway has sent no control datagram (it sends a
+// HEARTBEAT every 500 ms by default) for longer than the gateway timeout
+// (WithGatewayTimeout): a gateway gone gets none, and one that comes back
+// gets them again with its first heartbeat.
 func (c *Channel) sendReceipt(now time.Time) {
 	to := c.paths.peer()
-	if c.closed.Load() || to.IsZero() {
+	if c.closed.Load() || to.IsZero() || now.Sub(time.Unix(0, c.gwHeard.Load())) > c.cfg.gwTimeout {
 		return
 	}
 	var b [gwire.ReceiptLen]byte

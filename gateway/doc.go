@@ -79,8 +79,9 @@
 //
 // What a client's path delivers is measured apart from the reports: a
 // channel whose peer has sent it a gateway control datagram (a CHALLENGE,
-// HEARTBEAT or THINNED) sends that peer a RECEIPT every 100 ms (the bytes
-// and datagrams it has received in all, and its clock; internal/gwire),
+// HEARTBEAT or THINNED) sends that peer a RECEIPT every 100 ms while it
+// hears from it within the channel's gateway timeout (the bytes and
+// datagrams it has received in all, and its clock; internal/gwire),
 // and two RECEIPTs give what arrived between them by the client's own
 // clock, of every stream, whether the client has heard of it yet or not
 // (ClientInfo.Delivered). That rate sets a client's first limit, and caps
