@@ -201,14 +201,11 @@ func (c *Channel) gatewayControl(d []byte, from transport.Addr) {
 	case g.Type == gwire.Heartbeat:
 		// Heard: receiveAt noted it (gwsel.go).
 		c.viaGateway()
-		c.gwHeard.Store(c.clock.Now().UnixNano())
 	case g.Type == gwire.Thinned:
 		c.viaGateway()
-		c.gwHeard.Store(c.clock.Now().UnixNano())
 		c.gw.mark(g.Member, g.Stream)
 	default:
 		c.viaGateway()
-		c.gwHeard.Store(c.clock.Now().UnixNano())
 		var b [gwire.Len]byte
 		echo := gwire.Append(b[:0], gwire.Echo, g.Cookie)
 		if err := c.tr.Send(echo, len(echo), from); err != nil {
@@ -217,9 +214,10 @@ func (c *Channel) gatewayControl(d []byte, from transport.Addr) {
 	}
 }
 
-// viaGateway notes that the channel's peer is a gateway (it sent a
-// gateway control datagram): from now on the channel sends it RECEIPTs.
+// viaGateway notes that the channel's peer is a gateway and lives (it sent
+// a gateway control datagram): from now on the channel sends it RECEIPTs.
 func (c *Channel) viaGateway() {
+	c.gwHeard.Store(c.clock.Now().UnixNano())
 	c.receiptsMu.Lock()
 	defer c.receiptsMu.Unlock()
 	if c.receipts == nil && !c.closed.Load() {

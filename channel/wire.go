@@ -65,7 +65,11 @@ import (
 //	            acknowledgements, reports: stack.FlagForSender); other
 //	            members skip it unread. On a multicast group where every
 //	            member sends, receivers' statuses to every sender would
-//	            otherwise reach, and cost, every member
+//	            otherwise reach, and cost, every member. Added after
+//	            4aec04a without a new version: a member built before it
+//	            skips it as unknown and so hears no acknowledgement or
+//	            status from newer members; a channel's members need builds
+//	            from the same side of it
 //
 // A frame of a known type whose body is longer or shorter than its fields
 // is malformed, and so is the rest of its datagram.
