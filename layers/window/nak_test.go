@@ -2,6 +2,7 @@ package window
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -389,13 +390,52 @@ func TestNakStatusOnNews(t *testing.T) {
 	if flowing < packets || flowing > packets+2 {
 		t.Errorf("%d statuses while %d packets came %v apart, want one a packet (and a keepalive or two)", flowing, packets, gap)
 	}
-	for _, a := range at[1:] { // the first goes with the first packet
-		if a.Sub(stack.ManualEpoch)%cfg.Status != 0 {
-			t.Errorf("a status at %v, off the grid of %v", a.Sub(stack.ManualEpoch), cfg.Status)
+	phase := statusPhase(2, cfg.Status) // the group's first receiver is member 2
+	for _, a := range at[1:] {          // the first goes with the first packet
+		if (a.Sub(stack.ManualEpoch)-phase)%cfg.Status != 0 {
+			t.Errorf("a status at %v, off the grid of %v at %v", a.Sub(stack.ManualEpoch), cfg.Status, phase)
 		}
 	}
 	g.run(4*cfg.RcvTimeout, 10*time.Millisecond)
 	if idle := len(at) - flowing; idle < 14 || idle > 17 {
 		t.Errorf("%d statuses in %v idle, want four per receiver timeout (%v)", idle, 4*cfg.RcvTimeout, cfg.RcvTimeout)
+	}
+}
+
+// TestStatusPhase: a member's statuses fall on its own phase of the grid
+// of Status intervals, the same for all its flows; members' phases spread
+// over the interval, so a group's members do not all report at once.
+func TestStatusPhase(t *testing.T) {
+	const step = 50 * time.Millisecond
+	tenths := map[int]int{}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 1000 {
+		p := statusPhase(rng.Uint64(), step) // member ids are random
+		if p < 0 || p >= step {
+			t.Fatalf("phase %v outside [0, %v)", p, step)
+		}
+		tenths[int(p*10/step)]++
+	}
+	for i := range 10 {
+		if tenths[i] < 50 {
+			t.Fatalf("phases of 1000 members by tenth of the interval: %v", tenths)
+		}
+	}
+	phase := 17 * time.Millisecond
+	on := stack.ManualEpoch.Add(phase)
+	for _, c := range []struct {
+		now  time.Time
+		gap  time.Duration
+		want time.Time
+		what string
+	}{
+		{on, step, on.Add(step), "on the grid: one interval on"},
+		{on, 10 * step, on.Add(10 * step), "on the grid: the gap on"},
+		{on.Add(time.Millisecond), step, on.Add(step), "just after: the next point within the gap"},
+		{on.Add(-time.Millisecond), step, on, "just before: the point ahead"},
+	} {
+		if got := onGrid(c.now, c.gap, step, phase); !got.Equal(c.want) {
+			t.Errorf("%s: onGrid = %v after the epoch, want %v", c.what, got.Sub(stack.ManualEpoch), c.want.Sub(stack.ManualEpoch))
+		}
 	}
 }

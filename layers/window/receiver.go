@@ -41,6 +41,7 @@ type receiver struct {
 	statusAt    time.Time
 	statusGap   time.Duration // 0 until the first status
 	statusNext  uint64        // next at the last status
+	phase       time.Duration // this member's offset in the grid of Status intervals (statusPhase)
 	sinceStatus int
 
 	// Semi-reliable streams (Config.TTL set), behind a relay that thins:
@@ -72,7 +73,20 @@ func (r *receiver) init(l *Layer) error {
 	r.have = make([]uint64, words)
 	seed := uint64(l.cfg.Seed) ^ l.Binding().Flow.Local
 	r.rng = rand.New(rand.NewPCG(seed, 0x77696e646f77))
+	r.phase = statusPhase(l.Binding().Flow.Local, l.cfg.Status)
 	return nil
+}
+
+// statusPhase is where in each Status interval the member local reports
+// (see sendStatus): the same for all its flows, so their statuses leave
+// together, and spread over the interval between members, so that the
+// members of a group, whose clocks roughly agree, do not all report at
+// the same instant.
+func statusPhase(local uint64, status time.Duration) time.Duration {
+	if status <= 0 {
+		return 0
+	}
+	return time.Duration(local % uint64(status))
 }
 
 // close drops the bitmap (its reservation is the layer's to release).
@@ -430,19 +444,20 @@ func (r *receiver) statusNews(now time.Time) {
 	if r.next == r.statusNext || r.statusGap == 0 {
 		return
 	}
-	if due := onGrid(now, r.cfg.Status, r.cfg.Status); r.statusAt.IsZero() || due.Before(r.statusAt) {
+	if due := onGrid(now, r.cfg.Status, r.cfg.Status, r.phase); r.statusAt.IsZero() || due.Before(r.statusAt) {
 		r.statusAt = due
 	}
 }
 
 // onGrid is the time on the grid of step (multiples of step since the zero
-// time) at or before now+gap, and after now: gap from now when now is on
-// the grid, as a timer fired on time is, and sooner once when not.
-func onGrid(now time.Time, gap, step time.Duration) time.Time {
+// time, plus phase) at or before now+gap, and after now: gap from now when
+// now is on the grid, as a timer fired on time is, and sooner once when
+// not.
+func onGrid(now time.Time, gap, step, phase time.Duration) time.Time {
 	if step <= 0 {
 		return now.Add(gap)
 	}
-	t := now.Add(gap).Truncate(step)
+	t := now.Add(gap - phase).Truncate(step).Add(phase)
 	if !t.After(now) {
 		t = t.Add(step)
 	}
@@ -454,16 +469,16 @@ func onGrid(now time.Time, gap, step time.Duration) time.Time {
 // moved: statusNews), at most once per interval; and otherwise four
 // times per receiver timeout, so that a lost one or two do not make the
 // sender forget it. Times are on the clock's grid of Status intervals
-// (multiples of Status since the zero time), so that a member's flows
-// report at the same instants, and a channel bundles their statuses into
-// one datagram. A receiver of a flow at 30 packets a second thus reports
+// (multiples of Status since the zero time, offset by the member's
+// phase), so that a member's flows report at the same instants, and a
+// channel bundles their statuses into one datagram. A receiver of a flow at 30 packets a second thus reports
 // 20 times a second, and at 5 packets 5 times, not 20: on a group where
 // every member sends, each member reports on every other's flow.
 func (r *receiver) sendStatus(now time.Time) {
 	r.statusGap = max(r.cfg.RcvTimeout/4, r.cfg.Status)
 	r.statusNext = r.next
 	r.sinceStatus = 0
-	r.statusAt = onGrid(now, r.statusGap, r.cfg.Status)
+	r.statusAt = onGrid(now, r.statusGap, r.cfg.Status, r.phase)
 	r.l.controlFor(appendStatus(r.l.scratch[:0], uint32(r.next)))
 }
 
