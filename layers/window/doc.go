@@ -118,8 +118,10 @@
 // first packet, then within a status interval of each change, at most once
 // an interval, and four times per rcvtimeout otherwise; the sender frees
 // what every live receiver has and forgets a receiver silent for
-// rcvtimeout. Statuses fall on the clock's grid of status intervals, so a
-// channel bundles a member's statuses on all its flows into one datagram,
+// rcvtimeout. Statuses fall on the clock's grid of status intervals, at
+// an offset of the member's own (its id modulo the interval, so a group's
+// members do not all report at once), so a channel bundles a member's
+// statuses on all its flows into one datagram,
 // and other receivers skip them unread (stack.FlagForSender; NAKs they
 // read). When idle, the sender sends heartbeats (doubling from
 // heartbeat to one second) with its next number and its floor, so tail
