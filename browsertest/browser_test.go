@@ -34,6 +34,51 @@ func browser(t *testing.T) string {
 	return ""
 }
 
+// pair opens two members of a fresh multicast group on loopback: one to
+// push and read, one to serve the browsers (the gateway's channel).
+func pair(t *testing.T, ctx context.Context) (member, gw *channel.Channel) {
+	t.Helper()
+	u := fmt.Sprintf("test://239.255.%d.%d:%d?iface=lo", rand.IntN(256), 1+rand.IntN(254), 20000+rand.IntN(30000))
+	open := func() *channel.Channel {
+		c, err := channel.Open(ctx, u, channel.WithQoS("reliable"), channel.WithLinger(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	return open(), open()
+}
+
+// showPage opens url in headless Chromium (exe) and waits for the page to
+// set window.ready; it returns the page's context.
+func showPage(t *testing.T, ctx context.Context, exe, url string) context.Context {
+	t.Helper()
+	actx, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU)...)
+	t.Cleanup(acancel)
+	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(bcancel)
+	if _, err := chromedp.Run(bctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("page: %v", err)
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool]("window.ready === true")); err != nil {
+		t.Fatalf("page not ready: %v", err)
+	}
+	return bctx
+}
+
+// waitClients waits until h serves a client.
+func waitClients(t *testing.T, ctx context.Context, h *ws.Handler) {
+	t.Helper()
+	for h.Stats().Clients == 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("the page never connected (handler %+v)", h.Stats())
+		}
+		time.Sleep(time.Millisecond) // polling the handler's state
+	}
+}
+
 const page = `<!doctype html>
 <title>rwanda browser test</title>
 <script type="module">
@@ -58,16 +103,7 @@ func TestBrowserWebSocket(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
-	u := fmt.Sprintf("test://239.255.%d.%d:%d?iface=lo", rand.IntN(256), 1+rand.IntN(254), 20000+rand.IntN(30000))
-	open := func() *channel.Channel {
-		c, err := channel.Open(ctx, u, channel.WithQoS("reliable"), channel.WithLinger(0))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	member, gw := open(), open()
+	member, gw := pair(t, ctx)
 	h, err := ws.New(gw)
 	if err != nil {
 		t.Fatal(err)
@@ -88,23 +124,8 @@ func TestBrowserWebSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	actx, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU)...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer bcancel()
-	if _, err := chromedp.Run(bctx, chromedp.Navigate(srv.URL+"/")); err != nil {
-		t.Fatalf("page: %v", err)
-	}
-	if _, err := chromedp.Run(bctx, chromedp.Poll[bool]("window.ready === true")); err != nil {
-		t.Fatalf("page not ready: %v", err)
-	}
-	for h.Stats().Clients == 0 {
-		if ctx.Err() != nil {
-			t.Fatal("the page never connected")
-		}
-		time.Sleep(time.Millisecond) // polling the handler's state
-	}
+	bctx := showPage(t, ctx, exe, srv.URL+"/")
+	waitClients(t, ctx, h)
 	var want []string
 	for i := range n {
 		want = append(want, fmt.Sprintf("m%d", i))
@@ -154,16 +175,7 @@ func TestBrowserReconnect(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
-	u := fmt.Sprintf("test://239.255.%d.%d:%d?iface=lo", rand.IntN(256), 1+rand.IntN(254), 20000+rand.IntN(30000))
-	open := func() *channel.Channel {
-		c, err := channel.Open(ctx, u, channel.WithQoS("reliable"), channel.WithLinger(0))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	member, gw := open(), open()
+	member, gw := pair(t, ctx)
 	newHandler := func() *ws.Handler {
 		h, err := ws.New(gw)
 		if err != nil {
@@ -189,27 +201,8 @@ func TestBrowserReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	actx, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU)...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer bcancel()
-	if _, err := chromedp.Run(bctx, chromedp.Navigate(srv.URL+"/")); err != nil {
-		t.Fatalf("page: %v", err)
-	}
-	if _, err := chromedp.Run(bctx, chromedp.Poll[bool]("window.ready === true")); err != nil {
-		t.Fatalf("page not ready: %v", err)
-	}
-	waitClients := func(h *ws.Handler) {
-		t.Helper()
-		for h.Stats().Clients == 0 {
-			if ctx.Err() != nil {
-				t.Fatalf("the page never connected (handler %+v)", h.Stats())
-			}
-			time.Sleep(time.Millisecond) // polling the handler's state
-		}
-	}
-	waitClients(first)
+	bctx := showPage(t, ctx, exe, srv.URL+"/")
+	waitClients(t, ctx, first)
 	push := func(text string) {
 		t.Helper()
 		if err := member.Push(ctx, posting.New(text, posting.WithStream("live"), posting.WithMedia(posting.Text))); err != nil {
@@ -226,7 +219,7 @@ func TestBrowserReconnect(t *testing.T) {
 	second := newHandler()
 	cur.Store(second)
 	first.Close()
-	waitClients(second)
+	waitClients(t, ctx, second)
 	p, err := back.Next(ctx)
 	if err != nil {
 		t.Fatalf("no posting back from the page after it reconnected: %v (handler %+v)", err, second.Stats())
