@@ -329,9 +329,7 @@ func (c *Channel) wire(prof *profiles, remote transport.Addr) {
 		multicast: multicast, instances: &c.instances, out: c.out, skewOf: c.members.skew, deliver: c.dispatch, deliverBorrowed: c.dispatchBorrowed, subs: c.subs, cnt: c.cnt,
 		senders: make(map[uint64]*remoteSender), flows: make(map[flowKey]*inFlow)}
 	c.in.carrier = c.og.carrier
-	c.in.timers = newTimerBatch(c.clock,
-		func() { c.out.direct.Add(1) }, // flushHook leaves the write to after
-		func() { c.out.direct.Add(-1); c.out.flushNow(true) })
+	c.in.timers = flowTimers(c.clock, c.out)
 	c.req = (&requests{self: c.id, push: c.og.push, servers: c.members.servers, skew: c.members.skew, clock: c.clock,
 		wait: 2 * cfg.announce, timeout: cfg.pullTimeout, cnt: c.cnt, log: c.log, ctx: c.ctx, wg: &c.wg,
 		hello: func(dst uint64, flags byte) {

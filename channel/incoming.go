@@ -29,7 +29,7 @@ type incoming struct {
 	cfg       *config // read only
 	env       registry.Env
 	clock     stack.Clock
-	timers    *timerBatch // the stacks' clock, if set: their timers due together run together
+	timers    *timerBatch // the stacks' clock: their timers due together run together
 	pool      *stack.Pool
 	mem       *stack.Budget
 	log       *slog.Logger
@@ -326,13 +326,9 @@ func (in *incoming) flow(sender uint64, id uint32, relay *stack.Meta, payload []
 	fl := &inFlow{in: in, sender: sender, id: id, name: si.name, qos: si.qos, skew: rs.skew, mem: in.mem.Share()}
 	layers, err := in.cfg.registry.Build(si.build, in.env)
 	if err == nil {
-		var clock stack.Clock = in.clock
-		if in.timers != nil {
-			clock = in.timers
-		}
 		fl.st, err = stack.New(stack.Config{
 			Layers: layers, Wire: stack.HandlerFunc(fl.wire), Deliver: stack.HandlerFunc(fl.deliver),
-			Flush: in.out.flushHook, Events: fl.event, Clock: clock, Pool: in.pool, Memory: fl.mem,
+			Flush: in.out.flushHook, Events: fl.event, Clock: in.timers, Pool: in.pool, Memory: fl.mem,
 			MTU: in.mtu, Logger: in.log,
 			Flow: stack.Flow{Stream: si.name, Role: stack.Receiver, Local: in.self, Remote: sender, Multicast: in.multicast,
 				PointToPoint: si.target != 0, CarrierControlled: in.carrier, ID: id, Instance: in.instances.Add(1)},

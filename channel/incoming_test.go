@@ -34,7 +34,7 @@ func testIncoming(t *testing.T, self uint64, opts ...Option) *inHarness {
 	}
 	var out *outbox
 	out, h.tap = newTapOutbox(t, self)
-	h.in = &incoming{self: self, cfg: &cfg, clock: h.clk, pool: stack.NewPool(), mem: stack.NewBudget(cfg.memory),
+	h.in = &incoming{self: self, cfg: &cfg, clock: h.clk, timers: flowTimers(h.clk, out), pool: stack.NewPool(), mem: stack.NewBudget(cfg.memory),
 		log: h.cnt.log, mtu: 1400, instances: new(atomic.Uint64), out: out, cnt: h.cnt,
 		skewOf: func(id uint64) *skewEstimate {
 			h.mu.Lock()

@@ -34,6 +34,15 @@ func newTimerBatch(clock stack.Clock, before, after func()) *timerBatch {
 	return &timerBatch{clock: clock, before: before, after: after}
 }
 
+// flowTimers is the timer service of the receiving stacks whose frames go
+// to out: while a batch runs, out's flush hook leaves the write to its
+// end (direct), which writes what the batch queued.
+func flowTimers(clock stack.Clock, out *outbox) *timerBatch {
+	return newTimerBatch(clock,
+		func() { out.direct.Add(1) },
+		func() { out.direct.Add(-1); out.flushNow(true) })
+}
+
 // Now is the clock's.
 func (b *timerBatch) Now() time.Time { return b.clock.Now() }
 

@@ -39,7 +39,7 @@ type receiver struct {
 	nakPutOff   bool          // an overheard NAK put ours off; no other may until our lowest gap is repaired or ours leaves
 	repairRTT   time.Duration // smoothed time from a NAK to its first repair
 	statusAt    time.Time
-	statusGap   time.Duration // 0 until the first status
+	statusSent  bool          // the first status went
 	statusNext  uint64        // next at the last status
 	phase       time.Duration // this member's offset in the grid of Status intervals (statusPhase)
 	sinceStatus int
@@ -208,7 +208,7 @@ func (r *receiver) onData(p *stack.Packet, m *msg, now time.Time) {
 	r.l.n.received++
 	switch {
 	case r.bestEffort:
-		if r.nak && r.statusGap == 0 {
+		if r.nak && !r.statusSent {
 			r.sendStatus(now) // the first: who listens
 		}
 	case !r.nak:
@@ -220,8 +220,8 @@ func (r *receiver) onData(p *stack.Packet, m *msg, now time.Time) {
 			r.ackAt = now.Add(r.cfg.AckDelay)
 		}
 	default:
-		// The first status (statusGap 0) leaves with the first packet.
-		if r.sinceStatus++; r.sinceStatus >= max(r.cfg.Size/4, 1) || r.statusGap == 0 {
+		// The first status leaves with the first packet.
+		if r.sinceStatus++; r.sinceStatus >= max(r.cfg.Size/4, 1) || !r.statusSent {
 			r.sendStatus(now)
 		} else {
 			r.statusNews(now)
@@ -441,8 +441,11 @@ func (r *receiver) sendAck(now time.Time) {
 // on the grid when how far the receiver has everything moved since the
 // last.
 func (r *receiver) statusNews(now time.Time) {
-	if r.next == r.statusNext || r.statusGap == 0 {
+	if r.next == r.statusNext || !r.statusSent {
 		return
+	}
+	if !r.statusAt.IsZero() && r.statusAt.Sub(now) <= r.cfg.Status {
+		return // due at the next point of the grid already
 	}
 	if due := onGrid(now, r.cfg.Status, r.cfg.Status, r.phase); r.statusAt.IsZero() || due.Before(r.statusAt) {
 		r.statusAt = due
@@ -475,10 +478,10 @@ func onGrid(now time.Time, gap, step, phase time.Duration) time.Time {
 // 20 times a second, and at 5 packets 5 times, not 20: on a group where
 // every member sends, each member reports on every other's flow.
 func (r *receiver) sendStatus(now time.Time) {
-	r.statusGap = max(r.cfg.RcvTimeout/4, r.cfg.Status)
+	r.statusSent = true
 	r.statusNext = r.next
 	r.sinceStatus = 0
-	r.statusAt = onGrid(now, r.statusGap, r.cfg.Status, r.phase)
+	r.statusAt = onGrid(now, max(r.cfg.RcvTimeout/4, r.cfg.Status), r.cfg.Status, r.phase) // a keepalive, unless news comes
 	r.l.controlFor(appendStatus(r.l.scratch[:0], uint32(r.next)))
 }
 
