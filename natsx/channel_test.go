@@ -448,14 +448,8 @@ func TestEmbeddedListening(t *testing.T) {
 	}
 }
 
-func freeTCPPort(t testing.TB) int {
-	t.Helper()
-	srv := startServer(t, 0, 0) // a port the kernel gave a listener, free again once it stops
-	port := serverPort(srv)
-	srv.Shutdown()
-	srv.WaitForShutdown()
-	return port
-}
+// freeTCPPort is a port no other test process can be given meanwhile.
+func freeTCPPort(t testing.TB) int { return testnet.FreePort(t) }
 
 // restart shuts srv down and starts a server on the same port.
 func restart(t testing.TB, srv *server.Server) *server.Server {

@@ -9,15 +9,52 @@ import (
 	"time"
 )
 
-// FreePort returns a UDP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a port on 127.0.0.1 that is free for UDP and TCP and
+// stays this test's until it ends.
+//
+// Asking the kernel for port 0 and closing the socket is not enough: the
+// port returns to the ephemeral pool, and a test in another package's
+// process, binding port 0 or connecting over TCP, can be given it before
+// this test binds it (a CI run failed so: "bind: address already in
+// use"). So the port comes from below the kernel's ephemeral range, where
+// no port-0 bind or outgoing connection lands, and below the tests'
+// random multicast groups; and a lock file held until the test's cleanup
+// keeps every other test process off it.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	port, release, err := reservePort()
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(release)
+	return port
+}
+
+// portFree reports whether port can be bound on every address for UDP
+// and TCP (tests listen on the wildcard address too).
+func portFree(port int) bool {
+	u, err := net.ListenUDP("udp4", &net.UDPAddr{Port: port})
+	if err != nil {
+		return false
+	}
+	u.Close()
+	l, err := net.ListenTCP("tcp4", &net.TCPAddr{Port: port})
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// kernelFreePort is the old way, for systems without file locks: a port
+// the kernel chose, free a moment ago.
+func kernelFreePort() (int, func(), error) {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return 0, nil, err
+	}
 	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	return c.LocalAddr().(*net.UDPAddr).Port, func() {}, nil
 }
 
 // CheckGoroutines fails t if goroutines started during the test outlive

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,12 +34,7 @@ func (s *safeBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // run the same over multicast.
 func TestTwoSiteDemo(t *testing.T) {
 	testnet.CheckGoroutines(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
+	leaf := strconv.Itoa(testnet.FreePort(t))
 	tag := strconv.FormatInt(time.Now().UnixNano(), 36)
 	lanA, lanB := "mem://demo-a-"+tag+"?channel=lesson", "mem://demo-b-"+tag+"?channel=lesson"
 	ctx, cancel := context.WithCancel(context.Background())
