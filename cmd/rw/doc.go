@@ -48,6 +48,12 @@
 // a host with several, rw says so and suggests iface=; when nothing
 // arrives, or nobody serves, it says what to check.
 //
+// This rw knows the transports of the core module (multicast, UDP,
+// mem://, file://). For URLs over NATS, install the rw of module natsx,
+// the same command with its transport registered:
+//
+//	go install github.com/rwanda-go/rwanda/natsx/cmd/rw@latest
+//
 // rw decodes the bodies of types it does not know (other programs'
 // registered types) from their msgpack bytes, without their Go type:
 // structs show as objects keyed by field name.

@@ -1,4 +1,4 @@
-package main
+package rwcli
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/rwanda-go/rwanda/channel"
+	"github.com/rwanda-go/rwanda/transport"
 )
 
 // Errors that say what to do: each explain function wraps an error with
@@ -66,8 +67,23 @@ func ifaceHint(a *channel.Address, flagIface string, ifaces []string) string {
 		a.Raw, strings.Join(ifaces, ", "), withIface(a.Raw, ifaces[0]))
 }
 
+// explainTransport explains a URL naming a transport this rw does not
+// have ("" when err is not that).
+func explainTransport(err error) string {
+	if !errors.Is(err, transport.ErrUnknown) {
+		return ""
+	}
+	if strings.Contains(err.Error(), `"nats"`) {
+		return "this rw has no NATS transport (it would make the core module depend on nats.go); the rw of module natsx has: go install github.com/rwanda-go/rwanda/natsx/cmd/rw@latest"
+	}
+	return "a transport of another module is registered by importing its package: build an rw that imports it beside internal/rwcli, as natsx/cmd/rw does"
+}
+
 // explainURL explains a URL that does not parse.
 func explainURL(raw string, err error) error {
+	if h := explainTransport(err); h != "" {
+		return hint(err, "%s", h)
+	}
 	if !strings.Contains(raw, "://") {
 		return hint(err, "a channel URL has a scheme of your choosing: app://239.7.7.7:7400?iface=lo (multicast), app://127.0.0.1:7400 (a peer), app://:7400 (listen), file:///tmp/x.rw")
 	}
@@ -76,6 +92,9 @@ func explainURL(raw string, err error) error {
 
 // explainOpen explains why a channel did not open.
 func explainOpen(a *channel.Address, flagIface string, err error, ifaces []string) error {
+	if h := explainTransport(err); h != "" {
+		return hint(err, "%s", h)
+	}
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
 		port := a.Listen.Port()

@@ -1,4 +1,4 @@
-package main
+package rwcli
 
 import (
 	"bytes"
@@ -23,13 +23,13 @@ import (
 )
 
 // The tests drive rw as a user would: each rw is a process of its own
-// (the test binary, started again with RW_TEST_MAIN=1, runs main), on
+// (the test binary, started again with RW_TEST_MAIN=1, runs Main), on
 // real channels — multicast groups on the loopback interface, each test
 // on a group and port of its own — and the tests read what it prints.
 
 func TestMain(m *testing.M) {
 	if os.Getenv("RW_TEST_MAIN") == "1" {
-		main()
+		Main()
 		return
 	}
 	os.Exit(m.Run())
@@ -252,7 +252,7 @@ func TestSubShowsBodiesOfUnknownTypes(t *testing.T) {
 	if len(ps) != 3 {
 		t.Fatalf("sub printed:\n%s", sub.stdout.String())
 	}
-	if m, ok := ps[0].Body.(map[string]any); !ok || !ps[0].Raw || ps[0].Type != "main.point" || m["X"] != 7.0 || m["Y"] != "up" {
+	if m, ok := ps[0].Body.(map[string]any); !ok || !ps[0].Raw || ps[0].Type != "rwcli.point" || m["X"] != 7.0 || m["Y"] != "up" {
 		t.Errorf("struct body: %+v", ps[0])
 	}
 	if ps[1].Body != 42.0 || ps[1].Raw || ps[1].Type != "int" {
@@ -527,11 +527,18 @@ func TestIfaceHint(t *testing.T) {
 	}
 }
 
-// TestRunInProcess runs commands through run, as main does, for what
+// TestRunInProcess runs commands through Run, as Main does, for what
 // needs no second process.
 func TestRunInProcess(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := run(context.Background(), []string{"layers", "frag"}, strings.NewReader(""), &out, &errb); code != 0 || !strings.Contains(out.String(), "frag —") {
+	// A transport of another module this rw does not have: it says which
+	// rw has it.
+	if code := Run(context.Background(), []string{"sub", "x+nats://127.0.0.1:4222/s?channel=c", "--count", "1"}, strings.NewReader(""), &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "go install github.com/rwanda-go/rwanda/natsx/cmd/rw@latest") {
+		t.Fatalf("sub over +nats: %d %s", code, errb.String())
+	}
+	errb.Reset()
+	if code := Run(context.Background(), []string{"layers", "frag"}, strings.NewReader(""), &out, &errb); code != 0 || !strings.Contains(out.String(), "frag —") {
 		t.Fatalf("layers: %d %s %s", code, out.String(), errb.String())
 	}
 	out.Reset()
@@ -544,7 +551,7 @@ func TestRunInProcess(t *testing.T) {
 	}
 	defer ch.Close()
 	sub, _ := channel.SubscribeTyped[string](ch)
-	if code := run(context.Background(), []string{"pub", url, "--linger", "0", "a", "--count", "2", "--header", "x=y"}, strings.NewReader(""), &out, &errb); code != 0 {
+	if code := Run(context.Background(), []string{"pub", url, "--linger", "0", "a", "--count", "2", "--header", "x=y"}, strings.NewReader(""), &out, &errb); code != 0 {
 		t.Fatalf("pub: %d %s", code, errb.String())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
