@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rwanda-go/rwanda/internal/testnet"
 	"github.com/rwanda-go/rwanda/keys"
 	"github.com/rwanda-go/rwanda/posting"
 	"github.com/rwanda-go/rwanda/stack"
@@ -407,22 +408,8 @@ func TestKeyNeverLogged(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a goroutine-safe buffer.
+type syncBuffer = testnet.Buffer
 
 // TestKeyedChannelIDBinds: two unicast channels that share a key but name
 // different channel ids cannot take each other's datagrams (DECISIONS §3);

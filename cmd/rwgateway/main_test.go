@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -71,22 +70,8 @@ func startRun(t *testing.T, want string, args ...string) *syncBuffer {
 	return &out
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a goroutine-safe buffer.
+type syncBuffer = testnet.Buffer
 
 func group(id string) string {
 	return fmt.Sprintf("x://239.255.%d.%d:%d?iface=lo&channel=%s", rand.IntN(256), 1+rand.IntN(254), 20000+rand.IntN(30000), id)

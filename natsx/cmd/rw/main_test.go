@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,18 +13,8 @@ import (
 	"github.com/rwanda-go/rwanda/internal/testnet"
 )
 
-// safeBuffer is a bytes.Buffer for a goroutine that writes and a test that reads.
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *safeBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+// safeBuffer is a goroutine-safe buffer.
+type safeBuffer = testnet.Buffer
 
 // TestPubSubOverNATS: this rw opens +nats URLs (the core module's rw
 // refuses them: the transport is not registered there). A nats-server on

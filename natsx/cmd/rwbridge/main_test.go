@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strconv"
 	"strings"
@@ -14,18 +13,8 @@ import (
 	"github.com/rwanda-go/rwanda/posting"
 )
 
-// safeBuffer is a bytes.Buffer for a goroutine that writes and a test that reads.
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *safeBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+// safeBuffer is a goroutine-safe buffer.
+type safeBuffer = testnet.Buffer
 
 // TestTwoSiteDemo: the embedded default. One rwbridge per site, nothing
 // else started (each starts its own nats-server; B's connects to A's as a
