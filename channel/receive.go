@@ -127,20 +127,16 @@ func (c *Channel) receiveAt(d []byte, from transport.Addr, now time.Time) {
 				f.relay.Flags |= stack.FlagThinned
 			}
 			c.in.data(sender, f.stream, &f.relay, f.payload, now)
-		case frameDataTo:
-			if f.target == c.id {
-				c.in.data(sender, f.stream, &f.relay, f.payload, now)
-			}
+		case frameDataTo: // to this member: the reader skips the others'
+			c.in.data(sender, f.stream, &f.relay, f.payload, now)
 		case frameFeedback:
 			if f.target == c.id {
 				c.og.feedback(sender, f.stream, f.payload, now)
 			} else {
 				c.in.overheard(sender, &f, now)
 			}
-		case frameFeedbackTo:
-			if f.target == c.id {
-				c.og.feedback(sender, f.stream, f.payload, now)
-			}
+		case frameFeedbackTo: // to this member, as DATA_TO
+			c.og.feedback(sender, f.stream, f.payload, now)
 		case frameAnnounce:
 			if f.target == 0 || f.target == c.id {
 				c.in.announce(sender, &f, now)

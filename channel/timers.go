@@ -66,7 +66,8 @@ type batchTimer struct {
 // Reset schedules t d from now; it reports whether t was pending.
 func (t *batchTimer) Reset(d time.Duration) bool {
 	b := t.b
-	when := b.clock.Now().Add(d)
+	now := b.clock.Now()
+	when := now.Add(d)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t.when = when
@@ -78,7 +79,7 @@ func (t *batchTimer) Reset(d time.Duration) bool {
 	} else {
 		heap.Push(&b.h, t)
 	}
-	b.armLocked()
+	b.armLocked(now)
 	return pending
 }
 
@@ -95,8 +96,8 @@ func (t *batchTimer) Stop() bool {
 }
 
 // armLocked arms the inner timer for the earliest pending timer, unless it
-// is armed for that time or earlier already.
-func (b *timerBatch) armLocked() {
+// is armed for that time or earlier already; now is the clock's reading.
+func (b *timerBatch) armLocked(now time.Time) {
 	if len(b.h) == 0 {
 		return
 	}
@@ -105,7 +106,7 @@ func (b *timerBatch) armLocked() {
 		return
 	}
 	b.armed = when
-	d := when.Sub(b.clock.Now())
+	d := when.Sub(now)
 	if b.inner == nil {
 		b.inner = b.clock.AfterFunc(d, b.fire)
 	} else {
@@ -124,7 +125,7 @@ func (b *timerBatch) fire() {
 	for len(b.h) > 0 && !b.h[0].when.After(now) {
 		due = append(due, heap.Pop(&b.h).(*batchTimer))
 	}
-	b.armLocked()
+	b.armLocked(now)
 	b.mu.Unlock()
 	if len(due) == 0 {
 		return

@@ -474,9 +474,10 @@ func onGrid(now time.Time, gap, step, phase time.Duration) time.Time {
 // sender forget it. Times are on the clock's grid of Status intervals
 // (multiples of Status since the zero time, offset by the member's
 // phase), so that a member's flows report at the same instants, and a
-// channel bundles their statuses into one datagram. A receiver of a flow at 30 packets a second thus reports
-// 20 times a second, and at 5 packets 5 times, not 20: on a group where
-// every member sends, each member reports on every other's flow.
+// channel bundles their statuses into one datagram. A receiver of a flow
+// at 30 packets a second thus reports 20 times a second, and at 5 packets
+// 5 times, not 20: on a group where every member sends, each member
+// reports on every other's flow.
 func (r *receiver) sendStatus(now time.Time) {
 	r.statusSent = true
 	r.statusNext = r.next
