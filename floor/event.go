@@ -42,6 +42,7 @@ func (k EventKind) String() string {
 type Reason uint8
 
 const (
+	// ReasonNone: no reason (the zero value; events other than Lost).
 	ReasonNone Reason = iota
 	// ReasonReleased: the application released it (or withdrew).
 	ReasonReleased
