@@ -97,9 +97,12 @@
 // channel's QoS string ([WithQoS], qos=, [WithStreamQoS]) by the layer
 // registry. It announces each stream — its id, name and canonical QoS
 // string — in-band before the first data and again every announce
-// interval, and on request, so late joiners can decode. A receiver builds
-// the mirror stack per (remote sender, stream) from the announcement,
-// checked against its receive [Policy]. A stream idle for 30 announce
+// interval, and on request, so late joiners can decode: data of a stream
+// not yet announced is held (bounded) and the receiver asks its sender
+// to announce all its streams, once a quarter interval at most; on
+// multicast one announcement answers every request that crossed it. A
+// receiver builds the mirror stack per (remote sender, stream) from the
+// announcement, checked against its receive [Policy]. A stream idle for 30 announce
 // intervals (and, to everyone, with nothing unacknowledged) is closed;
 // receivers forget a stream and its flow once they have heard neither its
 // announcement nor its data for 3 intervals; a push on its name opens a

@@ -308,8 +308,12 @@ func (in *incoming) flow(sender uint64, id uint32, relay *stack.Meta, payload []
 		}
 		in.mu.Unlock()
 		if ask {
+			// For all the sender's streams: a member that missed one
+			// announcement (it joined late, or its gateway had not yet
+			// validated it) has likely missed the others, and asks
+			// once a quarter interval at most.
 			var b [16]byte
-			in.out.add(dstFor(in.multicast, sender), bundle{}, appendQuery(b[:0], sender, id), nil)
+			in.out.add(dstFor(in.multicast, sender), bundle{}, appendQuery(b[:0], sender, 0), nil)
 		}
 		return nil
 	}

@@ -87,25 +87,29 @@ func announceFrame(stream uint32, name, qos string, prev uint32, count uint64) *
 }
 
 // TestIncomingHeldUntilAnnounced: data before its stream's announcement is
-// held (and the sender asked to announce); the announcement releases it
-// through the mirror stack, tagged with the sender and stream name.
+// held, and the sender asked, once, to announce all its streams (a member
+// that missed one announcement has likely missed the others); the
+// announcements release the data through the mirror stacks, tagged with
+// the sender and stream name.
 func TestIncomingHeldUntilAnnounced(t *testing.T) {
 	h := testIncoming(t, 0xa)
 	h.know(0xb)
 	now := h.clk.Now()
 	h.in.data(0xb, 1, &stack.Meta{}, fragPayload(t, "early"), now)
-	if got := h.bodies(); len(got) != 0 || h.cnt.held.Load() != 1 {
-		t.Fatalf("delivered %v, held %d before the announcement", got, h.cnt.held.Load())
+	h.in.data(0xb, 3, &stack.Meta{}, fragPayload(t, "early too"), now)
+	if got := h.bodies(); len(got) != 0 || h.cnt.held.Load() != 2 {
+		t.Fatalf("delivered %v, held %d before the announcements", got, h.cnt.held.Load())
 	}
-	if q := ofType(h.tap.frames(t, 0xa), frameQuery); len(q) != 1 || q[0].target != 0xb || q[0].stream != 1 {
-		t.Fatalf("queries %v", q)
+	if q := ofType(h.tap.frames(t, 0xa), frameQuery); len(q) != 1 || q[0].target != 0xb || q[0].stream != 0 {
+		t.Fatalf("queries %v: want one, to 0xb, for all its streams (0)", q)
 	}
 	h.in.announce(0xb, announceFrame(1, "s", "frag", 0, 0), now)
+	h.in.announce(0xb, announceFrame(3, "t", "frag", 0, 0), now)
 	h.in.data(0xb, 1, &stack.Meta{}, fragPayload(t, "then"), now)
 	h.mu.Lock()
 	first := h.got[0]
 	h.mu.Unlock()
-	if got := h.bodies(); !slices.Equal(got, []any{"early", "then"}) || first.Sender != 0xb || first.Stream != "s" {
+	if got := h.bodies(); !slices.Equal(got, []any{"early", "early too", "then"}) || first.Sender != 0xb || first.Stream != "s" {
 		t.Fatalf("delivered %v, first from %x on %q", got, first.Sender, first.Stream)
 	}
 	// Frames held for an announcement that never comes expire, counted.

@@ -73,6 +73,9 @@ type outgoing struct {
 	byID    map[uint32]*outStream
 	retired []*outStream // replaced by reconfigure, draining
 	nextID  uint32
+	// owedTimer announces the streams owed an answer (answerQuery); nil
+	// while none is armed.
+	owedTimer stack.Timer
 }
 
 type streamKey struct {
@@ -103,8 +106,13 @@ type outStream struct {
 	postings atomic.Uint64
 	bytes    atomic.Uint64
 	lastUse  atomic.Int64 // clock nanoseconds
-	roomMu   sync.Mutex
-	roomCh   chan struct{} // closed and replaced when the stack has room again
+	// announced is when it was last announced to everyone (clock
+	// nanoseconds; 0: never); owed, that a QUERY for it came since and
+	// waits for the next (answerQuery).
+	announced atomic.Int64
+	owed      atomic.Bool
+	roomMu    sync.Mutex
+	roomCh    chan struct{} // closed and replaced when the stack has room again
 	// batchOpen is set while batch is not nil (read without mu).
 	batchOpen atomic.Bool
 
@@ -651,23 +659,93 @@ func (og *outgoing) announce(os *outStream, dst uint64) {
 	a := announcement{stream: os.id, epoch: os.epoch, target: os.key.target, name: os.key.name, qos: os.qos, prev: os.prev, count: os.prevCount}
 	var scratch [64]byte
 	og.out.add(dst, bundle{}, appendAnnounce(scratch[:0], a), nil)
+	if dst == everyone {
+		os.announced.Store(og.clock.Now().UnixNano())
+		os.owed.Store(false)
+	}
 }
 
 // answerQuery announces to member the streams it asked about (stream 0:
-// all) that it may receive.
-func (og *outgoing) answerQuery(member uint64, stream uint32) {
+// all) that it may receive, if allow (the QUERY budgets, paths.answer)
+// grants it. On multicast an announcement goes to everyone, so QUERYs for
+// a stream announced less than queryRecent ago cost no budget and wait
+// for one announcement at the end of that span, which answers them all:
+// members that missed the same announcement ask together (late joiners,
+// or the clients a gateway validated at once), and the group gets at
+// most one announcement of a stream per span however many ask ("query-
+// recent" counts them). Every QUERY is answered by an announcement sent
+// after it arrived, within queryRecent.
+func (og *outgoing) answerQuery(member uint64, stream uint32, now time.Time, allow func() bool) {
+	recent := now.Add(-og.queryRecent()).UnixNano()
 	og.mu.Lock()
 	var list []*outStream
+	var due int64
 	for _, os := range og.streams {
 		if (stream == 0 || os.id == stream) && (os.key.target == 0 || os.key.target == member) {
+			if a := os.announced.Load(); og.multicast && a > recent {
+				os.owed.Store(true)
+				if due == 0 || a < due {
+					due = a
+				}
+				continue
+			}
 			list = append(list, os)
 		}
 	}
+	if due != 0 {
+		og.cnt.drop("query-recent")
+		if og.owedTimer == nil && !og.closed {
+			og.owedTimer = og.clock.AfterFunc(time.Unix(0, due).Add(og.queryRecent()).Sub(now), og.announceOwed)
+		}
+	}
 	og.mu.Unlock()
+	if len(list) == 0 || !allow() {
+		return
+	}
 	for _, os := range list {
 		og.announce(os, og.dst(member))
 	}
 }
+
+// announceOwed announces to everyone the streams a QUERY waits for
+// (answerQuery), and arms itself again for those announced too recently.
+func (og *outgoing) announceOwed() {
+	now := og.clock.Now()
+	recent := now.Add(-og.queryRecent()).UnixNano()
+	og.mu.Lock()
+	og.owedTimer = nil
+	if og.closed {
+		og.mu.Unlock()
+		return
+	}
+	var list []*outStream
+	var due int64
+	for _, os := range og.streams {
+		if !os.owed.Load() {
+			continue
+		}
+		if a := os.announced.Load(); a > recent {
+			if due == 0 || a < due {
+				due = a
+			}
+			continue
+		}
+		list = append(list, os)
+	}
+	if due != 0 {
+		og.owedTimer = og.clock.AfterFunc(time.Unix(0, due).Add(og.queryRecent()).Sub(now), og.announceOwed)
+	}
+	og.mu.Unlock()
+	for _, os := range list {
+		og.announce(os, everyone)
+	}
+}
+
+// queryRecent is how long after an announcement to everyone a QUERY for
+// the stream waits for the next (answerQuery): a sixteenth of the
+// announce interval, a quarter of the time an asker waits before it asks
+// again.
+func (og *outgoing) queryRecent() time.Duration { return og.cfg.announce / 16 }
 
 // feedback passes a FEEDBACK frame from member up the stack of the stream
 // it names (current or retired).
@@ -809,6 +887,10 @@ func (og *outgoing) close() {
 	og.mu.Lock()
 	og.closed = true
 	og.last.Store(nil)
+	if og.owedTimer != nil {
+		og.owedTimer.Stop()
+		og.owedTimer = nil
+	}
 	og.mu.Unlock()
 }
 

@@ -63,7 +63,7 @@ func TestOutgoingPushAnnounces(t *testing.T) {
 		t.Fatalf("counted %d postings sent", n)
 	}
 	// A query for all streams is answered with the announcement.
-	og.answerQuery(0xb, 0)
+	og.answerQuery(0xb, 0, clk.Now(), func() bool { return true })
 	og.out.flushNow(true)
 	if fs := tap.frames(t, 0xa); len(fs) != 1 || fs[0].typ != frameAnnounce {
 		t.Fatalf("query answered with %v", types(fs))
@@ -72,6 +72,87 @@ func TestOutgoingPushAnnounces(t *testing.T) {
 	og.feedback(0xb, 99, []byte{1}, clk.Now())
 	if drops(k, "unknown-stream") != 1 {
 		t.Fatal("feedback for an unknown stream not counted")
+	}
+}
+
+// TestOutgoingQueryRecent: on multicast a QUERY for streams announced to
+// everyone less than queryRecent ago asks no budget, is counted ("query-
+// recent"), and is answered by one announcement to everyone when that
+// span ends, however many asked in it. A QUERY for streams not announced
+// lately is answered at once if the budget allows; on unicast every QUERY
+// is.
+func TestOutgoingQueryRecent(t *testing.T) {
+	og, tap, clk, k := testOutgoing(t, 0xa, "frag")
+	og.multicast = true
+	ctx := context.Background()
+	must(t, og.push(ctx, posting.New(1, posting.WithStream("s")), 0))
+	must(t, og.push(ctx, posting.New(2, posting.WithStream("t")), 0))
+	if ann := ofType(tap.frames(t, 0xa), frameAnnounce); len(ann) != 2 {
+		t.Fatalf("%d streams announced at their first push, want 2", len(ann))
+	}
+	asked := 0
+	allow := func() bool { asked++; return true }
+	announced := func() int {
+		t.Helper()
+		og.out.flushNow(true)
+		return len(ofType(tap.frames(t, 0xa), frameAnnounce))
+	}
+	answer := func(member uint64, stream uint32, allow func() bool) int {
+		t.Helper()
+		og.answerQuery(member, stream, clk.Now(), allow)
+		return announced()
+	}
+	span := og.queryRecent()
+	if n := answer(0xb, 0, allow); n != 0 || asked != 0 || drops(k, "query-recent") != 1 {
+		t.Fatalf("a QUERY just after the announcements: %d announced, budget asked %d times, %d counted", n, asked, drops(k, "query-recent"))
+	}
+	clk.Advance(span / 2)
+	if n := answer(0xc, 0, allow); n != 0 || asked != 0 {
+		t.Fatalf("a QUERY %v after the announcements: %d announced, budget asked %d times", span/2, n, asked)
+	}
+	clk.Advance(span/2 - time.Millisecond)
+	if n := announced(); n != 0 {
+		t.Fatalf("%d announced before the span's end", n)
+	}
+	clk.Advance(time.Millisecond)
+	if n := announced(); n != 2 || asked != 0 {
+		t.Fatalf("at the span's end: %d announced, budget asked %d times; want both streams once, no budget", n, asked)
+	}
+	clk.Advance(2 * span)
+	if n := announced(); n != 0 {
+		t.Fatalf("%d announced again with nobody asking", n)
+	}
+	// Not recent: answered at once, if the budget allows.
+	if n := answer(0xb, 0, func() bool { return false }); n != 0 {
+		t.Fatalf("%d announced beyond the QUERY budget", n)
+	}
+	if n := answer(0xb, 0, allow); n != 2 || asked != 1 {
+		t.Fatalf("a QUERY a span after: %d announced, budget asked %d times; want 2, 1", n, asked)
+	}
+	// A stream just announced waits, the others are answered.
+	clk.Advance(span)
+	must(t, og.push(ctx, posting.New(3, posting.WithStream("u")), 0))
+	tap.frames(t, 0xa)
+	if n := answer(0xb, 0, allow); n != 2 || asked != 2 {
+		t.Fatalf("a QUERY for all with one stream just announced: %d announced, want the other 2", n)
+	}
+	clk.Advance(span)
+	if fs := ofType(tap.frames(t, 0xa), frameAnnounce); len(fs) != 1 || string(fs[0].name) != "u" {
+		t.Fatalf("at the span's end: %d announced, want u alone", len(fs))
+	}
+	// On unicast each member gets its own answer, however recent.
+	og.multicast = false
+	if n := answer(0xb, 0, allow); n != 3 || asked != 3 {
+		t.Fatalf("unicast: %d announced, want 3", n)
+	}
+	// A closed side owes nothing.
+	og.multicast = true
+	must(t, og.push(ctx, posting.New(4, posting.WithStream("v")), 0))
+	answer(0xb, 0, allow)
+	og.close()
+	clk.Advance(span)
+	if n := announced(); n != 0 {
+		t.Fatalf("%d announced after close", n)
 	}
 }
 

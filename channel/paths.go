@@ -27,7 +27,9 @@ import (
 //   - Answers rate-limited per address and in all: a QUERY is answered at
 //     most queryBurst times per announce interval per address and
 //     4×queryBurst in all; beyond, it is dropped and counted
-//     ("query-limit"). The asker asks again.
+//     ("query-limit"). The asker asks again. On multicast a QUERY that
+//     an announcement to everyone answered just before costs nothing
+//     ("query-recent", outgoing.answerQuery).
 //
 // A cookie is a MAC of the address under a key random per channel, so
 // checking an echo keeps no state per challenge. The table is bounded

@@ -142,8 +142,8 @@ func (c *Channel) receiveAt(d []byte, from transport.Addr, now time.Time) {
 				c.in.announce(sender, &f, now)
 			}
 		case frameQuery:
-			if f.target == c.id && c.paths.answer(from, now) {
-				c.og.answerQuery(sender, f.stream)
+			if f.target == c.id {
+				c.og.answerQuery(sender, f.stream, now, func() bool { return c.paths.answer(from, now) })
 			}
 		case frameChallenge:
 			if c.paths.validate {
