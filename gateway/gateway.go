@@ -753,6 +753,7 @@ func (g *Gateway) fromClient(b []byte, from netip.AddrPort, d *dgram, now time.T
 			g.drop("client-limit")
 			return sends
 		}
+		g.log.Debug("gateway: new client", "client", from)
 	}
 	c.heard = now
 	if !c.validated {

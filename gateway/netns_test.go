@@ -168,6 +168,7 @@ func netnsChild(role string) int {
 					close(warmed)
 				}
 				<-warmed
+				fmt.Fprintf(os.Stderr, "sender: drops %v\n", ch.Stats().Drops)
 				b, _ := json.Marshal(retransmits(ch))
 				w, _ := json.Marshal(atWarm)
 				fmt.Println(a, fr, s, string(b), string(w), slack)
