@@ -743,9 +743,16 @@ func (og *outgoing) announceOwed() {
 
 // queryRecent is how long after an announcement to everyone a QUERY for
 // the stream waits for the next (answerQuery): a sixteenth of the
-// announce interval, a quarter of the time an asker waits before it asks
-// again.
-func (og *outgoing) queryRecent() time.Duration { return og.cfg.announce / 16 }
+// announce interval (a quarter of the time an asker waits before it asks
+// again), and at most maxQueryRecent.
+func (og *outgoing) queryRecent() time.Duration { return min(og.cfg.announce/16, maxQueryRecent) }
+
+// maxQueryRecent bounds queryRecent: the members that missed the same
+// announcement ask within milliseconds of each other (they joined
+// together, or a gateway validated them at once), so a short span gathers
+// their QUERYs, and a lone late joiner of a channel with a long announce
+// interval does not wait long for its answer.
+const maxQueryRecent = 50 * time.Millisecond
 
 // feedback passes a FEEDBACK frame from member up the stack of the stream
 // it names (current or retired).
