@@ -670,7 +670,7 @@ func (in *incoming) stats() []FlowStats {
 			Postings: fl.postings.Load(), Bytes: fl.bytes.Load(), Memory: fl.mem.Used(), Stack: fl.st.Stats()})
 	}
 	slices.SortFunc(out, func(a, b FlowStats) int {
-		if c := cmpID(a.Sender, b.Sender); c != 0 {
+		if c := cmp.Compare(a.Sender, b.Sender); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.ID, b.ID)

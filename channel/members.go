@@ -1,6 +1,7 @@
 package channel
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"time"
@@ -335,7 +336,7 @@ func (m *members) list() []PeerInfo {
 		out = append(out, PeerInfo{ID: p.id, Addr: p.addr, Serves: p.serves, LastSeen: p.lastSeen})
 	}
 	m.mu.Unlock()
-	slices.SortFunc(out, func(a, b PeerInfo) int { return cmpID(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b PeerInfo) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 
@@ -351,16 +352,6 @@ func (m *members) close() {
 	m.mu.Lock()
 	m.closed = true
 	m.mu.Unlock()
-}
-
-func cmpID(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // skewEstimate removes the clock offset between a sender and this member

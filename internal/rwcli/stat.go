@@ -1,6 +1,7 @@
 package rwcli
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
@@ -155,7 +156,7 @@ func (v *statView) render(w io.Writer, st channel.Stats, now time.Time) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  MEMBER\tADDRESS\tSERVES\tLAST HEARD")
 		peers := slices.Clone(st.Peers)
-		slices.SortFunc(peers, func(a, b channel.PeerInfo) int { return cmpU64(a.ID, b.ID) })
+		slices.SortFunc(peers, func(a, b channel.PeerInfo) int { return cmp.Compare(a.ID, b.ID) })
 		for _, p := range peers {
 			serves := "no"
 			if p.Serves {
@@ -172,7 +173,7 @@ func (v *statView) render(w io.Writer, st channel.Stats, now time.Time) {
 		fmt.Fprintln(tw, "  FROM\tSTREAM\tSTACK\tPOSTINGS\tBYTES\tLOSS\tJITTER\tDROPS")
 		flows := slices.Clone(st.Flows)
 		slices.SortFunc(flows, func(a, b channel.FlowStats) int {
-			if c := cmpU64(a.Sender, b.Sender); c != 0 {
+			if c := cmp.Compare(a.Sender, b.Sender); c != 0 {
 				return c
 			}
 			return strings.Compare(a.Stream, b.Stream)
@@ -216,16 +217,6 @@ func (v *statView) render(w io.Writer, st channel.Stats, now time.Time) {
 	v.prev, v.prevAt = &st, now
 }
 
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 func quoteStream(s string) string {
 	if s == "" {
 		return `""`
@@ -239,7 +230,7 @@ func counts(m map[string]uint64) string {
 		return "none"
 	}
 	keys := slices.Sorted(maps.Keys(m))
-	slices.SortStableFunc(keys, func(a, b string) int { return cmpU64(m[b], m[a]) })
+	slices.SortStableFunc(keys, func(a, b string) int { return cmp.Compare(m[b], m[a]) })
 	var parts []string
 	for _, k := range keys {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
