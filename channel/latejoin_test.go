@@ -48,8 +48,11 @@ func TestTimingLateJoinersLearnAllStreams(t *testing.T) {
 		}
 	}()
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	// Let the streams' first announcements pass before anyone joins.
-	time.Sleep(100 * time.Millisecond) // the sender's own pace; no protocol timing rides on it
+	// The three streams open (and are announced, with their first
+	// postings) before anyone joins.
+	for len(tx.Stats().Streams) < len(streams) {
+		time.Sleep(time.Millisecond) // polling the sender
+	}
 
 	probe := testnet.StartSchedProbe()
 	const n = 10

@@ -695,7 +695,7 @@ func (og *outgoing) answerQuery(member uint64, stream uint32, now time.Time, all
 	if due != 0 {
 		og.cnt.drop("query-recent")
 		if og.owedTimer == nil && !og.closed {
-			og.owedTimer = og.clock.AfterFunc(time.Unix(0, due).Add(og.queryRecent()).Sub(now), og.announceOwed)
+			og.armOwedLocked(due, now)
 		}
 	}
 	og.mu.Unlock()
@@ -733,12 +733,18 @@ func (og *outgoing) announceOwed() {
 		list = append(list, os)
 	}
 	if due != 0 {
-		og.owedTimer = og.clock.AfterFunc(time.Unix(0, due).Add(og.queryRecent()).Sub(now), og.announceOwed)
+		og.armOwedLocked(due, now)
 	}
 	og.mu.Unlock()
 	for _, os := range list {
 		og.announce(os, everyone)
 	}
+}
+
+// armOwedLocked arms announceOwed for the end of the span of the
+// announcement made at due (clock nanoseconds); og.mu is held.
+func (og *outgoing) armOwedLocked(due int64, now time.Time) {
+	og.owedTimer = og.clock.AfterFunc(time.Unix(0, due).Add(og.queryRecent()).Sub(now), og.announceOwed)
 }
 
 // queryRecent is how long after an announcement to everyone a QUERY for
