@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,12 +157,14 @@ func netnsChild(role string) int {
 				var atWarm map[string]uint64
 				warmed := make(chan struct{})
 				tm := time.AfterFunc(nsWarm, func() { atWarm = retransmits(ch); close(warmed) })
-				// The scheduling delay measured in this process so far
-				// adds to the audio's and video's time to live (the
-				// clients' deadlines): what a loaded machine costs.
+				// The scheduling delay measured so far, in this process
+				// and in the clients' (schedDir), adds to the audio's
+				// and video's time to live (the clients' deadlines):
+				// what a loaded machine costs.
 				probe := testnet.StartSchedProbe()
-				a, fr, s, err := pushMix(ctx, ch, d, probe.Max)
-				slack := probe.Stop()
+				theirs := readSched(os.Getenv("RWANDA_GW_SCHED"))
+				a, fr, s, err := pushMix(ctx, ch, d, func() time.Duration { return max(probe.Max(), theirs.max()) })
+				slack := max(probe.Stop(), theirs.stop())
 				if err != nil {
 					return fail(err)
 				}
@@ -193,6 +197,13 @@ func netnsChild(role string) int {
 		}
 		fmt.Println("ready")
 		for in.Scan() {
+			if in.Text() == "probe" {
+				// From the run's start this process's scheduling delay
+				// is measured and shared with the sender.
+				defer writeSched(os.Getenv("RWANDA_GW_SCHED"), os.Getenv("RWANDA_GW_HOST"))()
+				fmt.Println("ok")
+				continue
+			}
 			var a, fr, s uint32
 			fmt.Sscan(in.Text(), &a, &fr, &s)
 			var out []mixCounts
@@ -287,9 +298,11 @@ func (c *nsChild) ask(t *testing.T, line string) string {
 // TestTimingGatewayNetns: see the top of the file. After the first 5 s
 // the throttled client's application gets ≥ 99 % of the audio, every
 // stroke, and whole frames (the incomplete are discarded and counted:
-// few); the 99 others get ≥ 99.9 % of the audio, strokes and frames; no
-// repair is caused by the thinning: the gateway forwards none of the
-// throttled client's NAKs of droppable data, and the sender repairs
+// few); the 99 others get ≥ 99.9 % of the audio, strokes and frames (the
+// audio's and video's time to live grow by the largest scheduling delay
+// measured so far in the sender's and the clients' processes: DECISIONS
+// §4); no repair is caused by the thinning: the gateway forwards none of
+// the throttled client's NAKs of droppable data, and the sender repairs
 // droppable streams only where the unthrottled clients NAKed (their
 // loss on a loaded machine). It logs the load average, the bottleneck's
 // drops every 500 ms, the throttled client's rate every 500 ms and the
@@ -317,6 +330,7 @@ func TestTimingGatewayNetns(t *testing.T) {
 	if !slow.LimitIn(nsSlowRate, nsSlowBurst, nsSlowQueue) {
 		testnet.SkipOrFail(t, "no tbf qdisc in this kernel, and no user-space shaper here yet")
 	}
+	t.Setenv("RWANDA_GW_SCHED", t.TempDir()) // the processes' scheduling delays (writeSched)
 	gw := startRole(t, gwh, "gw")
 	tx := startRole(t, src, "src")
 	var cls []*nsChild
@@ -376,6 +390,11 @@ func TestTimingGatewayNetns(t *testing.T) {
 		b, _ := os.ReadFile("/proc/loadavg")
 		return strings.TrimSpace(string(b))
 	}
+	for _, c := range append(cls, sl) {
+		if l := c.ask(t, "probe"); l != "ok" {
+			t.Fatalf("%s: %q", c.name, l)
+		}
+	}
 	t.Logf("load average at the start of the run: %s", loadavg())
 	runStart := time.Now()
 	sent := strings.Fields(tx.ask(t, "go "+nsRun.String()))
@@ -389,7 +408,7 @@ func TestTimingGatewayNetns(t *testing.T) {
 	var retx, retxWarm map[string]uint64
 	json.Unmarshal([]byte(sent[3]), &retx)
 	json.Unmarshal([]byte(sent[4]), &retxWarm)
-	t.Logf("the sender's scheduling delay, the most (added to the audio's %v and the video's %v to live as measured): %s", audioTTL, frameTTL, sent[5])
+	t.Logf("the scheduling delay of the sender's and the clients' processes, the most (added to the audio's %v and the video's %v to live as measured): %s", audioTTL, frameTTL, sent[5])
 	// The repairs after the adaptation: those during it answer the loss
 	// of the first second, before any report (the gateway starts a
 	// client with no limit), and its warm-up figures are not judged.
@@ -470,6 +489,72 @@ func TestTimingGatewayNetns(t *testing.T) {
 	if (after["video"] != 0 || after["audio"] != 0) && othersNAKs == 0 {
 		t.Errorf("the sender repaired droppable streams after the first %v with no NAK of the unthrottled clients: %v", nsWarm, after)
 	}
+}
+
+// The clients' processes share the scheduling delay they measure with
+// the sender's through files in a directory (RWANDA_GW_SCHED; the
+// namespaces share the file system): each writes its largest so far
+// every schedEvery, the sender reads the largest of all as often.
+const schedEvery = 10 * time.Millisecond
+
+// writeSched measures this process's scheduling delay into dir/name
+// until the returned function is called.
+func writeSched(dir, name string) func() {
+	probe := testnet.StartSchedProbe()
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(schedEvery)
+		defer tick.Stop()
+		for {
+			os.WriteFile(filepath.Join(dir, name), []byte(strconv.FormatInt(int64(probe.Max()), 10)), 0o644)
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() { close(stop); <-done; probe.Stop() }
+}
+
+// schedReader is the largest scheduling delay the clients' processes
+// wrote (writeSched).
+type schedReader struct {
+	most       atomic.Int64
+	stopc, don chan struct{}
+}
+
+func readSched(dir string) *schedReader {
+	r := &schedReader{stopc: make(chan struct{}), don: make(chan struct{})}
+	go func() {
+		defer close(r.don)
+		tick := time.NewTicker(schedEvery)
+		defer tick.Stop()
+		for {
+			ents, _ := os.ReadDir(dir)
+			for _, e := range ents {
+				b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+				if v, err := strconv.ParseInt(string(b), 10, 64); err == nil && v > r.most.Load() {
+					r.most.Store(v)
+				}
+			}
+			select {
+			case <-r.stopc:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return r
+}
+
+func (r *schedReader) max() time.Duration { return time.Duration(r.most.Load()) }
+
+func (r *schedReader) stop() time.Duration {
+	close(r.stopc)
+	<-r.don
+	return r.max()
 }
 
 func btoi(b bool) int {
